@@ -1,0 +1,1 @@
+//! Shared informers, indexed stores and rate-limited work queues.

@@ -1,0 +1,1 @@
+//! The kubewasm host: plugin runtime, controller wiring and the command line.

@@ -1,0 +1,1 @@
+//! The kubewasm plugin SDK.

@@ -1,0 +1,272 @@
+//! Project tasks, run as `cargo xtask <task>`. Needs nothing but cargo and rustup.
+//!
+//! `cargo xtask` with no task lists the tasks.
+
+use std::env;
+use std::ffi::OsString;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const WASM_TARGET: &str = "wasm32-wasip2";
+
+const TASKS: &[(&str, &str)] = &[
+    (
+        "dev [ARGS]",
+        "build the example plugins, then run `kubewasm dev` (embedded API server + host)",
+    ),
+    (
+        "test [ARGS]",
+        "build the plugins, then run every test in the workspace (ARGS go to the test runner)",
+    ),
+    (
+        "plugins",
+        "build every plugin in plugins/ for wasm32-wasip2 into target/plugins and target/test-plugins",
+    ),
+    (
+        "lint",
+        "cargo fmt --check and cargo clippy -D warnings over the host workspace and the plugins",
+    ),
+    ("ci", "what CI runs: lint, then test"),
+];
+
+fn main() -> ExitCode {
+    let mut args = env::args_os().skip(1);
+    let task = args.next().and_then(|t| t.into_string().ok());
+    let rest: Vec<OsString> = args.collect();
+    let result = match task.as_deref() {
+        None | Some("help" | "-h" | "--help") => {
+            print_help();
+            Ok(())
+        }
+        Some("plugins") => build_plugins(),
+        Some("test") => build_plugins().and_then(|()| test(&rest)),
+        Some("dev") => build_plugins().and_then(|()| dev(&rest)),
+        Some("lint") => lint(),
+        Some("ci") => lint()
+            .and_then(|()| build_plugins())
+            .and_then(|()| test(&rest)),
+        Some(other) => {
+            eprintln!("unknown task `{other}`\n");
+            print_help();
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_help() {
+    println!("usage: cargo xtask <task>\n\ntasks:");
+    for (name, what) in TASKS {
+        println!("  {name:<14} {what}");
+    }
+}
+
+type Result<T = (), E = String> = std::result::Result<T, E>;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives one level below the workspace root")
+        .to_path_buf()
+}
+
+fn cargo() -> Command {
+    Command::new(env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn run(what: &str, cmd: &mut Command) -> Result {
+    eprintln!("==> {what}");
+    let status = cmd
+        .status()
+        .map_err(|e| format!("could not start {what}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{what} failed ({status})"))
+    }
+}
+
+/// Installs the wasm32-wasip2 standard library through rustup when it is missing.
+fn ensure_wasm_target() -> Result {
+    let installed = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()
+        .map_err(|e| {
+            format!("rustup is needed to install the {WASM_TARGET} target, but it could not be run: {e}")
+        })?;
+    if String::from_utf8_lossy(&installed.stdout)
+        .lines()
+        .any(|l| l.trim() == WASM_TARGET)
+    {
+        return Ok(());
+    }
+    run(
+        &format!("installing the {WASM_TARGET} target (once)"),
+        Command::new("rustup").args(["target", "add", WASM_TARGET]),
+    )
+}
+
+/// A plugin crate and where its component goes.
+struct PluginCrate {
+    /// Directory name, which is also the package name.
+    name: String,
+    /// `target/plugins` for examples, `target/test-plugins` for plugins under `plugins/testing/`.
+    out_dir: PathBuf,
+}
+
+fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
+    let mut crates = Vec::new();
+    for (dir, out) in [
+        (root.join("plugins"), root.join("target/plugins")),
+        (
+            root.join("plugins/testing"),
+            root.join("target/test-plugins"),
+        ),
+    ] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
+            let path = entry.path();
+            let manifest = path.join("Cargo.toml");
+            if !manifest.is_file() {
+                continue;
+            }
+            let text = fs::read_to_string(&manifest)
+                .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+            // Only crates that build a component (cdylib) produce a plugin.
+            if !text.contains("cdylib") {
+                continue;
+            }
+            crates.push(PluginCrate {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                out_dir: out.clone(),
+            });
+        }
+    }
+    crates.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(crates)
+}
+
+fn build_plugins() -> Result {
+    let root = root();
+    ensure_wasm_target()?;
+    let crates = plugin_crates(&root)?;
+    if crates.is_empty() {
+        return Err("no plugin crates found under plugins/".into());
+    }
+    let target_dir = root.join("target/wasm");
+    let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
+    let mut cmd = cargo();
+    cmd.current_dir(root.join("plugins"))
+        .args(["build", "--release", "--target", WASM_TARGET, "--target-dir"])
+        .arg(&target_dir);
+    for name in &names {
+        cmd.args(["-p", name]);
+    }
+    run(
+        &format!("building {} plugin(s): {}", names.len(), names.join(", ")),
+        &mut cmd,
+    )?;
+    for c in &crates {
+        let artifact = target_dir
+            .join(WASM_TARGET)
+            .join("release")
+            .join(format!("{}.wasm", c.name.replace('-', "_")));
+        fs::create_dir_all(&c.out_dir)
+            .map_err(|e| format!("creating {}: {e}", c.out_dir.display()))?;
+        let dest = c.out_dir.join(format!("{}.wasm", c.name));
+        // Copy to a temporary name and rename, so a host watching the folder never sees half a file.
+        let tmp = c.out_dir.join(format!(".{}.wasm.tmp", c.name));
+        fs::copy(&artifact, &tmp)
+            .map_err(|e| format!("copying {} to {}: {e}", artifact.display(), tmp.display()))?;
+        fs::rename(&tmp, &dest).map_err(|e| format!("renaming to {}: {e}", dest.display()))?;
+    }
+    eprintln!(
+        "==> plugins are in {} and {}",
+        root.join("target/plugins").display(),
+        root.join("target/test-plugins").display()
+    );
+    Ok(())
+}
+
+fn has_nextest() -> bool {
+    cargo()
+        .args(["nextest", "--version"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn test(extra: &[OsString]) -> Result {
+    let root = root();
+    if has_nextest() {
+        run(
+            "running the workspace tests (cargo nextest)",
+            cargo()
+                .current_dir(&root)
+                .args(["nextest", "run", "--workspace", "--no-fail-fast"])
+                .args(extra),
+        )?;
+        // nextest does not run doc tests.
+        run(
+            "running the doc tests",
+            cargo()
+                .current_dir(&root)
+                .args(["test", "--workspace", "--doc"]),
+        )
+    } else {
+        run(
+            "running the workspace tests (cargo test)",
+            cargo()
+                .current_dir(&root)
+                .args(["test", "--workspace", "--no-fail-fast"])
+                .args(extra),
+        )
+    }
+}
+
+fn dev(extra: &[OsString]) -> Result {
+    let root = root();
+    run(
+        "starting kubewasm dev",
+        cargo()
+            .current_dir(&root)
+            .args(["run", "--package", "kubewasm", "--", "dev", "--plugins"])
+            .arg(root.join("target/plugins"))
+            .args(extra),
+    )
+}
+
+fn lint() -> Result {
+    let root = root();
+    run(
+        "cargo fmt --check",
+        cargo()
+            .current_dir(&root)
+            .args(["fmt", "--all", "--", "--check"]),
+    )?;
+    run(
+        "cargo clippy (host workspace)",
+        cargo()
+            .current_dir(&root)
+            .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+    )?;
+    ensure_wasm_target()?;
+    run(
+        "cargo clippy (plugins, wasm32-wasip2)",
+        cargo()
+            .current_dir(root.join("plugins"))
+            .args(["clippy", "--workspace", "--target", WASM_TARGET, "--target-dir"])
+            .arg(root.join("target/wasm"))
+            .args(["--", "-D", "warnings"]),
+    )
+}
