@@ -1,0 +1,2 @@
+//! Benchmark of the store and the work queue (filled in below).
+fn main() {}

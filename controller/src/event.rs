@@ -1,0 +1,36 @@
+//! `ObjectEvent`: what an informer tells its subscribers after it has updated its store.
+
+use std::sync::Arc;
+
+use kube::api::ApiResource;
+
+use crate::entry::Entry;
+
+/// What happened to an object.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EventType {
+    /// The object was in the informer's first list (or was already cached when the subscriber
+    /// subscribed). Maps to [`crate::Priority::Low`] so initial lists do not starve live events.
+    InitialListItem,
+    /// The object appeared (watch ADDED, or found by a re-list).
+    Added,
+    /// The object changed (watch MODIFIED, or a re-list found a new resourceVersion).
+    Modified,
+    /// The object is gone (watch DELETED, or missing from a re-list). The event's `object` is its
+    /// last known state.
+    Deleted,
+}
+
+/// One change to an informer's store, sent to every subscriber after the store was updated (so
+/// reads made while handling the event already see it).
+#[derive(Clone, Debug)]
+pub struct ObjectEvent {
+    /// The kind of the object.
+    pub resource: Arc<ApiResource>,
+    /// What happened.
+    pub event_type: EventType,
+    /// The object now; for [`EventType::Deleted`], its last known state.
+    pub object: Arc<Entry>,
+    /// The previous cached state for [`EventType::Modified`] and [`EventType::Deleted`], when known.
+    pub old: Option<Arc<Entry>>,
+}
