@@ -1,0 +1,606 @@
+//! `Mapper`: turns informer events into the keys a plugin reconciles (own kind, owned kinds through
+//! ownerReferences, watched kinds through a declared mapping), and queues them.
+//!
+//! The mapping is described with plain types ([`Mapping`], [`WatchMapping`], [`MapBy`]); the host
+//! builds them from a plugin's manifest.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt};
+use kube::api::ApiResource;
+
+use crate::entry::Entry;
+use crate::event::{EventType, ObjectEvent};
+use crate::field_path::FieldPath;
+use crate::key::ObjectKey;
+use crate::queue::{Priority, Reason, Via, WorkQueue};
+use crate::selector::LabelSelector;
+use crate::store::Store;
+
+/// A kind, by API group and kind name (versions do not matter for matching owner references).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct GroupKind {
+    /// API group, `""` for the core group.
+    pub group: String,
+    /// Kind, e.g. `Deployment`.
+    pub kind: String,
+}
+
+impl GroupKind {
+    /// A group and kind.
+    pub fn new(group: impl Into<String>, kind: impl Into<String>) -> Self {
+        Self {
+            group: group.into(),
+            kind: kind.into(),
+        }
+    }
+
+    /// The group and kind of an API resource.
+    pub fn of(resource: &ApiResource) -> Self {
+        Self::new(resource.group.clone(), resource.kind.clone())
+    }
+
+    fn matches(&self, resource: &ApiResource) -> bool {
+        self.group == resource.group && self.kind == resource.kind
+    }
+}
+
+/// A kind the plugin owns: events on its objects queue their owners' keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OwnedKind {
+    /// The owned kind.
+    pub kind: GroupKind,
+    /// Follow only the ownerReference marked `controller: true` (controller-runtime's default).
+    pub controller_only: bool,
+}
+
+/// How the objects of a watched kind lead to primary keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MapBy {
+    /// The watched object carries a label selector at `path` (a `key: value` map such as a Service's
+    /// `spec.selector`, or a `matchLabels`/`matchExpressions` selector): every primary in the object's
+    /// namespace that it selects. Uses the primary store's label index.
+    ObjectSelectsPrimaries {
+        /// Where the selector is in the watched object.
+        path: FieldPath,
+    },
+    /// Primaries carry a label selector at `path` (same forms): every primary in the watched object's
+    /// namespace whose selector matches the object's labels (e.g. a PodDisruptionBudget primary and
+    /// watched Pods). Parses the primaries' selectors, so prefer the other forms for large kinds.
+    PrimariesSelectObject {
+        /// Where the selector is in the primaries.
+        path: FieldPath,
+    },
+    /// Primaries whose field index `index` holds one of the values found at `value_from` in the watched
+    /// object (e.g. index `spec.nodeName` of Pods, value `metadata.name` of a Node). Restricted to
+    /// the watched object's namespace when it has one.
+    Index {
+        /// The name of a field index declared on the primary store.
+        index: String,
+        /// Where the lookup values are in the watched object.
+        value_from: FieldPath,
+    },
+}
+
+/// A watched kind and how its objects map to primary keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WatchMapping {
+    /// A name for the mapping, kept in the key's [`Reason`] (`Via::Mapping`).
+    pub name: Arc<str>,
+    /// The watched kind.
+    pub kind: GroupKind,
+    /// The rule.
+    pub map_by: MapBy,
+}
+
+/// Everything a plugin declared about which events lead to which of its keys.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The kind the plugin reconciles (its keys are objects of this kind).
+    pub reconciles: GroupKind,
+    /// Whether the reconciled kind is cluster-scoped (owner keys then have no namespace).
+    pub cluster_scoped: bool,
+    /// Kinds the plugin owns.
+    pub owns: Vec<OwnedKind>,
+    /// Other kinds the plugin watches.
+    pub watches: Vec<WatchMapping>,
+}
+
+/// A key to queue and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MappedKey {
+    /// The primary key.
+    pub key: ObjectKey,
+    /// Why.
+    pub reason: Reason,
+    /// Low for initial-list items, high for live events.
+    pub priority: Priority,
+}
+
+/// Applies a [`Mapping`] to events, reading the primary kind's store for label and index lookups.
+#[derive(Clone, Debug)]
+pub struct Mapper {
+    mapping: Arc<Mapping>,
+    primaries: Store,
+}
+
+impl Mapper {
+    /// A mapper over `primaries`, the store of the reconciled kind.
+    pub fn new(mapping: Mapping, primaries: Store) -> Self {
+        Self {
+            mapping: Arc::new(mapping),
+            primaries,
+        }
+    }
+
+    /// The mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+
+    /// The keys `event` leads to (deduplicated, unordered).
+    pub fn keys(&self, event: &ObjectEvent) -> Vec<MappedKey> {
+        let priority = match event.event_type {
+            EventType::InitialListItem => Priority::Low,
+            EventType::Added | EventType::Modified | EventType::Deleted => Priority::High,
+        };
+        let kind: Arc<str> = Arc::from(event.resource.kind.as_str());
+        let reason = |via: Via| Reason::Event {
+            kind: Arc::clone(&kind),
+            event: event.event_type,
+            object: event.object.key().clone(),
+            via,
+        };
+        let mut out: Vec<MappedKey> = Vec::new();
+        let mut push = |key: ObjectKey, via: Via| {
+            if !out.iter().any(|m| m.key == key) {
+                out.push(MappedKey {
+                    key,
+                    reason: reason(via),
+                    priority,
+                });
+            }
+        };
+        let m = &*self.mapping;
+        if m.reconciles.matches(&event.resource) {
+            push(event.object.key().clone(), Via::Own);
+        }
+        for owned in m.owns.iter().filter(|o| o.kind.matches(&event.resource)) {
+            // On an update, both the old and new owners must hear about it (an ownerReference that was
+            // removed still concerns the former owner).
+            let entries = std::iter::once(&event.object).chain(event.old.as_ref());
+            for entry in entries {
+                for owner in entry.owners() {
+                    if owner.kind == m.reconciles.kind
+                        && owner.group() == m.reconciles.group
+                        && (owner.controller || !owned.controller_only)
+                    {
+                        let ns = if m.cluster_scoped {
+                            None
+                        } else {
+                            entry.namespace()
+                        };
+                        push(ObjectKey::new(ns, &owner.name), Via::Owner);
+                    }
+                }
+            }
+        }
+        for watch in m.watches.iter().filter(|w| w.kind.matches(&event.resource)) {
+            let entries = std::iter::once(&event.object).chain(event.old.as_ref());
+            for entry in entries {
+                for key in self.watch_keys(&watch.map_by, entry) {
+                    push(key, Via::Mapping(Arc::clone(&watch.name)));
+                }
+            }
+        }
+        out
+    }
+
+    fn watch_keys(&self, map_by: &MapBy, entry: &Entry) -> Vec<ObjectKey> {
+        let ns = entry.namespace();
+        match map_by {
+            MapBy::ObjectSelectsPrimaries { path } => {
+                let Some(selector) = selector_at(path, &json_of(entry)) else {
+                    return Vec::new();
+                };
+                if selector.selects_all() {
+                    // An empty selector selects nothing for Services and most owners; do not fan out.
+                    return Vec::new();
+                }
+                self.primaries
+                    .list(ns, Some(&selector))
+                    .iter()
+                    .map(|e| e.key().clone())
+                    .collect()
+            }
+            MapBy::PrimariesSelectObject { path } => self
+                .primaries
+                .list(ns, None)
+                .iter()
+                .filter(|p| {
+                    selector_at(path, &json_of(p))
+                        .is_some_and(|s| !s.selects_all() && s.matches(entry.labels()))
+                })
+                .map(|p| p.key().clone())
+                .collect(),
+            MapBy::Index { index, value_from } => {
+                let mut keys = Vec::new();
+                for value in values_of(value_from, entry) {
+                    match self.primaries.list_by_index(index, &value) {
+                        Ok(found) => keys.extend(
+                            found
+                                .iter()
+                                .filter(|p| ns.is_none() || p.namespace() == ns)
+                                .map(|p| p.key().clone()),
+                        ),
+                        Err(error) => {
+                            tracing::warn!(%error, "mapping names an index the primary store lacks");
+                            return Vec::new();
+                        }
+                    }
+                }
+                keys
+            }
+        }
+    }
+
+    /// Queues the keys of `event` into `queue`.
+    pub fn enqueue(&self, event: &ObjectEvent, queue: &WorkQueue<ObjectKey>) {
+        for m in self.keys(event) {
+            queue.add_with_priority(m.key, m.reason, m.priority);
+        }
+    }
+
+    /// Reads `events` (e.g. the merged subscriptions of the primary, owned and watched informers) and
+    /// queues their keys until the stream ends or the queue shuts down.
+    pub async fn run(self, events: impl Stream<Item = ObjectEvent>, queue: WorkQueue<ObjectKey>) {
+        futures::pin_mut!(events);
+        while let Some(event) = events.next().await {
+            if queue.is_shutting_down() {
+                return;
+            }
+            self.enqueue(&event, &queue);
+        }
+    }
+}
+
+/// Every `interval`, queues every cached primary at low priority with [`Reason::Resync`] (client-go's
+/// resync period), until the queue shuts down. The first resync happens one interval from now.
+pub async fn resync(primaries: Store, queue: WorkQueue<ObjectKey>, interval: Duration) {
+    let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if queue.is_shutting_down() {
+            return;
+        }
+        for entry in primaries.snapshot() {
+            queue.add_with_priority(entry.key().clone(), Reason::Resync, Priority::Low);
+        }
+    }
+}
+
+fn json_of(entry: &Entry) -> serde_json::Value {
+    serde_json::from_slice(entry.json()).unwrap_or(serde_json::Value::Null)
+}
+
+/// Values at `path` in `entry`, answered from parsed metadata where possible (no JSON parse).
+fn values_of(path: &FieldPath, entry: &Entry) -> Vec<String> {
+    match path.segments() {
+        [m, f] if m == "metadata" && f == "name" => vec![entry.name().to_owned()],
+        [m, f] if m == "metadata" && f == "namespace" => {
+            entry.namespace().map(str::to_owned).into_iter().collect()
+        }
+        [m, f] if m == "metadata" && f == "uid" => {
+            entry.uid().map(str::to_owned).into_iter().collect()
+        }
+        [m, l, k] if m == "metadata" && l == "labels" => {
+            entry.labels().get(k).cloned().into_iter().collect()
+        }
+        _ => path.values_in_json(&json_of(entry)),
+    }
+}
+
+/// A selector at `path`: either a plain label map or a structured `LabelSelector`.
+fn selector_at(path: &FieldPath, doc: &serde_json::Value) -> Option<LabelSelector> {
+    let mut v = doc;
+    for seg in path.segments() {
+        v = v.get(seg.as_str())?;
+    }
+    if v.get("matchLabels").is_some() || v.get("matchExpressions").is_some() {
+        let k8s: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
+            serde_json::from_value(v.clone()).ok()?;
+        return LabelSelector::from_k8s(&k8s).ok();
+    }
+    let map: BTreeMap<String, String> = serde_json::from_value(v.clone()).ok()?;
+    Some(LabelSelector::from_map(&map))
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::api::DynamicObject;
+    use serde_json::json;
+
+    use super::*;
+
+    fn ar(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+        let api_version = if group.is_empty() {
+            version.to_owned()
+        } else {
+            format!("{group}/{version}")
+        };
+        ApiResource {
+            group: group.into(),
+            version: version.into(),
+            api_version,
+            kind: kind.into(),
+            plural: plural.into(),
+        }
+    }
+
+    fn obj(v: serde_json::Value) -> DynamicObject {
+        serde_json::from_value(v).expect("object")
+    }
+
+    fn entry(resource: &ApiResource, v: serde_json::Value) -> Arc<Entry> {
+        Arc::new(Entry::from_object(&mut obj(v), resource, false).expect("entry"))
+    }
+
+    fn event(
+        resource: &ApiResource,
+        t: EventType,
+        o: Arc<Entry>,
+        old: Option<Arc<Entry>>,
+    ) -> ObjectEvent {
+        ObjectEvent {
+            resource: Arc::new(resource.clone()),
+            event_type: t,
+            object: o,
+            old,
+        }
+    }
+
+    fn keys(m: &Mapper, e: &ObjectEvent) -> Vec<String> {
+        let mut k: Vec<String> = m.keys(e).into_iter().map(|k| k.key.to_string()).collect();
+        k.sort();
+        k
+    }
+
+    fn deployments() -> ApiResource {
+        ar("apps", "v1", "Deployment", "deployments")
+    }
+
+    fn mapper(watches: Vec<WatchMapping>) -> (Mapper, Store) {
+        let store = Store::new(deployments(), false);
+        store
+            .add_index("node", FieldPath::parse("spec.nodeName").expect("path"))
+            .expect("index");
+        for (name, labels, sel, node) in [
+            (
+                "web",
+                json!({"app": "web"}),
+                json!({"matchLabels": {"app": "web"}}),
+                "n1",
+            ),
+            (
+                "api",
+                json!({"app": "api"}),
+                json!({"matchLabels": {"app": "api"}}),
+                "n2",
+            ),
+        ] {
+            store
+                .apply(obj(
+                    json!({"metadata": {"name": name, "namespace": "ns", "labels": labels},
+                                  "spec": {"selector": sel, "nodeName": node}}),
+                ))
+                .expect("apply");
+        }
+        let mapping = Mapping {
+            reconciles: GroupKind::new("apps", "Deployment"),
+            cluster_scoped: false,
+            owns: vec![OwnedKind {
+                kind: GroupKind::new("apps", "ReplicaSet"),
+                controller_only: true,
+            }],
+            watches,
+        };
+        (Mapper::new(mapping, store.clone()), store)
+    }
+
+    fn rs(name: &str, owners: serde_json::Value) -> Arc<Entry> {
+        entry(
+            &ar("apps", "v1", "ReplicaSet", "replicasets"),
+            json!({"metadata": {"name": name, "namespace": "ns", "ownerReferences": owners}}),
+        )
+    }
+
+    #[test]
+    fn own_kind_events_queue_the_object_key_at_a_priority_that_follows_the_event() {
+        let (m, _) = mapper(vec![]);
+        let d = entry(
+            &deployments(),
+            json!({"metadata": {"name": "web", "namespace": "ns"}}),
+        );
+        let live = m.keys(&event(&deployments(), EventType::Modified, d.clone(), None));
+        assert_eq!(live.len(), 1);
+        assert_eq!(live[0].key, ObjectKey::namespaced("ns", "web"));
+        assert_eq!(live[0].priority, Priority::High);
+        assert!(matches!(
+            &live[0].reason,
+            Reason::Event {
+                via: Via::Own,
+                event: EventType::Modified,
+                ..
+            }
+        ));
+        let initial = m.keys(&event(&deployments(), EventType::InitialListItem, d, None));
+        assert_eq!(initial[0].priority, Priority::Low);
+    }
+
+    #[test]
+    fn owned_objects_queue_their_controller_owner_and_former_owners_on_update() {
+        let (m, _) = mapper(vec![]);
+        let rsk = ar("apps", "v1", "ReplicaSet", "replicasets");
+        let owned_by = |name: &str, controller: bool| json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": name, "uid": format!("u-{name}"), "controller": controller}]);
+        let e = event(
+            &rsk,
+            EventType::Added,
+            rs("rs1", owned_by("web", true)),
+            None,
+        );
+        assert_eq!(keys(&m, &e), ["ns/web"]);
+        let r = &m.keys(&e)[0].reason;
+        assert!(matches!(r, Reason::Event { via: Via::Owner, object, .. } if object.name == "rs1"));
+        // Not the controller: ignored when controller_only.
+        assert!(
+            keys(
+                &m,
+                &event(
+                    &rsk,
+                    EventType::Added,
+                    rs("rs2", owned_by("web", false)),
+                    None
+                )
+            )
+            .is_empty()
+        );
+        // Owner of another kind or group: ignored.
+        let other = json!([{"apiVersion": "batch/v1", "kind": "Deployment", "name": "x", "uid": "u", "controller": true}]);
+        assert!(keys(&m, &event(&rsk, EventType::Added, rs("rs3", other), None)).is_empty());
+        // Adoption moves the controller: both old and new owners hear about it.
+        let moved = event(
+            &rsk,
+            EventType::Modified,
+            rs("rs1", owned_by("api", true)),
+            Some(rs("rs1", owned_by("web", true))),
+        );
+        assert_eq!(keys(&m, &moved), ["ns/api", "ns/web"]);
+    }
+
+    #[test]
+    fn a_deleted_owned_object_queues_its_owner_from_its_last_known_state() {
+        let (m, _) = mapper(vec![]);
+        let rsk = ar("apps", "v1", "ReplicaSet", "replicasets");
+        let last = rs(
+            "rs1",
+            json!([{"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u", "controller": true}]),
+        );
+        let e = event(&rsk, EventType::Deleted, last, None);
+        let k = m.keys(&e);
+        assert_eq!(k[0].key, ObjectKey::namespaced("ns", "web"));
+        assert!(matches!(
+            k[0].reason,
+            Reason::Event {
+                event: EventType::Deleted,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn watched_objects_map_through_selectors_and_indexes() {
+        let pods = ar("", "v1", "Pod", "pods");
+        let svcs = ar("", "v1", "Service", "services");
+        let nodes = ar("", "v1", "Node", "nodes");
+        let (m, _) = mapper(vec![
+            WatchMapping {
+                name: "service-selects".into(),
+                kind: GroupKind::new("", "Service"),
+                map_by: MapBy::ObjectSelectsPrimaries {
+                    path: FieldPath::parse("spec.selector").expect("p"),
+                },
+            },
+            WatchMapping {
+                name: "pods-selected".into(),
+                kind: GroupKind::new("", "Pod"),
+                map_by: MapBy::PrimariesSelectObject {
+                    path: FieldPath::parse("spec.selector").expect("p"),
+                },
+            },
+            WatchMapping {
+                name: "node".into(),
+                kind: GroupKind::new("", "Node"),
+                map_by: MapBy::Index {
+                    index: "node".into(),
+                    value_from: FieldPath::parse("metadata.name").expect("p"),
+                },
+            },
+        ]);
+        let svc = entry(
+            &svcs,
+            json!({"metadata": {"name": "s", "namespace": "ns"}, "spec": {"selector": {"app": "web"}}}),
+        );
+        assert_eq!(
+            keys(&m, &event(&svcs, EventType::Added, svc, None)),
+            ["ns/web"]
+        );
+        let other_ns = entry(
+            &svcs,
+            json!({"metadata": {"name": "s", "namespace": "x"}, "spec": {"selector": {"app": "web"}}}),
+        );
+        assert!(keys(&m, &event(&svcs, EventType::Added, other_ns, None)).is_empty());
+        let empty = entry(
+            &svcs,
+            json!({"metadata": {"name": "s", "namespace": "ns"}, "spec": {"selector": {}}}),
+        );
+        assert!(
+            keys(&m, &event(&svcs, EventType::Added, empty, None)).is_empty(),
+            "empty selector selects nothing"
+        );
+
+        let pod = entry(
+            &pods,
+            json!({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "api"}}}),
+        );
+        let k = m.keys(&event(&pods, EventType::Added, pod, None));
+        assert_eq!(k.len(), 1);
+        assert_eq!(k[0].key, ObjectKey::namespaced("ns", "api"));
+        assert!(
+            matches!(&k[0].reason, Reason::Event { via: Via::Mapping(n), .. } if &**n == "pods-selected")
+        );
+
+        let node = entry(&nodes, json!({"metadata": {"name": "n2"}}));
+        assert_eq!(
+            keys(&m, &event(&nodes, EventType::Modified, node, None)),
+            ["ns/api"]
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn mapper_run_queues_keys_from_a_stream_and_resync_requeues_every_primary() {
+        let (m, store) = mapper(vec![]);
+        let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+        let d = entry(
+            &deployments(),
+            json!({"metadata": {"name": "web", "namespace": "ns"}}),
+        );
+        let events = futures::stream::iter(vec![
+            event(&deployments(), EventType::Added, d.clone(), None),
+            event(&deployments(), EventType::Modified, d, None),
+        ]);
+        m.run(events, queue.clone()).await;
+        assert_eq!(queue.len(), 1, "two events on one key coalesce");
+        let item = queue.get().await.expect("item");
+        queue.done(&item.key);
+        let r = tokio::spawn(resync(store, queue.clone(), Duration::from_secs(600)));
+        tokio::time::sleep(Duration::from_secs(599)).await;
+        assert!(queue.is_empty());
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let i = queue.get().await.expect("resync item");
+            assert_eq!(
+                (i.reason.clone(), i.priority),
+                (Reason::Resync, Priority::Low)
+            );
+            got.push(i.key.to_string());
+        }
+        got.sort();
+        assert_eq!(got, ["ns/api", "ns/web"]);
+        queue.shutdown();
+        r.abort();
+    }
+}
