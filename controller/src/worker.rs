@@ -100,6 +100,9 @@ mod tests {
         Reason::Other("test".into())
     }
 
+    /// key, reason, retries, time since start: one reconcile as the test saw it.
+    type LogLine = (&'static str, Reason, u32, Duration);
+
     #[tokio::test(start_paused = true)]
     async fn workers_never_exceed_the_concurrency_limit_and_never_share_a_key() {
         let queue: WorkQueue<u32> = WorkQueue::default();
@@ -151,7 +154,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn outcomes_are_applied_error_backs_off_success_forgets_requeue_after_requeues() {
         let queue: WorkQueue<&'static str> = WorkQueue::default();
-        let log: Arc<parking_lot::Mutex<Vec<(&str, Reason, u32, Duration)>>> =
+        let log: Arc<parking_lot::Mutex<Vec<LogLine>>> =
             Arc::new(parking_lot::Mutex::new(Vec::new()));
         let start = Instant::now();
         let l = log.clone();
