@@ -29,6 +29,23 @@ pub fn server_side_apply(
     field_manager: &str,
     force: bool,
 ) -> Result<Value, PatchError> {
+    server_side_apply_subresource(info, current, config, field_manager, force, None)
+}
+
+/// [`server_side_apply`] through a subresource (`Some("status")`): the applier's entry carries
+/// `subresource: status` and is separate from its entry for the main resource, so applying the
+/// status never disowns (and removes) the fields it applied to the main resource, and vice versa.
+///
+/// # Errors
+/// As [`server_side_apply`].
+pub fn server_side_apply_subresource(
+    info: &TypeInfo<'_>,
+    current: Option<&Value>,
+    config: &Value,
+    field_manager: &str,
+    force: bool,
+    subresource: Option<&str>,
+) -> Result<Value, PatchError> {
     check_config(info, config)?;
     let shape = Shape::root(info);
     let mut applied = FieldSet::default();
@@ -41,7 +58,14 @@ pub fn server_side_apply(
     merge_value(&mut merged, config, shape, Level::Root);
 
     let mut entries = managed_fields::read(live);
-    let conflicts = find_conflicts(&entries, &applied, live, &merged, field_manager);
+    let conflicts = find_conflicts(
+        &entries,
+        &applied,
+        live,
+        &merged,
+        field_manager,
+        subresource,
+    );
     if !conflicts.is_empty() {
         if !force {
             return Err(PatchError::Conflict {
@@ -54,7 +78,7 @@ pub fn server_side_apply(
         }
         for entry in entries
             .iter_mut()
-            .filter(|e| !e.is(field_manager, Operation::Apply))
+            .filter(|e| !e.is(field_manager, Operation::Apply, subresource))
         {
             entry.fields = entry.fields.difference(&taken);
         }
@@ -62,30 +86,42 @@ pub fn server_side_apply(
 
     let previous = entries
         .iter()
-        .position(|e| e.is(field_manager, Operation::Apply))
-        .map(|index| entries.remove(index).fields)
-        .unwrap_or_default();
+        .position(|e| e.is(field_manager, Operation::Apply, subresource))
+        .map(|index| entries.remove(index));
     let mut others = FieldSet::default();
     for entry in &entries {
         others.union(&entry.fields);
     }
-    remove_disowned(
-        &mut merged,
-        &previous.difference(&applied),
-        &applied,
-        &others,
-    );
+    let previous_fields = previous.as_ref().map(|e| &e.fields);
+    if let Some(previous_fields) = previous_fields {
+        remove_disowned(
+            &mut merged,
+            &previous_fields.difference(&applied),
+            &applied,
+            &others,
+        );
+    }
 
     let api_version = config
         .get("apiVersion")
         .and_then(Value::as_str)
         .unwrap_or(info.api_version);
-    entries.push(Entry::new(
+    let mut entry = Entry::new(
         field_manager,
         Operation::Apply,
         api_version,
+        subresource,
         applied,
-    ));
+    );
+    // An apply that changes nothing keeps its timestamp: re-applying the same configuration
+    // (what controllers do on every reconcile) must not look like a change.
+    if let Some(previous) = previous
+        && previous.fields == entry.fields
+        && previous.api_version == entry.api_version
+    {
+        entry.time = previous.time;
+    }
+    entries.push(entry);
     managed_fields::write(&mut merged, entries);
     Ok(merged)
 }
@@ -140,11 +176,12 @@ fn find_conflicts(
     live: &Value,
     merged: &Value,
     field_manager: &str,
+    subresource: Option<&str>,
 ) -> Vec<(ApplyConflict, Vec<String>)> {
     let mut conflicts = Vec::new();
     for entry in entries
         .iter()
-        .filter(|e| !e.is(field_manager, Operation::Apply))
+        .filter(|e| !e.is(field_manager, Operation::Apply, subresource))
     {
         applied.for_each_member(&mut |path, node| {
             if !node.children.is_empty() {
@@ -373,6 +410,44 @@ mod tests {
     }
 
     #[test]
+    fn reapplying_the_same_configuration_changes_nothing_not_even_the_timestamp() {
+        let mut live = apply(None, &config(2, "nginx:1"), "kubectl", false).expect("creates");
+        live["metadata"]["managedFields"][0]["time"] = json!("2000-01-01T00:00:00Z");
+        let out = apply(Some(&live), &config(2, "nginx:1"), "kubectl", false).expect("applies");
+        assert_eq!(out, live);
+    }
+
+    #[test]
+    fn applying_status_through_the_subresource_keeps_main_resource_fields_of_the_same_manager() {
+        let live = apply(None, &config(2, "nginx:1"), "ctrl", false).expect("creates");
+        let status = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+                            "status": {"replicas": 2}});
+        let out = server_side_apply_subresource(
+            &DEPLOYMENT,
+            Some(&live),
+            &status,
+            "ctrl",
+            true,
+            Some("status"),
+        )
+        .expect("applies");
+        assert_eq!(
+            out["spec"]["replicas"], 2,
+            "spec is still owned by ctrl's main entry"
+        );
+        assert_eq!(out["status"]["replicas"], 2);
+        let entries = out["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries");
+        assert_eq!(entries.len(), 2);
+        let sub = entries
+            .iter()
+            .find(|e| e["subresource"] == "status")
+            .expect("status entry");
+        assert_eq!(sub["fieldsV1"], json!({"f:status": {"f:replicas": {}}}));
+    }
+
+    #[test]
     fn a_field_the_manager_stops_applying_is_removed() {
         let mut first = config(2, "nginx:1");
         first["metadata"]["labels"]["tier"] = json!("fe");
@@ -519,7 +594,7 @@ mod tests {
         let out = apply(Some(&injected), &config(1, "b"), "kubectl", false).expect("applies");
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
-            json!([{"name": "nginx", "image": "b"}, {"name": "proxy", "image": "envoy"}])
+            json!([{"name": "proxy", "image": "envoy"}, {"name": "nginx", "image": "b"}])
         );
     }
 

@@ -41,6 +41,7 @@ impl Entry {
         manager: &str,
         operation: Operation,
         api_version: &str,
+        subresource: Option<&str>,
         fields: FieldSet,
     ) -> Entry {
         Entry {
@@ -48,14 +49,22 @@ impl Entry {
             operation,
             api_version: api_version.to_owned(),
             time: now_rfc3339(),
-            subresource: None,
+            subresource: subresource.map(str::to_owned),
             fields,
         }
     }
 
-    /// Whether this entry is `manager`'s entry for `operation` on the main resource.
-    pub(crate) fn is(&self, manager: &str, operation: Operation) -> bool {
-        self.manager == manager && self.operation == operation && self.subresource.is_none()
+    /// Whether this entry is `manager`'s entry for `operation` through `subresource` (`None`:
+    /// the main resource).
+    pub(crate) fn is(
+        &self,
+        manager: &str,
+        operation: Operation,
+        subresource: Option<&str>,
+    ) -> bool {
+        self.manager == manager
+            && self.operation == operation
+            && self.subresource.as_deref() == subresource
     }
 
     fn to_value(&self) -> Value {
@@ -111,9 +120,19 @@ pub(crate) fn read(object: &Value) -> Vec<Entry> {
         .unwrap_or_default()
 }
 
-/// Writes `entries` (without empty ones) to `object.metadata.managedFields`; removes the field
-/// when nothing is left.
-pub(crate) fn write(object: &mut Value, entries: Vec<Entry>) {
+/// Writes `entries` (without empty ones) to `object.metadata.managedFields` in kube-apiserver's
+/// order (`Apply` before `Update`, then oldest first, then by manager); removes the field when
+/// nothing is left.
+pub(crate) fn write(object: &mut Value, mut entries: Vec<Entry>) {
+    entries.sort_by(|a, b| {
+        a.operation
+            .as_str()
+            .cmp(b.operation.as_str())
+            .then_with(|| a.time.cmp(&b.time))
+            .then_with(|| a.manager.cmp(&b.manager))
+            .then_with(|| a.api_version.cmp(&b.api_version))
+            .then_with(|| a.subresource.cmp(&b.subresource))
+    });
     let values: Vec<Value> = entries
         .iter()
         .filter(|e| !e.fields.is_empty())
@@ -122,6 +141,9 @@ pub(crate) fn write(object: &mut Value, entries: Vec<Entry>) {
     let Some(root) = object.as_object_mut() else {
         return;
     };
+    if values.is_empty() && !root.contains_key("metadata") {
+        return;
+    }
     let metadata = root
         .entry("metadata")
         .or_insert_with(|| Value::Object(Map::new()));
@@ -145,15 +167,28 @@ pub(crate) fn write(object: &mut Value, entries: Vec<Entry>) {
 ///
 /// `new.metadata.managedFields` decides the starting entries, as kube-apiserver does: absent or
 /// `[]` keeps the stored ones; `[{}]` clears them all (and nothing is recorded); any other list
-/// replaces them.
+/// replaces them. An entry whose fields do not change keeps its timestamp, so a write that changes
+/// nothing leaves the object byte-for-byte equal (the server can skip it as a no-op).
 pub fn track_update(
     info: &TypeInfo<'_>,
     old: Option<&Value>,
     new: &mut Value,
     field_manager: &str,
 ) {
-    let requested = new.pointer("/metadata/managedFields").cloned();
-    let mut entries = match requested {
+    track_update_subresource(info, old, new, field_manager, None);
+}
+
+/// [`track_update`] for a write through a subresource (`Some("status")`): the manager's entry
+/// carries `subresource: status`, as kube-apiserver records it, and is separate from the same
+/// manager's entry for the main resource.
+pub fn track_update_subresource(
+    info: &TypeInfo<'_>,
+    old: Option<&Value>,
+    new: &mut Value,
+    field_manager: &str,
+    subresource: Option<&str>,
+) {
+    let requested = match new.pointer("/metadata/managedFields") {
         Some(Value::Array(list))
             if list.len() == 1 && list[0].as_object().is_some_and(Map::is_empty) =>
         {
@@ -161,10 +196,11 @@ pub fn track_update(
             return;
         }
         Some(Value::Array(list)) if !list.is_empty() => {
-            list.iter().filter_map(Entry::from_value).collect()
+            Some(list.iter().filter_map(Entry::from_value).collect())
         }
-        _ => old.map(read).unwrap_or_default(),
+        _ => None,
     };
+    let mut entries: Vec<Entry> = requested.unwrap_or_else(|| old.map(read).unwrap_or_default());
 
     let shape = Shape::root(info);
     let mut changed = FieldSet::default();
@@ -188,7 +224,7 @@ pub fn track_update(
     let mut mine = None;
     for (index, entry) in entries.iter_mut().enumerate() {
         entry.fields = entry.fields.without_subtrees(&removed);
-        if entry.is(field_manager, Operation::Update) {
+        if entry.is(field_manager, Operation::Update, subresource) {
             mine = Some(index);
         } else {
             entry.fields = entry.fields.difference(&changed);
@@ -205,6 +241,7 @@ pub fn track_update(
                 field_manager,
                 Operation::Update,
                 info.api_version,
+                subresource,
                 changed,
             )),
         }
@@ -341,6 +378,53 @@ mod tests {
             new["metadata"]["managedFields"],
             old["metadata"]["managedFields"]
         );
+    }
+
+    #[test]
+    fn entries_are_written_apply_first_then_oldest_first() {
+        let set = FieldSet::from_fields_v1(&json!({"f:data": {"f:a": {}}}));
+        let entry = |manager: &str, operation, time: &str| Entry {
+            manager: manager.to_owned(),
+            operation,
+            api_version: "v1".to_owned(),
+            time: time.to_owned(),
+            subresource: None,
+            fields: set.clone(),
+        };
+        let mut object = cm(json!({"a": "1"}));
+        write(
+            &mut object,
+            vec![
+                entry("late", Operation::Update, "2024-01-02T00:00:00Z"),
+                entry("early", Operation::Update, "2024-01-01T00:00:00Z"),
+                entry("applier", Operation::Apply, "2024-01-03T00:00:00Z"),
+            ],
+        );
+        let managers: Vec<&str> = object["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .filter_map(|e| e["manager"].as_str())
+            .collect();
+        assert_eq!(managers, vec!["applier", "early", "late"]);
+    }
+
+    #[test]
+    fn a_status_write_is_recorded_with_its_subresource() {
+        let mut old = cm(json!({"a": "1"}));
+        track_update(&CM, None, &mut old, "creator");
+        let mut new = old.clone();
+        new["status"] = json!({"ok": true});
+        track_update_subresource(&CM, Some(&old), &mut new, "ctrl", Some("status"));
+        let entries = new["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries");
+        let sub = entries
+            .iter()
+            .find(|e| e["manager"] == "ctrl")
+            .expect("ctrl entry");
+        assert_eq!(sub["subresource"], "status");
+        assert_eq!(sub["fieldsV1"], json!({"f:status": {"f:ok": {}}}));
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub(crate) enum Root {
     Service,
     Node,
     Data,
+    ServiceAccount,
     Other,
 }
 
@@ -125,6 +126,7 @@ impl Ty {
             "Service" => Root::Service,
             "Node" => Root::Node,
             "ConfigMap" | "Secret" => Root::Data,
+            "ServiceAccount" => Root::ServiceAccount,
             _ => Root::Other,
         })
     }
@@ -194,6 +196,7 @@ fn root_field(root: Root, name: &str) -> Ty {
         (Root::Node, "spec") => Ty::NodeSpec,
         (Root::Node, "status") => Ty::NodeStatus,
         (Root::Data, "data" | "stringData" | "binaryData") => Ty::StringMap,
+        (Root::ServiceAccount, "secrets") => Ty::List(&BY_NAME),
         (_, "status") => Ty::GenericStatus,
         _ => Ty::Any,
     }

@@ -14,9 +14,9 @@ mod strategic;
 
 use serde_json::Value;
 
-pub use apply::server_side_apply;
+pub use apply::{server_side_apply, server_side_apply_subresource};
 pub use json::json_patch;
-pub use managed_fields::track_update;
+pub use managed_fields::{track_update, track_update_subresource};
 pub use merge::merge_patch;
 pub use strategic::strategic_merge_patch;
 
@@ -158,12 +158,37 @@ pub fn apply_patch(
     field_manager: &str,
     force: bool,
 ) -> Result<Value, PatchError> {
+    apply_patch_subresource(ty, info, current, patch, field_manager, force, None)
+}
+
+/// [`apply_patch`] for a PATCH through a subresource (`Some("status")`): managedFields entries are
+/// recorded with `subresource: status`, separate from the same manager's main-resource entries
+/// (see [`server_side_apply_subresource`]).
+///
+/// # Errors
+/// As [`apply_patch`].
+pub fn apply_patch_subresource(
+    ty: PatchType,
+    info: &TypeInfo<'_>,
+    current: Option<&Value>,
+    patch: &Value,
+    field_manager: &str,
+    force: bool,
+    subresource: Option<&str>,
+) -> Result<Value, PatchError> {
     if ty == PatchType::StrategicMerge && !info.builtin {
         return Err(strategic::unsupported_for_custom_resources());
     }
     let mut updated = match (ty, current) {
         (PatchType::Apply, _) => {
-            return server_side_apply(info, current, patch, field_manager, force);
+            return server_side_apply_subresource(
+                info,
+                current,
+                patch,
+                field_manager,
+                force,
+                subresource,
+            );
         }
         (_, None) => {
             return Err(PatchError::Invalid(
@@ -184,7 +209,7 @@ pub fn apply_patch(
             type_name(&updated)
         )));
     }
-    track_update(info, current, &mut updated, field_manager);
+    track_update_subresource(info, current, &mut updated, field_manager, subresource);
     Ok(updated)
 }
 

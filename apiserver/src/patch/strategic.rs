@@ -88,6 +88,11 @@ fn merge_map(
             return merge_map(original, &cleaned, shape, path);
         }
         Some(Value::String(directive)) if directive == "delete" => {
+            if path.is_empty() {
+                return Err(PatchError::Invalid(
+                    "$patch: delete cannot delete the whole object; use DELETE".to_owned(),
+                ));
+            }
             original.clear();
             return Ok(());
         }
@@ -132,6 +137,25 @@ fn merge_map(
         }
     }
 
+    // `$setElementOrder` orders the merged list relative to the list as it was before this patch.
+    let mut orders = Vec::new();
+    for (key, order) in patch {
+        let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER) else {
+            continue;
+        };
+        let Value::Array(order) = order else {
+            return Err(PatchError::Invalid(format!(
+                "{key} at {} must be a list",
+                display_path(path)
+            )));
+        };
+        let before = match original.get(field) {
+            Some(Value::Array(list)) => list.clone(),
+            _ => Vec::new(),
+        };
+        orders.push((field, order, before));
+    }
+
     for (key, value) in patch {
         if key == PATCH
             || key == RETAIN_KEYS
@@ -153,12 +177,10 @@ fn merge_map(
                 original.remove(key);
             }
             Value::Object(patch_map) => {
-                if child_shape.is_atomic_object() {
-                    original.insert(key.clone(), cleaned_copy(value, child_shape, &child_path)?);
-                } else {
-                    let slot = original.entry(key.clone()).or_insert(Value::Null);
-                    merge_value_map(slot, patch_map, child_shape, &child_path)?;
-                }
+                // Strategic merge has no atomic maps: `x-kubernetes-map-type: atomic` (a
+                // Deployment's selector) is a server-side apply notion; kubectl merges them.
+                let slot = original.entry(key.clone()).or_insert(Value::Null);
+                merge_value_map(slot, patch_map, child_shape, &child_path)?;
             }
             Value::Array(patch_list) => {
                 let existing = match original.get_mut(key) {
@@ -179,22 +201,14 @@ fn merge_map(
         }
     }
 
-    for (key, order) in patch {
-        let Some(field) = key.strip_prefix(SET_ELEMENT_ORDER) else {
-            continue;
-        };
-        let Value::Array(order) = order else {
-            return Err(PatchError::Invalid(format!(
-                "{key} at {} must be a list",
-                display_path(path)
-            )));
-        };
+    for (field, order, before) in orders {
         if let Some(Value::Array(list)) = original.get_mut(field) {
             let merge_key = match shape.field(field).list_kind() {
                 ListKind::Map(keys) => keys.first(),
                 ListKind::Set | ListKind::Atomic => None,
             };
-            apply_element_order(list, order, merge_key);
+            let merged = std::mem::take(list);
+            *list = normalize_order(merged, order, &before, merge_key);
         }
     }
     Ok(())
@@ -228,7 +242,7 @@ fn merge_list(
                 .collect()
         }
         ListKind::Set => {
-            let mut merged = original;
+            let mut merged = original.clone();
             for item in patch {
                 if item.is_object() || item.is_array() {
                     return Err(PatchError::Invalid(format!(
@@ -241,7 +255,7 @@ fn merge_list(
                     merged.push(item.clone());
                 }
             }
-            Ok(merged)
+            Ok(normalize_order(merged, patch, &original, None))
         }
         ListKind::Map(keys) => {
             let Some(merge_key) = keys.first() else {
@@ -259,13 +273,10 @@ fn merge_keyed_list(
     item_shape: Shape<'_>,
     path: &str,
 ) -> Result<Vec<Value>, PatchError> {
-    // `{"$patch": "replace"}` as an item: the list becomes the other patch items.
-    let replace = patch
-        .iter()
-        .any(|item| item.get(PATCH).and_then(Value::as_str) == Some("replace"));
-    if replace {
-        original.clear();
-    }
+    // Directive items first, as apimachinery does: deletions, and `{"$patch": "replace"}` which
+    // makes the list exactly the other patch items.
+    let mut plain: Vec<&Map<String, Value>> = Vec::with_capacity(patch.len());
+    let mut replace = false;
     for item in patch {
         let Value::Object(item_map) = item else {
             return Err(PatchError::Invalid(format!(
@@ -274,74 +285,115 @@ fn merge_keyed_list(
                 super::type_name(item)
             )));
         };
-        let directive = item_map.get(PATCH).and_then(Value::as_str);
-        if directive == Some("replace") {
-            continue;
-        }
-        let Some(key_value) = item_map.get(merge_key) else {
-            return Err(PatchError::Invalid(format!(
-                "{}: list item {} does not contain declared merge key: {merge_key}",
-                display_path(path),
-                Value::Object(item_map.clone())
-            )));
-        };
-        let position = original
-            .iter()
-            .position(|o| o.get(merge_key) == Some(key_value));
-        let item_path = format!("{path}[{merge_key}={key_value}]");
-        match (directive, position) {
-            (Some("delete"), _) => original.retain(|o| o.get(merge_key) != Some(key_value)),
-            (Some("merge") | None, Some(index)) => {
-                if let Some(slot) = original.get_mut(index) {
-                    merge_value_map(slot, item_map, item_shape, &item_path)?;
-                }
+        match item_map.get(PATCH) {
+            None => plain.push(item_map),
+            Some(Value::String(d)) if d == "replace" => replace = true,
+            Some(Value::String(d)) if d == "delete" => {
+                let key_value = item_map
+                    .get(merge_key)
+                    .ok_or_else(|| missing_merge_key(path, item_map, merge_key))?;
+                original.retain(|o| o.get(merge_key) != Some(key_value));
             }
-            (Some("merge") | None, None) => {
-                let mut fresh = Value::Object(Map::new());
-                merge_value_map(&mut fresh, item_map, item_shape, &item_path)?;
-                original.push(fresh);
-            }
-            (Some(other), _) => {
+            Some(other) => {
                 return Err(PatchError::Invalid(format!(
-                    "unknown $patch directive {other:?} at {}",
-                    display_path(&item_path)
+                    "unknown $patch directive {other} in a list item at {}",
+                    display_path(path)
                 )));
             }
         }
     }
-    Ok(original)
+    if replace {
+        original.clear();
+    }
+    let server_order = original.clone();
+    for item_map in &plain {
+        let key_value = item_map
+            .get(merge_key)
+            .ok_or_else(|| missing_merge_key(path, item_map, merge_key))?;
+        let item_path = format!("{path}[{merge_key}={key_value}]");
+        match original
+            .iter()
+            .position(|o| o.get(merge_key) == Some(key_value))
+        {
+            Some(index) => {
+                if let Some(slot) = original.get_mut(index) {
+                    merge_value_map(slot, item_map, item_shape, &item_path)?;
+                }
+            }
+            None => {
+                let mut fresh = Value::Object(Map::new());
+                merge_value_map(&mut fresh, item_map, item_shape, &item_path)?;
+                original.push(fresh);
+            }
+        }
+    }
+    if replace {
+        return Ok(original);
+    }
+    let patch_order: Vec<Value> = plain
+        .into_iter()
+        .map(|m| Value::Object(m.clone()))
+        .collect();
+    Ok(normalize_order(
+        original,
+        &patch_order,
+        &server_order,
+        Some(merge_key),
+    ))
 }
 
-/// Reorders `list` by a `$setElementOrder` list: the items it names take the positions those items
-/// occupy, in the given order; items it does not name (added by someone else) keep their place.
-fn apply_element_order(list: &mut [Value], order: &[Value], merge_key: Option<&str>) {
-    let identity = |item: &Value| -> Option<Value> {
+fn missing_merge_key(path: &str, item: &Map<String, Value>, merge_key: &str) -> PatchError {
+    PatchError::Invalid(format!(
+        "{}: list item {} does not contain declared merge key: {merge_key}",
+        display_path(path),
+        Value::Object(item.clone())
+    ))
+}
+
+/// apimachinery's `normalizeElementOrder`: the items named by `patch_order` come in that order,
+/// and each item only the server had is slotted in before the first patch item that came after it
+/// in `server_order` (so a brand-new item is placed before the server-only items).
+fn normalize_order(
+    merged: Vec<Value>,
+    patch_order: &[Value],
+    server_order: &[Value],
+    merge_key: Option<&str>,
+) -> Vec<Value> {
+    let id = |v: &Value| -> Option<Value> {
         match merge_key {
-            Some(key) => item.get(key).cloned(),
-            None => Some(item.clone()),
+            Some(key) => v.get(key).cloned(),
+            None => Some(v.clone()),
         }
     };
-    let wanted: Vec<Option<Value>> = order
-        .iter()
-        .map(|o| identity(o).or_else(|| Some(o.clone())))
-        .collect();
-    let rank = |item: &Value| {
-        identity(item).and_then(|id| wanted.iter().position(|w| w.as_ref() == Some(&id)))
+    let ids = |list: &[Value]| -> Vec<Option<Value>> { list.iter().map(id).collect() };
+    let patch_ids = ids(patch_order);
+    let server_ids = ids(server_order);
+    let index_in = |list: &[Option<Value>], v: &Value| -> Option<usize> {
+        let want = id(v)?;
+        list.iter().position(|x| x.as_ref() == Some(&want))
     };
-    let mut positions = Vec::new();
-    let mut ranked = Vec::new();
-    for (index, item) in list.iter().enumerate() {
-        if let Some(r) = rank(item) {
-            positions.push(index);
-            ranked.push((r, item.clone()));
-        }
+    let (mut patch_items, mut server_only): (Vec<Value>, Vec<Value>) = merged
+        .into_iter()
+        .partition(|v| index_in(&patch_ids, v).is_some());
+    patch_items.sort_by_key(|v| index_in(&patch_ids, v));
+    server_only.sort_by_key(|v| index_in(&server_ids, v).unwrap_or(usize::MAX));
+    let mut out = Vec::with_capacity(patch_items.len() + server_only.len());
+    let mut left = server_only.into_iter().peekable();
+    let mut right = patch_items.into_iter().peekable();
+    loop {
+        let take_left = match (left.peek(), right.peek()) {
+            (None, None) => break,
+            (Some(_), None) => true,
+            (None, Some(_)) => false,
+            (Some(l), Some(r)) => matches!(
+                (index_in(&server_ids, l), index_in(&server_ids, r)),
+                (Some(li), Some(ri)) if li < ri
+            ),
+        };
+        let next = if take_left { left.next() } else { right.next() };
+        out.extend(next);
     }
-    ranked.sort_by_key(|(r, _)| *r);
-    for (index, (_, item)) in positions.into_iter().zip(ranked) {
-        if let Some(slot) = list.get_mut(index) {
-            *slot = item;
-        }
-    }
+    out
 }
 
 fn join(path: &str, key: &str) -> String {
@@ -420,16 +472,45 @@ mod tests {
     }
 
     #[test]
-    fn a_new_container_is_appended() {
+    fn a_new_container_goes_first_like_kube_apiserver_puts_it() {
+        // apimachinery orders patch items not on the server before the server-only ones.
         let out = patch_of(
             &POD,
             pod(),
             json!({"spec": {"containers": [{"name": "extra", "image": "busybox"}]}}),
         );
         assert_eq!(
-            out["spec"]["containers"][2],
+            names(&out["spec"]["containers"]),
+            vec!["extra", "app", "sidecar"]
+        );
+        assert_eq!(
+            out["spec"]["containers"][0],
             json!({"name": "extra", "image": "busybox"})
         );
+    }
+
+    #[test]
+    fn patched_items_follow_the_patch_order_with_server_only_items_slotted_in() {
+        // Same answers as `kubectl patch --local --type=strategic` gives.
+        let target =
+            json!({"spec": {"containers": [{"name": "a"}, {"name": "injected"}, {"name": "b"}]}});
+        let out = patch_of(
+            &POD,
+            target,
+            json!({"spec": {"containers": [{"name": "b", "image": "n"}, {"name": "a", "image": "q"}]}}),
+        );
+        assert_eq!(
+            names(&out["spec"]["containers"]),
+            vec!["injected", "b", "a"]
+        );
+    }
+
+    fn names(list: &Value) -> Vec<&str> {
+        list.as_array()
+            .expect("a list")
+            .iter()
+            .filter_map(|c| c["name"].as_str())
+            .collect()
     }
 
     #[test]
@@ -548,6 +629,14 @@ mod tests {
     }
 
     #[test]
+    fn patch_delete_of_the_whole_object_is_invalid() {
+        let mut target = pod();
+        let err = strategic_merge_patch(&POD, &mut target, &json!({"$patch": "delete"}))
+            .expect_err("invalid");
+        assert!(matches!(err, PatchError::Invalid(_)));
+    }
+
+    #[test]
     fn patch_merge_directive_merges_as_usual() {
         let out = patch_of(
             &POD,
@@ -598,6 +687,8 @@ mod tests {
     fn finalizers_merge_as_a_set_of_values() {
         let out = patch_of(&POD, pod(), json!({"metadata": {"finalizers": ["b", "c"]}}));
         assert_eq!(out["metadata"]["finalizers"], json!(["a", "b", "c"]));
+        let out = patch_of(&POD, pod(), json!({"metadata": {"finalizers": ["c"]}}));
+        assert_eq!(out["metadata"]["finalizers"], json!(["c", "a", "b"]));
     }
 
     #[test]
@@ -633,7 +724,7 @@ mod tests {
     }
 
     #[test]
-    fn set_element_order_keeps_items_added_by_others_in_place() {
+    fn set_element_order_places_items_added_by_others_as_kube_apiserver_does() {
         let target =
             json!({"spec": {"containers": [{"name": "a"}, {"name": "injected"}, {"name": "b"}]}});
         let out = patch_of(
@@ -647,7 +738,21 @@ mod tests {
             .iter()
             .filter_map(|c| c["name"].as_str())
             .collect();
-        assert_eq!(names, vec!["b", "injected", "a"]);
+        assert_eq!(names, vec!["injected", "b", "a"]);
+        let target =
+            json!({"spec": {"containers": [{"name": "a"}, {"name": "injected"}, {"name": "b"}]}});
+        let out = patch_of(
+            &POD,
+            target,
+            json!({"spec": {
+                "$setElementOrder/containers": [{"name": "b"}, {"name": "new"}, {"name": "a"}],
+                "containers": [{"name": "new", "image": "n"}]
+            }}),
+        );
+        assert_eq!(
+            super::tests::names(&out["spec"]["containers"]),
+            vec!["injected", "b", "new", "a"]
+        );
     }
 
     #[test]
@@ -701,7 +806,7 @@ mod tests {
     }
 
     #[test]
-    fn the_deployment_selector_is_replaced_as_a_whole() {
+    fn the_deployment_selector_merges_like_any_map_in_strategic_merge() {
         let deploy = json!({"spec": {"selector": {"matchLabels": {"app": "a", "tier": "b"}}}});
         let out = patch_of(
             &DEPLOYMENT,
@@ -710,7 +815,7 @@ mod tests {
         );
         assert_eq!(
             out["spec"]["selector"],
-            json!({"matchLabels": {"app": "c"}})
+            json!({"matchLabels": {"app": "c", "tier": "b"}})
         );
     }
 
@@ -748,7 +853,7 @@ mod tests {
         );
         assert_eq!(
             out["metadata"]["ownerReferences"],
-            json!([{"uid": "1", "name": "a"}, {"uid": "2", "name": "b"}])
+            json!([{"uid": "2", "name": "b"}, {"uid": "1", "name": "a"}])
         );
     }
 
