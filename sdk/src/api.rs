@@ -1,0 +1,259 @@
+//! Typed reads (from the host's cache) and writes (to the API server).
+//!
+//! Namespaces are `&str`; `""` means "cluster-scoped" for a single object and
+//! "every namespace" for a list, as in client-go.
+
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::object::{Kind, Object};
+use crate::sys::{self, PatchBody};
+
+fn decode<T: Object>(bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Other(format!("failed to decode {}: {e}", T::KIND)))
+}
+
+fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| Error::Other(format!("failed to encode {what}: {e}")))
+}
+
+fn name_of<T: Object>(obj: &T) -> Result<(&str, &str)> {
+    let meta = obj.meta();
+    let name = meta
+        .name
+        .as_deref()
+        .ok_or_else(|| Error::Invalid(format!("{} has no metadata.name", T::KIND)))?;
+    Ok((meta.namespace.as_deref().unwrap_or(""), name))
+}
+
+/// Reads one object from the cache; `Ok(None)` when it is not there.
+///
+/// # Errors
+/// [`Error::Forbidden`] when the manifest grants no `get` on `T`, [`Error::NotSynced`]
+/// before the cache synced, [`Error::Other`] when the object does not decode as `T`.
+pub fn get<T: Object>(namespace: &str, name: &str) -> Result<Option<T>> {
+    match sys::get(&Kind::of::<T>(), namespace, name)? {
+        Some(bytes) => decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Like [`get`] but returns the JSON bytes undecoded: decode only what you need
+/// (e.g. into a small struct with just the fields you read) to save time on large objects.
+///
+/// # Errors
+/// As [`get`], minus decoding.
+pub fn get_raw<T: Object>(namespace: &str, name: &str) -> Result<Option<Vec<u8>>> {
+    sys::get(&Kind::of::<T>(), namespace, name)
+}
+
+/// Lists objects of `T` from the cache. `namespace` `""` = every namespace; `selector` is a
+/// Kubernetes label selector (`"app=web,tier!=db"`), `""` = everything.
+///
+/// # Errors
+/// [`Error::Forbidden`] without `list` on `T`, [`Error::Invalid`] for a bad selector,
+/// [`Error::NotSynced`], [`Error::Other`] when an object does not decode.
+pub fn list<T: Object>(namespace: &str, selector: &str) -> Result<Vec<T>> {
+    let bytes = sys::list(&Kind::of::<T>(), namespace, selector)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Other(format!("failed to decode a list of {}: {e}", T::KIND)))
+}
+
+/// Like [`list`] but returns the JSON array undecoded.
+///
+/// # Errors
+/// As [`list`], minus decoding.
+pub fn list_raw<T: Object>(namespace: &str, selector: &str) -> Result<Vec<u8>> {
+    sys::list(&Kind::of::<T>(), namespace, selector)
+}
+
+/// Lists objects of `T` whose declared index `index` has the value `value`
+/// (see [`Manifest::index`](crate::Manifest::index)).
+///
+/// # Errors
+/// [`Error::Forbidden`] without `list` on `T`, [`Error::Invalid`] for an undeclared index.
+pub fn list_by_index<T: Object>(index: &str, value: &str) -> Result<Vec<T>> {
+    let bytes = sys::list_by_index(&Kind::of::<T>(), index, value)?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::Other(format!("failed to decode a list of {}: {e}", T::KIND)))
+}
+
+/// Creates `obj` in its `metadata.namespace`; returns it as stored.
+///
+/// # Errors
+/// [`Error::Forbidden`] without `create`, [`Error::AlreadyExists`], [`Error::Invalid`].
+pub fn create<T: Object>(obj: &T) -> Result<T> {
+    let namespace = obj.meta().namespace.as_deref().unwrap_or("");
+    let out = sys::create(&Kind::of::<T>(), namespace, &encode(T::KIND, obj)?)?;
+    decode(&out)
+}
+
+/// Replaces `obj` (named by its metadata). A `metadata.resourceVersion` makes it conditional.
+///
+/// # Errors
+/// [`Error::Forbidden`] without `update`, [`Error::NotFound`], [`Error::Conflict`],
+/// [`Error::Invalid`].
+pub fn replace<T: Object>(obj: &T) -> Result<T> {
+    let (namespace, name) = name_of(obj)?;
+    let out = sys::replace(
+        &Kind::of::<T>(),
+        namespace,
+        name,
+        &encode(T::KIND, obj)?,
+        false,
+    )?;
+    decode(&out)
+}
+
+/// Replaces the status subresource of `obj`.
+///
+/// # Errors
+/// As [`replace`].
+pub fn replace_status<T: Object>(obj: &T) -> Result<T> {
+    let (namespace, name) = name_of(obj)?;
+    let out = sys::replace(
+        &Kind::of::<T>(),
+        namespace,
+        name,
+        &encode(T::KIND, obj)?,
+        true,
+    )?;
+    decode(&out)
+}
+
+/// A patch to send with [`patch`] or [`patch_status`].
+#[derive(Debug, Clone)]
+pub enum Patch {
+    /// A JSON merge patch (RFC 7386): the fields to set, `null` to remove.
+    Merge(serde_json::Value),
+    /// A JSON patch (RFC 6902): an array of `{"op": ..., "path": ..., "value": ...}`.
+    Json(serde_json::Value),
+}
+
+impl Patch {
+    /// A merge patch from any serializable value (e.g. `serde_json::json!({...})`).
+    ///
+    /// # Errors
+    /// [`Error::Other`] when `value` does not serialize.
+    pub fn merge(value: impl Serialize) -> Result<Self> {
+        Ok(Self::Merge(serde_json::to_value(value)?))
+    }
+
+    fn body(&self) -> Result<PatchBody> {
+        Ok(match self {
+            Self::Merge(v) => PatchBody::Merge(encode("merge patch", v)?),
+            Self::Json(v) => PatchBody::Json(encode("json patch", v)?),
+        })
+    }
+}
+
+/// Patches an object of kind `T`; returns it as stored.
+///
+/// # Errors
+/// [`Error::Forbidden`] without `patch`, [`Error::NotFound`], [`Error::Conflict`] (a failed
+/// `test` op), [`Error::Invalid`].
+pub fn patch<T: Object>(namespace: &str, name: &str, patch: &Patch) -> Result<T> {
+    let out = sys::patch(&Kind::of::<T>(), namespace, name, patch.body()?, false)?;
+    decode(&out)
+}
+
+/// Patches the status subresource of an object of kind `T`.
+///
+/// # Errors
+/// As [`patch`].
+pub fn patch_status<T: Object>(namespace: &str, name: &str, patch: &Patch) -> Result<T> {
+    let out = sys::patch(&Kind::of::<T>(), namespace, name, patch.body()?, true)?;
+    decode(&out)
+}
+
+/// Server-side applies `obj` (the fields this plugin manages; include `apiVersion` and
+/// `kind`) with the plugin's field manager. `force` takes fields over from other managers.
+///
+/// # Errors
+/// [`Error::Forbidden`] without `patch`, [`Error::Conflict`] on a field-manager conflict
+/// when `force` is false, [`Error::Invalid`].
+pub fn apply<T: Object>(obj: &T, force: bool) -> Result<T> {
+    let (namespace, name) = name_of(obj)?;
+    let body = PatchBody::Apply {
+        body: encode(T::KIND, obj)?,
+        force,
+    };
+    let out = sys::patch(&Kind::of::<T>(), namespace, name, body, false)?;
+    decode(&out)
+}
+
+/// Deletes an object of kind `T`.
+///
+/// # Errors
+/// [`Error::Forbidden`] without `delete`, [`Error::NotFound`].
+pub fn delete<T: Object>(namespace: &str, name: &str) -> Result<()> {
+    sys::delete(&Kind::of::<T>(), namespace, name)
+}
+
+/// A Kubernetes Event to record with [`event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// A warning rather than a normal event.
+    pub warning: bool,
+    /// Short CamelCase reason, e.g. `Synced`.
+    pub reason: String,
+    /// A human-readable sentence.
+    pub note: String,
+    /// What the plugin did, e.g. `Patch`; may be empty.
+    pub action: String,
+}
+
+impl Event {
+    /// A normal event.
+    pub fn normal(reason: impl Into<String>, note: impl Into<String>) -> Self {
+        Self {
+            warning: false,
+            reason: reason.into(),
+            note: note.into(),
+            action: String::new(),
+        }
+    }
+
+    /// A warning event.
+    pub fn warning(reason: impl Into<String>, note: impl Into<String>) -> Self {
+        Self {
+            warning: true,
+            ..Self::normal(reason, note)
+        }
+    }
+
+    /// Sets the action.
+    #[must_use]
+    pub fn action(mut self, action: impl Into<String>) -> Self {
+        self.action = action.into();
+        self
+    }
+}
+
+/// Records `event` about `obj` (its kind must be in the manifest).
+///
+/// # Errors
+/// [`Error::Forbidden`] for a kind the manifest does not mention, [`Error::Invalid`] when
+/// `obj` has no name.
+pub fn event<T: Object>(obj: &T, event: &Event) -> Result<()> {
+    let (namespace, name) = name_of(obj)?;
+    event_for::<T>(namespace, name, event)
+}
+
+/// Records `event` about the object of kind `T` named `namespace`/`name`
+/// (useful after a delete, when you no longer hold the object).
+///
+/// # Errors
+/// As [`event`].
+pub fn event_for<T: Object>(namespace: &str, name: &str, event: &Event) -> Result<()> {
+    sys::record_event(
+        &Kind::of::<T>(),
+        namespace,
+        name,
+        event.warning,
+        &event.reason,
+        &event.note,
+        &event.action,
+    )
+}

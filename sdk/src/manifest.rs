@@ -1,0 +1,224 @@
+//! [`Manifest`]: what a plugin reconciles, owns, watches, indexes and may do, declared in Rust.
+
+use crate::bindings::exports::kubewasm::controller::reconciler as wit;
+use crate::bindings::kubewasm::controller::types;
+use crate::object::{Kind, Object};
+
+/// A verb the plugin may use on a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verb {
+    /// [`get`](crate::get).
+    Get,
+    /// [`list`](crate::list), [`list_by_index`](crate::list_by_index).
+    List,
+    /// Keep an informer for the kind (implied by `Get`/`List`).
+    Watch,
+    /// [`create`](crate::create).
+    Create,
+    /// [`replace`](crate::replace), [`replace_status`](crate::replace_status).
+    Update,
+    /// [`patch`](crate::patch), [`patch_status`](crate::patch_status), [`apply`](crate::apply).
+    Patch,
+    /// [`delete`](crate::delete).
+    Delete,
+}
+
+/// How a change to a watched kind maps to keys of the reconciled kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WatchMapping {
+    /// Via the watched object's `ownerReferences` to the reconciled kind.
+    OwnerReferences,
+    /// The reconciled object with the same namespace and name.
+    SameName,
+    /// Every reconciled object in the watched object's namespace.
+    Namespace,
+    /// Every reconciled object.
+    All,
+    /// Reconciled objects whose declared `index` holds the value at `field` of the watched object.
+    IndexLookup {
+        /// An index declared on the reconciled kind.
+        index: String,
+        /// Dotted JSON path in the watched object, e.g. `metadata.name`.
+        field: String,
+    },
+}
+
+/// The plugin's declaration of everything it needs. The host grants exactly this.
+///
+/// The reconciled, owned and watched kinds may be read (`get`, `list`); every write and
+/// every other kind needs [`Manifest::permit`].
+///
+/// ```
+/// use k8s_openapi::api::core::v1::{ConfigMap, Pod};
+/// use kubewasm_sdk::{Manifest, Verb};
+///
+/// let manifest = Manifest::reconcile::<ConfigMap>()
+///     .owns::<Pod>()
+///     .index::<Pod>("by-node", "spec.nodeName")
+///     .permit::<ConfigMap>(&[Verb::Patch])
+///     .permit::<Pod>(&[Verb::Create, Verb::Delete])
+///     .concurrency(4);
+/// # let _ = manifest;
+/// ```
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    reconciles: (Kind, Option<String>, Option<String>),
+    owns: Vec<Kind>,
+    watches: Vec<(Kind, Option<String>, WatchMapping)>,
+    indexes: Vec<(String, Kind, String)>,
+    permissions: Vec<(Kind, Vec<Verb>)>,
+    concurrency: u32,
+}
+
+impl Manifest {
+    /// A plugin that reconciles objects of kind `T`, with concurrency 1.
+    pub fn reconcile<T: Object>() -> Self {
+        Self::reconcile_kind(Kind::of::<T>())
+    }
+
+    /// Like [`Manifest::reconcile`] with a kind given as a value.
+    pub fn reconcile_kind(kind: Kind) -> Self {
+        Self {
+            reconciles: (kind, None, None),
+            owns: Vec::new(),
+            watches: Vec::new(),
+            indexes: Vec::new(),
+            permissions: Vec::new(),
+            concurrency: 1,
+        }
+    }
+
+    /// Only reconcile objects in `namespace`.
+    #[must_use]
+    pub fn in_namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.reconciles.1 = Some(namespace.into());
+        self
+    }
+
+    /// Only reconcile objects matching a label selector (`"app=web"`).
+    #[must_use]
+    pub fn with_labels(mut self, selector: impl Into<String>) -> Self {
+        self.reconciles.2 = Some(selector.into());
+        self
+    }
+
+    /// Owns objects of kind `U`: a change to one reconciles the owner named in its
+    /// `ownerReferences`.
+    #[must_use]
+    pub fn owns<U: Object>(mut self) -> Self {
+        self.owns.push(Kind::of::<U>());
+        self
+    }
+
+    /// Watches objects of kind `U` and maps their changes with `mapping`.
+    #[must_use]
+    pub fn watches<U: Object>(mut self, mapping: WatchMapping) -> Self {
+        self.watches.push((Kind::of::<U>(), None, mapping));
+        self
+    }
+
+    /// Like [`Manifest::watches`], only for objects matching a label selector.
+    #[must_use]
+    pub fn watches_with_labels<U: Object>(
+        mut self,
+        selector: impl Into<String>,
+        mapping: WatchMapping,
+    ) -> Self {
+        self.watches
+            .push((Kind::of::<U>(), Some(selector.into()), mapping));
+        self
+    }
+
+    /// Declares an index `name` on kind `U` over the dotted JSON path `field`
+    /// (e.g. `spec.nodeName`), for [`list_by_index`](crate::list_by_index).
+    #[must_use]
+    pub fn index<U: Object>(mut self, name: impl Into<String>, field: impl Into<String>) -> Self {
+        self.indexes
+            .push((name.into(), Kind::of::<U>(), field.into()));
+        self
+    }
+
+    /// Grants `verbs` on kind `U`.
+    #[must_use]
+    pub fn permit<U: Object>(mut self, verbs: &[Verb]) -> Self {
+        self.permissions.push((Kind::of::<U>(), verbs.to_vec()));
+        self
+    }
+
+    /// How many keys may reconcile at once (at least 1).
+    #[must_use]
+    pub fn concurrency(mut self, n: u32) -> Self {
+        self.concurrency = n;
+        self
+    }
+
+    #[doc(hidden)]
+    pub fn into_wit(self) -> wit::Manifest {
+        let (kind, namespace, label_selector) = self.reconciles;
+        wit::Manifest {
+            reconciles: wit::Reconciles {
+                kind: wit_kind(&kind),
+                namespace,
+                label_selector,
+            },
+            owns: self.owns.iter().map(wit_kind).collect(),
+            watches: self
+                .watches
+                .into_iter()
+                .map(|(kind, label_selector, mapping)| wit::Watch {
+                    kind: wit_kind(&kind),
+                    label_selector,
+                    mapping: match mapping {
+                        WatchMapping::OwnerReferences => wit::WatchMapping::OwnerReferences,
+                        WatchMapping::SameName => wit::WatchMapping::SameName,
+                        WatchMapping::Namespace => wit::WatchMapping::Namespace,
+                        WatchMapping::All => wit::WatchMapping::All,
+                        WatchMapping::IndexLookup { index, field } => {
+                            wit::WatchMapping::IndexLookup(wit::IndexLookup { index, field })
+                        }
+                    },
+                })
+                .collect(),
+            indexes: self
+                .indexes
+                .into_iter()
+                .map(|(name, kind, field)| wit::Index {
+                    name,
+                    kind: wit_kind(&kind),
+                    field,
+                })
+                .collect(),
+            permissions: self
+                .permissions
+                .into_iter()
+                .map(|(kind, verbs)| wit::Permission {
+                    kind: wit_kind(&kind),
+                    verbs: verbs.into_iter().map(wit_verb).collect(),
+                })
+                .collect(),
+            concurrency: self.concurrency,
+        }
+    }
+}
+
+fn wit_kind(kind: &Kind) -> types::Kind {
+    types::Kind {
+        group: kind.group.to_owned(),
+        version: kind.version.to_owned(),
+        kind: kind.kind.to_owned(),
+        plural: kind.plural.map(str::to_owned),
+        namespaced: kind.namespaced,
+    }
+}
+
+fn wit_verb(verb: Verb) -> wit::Verb {
+    match verb {
+        Verb::Get => wit::Verb::Get,
+        Verb::List => wit::Verb::List,
+        Verb::Watch => wit::Verb::Watch,
+        Verb::Create => wit::Verb::Create,
+        Verb::Update => wit::Verb::Update,
+        Verb::Patch => wit::Verb::Patch,
+        Verb::Delete => wit::Verb::Delete,
+    }
+}
