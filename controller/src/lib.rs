@@ -7,13 +7,14 @@
 //! * [`Store`] (`store.rs`): the cache of one informer, objects as ready-to-send JSON [`Entry`]s with
 //!   namespace, label, owner and declared field indexes.
 //! * [`LabelSelector`] (`selector.rs`) and [`FieldPath`] (`field_path.rs`): the query languages.
-//! * `InformerFactory` (`informer.rs`): one list+watch per (kind, namespace, label selector), shared
+//! * [`InformerFactory`] (`informer.rs`): one list+watch per (kind, namespace, label selector), shared
 //!   and reference counted, with a `HasSynced` gate and event subscriptions.
 //! * [`Mapper`] (`mapping.rs`): turns [`ObjectEvent`]s into the keys a plugin reconciles.
 
 mod entry;
 mod event;
 mod field_path;
+mod informer;
 mod key;
 mod mapping;
 mod queue;
@@ -25,6 +26,10 @@ mod worker;
 pub use entry::{Entry, Error as EntryError, OwnerRef};
 pub use event::{EventType, ObjectEvent};
 pub use field_path::{Error as FieldPathError, FieldPath};
+pub use informer::{
+    Error as InformerError, EventReceiver, InformerFactory, InformerHandle, InformerKey,
+    InformerOptions, InformerStats, InitialList, wait_for_sync,
+};
 pub use key::ObjectKey;
 pub use mapping::{GroupKind, MapBy, MappedKey, Mapper, Mapping, OwnedKind, WatchMapping, resync};
 pub use queue::{Item, Priority, QueueStats, RateLimit, Reason, Via, WorkQueue};

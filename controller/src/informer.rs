@@ -1,0 +1,543 @@
+//! `InformerFactory`: shared, reference-counted informers, one list+watch per (kind, namespace,
+//! label selector) however many plugins use it, each with an indexed [`Store`], a `HasSynced` gate
+//! and event subscriptions.
+//!
+//! An informer starts when the first [`InformerHandle`] for its key is acquired and stops when the last
+//! handle is dropped. It runs kube-runtime's `watcher` (pagination, re-list on 410 Gone, resume after a
+//! dropped watch, backoff on errors), buffers each (re-)list until it is complete, then replaces the
+//! store atomically and tells subscribers what changed. Live watch events update the store, then are
+//! sent to subscribers; deletes carry the object's last known state.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::task::{Context, Poll};
+
+use futures::{Stream, StreamExt};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::WatchStreamExt;
+use kube::runtime::watcher::{self, Event};
+use parking_lot::Mutex;
+use tokio::sync::{mpsc, watch};
+
+use crate::event::{EventType, ObjectEvent};
+use crate::field_path::FieldPath;
+use crate::selector::{self, LabelSelector};
+use crate::store::{self, Change, Store};
+
+/// Why an informer could not be acquired.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The informer key's label selector does not parse.
+    #[error("invalid label selector for {kind} informer: {source}")]
+    Selector {
+        /// The kind.
+        kind: String,
+        /// The parse error.
+        #[source]
+        source: selector::Error,
+    },
+    /// A requested field index conflicts with one already declared on the shared store.
+    #[error("failed to declare an index on the {kind} informer: {source}")]
+    Index {
+        /// The kind.
+        kind: String,
+        /// The conflict.
+        #[source]
+        source: store::Error,
+    },
+    /// `acquire` was called outside a tokio runtime, so the watch could not be started.
+    #[error("cannot start the {kind} informer outside a tokio runtime")]
+    NoRuntime {
+        /// The kind.
+        kind: String,
+    },
+}
+
+/// What an informer watches. Two plugins asking for equal keys share one informer.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct InformerKey {
+    /// The kind (group, version, kind, plural), e.g. from discovery or a plugin's manifest.
+    pub resource: ApiResource,
+    /// Watch one namespace, or all (`None`; also the only choice for cluster-scoped kinds).
+    pub namespace: Option<String>,
+    /// A server-side label selector, or `None` for every object. Normalized by
+    /// [`InformerFactory::acquire`] so that equivalent spellings (`a==b`, ` a=b`) share an informer.
+    pub label_selector: Option<String>,
+}
+
+impl InformerKey {
+    /// Every object of a kind in every namespace.
+    pub fn all(resource: ApiResource) -> Self {
+        Self {
+            resource,
+            namespace: None,
+            label_selector: None,
+        }
+    }
+}
+
+impl fmt::Display for InformerKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.resource.api_version, self.resource.kind)?;
+        if let Some(ns) = &self.namespace {
+            write!(f, " in {ns}")?;
+        }
+        if let Some(sel) = &self.label_selector {
+            write!(f, " with {sel}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How the first list is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum InitialList {
+    /// A paginated LIST, then a WATCH from its resourceVersion (the default; works on every server).
+    List {
+        /// Objects per page (`limit`); `None` for the server's default.
+        page_size: Option<u32>,
+    },
+    /// A WATCH with `sendInitialEvents=true` (streaming lists, Kubernetes 1.27+ with the WatchList
+    /// feature): the server streams the current objects, then a bookmark, with no LIST request.
+    StreamingList,
+}
+
+impl Default for InitialList {
+    fn default() -> Self {
+        Self::List {
+            page_size: Some(500),
+        }
+    }
+}
+
+/// How an informer is set up. The watch options (`initial_list`, `keep_managed_fields`) are fixed by the
+/// first acquirer of a key; `indexes` are merged: every acquirer's indexes are added to the shared store.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InformerOptions {
+    /// How the first list is made.
+    pub initial_list: InitialList,
+    /// Keep `metadata.managedFields` in cached objects (dropped by default).
+    pub keep_managed_fields: bool,
+    /// Field indexes to declare: name and path, e.g. `("node", "spec.nodeName")`.
+    pub indexes: Vec<(String, FieldPath)>,
+}
+
+/// Counters of one informer, for the metrics layer.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct InformerStats {
+    /// Objects cached now.
+    pub objects: usize,
+    /// Events applied: initial-list items, adds, modifications, deletes.
+    pub initial_items: u64,
+    /// Watch ADDED events and objects a re-list found new.
+    pub added: u64,
+    /// Watch MODIFIED events and objects a re-list found changed.
+    pub modified: u64,
+    /// Watch DELETED events and objects a re-list found gone.
+    pub deleted: u64,
+    /// Completed lists (the first one and every re-list).
+    pub lists: u64,
+    /// Errors from the watcher (failed lists or watches, 410 Gone, ...); each is retried with backoff.
+    pub errors: u64,
+    /// Objects that could not be cached (e.g. no name).
+    pub rejected: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    initial_items: AtomicU64,
+    added: AtomicU64,
+    modified: AtomicU64,
+    deleted: AtomicU64,
+    lists: AtomicU64,
+    errors: AtomicU64,
+    rejected: AtomicU64,
+}
+
+struct Informer {
+    key: InformerKey,
+    resource: Arc<ApiResource>,
+    store: Store,
+    synced: watch::Sender<bool>,
+    /// Held while the store is changed and the change is sent, so a new subscriber gets exactly the
+    /// cached objects plus every later event.
+    subscribers: Mutex<Vec<mpsc::UnboundedSender<ObjectEvent>>>,
+    counters: Counters,
+}
+
+struct Registered {
+    informer: Arc<Informer>,
+    handles: usize,
+    task: tokio::task::AbortHandle,
+}
+
+struct FactoryInner {
+    client: kube::Client,
+    informers: Mutex<HashMap<InformerKey, Registered>>,
+}
+
+/// Creates and shares informers for one API client. Cheap to clone; clones share the informers.
+#[derive(Clone)]
+pub struct InformerFactory {
+    inner: Arc<FactoryInner>,
+}
+
+impl fmt::Debug for InformerFactory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let keys: Vec<String> = self
+            .inner
+            .informers
+            .lock()
+            .keys()
+            .map(ToString::to_string)
+            .collect();
+        f.debug_struct("InformerFactory")
+            .field("informers", &keys)
+            .finish()
+    }
+}
+
+impl InformerFactory {
+    /// A factory whose informers list and watch through `client`.
+    pub fn new(client: kube::Client) -> Self {
+        Self {
+            inner: Arc::new(FactoryInner {
+                client,
+                informers: Mutex::new(HashMap::new()),
+            }),
+        }
+    }
+
+    /// A handle on the informer for `key`, starting it if no handle exists. Declares `options.indexes`
+    /// on its store (backfilled if the informer already runs). Must be called in a tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::Selector`] for an invalid label selector, [`Error::Index`] when an index name is
+    /// already used for another path, [`Error::NoRuntime`] outside a tokio runtime.
+    pub fn acquire(
+        &self,
+        mut key: InformerKey,
+        options: InformerOptions,
+    ) -> Result<InformerHandle, Error> {
+        let kind = key.resource.kind.clone();
+        if let Some(text) = key.label_selector.take() {
+            let parsed = LabelSelector::parse(&text).map_err(|source| Error::Selector {
+                kind: kind.clone(),
+                source,
+            })?;
+            key.label_selector = (!parsed.selects_all()).then(|| parsed.to_string());
+        }
+        let mut informers = self.inner.informers.lock();
+        if let Some(reg) = informers.get_mut(&key) {
+            add_indexes(&reg.informer.store, &options.indexes, &kind)?;
+            reg.handles += 1;
+            return Ok(InformerHandle {
+                informer: Arc::clone(&reg.informer),
+                factory: Arc::downgrade(&self.inner),
+            });
+        }
+        let runtime = tokio::runtime::Handle::try_current()
+            .map_err(|_| Error::NoRuntime { kind: kind.clone() })?;
+        let store = Store::new(key.resource.clone(), options.keep_managed_fields);
+        add_indexes(&store, &options.indexes, &kind)?;
+        let informer = Arc::new(Informer {
+            resource: Arc::clone(store.resource()),
+            key: key.clone(),
+            store,
+            synced: watch::Sender::new(false),
+            subscribers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+        });
+        let api: Api<DynamicObject> = match &key.namespace {
+            Some(ns) => Api::namespaced_with(self.inner.client.clone(), ns, &key.resource),
+            None => Api::all_with(self.inner.client.clone(), &key.resource),
+        };
+        let mut config = watcher::Config::default();
+        if let Some(sel) = &key.label_selector {
+            config = config.labels(sel);
+        }
+        config = match options.initial_list {
+            InitialList::List { page_size: Some(n) } => config.page_size(n),
+            InitialList::List { page_size: None } => config,
+            InitialList::StreamingList => config.streaming_lists(),
+        };
+        let task = runtime
+            .spawn(run(Arc::clone(&informer), api, config))
+            .abort_handle();
+        tracing::debug!(informer = %key, "informer started");
+        informers.insert(
+            key,
+            Registered {
+                informer: Arc::clone(&informer),
+                handles: 1,
+                task,
+            },
+        );
+        Ok(InformerHandle {
+            informer,
+            factory: Arc::downgrade(&self.inner),
+        })
+    }
+
+    /// The running informers and their counters.
+    pub fn stats(&self) -> Vec<(InformerKey, InformerStats)> {
+        self.inner
+            .informers
+            .lock()
+            .iter()
+            .map(|(k, r)| (k.clone(), r.informer.stats()))
+            .collect()
+    }
+
+    /// How many informers run (one per distinct key in use).
+    pub fn running(&self) -> usize {
+        self.inner.informers.lock().len()
+    }
+}
+
+fn add_indexes(store: &Store, indexes: &[(String, FieldPath)], kind: &str) -> Result<(), Error> {
+    for (name, path) in indexes {
+        store
+            .add_index(name, path.clone())
+            .map_err(|source| Error::Index {
+                kind: kind.to_owned(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+impl FactoryInner {
+    fn release(&self, key: &InformerKey) {
+        let mut informers = self.informers.lock();
+        let Some(reg) = informers.get_mut(key) else {
+            return;
+        };
+        reg.handles -= 1;
+        if reg.handles == 0 {
+            reg.task.abort();
+            informers.remove(key);
+            tracing::debug!(informer = %key, "informer stopped: last handle released");
+        }
+    }
+}
+
+/// A plugin's use of a shared informer: the store, the `HasSynced` gate and event subscriptions.
+/// Cloning takes another reference; dropping the last one stops the informer.
+pub struct InformerHandle {
+    informer: Arc<Informer>,
+    factory: Weak<FactoryInner>,
+}
+
+impl fmt::Debug for InformerHandle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InformerHandle")
+            .field("key", &self.informer.key.to_string())
+            .finish()
+    }
+}
+
+impl Clone for InformerHandle {
+    fn clone(&self) -> Self {
+        if let Some(factory) = self.factory.upgrade()
+            && let Some(reg) = factory.informers.lock().get_mut(&self.informer.key)
+        {
+            reg.handles += 1;
+        }
+        Self {
+            informer: Arc::clone(&self.informer),
+            factory: self.factory.clone(),
+        }
+    }
+}
+
+impl Drop for InformerHandle {
+    fn drop(&mut self) {
+        if let Some(factory) = self.factory.upgrade() {
+            factory.release(&self.informer.key);
+        }
+    }
+}
+
+impl InformerHandle {
+    /// What this informer watches.
+    pub fn key(&self) -> &InformerKey {
+        &self.informer.key
+    }
+
+    /// The informer's cache (shared with every other handle).
+    pub fn store(&self) -> &Store {
+        &self.informer.store
+    }
+
+    /// Whether the first complete list has been applied to the store. Stays true through re-lists.
+    pub fn has_synced(&self) -> bool {
+        *self.informer.synced.borrow()
+    }
+
+    /// Waits until [`InformerHandle::has_synced`]. Reconciles must not start before every informer
+    /// of the plugin has synced.
+    pub async fn wait_synced(&self) {
+        let mut rx = self.informer.synced.subscribe();
+        // The sender lives in `self.informer`, so `wait_for` cannot see it closed while we wait.
+        let _ = rx.wait_for(|synced| *synced).await;
+    }
+
+    /// Subscribes to events. Objects already cached arrive first as [`EventType::InitialListItem`],
+    /// then every later change, in order, with none lost or repeated.
+    pub fn subscribe(&self) -> EventReceiver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let mut subs = self.informer.subscribers.lock();
+        for object in self.informer.store.snapshot() {
+            let _ = tx.send(ObjectEvent {
+                resource: Arc::clone(&self.informer.resource),
+                event_type: EventType::InitialListItem,
+                object,
+                old: None,
+            });
+        }
+        subs.push(tx);
+        EventReceiver { rx }
+    }
+
+    /// This informer's counters.
+    pub fn stats(&self) -> InformerStats {
+        self.informer.stats()
+    }
+}
+
+/// Waits until every informer in `handles` has synced: the gate a plugin passes before its first
+/// reconcile.
+pub async fn wait_for_sync(handles: &[&InformerHandle]) {
+    futures::future::join_all(handles.iter().map(|h| h.wait_synced())).await;
+}
+
+/// A stream of [`ObjectEvent`]s from one informer. Ends when the informer stops.
+#[derive(Debug)]
+pub struct EventReceiver {
+    rx: mpsc::UnboundedReceiver<ObjectEvent>,
+}
+
+impl EventReceiver {
+    /// The next event, or `None` once the informer stopped.
+    pub async fn recv(&mut self) -> Option<ObjectEvent> {
+        self.rx.recv().await
+    }
+
+    /// The next event if one is waiting, without waiting.
+    pub fn try_recv(&mut self) -> Option<ObjectEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl Stream for EventReceiver {
+    type Item = ObjectEvent;
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<ObjectEvent>> {
+        self.rx.poll_recv(cx)
+    }
+}
+
+impl Informer {
+    fn stats(&self) -> InformerStats {
+        let c = &self.counters;
+        InformerStats {
+            objects: self.store.len(),
+            initial_items: c.initial_items.load(Ordering::Relaxed),
+            added: c.added.load(Ordering::Relaxed),
+            modified: c.modified.load(Ordering::Relaxed),
+            deleted: c.deleted.load(Ordering::Relaxed),
+            lists: c.lists.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            rejected: c.rejected.load(Ordering::Relaxed),
+        }
+    }
+
+    fn publish(
+        &self,
+        subs: &mut Vec<mpsc::UnboundedSender<ObjectEvent>>,
+        change: Change,
+        initial: bool,
+    ) {
+        let (event_type, object, old, counter) = match change {
+            Change::Unchanged(_) => return,
+            Change::Added(new) if initial => (
+                EventType::InitialListItem,
+                new,
+                None,
+                &self.counters.initial_items,
+            ),
+            Change::Added(new) => (EventType::Added, new, None, &self.counters.added),
+            Change::Modified { new, old } => {
+                (EventType::Modified, new, Some(old), &self.counters.modified)
+            }
+            Change::Deleted { last, cached } => {
+                (EventType::Deleted, last, cached, &self.counters.deleted)
+            }
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        let event = ObjectEvent {
+            resource: Arc::clone(&self.resource),
+            event_type,
+            object,
+            old,
+        };
+        subs.retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    fn on_error(&self, what: &str, error: &dyn std::error::Error) {
+        self.counters.rejected.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(informer = %self.key, %error, "{what}");
+    }
+
+    fn apply(&self, obj: DynamicObject) {
+        let mut subs = self.subscribers.lock();
+        match self.store.apply(obj) {
+            Ok(change) => self.publish(&mut subs, change, false),
+            Err(e) => self.on_error("skipped an object that cannot be cached", &e),
+        }
+    }
+
+    fn delete(&self, obj: DynamicObject) {
+        let mut subs = self.subscribers.lock();
+        match self.store.delete(obj) {
+            Ok(change) => self.publish(&mut subs, change, false),
+            Err(e) => self.on_error("skipped a delete that names no object", &e),
+        }
+    }
+
+    fn replace(&self, objs: Vec<DynamicObject>) {
+        let initial = !*self.synced.borrow();
+        let mut subs = self.subscribers.lock();
+        let (changes, errors) = self.store.replace(objs);
+        for e in &errors {
+            self.on_error("skipped a listed object that cannot be cached", e);
+        }
+        for change in changes {
+            self.publish(&mut subs, change, initial);
+        }
+        self.counters.lists.fetch_add(1, Ordering::Relaxed);
+        drop(subs);
+        self.synced.send_replace(true);
+    }
+}
+
+async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::Config) {
+    let mut events = watcher::watcher(api, config).default_backoff().boxed();
+    let mut listing: Vec<DynamicObject> = Vec::new();
+    while let Some(event) = events.next().await {
+        match event {
+            Ok(Event::Init) => listing.clear(),
+            Ok(Event::InitApply(obj)) => listing.push(obj),
+            Ok(Event::InitDone) => informer.replace(std::mem::take(&mut listing)),
+            Ok(Event::Apply(obj)) => informer.apply(obj),
+            Ok(Event::Delete(obj)) => informer.delete(obj),
+            Err(error) => {
+                informer.counters.errors.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(informer = %informer.key, %error, "watch failed; retrying with backoff");
+            }
+        }
+    }
+}
