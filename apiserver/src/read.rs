@@ -1,0 +1,340 @@
+//! GET and LIST: single objects, lists with selectors and consistent pagination, and Table output.
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use base64::Engine;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::StatusCode;
+use serde_json::{Value, json};
+
+use crate::api::{AppState, Req, bytes_response, json_response};
+use crate::registry::ResourceType;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::{ApiError, ApiResult};
+use crate::store::{Snapshot, Stored};
+
+/// The object's JSON as served at `ty`'s version (objects of multi-version CRDs are stored once and
+/// served at every version with the apiVersion rewritten, like a CRD with conversion strategy None).
+pub fn output(ty: &ResourceType, stored: &Stored) -> ApiResult<Bytes> {
+    let api_version = ty.api_version();
+    let prefix = format!("{{\"apiVersion\":\"{api_version}\"");
+    if stored.json.starts_with(prefix.as_bytes()) {
+        return Ok(stored.json.clone());
+    }
+    let mut v = stored.value()?;
+    if let Some(o) = v.as_object_mut() {
+        o.insert("apiVersion".into(), Value::String(api_version));
+    }
+    serde_json::to_vec(&v)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::internal(format!("failed to serialize object: {e}")))
+}
+
+/// Parsed label and field selectors of a request.
+pub struct Selectors {
+    /// Label selector.
+    pub labels: LabelSelector,
+    /// Field selector.
+    pub fields: FieldSelector,
+}
+
+impl Selectors {
+    /// From `labelSelector` / `fieldSelector`.
+    ///
+    /// # Errors
+    /// 400 for invalid selectors.
+    pub fn from_request(r: &Req) -> ApiResult<Selectors> {
+        Ok(Selectors {
+            labels: LabelSelector::parse(r.query.get("labelSelector").unwrap_or(""))?,
+            fields: FieldSelector::parse(
+                r.query.get("fieldSelector").unwrap_or(""),
+                &r.ty.storage_key(),
+            )?,
+        })
+    }
+
+    /// Whether every object matches.
+    pub fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
+    /// Whether the stored object matches.
+    pub fn matches(&self, namespace: &str, name: &str, obj: &Stored) -> bool {
+        if !self.labels.matches(obj.labels.as_deref()) {
+            return false;
+        }
+        if self.fields.is_empty() {
+            return true;
+        }
+        if self.fields.only_metadata() {
+            return self.fields.matches(name, namespace, None);
+        }
+        let v = obj.value().ok();
+        self.fields.matches(name, namespace, v.as_ref())
+    }
+}
+
+/// GET of one object.
+///
+/// # Errors
+/// 404 if it does not exist.
+pub fn get(state: &AppState, r: &Req) -> ApiResult<Response> {
+    let name = r.path.name.as_deref().unwrap_or_default();
+    let ns = r.path.namespace.as_deref().unwrap_or("");
+    let stored = state
+        .store
+        .get(&r.ty.storage_key(), ns, name)
+        .ok_or_else(|| ApiError::not_found(&r.ty.group, &r.ty.resource, name))?;
+    if r.wants_table() {
+        let v = stored.value()?;
+        let rv = stored.rv.to_string();
+        return Ok(json_response(
+            StatusCode::OK,
+            &table(&r.ty, &rv, std::slice::from_ref(&v), include_object(r)),
+        ));
+    }
+    Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ContinueToken {
+    /// Snapshot id.
+    s: u64,
+    /// Offset of the next item.
+    o: usize,
+    /// The list's resourceVersion.
+    rv: u64,
+}
+
+fn parse_limit(r: &Req) -> ApiResult<Option<usize>> {
+    match r.query.get("limit") {
+        None | Some("") => Ok(None),
+        Some(l) => match l.parse::<i64>() {
+            Ok(n) if n <= 0 => Ok(None),
+            Ok(n) => Ok(Some(usize::try_from(n).unwrap_or(usize::MAX))),
+            Err(_) => Err(ApiError::bad_request(format!(
+                "invalid limit {l:?}: must be a non-negative integer"
+            ))),
+        },
+    }
+}
+
+/// Checks `resourceVersion`/`resourceVersionMatch` of a list against what the store can serve.
+fn check_list_rv(r: &Req, current: u64) -> ApiResult<()> {
+    let rv = r.query.get("resourceVersion").unwrap_or("");
+    let rv_match = r.query.get("resourceVersionMatch").unwrap_or("");
+    if rv.is_empty() || rv == "0" {
+        if !rv_match.is_empty() && rv_match != "NotOlderThan" {
+            return Err(ApiError::bad_request(format!(
+                "resourceVersionMatch: Forbidden: resourceVersionMatch \"{rv_match}\" is forbidden for resourceVersion \"{rv}\""
+            )));
+        }
+        return Ok(());
+    }
+    let n: u64 = rv.parse().map_err(|_| {
+        ApiError::bad_request(format!(
+            "invalid resourceVersion {rv:?}: must be an integer"
+        ))
+    })?;
+    match rv_match {
+        "" | "NotOlderThan" => {
+            if n > current {
+                return Err(ApiError::new(
+                    504,
+                    "Timeout",
+                    format!("Too large resource version: {n}, current: {current}"),
+                ));
+            }
+            Ok(())
+        }
+        "Exact" if n == current => Ok(()),
+        "Exact" => Err(ApiError::expired(format!(
+            "too old resource version: {n} ({current}); this server keeps no list history, use resourceVersionMatch=NotOlderThan"
+        ))),
+        other => Err(ApiError::bad_request(format!(
+            "resourceVersionMatch: Unsupported value: \"{other}\": supported values: \"Exact\", \"NotOlderThan\""
+        ))),
+    }
+}
+
+/// LIST with selectors, `limit`/`continue` paging from one snapshot, and Table output.
+///
+/// # Errors
+/// 400 for bad selectors, limits or tokens; 410 for expired continue tokens.
+pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
+    let selectors = Selectors::from_request(r)?;
+    let limit = parse_limit(r)?;
+    let key = r.ty.storage_key();
+    let (snapshot_id, offset, snapshot) = match r.query.get("continue").filter(|c| !c.is_empty()) {
+        Some(token) => {
+            let t: ContinueToken = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .decode(token)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request("continue key is not valid: malformed token")
+                })?;
+            let snap = state.store.snapshot(t.s).filter(|s| s.rv == t.rv).ok_or_else(|| {
+                ApiError::expired(
+                    "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.",
+                )
+            })?;
+            (Some(t.s), t.o, snap)
+        }
+        None => {
+            let (rv, items) = state.store.list(&key, r.path.namespace.as_deref());
+            check_list_rv(r, rv)?;
+            let items: Vec<Arc<Stored>> = if selectors.is_empty() {
+                items.into_iter().map(|(_, _, o)| o).collect()
+            } else {
+                items
+                    .into_iter()
+                    .filter(|(ns, name, o)| selectors.matches(ns, name, o))
+                    .map(|(_, _, o)| o)
+                    .collect()
+            };
+            let snap = Arc::new(Snapshot {
+                rv,
+                items: Arc::new(items),
+            });
+            (None, 0, snap)
+        }
+    };
+    let total = snapshot.items.len();
+    let start = offset.min(total);
+    let end = match limit {
+        Some(l) => start.saturating_add(l).min(total),
+        None => total,
+    };
+    let page = &snapshot.items[start..end];
+    let mut continue_token = None;
+    if end < total {
+        let id = match snapshot_id {
+            Some(id) => id,
+            None => state.store.save_snapshot(Snapshot {
+                rv: snapshot.rv,
+                items: snapshot.items.clone(),
+            }),
+        };
+        let t = ContinueToken {
+            s: id,
+            o: end,
+            rv: snapshot.rv,
+        };
+        let raw = serde_json::to_vec(&t).unwrap_or_default();
+        continue_token = Some(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw));
+    } else if let Some(id) = snapshot_id {
+        state.store.drop_snapshot(id);
+    }
+    let rv = snapshot.rv.to_string();
+    if r.wants_table() {
+        let values: Vec<Value> = page.iter().filter_map(|o| o.value().ok()).collect();
+        let mut t = table(&r.ty, &rv, &values, include_object(r));
+        if let Some(c) = &continue_token {
+            t["metadata"]["continue"] = json!(c);
+        }
+        return Ok(json_response(StatusCode::OK, &t));
+    }
+    let mut meta = json!({"resourceVersion": rv});
+    if let Some(c) = &continue_token {
+        meta["continue"] = json!(c);
+        meta["remainingItemCount"] = json!(total - end);
+    }
+    let head = format!(
+        "{{\"apiVersion\":\"{}\",\"kind\":\"{}List\",\"metadata\":{},\"items\":[",
+        r.ty.api_version(),
+        r.ty.kind,
+        meta
+    );
+    let size: usize = page.iter().map(|o| o.json.len() + 1).sum::<usize>() + head.len() + 2;
+    let mut buf = BytesMut::with_capacity(size);
+    buf.put_slice(head.as_bytes());
+    for (i, o) in page.iter().enumerate() {
+        if i > 0 {
+            buf.put_u8(b',');
+        }
+        buf.put_slice(&output(&r.ty, o)?);
+    }
+    buf.put_slice(b"]}");
+    Ok(bytes_response(StatusCode::OK, buf.freeze()))
+}
+
+fn include_object(r: &Req) -> bool {
+    r.query.get("includeObject") == Some("Object")
+}
+
+/// A meta.k8s.io/v1 Table of `objects` (Name, the type's printer columns, Age).
+pub fn table(ty: &ResourceType, rv: &str, objects: &[Value], full_object: bool) -> Value {
+    let mut cols = vec![
+        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
+    ];
+    for (name, _) in &ty.columns {
+        cols.push(json!({"name": name, "type": "string", "format": "", "description": name, "priority": 0}));
+    }
+    cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation.", "priority": 0}));
+    let now = jiff::Timestamp::now();
+    let rows: Vec<Value> = objects
+        .iter()
+        .map(|o| {
+            let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
+            for (_, path) in &ty.columns {
+                let ptr = path.replace('.', "/");
+                let cell = match o.pointer(&ptr) {
+                    Some(Value::String(s)) => json!(s),
+                    Some(Value::Null) | None => json!("<none>"),
+                    Some(v) => json!(v.to_string()),
+                };
+                cells.push(cell);
+            }
+            let age = o
+                .pointer("/metadata/creationTimestamp")
+                .and_then(Value::as_str)
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .map(|t| human_age(now.as_second() - t.as_second()))
+                .unwrap_or_else(|| "<unknown>".into());
+            cells.push(json!(age));
+            let object = if full_object {
+                o.clone()
+            } else {
+                json!({
+                    "kind": "PartialObjectMetadata",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
+                })
+            };
+            json!({"cells": cells, "object": object})
+        })
+        .collect();
+    json!({
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": {"resourceVersion": rv},
+        "columnDefinitions": cols,
+        "rows": rows,
+    })
+}
+
+/// "5s", "3m", "2h", "4d" like kubectl.
+fn human_age(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..=119 => format!("{s}s"),
+        120..=7199 => format!("{}m", s / 60),
+        7200..=172_799 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86400),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ages_read_like_kubectl() {
+        assert_eq!(human_age(5), "5s");
+        assert_eq!(human_age(300), "5m");
+        assert_eq!(human_age(3 * 3600), "3h");
+        assert_eq!(human_age(3 * 86400), "3d");
+    }
+}

@@ -1,0 +1,372 @@
+//! The resource registry: which group/version/resource names exist (built-ins and CRDs added at run time).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+/// One servable resource at one version, as discovery describes it.
+#[derive(Debug, Clone)]
+pub struct ResourceType {
+    /// API group ("" for core).
+    pub group: String,
+    /// Version ("v1").
+    pub version: String,
+    /// Plural resource name ("pods").
+    pub resource: String,
+    /// Kind ("Pod").
+    pub kind: String,
+    /// Singular name ("pod").
+    pub singular: String,
+    /// kubectl short names ("po").
+    pub short_names: Vec<String>,
+    /// Categories ("all").
+    pub categories: Vec<String>,
+    /// Namespaced or cluster-scoped.
+    pub namespaced: bool,
+    /// Whether `/status` is served (and the main resource ignores `.status`).
+    pub has_status: bool,
+    /// Compiled into the server (strategic merge allowed) rather than defined by a CRD.
+    pub builtin: bool,
+    /// The CRD's openAPIV3Schema for this version, if any.
+    pub schema: Option<Value>,
+    /// Extra printer columns for tables: (name, JSON path such as ".spec.replicas").
+    pub columns: Vec<(String, String)>,
+}
+
+impl ResourceType {
+    /// "v1" or "apps/v1".
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// The storage key shared by all versions of the resource: "pods" or "deployments.apps".
+    pub fn storage_key(&self) -> String {
+        storage_key(&self.group, &self.resource)
+    }
+}
+
+/// "pods" or "deployments.apps".
+pub fn storage_key(group: &str, resource: &str) -> String {
+    if group.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}.{group}")
+    }
+}
+
+/// All resource types, by (group, version, resource). Immutable snapshots are swapped on CRD changes.
+#[derive(Debug, Clone, Default)]
+pub struct Registry {
+    types: BTreeMap<(String, String, String), Arc<ResourceType>>,
+    /// Preferred (first served) version per group, in registration order of groups.
+    group_order: Vec<String>,
+    preferred: BTreeMap<String, String>,
+}
+
+impl Registry {
+    /// The registry of the built-in kinds.
+    pub fn builtin() -> Registry {
+        let mut r = Registry::default();
+        for t in builtin_types() {
+            r.add(t);
+        }
+        r
+    }
+
+    /// Adds (or replaces) a resource type.
+    pub fn add(&mut self, t: ResourceType) {
+        if !self.group_order.contains(&t.group) {
+            self.group_order.push(t.group.clone());
+        }
+        self.preferred
+            .entry(t.group.clone())
+            .or_insert_with(|| t.version.clone());
+        self.types.insert(
+            (t.group.clone(), t.version.clone(), t.resource.clone()),
+            Arc::new(t),
+        );
+    }
+
+    /// Sets the preferred version of a group (CRDs: the first served version by kube's priority).
+    pub fn set_preferred(&mut self, group: &str, version: &str) {
+        self.preferred
+            .insert(group.to_string(), version.to_string());
+    }
+
+    /// Removes every version of `resource` in `group`.
+    pub fn remove(&mut self, group: &str, resource: &str) {
+        self.types
+            .retain(|(g, _, r), _| !(g == group && r == resource));
+        if !self.types.keys().any(|(g, _, _)| g == group) {
+            self.group_order.retain(|g| g != group);
+            self.preferred.remove(group);
+        }
+    }
+
+    /// Looks a resource up.
+    pub fn get(&self, group: &str, version: &str, resource: &str) -> Option<Arc<ResourceType>> {
+        self.types
+            .get(&(group.to_string(), version.to_string(), resource.to_string()))
+            .cloned()
+    }
+
+    /// Whether any resource is served at group/version.
+    pub fn has_group_version(&self, group: &str, version: &str) -> bool {
+        self.types
+            .keys()
+            .any(|(g, v, _)| g == group && v == version)
+    }
+
+    /// Resources served at group/version.
+    pub fn resources(&self, group: &str, version: &str) -> Vec<Arc<ResourceType>> {
+        self.types
+            .iter()
+            .filter(|((g, v, _), _)| g == group && v == version)
+            .map(|(_, t)| t.clone())
+            .collect()
+    }
+
+    /// Named groups (not core) with their versions, preferred first.
+    pub fn groups(&self) -> Vec<(String, Vec<String>, String)> {
+        let mut out = Vec::new();
+        for g in &self.group_order {
+            if g.is_empty() {
+                continue;
+            }
+            let mut versions: Vec<String> = Vec::new();
+            for (gg, v, _) in self.types.keys() {
+                if gg == g && !versions.contains(v) {
+                    versions.push(v.clone());
+                }
+            }
+            let preferred = self
+                .preferred
+                .get(g)
+                .cloned()
+                .unwrap_or_else(|| versions.first().cloned().unwrap_or_default());
+            versions.sort_by_key(|v| v != &preferred);
+            out.push((g.clone(), versions, preferred));
+        }
+        out
+    }
+
+    /// Every registered type.
+    pub fn all(&self) -> impl Iterator<Item = &Arc<ResourceType>> {
+        self.types.values()
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn t(
+    group: &str,
+    version: &str,
+    resource: &str,
+    kind: &str,
+    short: &[&str],
+    namespaced: bool,
+    has_status: bool,
+    columns: &[(&str, &str)],
+) -> ResourceType {
+    ResourceType {
+        group: group.into(),
+        version: version.into(),
+        resource: resource.into(),
+        kind: kind.into(),
+        singular: kind.to_lowercase(),
+        short_names: short.iter().map(|s| s.to_string()).collect(),
+        categories: Vec::new(),
+        namespaced,
+        has_status,
+        builtin: true,
+        schema: None,
+        columns: columns
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect(),
+    }
+}
+
+fn builtin_types() -> Vec<ResourceType> {
+    let mut v = vec![
+        t(
+            "",
+            "v1",
+            "namespaces",
+            "Namespace",
+            &["ns"],
+            false,
+            true,
+            &[("Status", ".status.phase")],
+        ),
+        t("", "v1", "nodes", "Node", &["no"], false, true, &[]),
+        t(
+            "",
+            "v1",
+            "pods",
+            "Pod",
+            &["po"],
+            true,
+            true,
+            &[("Status", ".status.phase"), ("Node", ".spec.nodeName")],
+        ),
+        t(
+            "",
+            "v1",
+            "configmaps",
+            "ConfigMap",
+            &["cm"],
+            true,
+            false,
+            &[],
+        ),
+        t(
+            "",
+            "v1",
+            "secrets",
+            "Secret",
+            &[],
+            true,
+            false,
+            &[("Type", ".type")],
+        ),
+        t(
+            "",
+            "v1",
+            "services",
+            "Service",
+            &["svc"],
+            true,
+            true,
+            &[("Type", ".spec.type"), ("Cluster-IP", ".spec.clusterIP")],
+        ),
+        t(
+            "",
+            "v1",
+            "events",
+            "Event",
+            &["ev"],
+            true,
+            false,
+            &[("Reason", ".reason"), ("Message", ".message")],
+        ),
+        t(
+            "",
+            "v1",
+            "serviceaccounts",
+            "ServiceAccount",
+            &["sa"],
+            true,
+            false,
+            &[],
+        ),
+        t(
+            "events.k8s.io",
+            "v1",
+            "events",
+            "Event",
+            &["ev"],
+            true,
+            false,
+            &[("Reason", ".reason"), ("Note", ".note")],
+        ),
+        t(
+            "apps",
+            "v1",
+            "deployments",
+            "Deployment",
+            &["deploy"],
+            true,
+            true,
+            &[
+                ("Replicas", ".spec.replicas"),
+                ("Available", ".status.availableReplicas"),
+            ],
+        ),
+        t(
+            "apps",
+            "v1",
+            "statefulsets",
+            "StatefulSet",
+            &["sts"],
+            true,
+            true,
+            &[("Replicas", ".spec.replicas")],
+        ),
+        t(
+            "apps",
+            "v1",
+            "replicasets",
+            "ReplicaSet",
+            &["rs"],
+            true,
+            true,
+            &[("Replicas", ".spec.replicas")],
+        ),
+        t(
+            "coordination.k8s.io",
+            "v1",
+            "leases",
+            "Lease",
+            &[],
+            true,
+            false,
+            &[("Holder", ".spec.holderIdentity")],
+        ),
+        t(
+            "apiextensions.k8s.io",
+            "v1",
+            "customresourcedefinitions",
+            "CustomResourceDefinition",
+            &["crd", "crds"],
+            false,
+            true,
+            &[],
+        ),
+    ];
+    for ty in &mut v {
+        if matches!(
+            ty.resource.as_str(),
+            "pods" | "services" | "deployments" | "statefulsets" | "replicasets"
+        ) {
+            ty.categories.push("all".into());
+        }
+    }
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_registry_serves_core_and_apps_kinds() {
+        let r = Registry::builtin();
+        assert!(r.get("", "v1", "pods").is_some_and(|t| t.namespaced));
+        assert!(r.get("", "v1", "nodes").is_some_and(|t| !t.namespaced));
+        assert_eq!(
+            r.get("apps", "v1", "deployments").map(|t| t.kind.clone()),
+            Some("Deployment".to_string())
+        );
+        assert!(
+            r.groups()
+                .iter()
+                .any(|(g, _, _)| g == "coordination.k8s.io")
+        );
+    }
+
+    #[test]
+    fn removing_the_last_resource_of_a_group_removes_the_group() {
+        let mut r = Registry::builtin();
+        r.remove("coordination.k8s.io", "leases");
+        assert!(
+            !r.groups()
+                .iter()
+                .any(|(g, _, _)| g == "coordination.k8s.io")
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! Starting and stopping the server, its configuration, and the kubeconfig it writes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState};
+use crate::faults::Faults;
+
+/// Server settings.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address to bind; port 0 picks an ephemeral port.
+    pub listen: SocketAddr,
+    /// Required (and written into the kubeconfig) when listening on a non-loopback address.
+    pub token: Option<String>,
+    /// Must be true to bind a non-loopback address (then `token` is required; start() errors otherwise).
+    pub allow_non_loopback: bool,
+    /// How many watch events are kept for resuming watches; older resourceVersions get 410 Expired.
+    pub history_limit: usize,
+    /// Largest accepted request body, in bytes (413 above it).
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            token: None,
+            allow_non_loopback: false,
+            history_limit: 10_000,
+            max_body_bytes: 3 * 1024 * 1024,
+        }
+    }
+}
+
+/// Errors starting the server or writing its kubeconfig.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A non-loopback address was asked for without `allow_non_loopback`.
+    #[error(
+        "refusing to listen on non-loopback address {0}: set allow_non_loopback (and a token) to expose the API server"
+    )]
+    NonLoopback(SocketAddr),
+    /// A non-loopback address was asked for without a bearer token.
+    #[error("listening on non-loopback address {0} requires a bearer token")]
+    TokenRequired(SocketAddr),
+    /// Binding failed.
+    #[error("failed to bind {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Writing the kubeconfig failed.
+    #[error("failed to write kubeconfig {path}: {source}")]
+    WriteKubeconfig {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A running embedded API server.
+pub struct ApiServer {
+    addr: SocketAddr,
+    token: Option<String>,
+    faults: Faults,
+    shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl ApiServer {
+    /// Binds and serves in the background on the current tokio runtime.
+    ///
+    /// # Errors
+    /// [`Error::NonLoopback`] / [`Error::TokenRequired`] for an exposed address without the flag or token,
+    /// [`Error::Bind`] if the address cannot be bound.
+    pub async fn start(config: Config) -> Result<ApiServer, Error> {
+        if !config.listen.ip().is_loopback() {
+            if !config.allow_non_loopback {
+                return Err(Error::NonLoopback(config.listen));
+            }
+            if config.token.as_deref().is_none_or(str::is_empty) {
+                return Err(Error::TokenRequired(config.listen));
+            }
+        }
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (shutdown, shutdown_rx) = watch::channel(false);
+        let token = config.token.clone();
+        let state = Arc::new(AppState::new(config, shutdown_rx.clone()));
+        let faults = state.faults.clone();
+        let app = api::router(state);
+        let mut rx = shutdown_rx;
+        let task = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = rx.wait_for(|stop| *stop).await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "embedded API server stopped");
+            }
+        });
+        tracing::info!(url = %format!("http://{addr}"), "embedded API server listening");
+        Ok(ApiServer {
+            addr,
+            token,
+            faults,
+            shutdown,
+            task,
+        })
+    }
+
+    /// The base URL, e.g. "http://127.0.0.1:40123".
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// A kubeconfig (YAML) with cluster/context/user all named "kubewasm", namespace "default",
+    /// server = [`ApiServer::url`], and the bearer token if any.
+    pub fn kubeconfig(&self) -> String {
+        let user = match &self.token {
+            Some(t) => format!("    token: {}\n", serde_json::Value::String(t.clone())),
+            None => "    {}\n".to_string(),
+        };
+        let user = if self.token.is_some() {
+            format!("  user:\n{user}")
+        } else {
+            "  user: {}\n".to_string()
+        };
+        format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: kubewasm\n  cluster:\n    server: {url}\ncontexts:\n- name: kubewasm\n  context:\n    cluster: kubewasm\n    user: kubewasm\n    namespace: default\ncurrent-context: kubewasm\npreferences: {{}}\nusers:\n- name: kubewasm\n{user}",
+            url = self.url(),
+        )
+    }
+
+    /// Writes [`ApiServer::kubeconfig`] to `path` (mode 0600 on Unix: it may hold a token).
+    ///
+    /// # Errors
+    /// [`Error::WriteKubeconfig`] if the file cannot be written.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), Error> {
+        let err = |source| Error::WriteKubeconfig {
+            path: path.display().to_string(),
+            source,
+        };
+        std::fs::write(path, self.kubeconfig()).map_err(err)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(err)?;
+        }
+        Ok(())
+    }
+
+    /// Fault injection and observation; not reachable over the network. Cheap to clone.
+    pub fn faults(&self) -> Faults {
+        self.faults.clone()
+    }
+
+    /// Stops accepting, ends open watches and connections.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        self.faults.drop_watches();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn non_loopback_needs_the_flag_and_a_token() {
+        let listen: SocketAddr = "0.0.0.0:0".parse().expect("addr");
+        let r = ApiServer::start(Config {
+            listen,
+            ..Config::default()
+        })
+        .await;
+        assert!(matches!(r, Err(Error::NonLoopback(_))));
+        let r = ApiServer::start(Config {
+            listen,
+            allow_non_loopback: true,
+            ..Config::default()
+        })
+        .await;
+        assert!(matches!(r, Err(Error::TokenRequired(_))));
+    }
+
+    #[tokio::test]
+    async fn kubeconfig_points_at_the_server_with_a_default_namespace() {
+        let s = ApiServer::start(Config::default()).await.expect("start");
+        let kc = s.kubeconfig();
+        assert!(kc.contains(&format!("server: {}", s.url())));
+        assert!(kc.contains("namespace: default"));
+        s.shutdown().await;
+    }
+}

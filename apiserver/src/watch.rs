@@ -1,0 +1,308 @@
+//! WATCH: newline-delimited JSON events over a chunked response, resumable from history, with
+//! bookmarks, streaming lists (`sendInitialEvents`) and selectors.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::response::Response;
+use bytes::{BufMut, Bytes, BytesMut};
+use http::{HeaderValue, StatusCode, header};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc};
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::api::{AppState, BOOKMARK_INTERVAL, Req};
+use crate::read::{Selectors, output, table};
+use crate::registry::ResourceType;
+use crate::status::{ApiError, ApiResult};
+use crate::store::{Change, EventType, Stored};
+
+/// Watches end after this long unless `timeoutSeconds` says otherwise (kube-apiserver: 30-60 minutes).
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+/// Events are coalesced into chunks of at most this many bytes.
+const CHUNK_BYTES: usize = 64 * 1024;
+
+struct Filter {
+    ty: Arc<ResourceType>,
+    key: String,
+    namespace: Option<String>,
+    name: Option<String>,
+    selectors: Selectors,
+    table: bool,
+}
+
+impl Filter {
+    fn in_scope(&self, ns: &str, name: &str) -> bool {
+        self.namespace.as_deref().is_none_or(|n| n == ns)
+            && self.name.as_deref().is_none_or(|n| n == name)
+    }
+
+    fn matches(&self, ns: &str, name: &str, obj: &Stored) -> bool {
+        self.selectors.is_empty() || self.selectors.matches(ns, name, obj)
+    }
+
+    /// The event (type) this watcher sees for a change, if any.
+    fn event_for(&self, c: &Change) -> Option<EventType> {
+        if *c.key != *self.key || !self.in_scope(&c.namespace, &c.name) {
+            return None;
+        }
+        let now = self.matches(&c.namespace, &c.name, &c.object);
+        match c.kind {
+            EventType::Added => now.then_some(EventType::Added),
+            EventType::Deleted => now.then_some(EventType::Deleted),
+            EventType::Modified => {
+                let before = c
+                    .prev
+                    .as_ref()
+                    .is_some_and(|p| self.matches(&c.namespace, &c.name, p));
+                match (before, now) {
+                    (true, true) => Some(EventType::Modified),
+                    (false, true) => Some(EventType::Added),
+                    (true, false) => Some(EventType::Deleted),
+                    (false, false) => None,
+                }
+            }
+        }
+    }
+
+    fn encode(&self, buf: &mut BytesMut, kind: &str, obj: &Stored) {
+        let body = if self.table {
+            match obj.value() {
+                Ok(v) => {
+                    let t = table(&self.ty, &obj.rv.to_string(), &[v], false);
+                    Bytes::from(serde_json::to_vec(&t).unwrap_or_default())
+                }
+                Err(_) => return,
+            }
+        } else {
+            match output(&self.ty, obj) {
+                Ok(b) => b,
+                Err(_) => return,
+            }
+        };
+        buf.put_slice(b"{\"type\":\"");
+        buf.put_slice(kind.as_bytes());
+        buf.put_slice(b"\",\"object\":");
+        buf.put_slice(&body);
+        buf.put_slice(b"}\n");
+    }
+
+    fn bookmark(&self, buf: &mut BytesMut, rv: u64, initial_end: bool) {
+        let mut meta = json!({"resourceVersion": rv.to_string()});
+        if initial_end {
+            meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
+        }
+        let ev = json!({
+            "type": "BOOKMARK",
+            "object": {"kind": self.ty.kind, "apiVersion": self.ty.api_version(), "metadata": meta},
+        });
+        buf.put_slice(&serde_json::to_vec(&ev).unwrap_or_default());
+        buf.put_u8(b'\n');
+    }
+}
+
+fn error_event(e: &ApiError) -> Bytes {
+    let mut v =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": e.to_status()})).unwrap_or_default();
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// Where the watch starts.
+enum Start {
+    /// Synthetic ADDED events for the current state first (then, for streaming lists, the end bookmark).
+    State { initial_end_bookmark: bool },
+    /// Only changes after "now".
+    Now,
+    /// Changes after this resourceVersion.
+    From(u64),
+}
+
+/// Starts a watch; the response streams until timeout, client disconnect, `drop_watches`, shutdown, or
+/// the watcher falling too far behind (it then re-watches, never silently missing events).
+///
+/// # Errors
+/// 400 for bad selectors or parameters. A too old resourceVersion is reported in-stream as an ERROR event.
+pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
+    let selectors = Selectors::from_request(r)?;
+    let rv = r.query.get("resourceVersion").unwrap_or("");
+    let send_initial = r.query.get("sendInitialEvents");
+    let start = match (send_initial, rv) {
+        (Some("true"), _) => {
+            if r.query.get("resourceVersionMatch") != Some("NotOlderThan") {
+                return Err(ApiError::invalid(
+                    "",
+                    "ListOptions",
+                    "",
+                    vec![crate::status::Cause {
+                        reason: "FieldValueForbidden".into(),
+                        message: "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
+                        field: "sendInitialEvents".into(),
+                    }],
+                ));
+            }
+            Start::State {
+                initial_end_bookmark: true,
+            }
+        }
+        (Some("false"), "" | "0") => Start::Now,
+        (_, "" | "0") => Start::State {
+            initial_end_bookmark: false,
+        },
+        (_, n) => Start::From(n.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid resourceVersion {n:?}: must be an integer"))
+        })?),
+    };
+    let timeout = match r.query.get("timeoutSeconds") {
+        Some(t) => Duration::from_secs(t.parse().map_err(|_| {
+            ApiError::bad_request(format!("invalid timeoutSeconds {t:?}: must be an integer"))
+        })?),
+        None => DEFAULT_TIMEOUT,
+    };
+    let bookmarks = r.query.flag("allowWatchBookmarks");
+    let filter = Filter {
+        ty: r.ty.clone(),
+        key: r.ty.storage_key(),
+        namespace: r.path.namespace.clone(),
+        name: r.path.name.clone(),
+        selectors,
+        table: r.wants_table(),
+    };
+
+    let (tx, body_rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);
+    let mut first = BytesMut::new();
+    let mut progress;
+    let rx;
+    let mut initial: Vec<(String, String, Arc<Stored>)> = Vec::new();
+    let mut backlog: Vec<Arc<Change>> = Vec::new();
+    let mut end_bookmark = false;
+    match start {
+        Start::State {
+            initial_end_bookmark,
+        } => {
+            let (rv, items, r) = state
+                .store
+                .watch_with_state(&filter.key, filter.namespace.as_deref());
+            progress = rv;
+            rx = Some(r);
+            initial = items;
+            end_bookmark = initial_end_bookmark;
+        }
+        Start::Now => {
+            let (rv, r) = state.store.subscribe_now();
+            progress = rv;
+            rx = Some(r);
+        }
+        Start::From(n) => match state.store.watch_from(n) {
+            Ok((b, r)) => {
+                progress = n;
+                rx = Some(r);
+                backlog = b;
+            }
+            Err(e) => {
+                progress = n;
+                rx = None;
+                first.put_slice(&error_event(&e));
+            }
+        },
+    }
+
+    let mut drops = state.faults.watch_drops();
+    let mut shutdown = state.shutdown.clone();
+    tokio::spawn(async move {
+        let send = |buf: &mut BytesMut| {
+            let chunk = buf.split().freeze();
+            let tx = tx.clone();
+            async move { chunk.is_empty() || tx.send(Ok(chunk)).await.is_ok() }
+        };
+        let Some(mut rx) = rx else {
+            let _ = send(&mut first).await;
+            return;
+        };
+        for (ns, name, obj) in &initial {
+            if filter.in_scope(ns, name) && filter.matches(ns, name, obj) {
+                filter.encode(&mut first, "ADDED", obj);
+                if first.len() >= CHUNK_BYTES && !send(&mut first).await {
+                    return;
+                }
+            }
+        }
+        drop(initial);
+        for c in &backlog {
+            progress = progress.max(c.rv);
+            if let Some(kind) = filter.event_for(c) {
+                filter.encode(&mut first, kind.as_str(), &c.object);
+                if first.len() >= CHUNK_BYTES && !send(&mut first).await {
+                    return;
+                }
+            }
+        }
+        drop(backlog);
+        if end_bookmark {
+            filter.bookmark(&mut first, progress, true);
+        }
+        if !send(&mut first).await {
+            return;
+        }
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let mut tick = tokio::time::interval(BOOKMARK_INTERVAL);
+        tick.reset();
+        let mut buf = BytesMut::new();
+        loop {
+            tokio::select! {
+                _ = &mut deadline => break,
+                _ = drops.changed() => break,
+                _ = shutdown.changed() => break,
+                () = tx.closed() => break,
+                _ = tick.tick(), if bookmarks => {
+                    filter.bookmark(&mut buf, progress, false);
+                    if !send(&mut buf).await { break; }
+                }
+                msg = rx.recv() => {
+                    let mut next = msg;
+                    loop {
+                        match next {
+                            Ok(c) => {
+                                progress = progress.max(c.rv);
+                                if let Some(kind) = filter.event_for(&c) {
+                                    filter.encode(&mut buf, kind.as_str(), &c.object);
+                                }
+                            }
+                            // Fell too far behind: end the stream so the client re-watches from its last
+                            // resourceVersion (or re-lists on 410) instead of silently missing events.
+                            Err(broadcast::error::RecvError::Lagged(_) | broadcast::error::RecvError::Closed) => {
+                                let _ = send(&mut buf).await;
+                                return;
+                            }
+                        }
+                        if buf.len() >= CHUNK_BYTES {
+                            break;
+                        }
+                        match rx.try_recv() {
+                            Ok(c) => next = Ok(c),
+                            Err(broadcast::error::TryRecvError::Empty) => break,
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => next = Err(broadcast::error::RecvError::Lagged(n)),
+                            Err(broadcast::error::TryRecvError::Closed) => next = Err(broadcast::error::RecvError::Closed),
+                        }
+                    }
+                    if !send(&mut buf).await { break; }
+                }
+            }
+        }
+    });
+
+    let mut resp = Response::new(Body::from_stream(ReceiverStream::new(body_rx)));
+    *resp.status_mut() = StatusCode::OK;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, private"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,533 @@
+//! Writes: create (generateName, server-filled fields), update with resourceVersion preconditions, status
+//! subresource isolation, generation, finalizers and deletion (namespaces and CRDs cascade).
+
+use std::sync::Arc;
+
+use axum::response::Response;
+use http::{StatusCode, header};
+use serde_json::{Value, json};
+
+use crate::api::{AppState, Req, bytes_response, json_response};
+use crate::crd;
+use crate::object::{
+    generate_name, has_finalizers, is_deleting, meta_str, metadata_mut, new_uid, now_rfc3339,
+    same_content, spec_changed, validate_name,
+};
+use crate::patching;
+use crate::read::{Selectors, output};
+use crate::registry::ResourceType;
+use crate::status::{ApiError, ApiResult, Cause, success_deleted};
+use crate::store::{Stored, WriteOp};
+
+/// The field manager of a write: `fieldManager`, else the client's User-Agent program name.
+pub fn field_manager(r: &Req) -> String {
+    if let Some(m) = r.query.get("fieldManager").filter(|m| !m.is_empty()) {
+        return m.to_string();
+    }
+    r.headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ua| ua.split(['/', ' ']).next())
+        .filter(|s| !s.is_empty())
+        .unwrap_or("unknown")
+        .to_string()
+}
+
+/// Checks the body's apiVersion/kind against the URL and fills them in if missing.
+fn check_type(ty: &ResourceType, obj: &mut Value) -> ApiResult<()> {
+    let want_av = ty.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        None | Some("") => obj["apiVersion"] = json!(want_av),
+        Some(av) if av == want_av => {}
+        Some(av) => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        None | Some("") => obj["kind"] = json!(ty.kind),
+        Some(k) if k == ty.kind => {}
+        Some(k) => {
+            return Err(ApiError::bad_request(format!(
+                "the kind in the data ({k}) does not match the expected kind ({}) for {}",
+                ty.kind, ty.resource
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The namespace of the request, checked against the body's `metadata.namespace` and set on it.
+fn namespace_for(r: &Req, obj: &mut Value) -> ApiResult<String> {
+    let ns = r.path.namespace.clone().unwrap_or_default();
+    let meta = metadata_mut(obj)?;
+    if !r.ty.namespaced {
+        meta.remove("namespace");
+        return Ok(String::new());
+    }
+    match meta.get("namespace").and_then(Value::as_str) {
+        Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
+            Err(ApiError::bad_request(format!(
+                "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
+            )))
+        }
+        _ => {
+            meta.insert("namespace".into(), json!(ns));
+            Ok(ns)
+        }
+    }
+}
+
+fn namespace_exists(state: &AppState, ns: &str) -> ApiResult<()> {
+    if state.store.get("namespaces", "", ns).is_none() {
+        return Err(ApiError::not_found("", "namespaces", ns));
+    }
+    Ok(())
+}
+
+/// Drops or resets `.status` on create for kinds with a status subresource, as kube-apiserver's
+/// create strategies do.
+fn reset_status_on_create(ty: &ResourceType, obj: &mut Value) {
+    if !ty.has_status {
+        return;
+    }
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    match (ty.group.as_str(), ty.resource.as_str()) {
+        ("", "namespaces") => {
+            o.insert("status".into(), json!({"phase": "Active"}));
+        }
+        ("", "pods") => {
+            o.insert("status".into(), json!({"phase": "Pending"}));
+        }
+        ("", "nodes") => {}
+        ("apiextensions.k8s.io", _) => {}
+        _ => {
+            o.remove("status");
+        }
+    }
+}
+
+/// Creates an object (already type- and namespace-checked). `track` is the field manager to record, or
+/// None when managedFields were already set (server-side apply).
+pub fn create_object(
+    state: &AppState,
+    ty: &Arc<ResourceType>,
+    ns: &str,
+    mut obj: Value,
+    track: Option<&str>,
+    dry_run: bool,
+) -> ApiResult<Arc<Stored>> {
+    let meta = metadata_mut(&mut obj)?;
+    let mut name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    if name.is_empty() {
+        let prefix = meta
+            .get("generateName")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        if prefix.is_empty() {
+            return Err(ApiError::invalid(
+                &ty.group,
+                &ty.kind,
+                "",
+                vec![Cause {
+                    reason: "FieldValueRequired".into(),
+                    message: "Required value: name or generateName is required".into(),
+                    field: "metadata.name".into(),
+                }],
+            ));
+        }
+        name = generate_name(prefix);
+        meta.insert("name".into(), json!(name));
+    }
+    if let Some(cause) = validate_name(&name, ty.resource == "namespaces" && ty.group.is_empty()) {
+        return Err(ApiError::invalid(&ty.group, &ty.kind, &name, vec![cause]));
+    }
+    if ty.namespaced {
+        namespace_exists(state, ns)?;
+    }
+    let meta = metadata_mut(&mut obj)?;
+    meta.insert("uid".into(), json!(new_uid()));
+    meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
+    meta.insert("generation".into(), json!(1));
+    meta.remove("deletionTimestamp");
+    meta.remove("deletionGracePeriodSeconds");
+    reset_status_on_create(ty, &mut obj);
+    crd::prepare(state, ty, None, &mut obj, &name)?;
+    if let Some(manager) = track {
+        patching::track(ty, None, &mut obj, manager);
+    }
+    if dry_run {
+        if state.store.get(&ty.storage_key(), ns, &name).is_some() {
+            return Err(ApiError::already_exists(&ty.group, &ty.resource, &name));
+        }
+        metadata_mut(&mut obj)?.remove("resourceVersion");
+        return Stored::from_value(&obj, 0).map(Arc::new);
+    }
+    let result = state
+        .store
+        .write(&ty.storage_key(), ns, &name, |current, rv| {
+            if current.is_some() {
+                return Err(ApiError::already_exists(&ty.group, &ty.resource, &name));
+            }
+            metadata_mut(&mut obj)?.insert("resourceVersion".into(), json!(rv.to_string()));
+            Ok(WriteOp::Put(obj))
+        })?;
+    crd::after_write(state, ty, &result.object);
+    Ok(result.object)
+}
+
+/// POST: create.
+///
+/// # Errors
+/// 400/415 for bad bodies, 404 for a missing namespace, 409 if it exists, 422 if invalid.
+pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
+    if r.path.name.is_some() || r.path.subresource.is_some() {
+        return Err(ApiError::method_not_allowed(format!(
+            "POST is not supported on a named {} (use PUT or PATCH)",
+            r.ty.singular
+        )));
+    }
+    let mut obj = r.object_body()?;
+    check_type(&r.ty, &mut obj)?;
+    let ns = namespace_for(r, &mut obj)?;
+    let manager = field_manager(r);
+    let stored = create_object(state, &r.ty, &ns, obj, Some(&manager), r.query.dry_run())?;
+    Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?))
+}
+
+/// How the candidate of an update was produced.
+pub enum Track<'a> {
+    /// PUT: record an "Update" by this manager.
+    Update(&'a str),
+    /// PATCH: the patch already recorded managedFields.
+    Done,
+}
+
+/// Runs an update transaction: `make` turns the current object into the candidate; the server then
+/// applies preconditions, status isolation, immutable metadata, schema rules, generation and finalizers.
+#[allow(clippy::too_many_arguments)]
+pub fn update_object<F>(
+    state: &AppState,
+    ty: &Arc<ResourceType>,
+    ns: &str,
+    name: &str,
+    subresource: Option<&str>,
+    track: Track<'_>,
+    dry_run: bool,
+    make: F,
+) -> ApiResult<(Arc<Stored>, bool)>
+where
+    F: FnOnce(&Value) -> ApiResult<Value>,
+{
+    let result = state
+        .store
+        .write(&ty.storage_key(), ns, name, |current, rv| {
+            let current =
+                current.ok_or_else(|| ApiError::not_found(&ty.group, &ty.resource, name))?;
+            let old = current.value()?;
+            let mut candidate = make(&old)?;
+            let want_rv = meta_str(&candidate, "resourceVersion");
+            if !want_rv.is_empty() && want_rv != meta_str(&old, "resourceVersion") {
+                return Err(ApiError::stale(&ty.group, &ty.resource, name));
+            }
+            let mut new = if subresource == Some("status") {
+                let mut n = old.clone();
+                match candidate.get_mut("status").map(Value::take) {
+                    Some(s) if !s.is_null() => n["status"] = s,
+                    _ => {
+                        if let Some(o) = n.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+                if let Some(mf) = candidate.pointer("/metadata/managedFields") {
+                    metadata_mut(&mut n)?.insert("managedFields".into(), mf.clone());
+                }
+                n
+            } else {
+                if ty.has_status
+                    && let Some(o) = candidate.as_object_mut()
+                {
+                    match old.get("status") {
+                        Some(s) => {
+                            o.insert("status".into(), s.clone());
+                        }
+                        None => {
+                            o.remove("status");
+                        }
+                    }
+                }
+                candidate
+            };
+            new["apiVersion"] = json!(ty.api_version());
+            new["kind"] = json!(ty.kind);
+            {
+                let old_meta = old.get("metadata").and_then(Value::as_object);
+                let meta = metadata_mut(&mut new)?;
+                for k in [
+                    "name",
+                    "namespace",
+                    "uid",
+                    "creationTimestamp",
+                    "generation",
+                    "deletionTimestamp",
+                    "deletionGracePeriodSeconds",
+                ] {
+                    match old_meta.and_then(|m| m.get(k)) {
+                        Some(v) => meta.insert(k.into(), v.clone()),
+                        None => meta.remove(k),
+                    };
+                }
+            }
+            crd::prepare(state, ty, Some(&old), &mut new, name)?;
+            if spec_changed(&old, &new) {
+                let g = old
+                    .pointer("/metadata/generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
+                metadata_mut(&mut new)?.insert("generation".into(), json!(g + 1));
+            }
+            if let Track::Update(manager) = track {
+                patching::track(ty, Some(&old), &mut new, manager);
+            }
+            if is_deleting(&new) && !has_finalizers(&new) {
+                metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
+                return Ok(WriteOp::Delete(new).dry(dry_run));
+            }
+            if same_content(&old, &new) {
+                return Ok(WriteOp::Noop);
+            }
+            metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
+            Ok(WriteOp::Put(new).dry(dry_run))
+        })?;
+    if result.deleted && result.changed {
+        after_delete(state, ty, name, &result.object);
+    } else if result.changed {
+        crd::after_write(state, ty, &result.object);
+    }
+    Ok((result.object, result.deleted))
+}
+
+/// PUT: replace (main resource or `/status`).
+///
+/// # Errors
+/// 400/415 for bad bodies or a name mismatch, 404 if missing, 409 for a stale resourceVersion, 422 if invalid.
+pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
+    let name = r
+        .path
+        .name
+        .clone()
+        .ok_or_else(|| ApiError::method_not_allowed("PUT needs an object name in the path"))?;
+    let mut obj = r.object_body()?;
+    check_type(&r.ty, &mut obj)?;
+    let ns = namespace_for(r, &mut obj)?;
+    let body_name = meta_str(&obj, "name");
+    if body_name.is_empty() {
+        metadata_mut(&mut obj)?.insert("name".into(), json!(name));
+    } else if body_name != name {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
+    let manager = field_manager(r);
+    let (stored, _) = update_object(
+        state,
+        &r.ty,
+        &ns,
+        &name,
+        r.path.subresource.as_deref(),
+        Track::Update(&manager),
+        r.query.dry_run(),
+        move |_| Ok(obj),
+    )?;
+    Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
+}
+
+/// PATCH: merge, JSON, strategic merge (built-ins) and server-side apply.
+///
+/// # Errors
+/// 415 for unsupported patch types, 400 for malformed patches, 404 if missing (except apply), 409 for
+/// apply conflicts or stale resourceVersions, 422 if the result is invalid.
+pub fn patch(state: &AppState, r: &Req) -> ApiResult<Response> {
+    patching::handle(state, r)
+}
+
+/// Deletes one object: immediately, or by setting deletionTimestamp when finalizers remain.
+/// Returns the object and whether it is gone.
+///
+/// # Errors
+/// 404 if missing, 409 if a precondition fails.
+pub fn delete_object(
+    state: &AppState,
+    ty: &Arc<ResourceType>,
+    ns: &str,
+    name: &str,
+    preconditions: &Value,
+    dry_run: bool,
+) -> ApiResult<(Arc<Stored>, bool)> {
+    let result = state.store.write(&ty.storage_key(), ns, name, |current, rv| {
+        let current = current.ok_or_else(|| ApiError::not_found(&ty.group, &ty.resource, name))?;
+        let mut old = current.value()?;
+        if let Some(uid) = preconditions.get("uid").and_then(Value::as_str)
+            && uid != meta_str(&old, "uid")
+        {
+            return Err(ApiError::conflict(
+                &ty.group,
+                &ty.resource,
+                name,
+                &format!(
+                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                    meta_str(&old, "uid")
+                ),
+            ));
+        }
+        if let Some(want) = preconditions.get("resourceVersion").and_then(Value::as_str)
+            && want != meta_str(&old, "resourceVersion")
+        {
+            return Err(ApiError::conflict(
+                &ty.group,
+                &ty.resource,
+                name,
+                &format!(
+                    "Precondition failed: ResourceVersion in precondition: {want}, ResourceVersion in object meta: {}",
+                    meta_str(&old, "resourceVersion")
+                ),
+            ));
+        }
+        if has_finalizers(&old) {
+            if is_deleting(&old) {
+                return Ok(WriteOp::Noop);
+            }
+            let meta = metadata_mut(&mut old)?;
+            meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
+            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            meta.insert("resourceVersion".into(), json!(rv.to_string()));
+            return Ok(WriteOp::Put(old).dry(dry_run));
+        }
+        metadata_mut(&mut old)?.insert("resourceVersion".into(), json!(rv.to_string()));
+        Ok(WriteOp::Delete(old).dry(dry_run))
+    })?;
+    if result.deleted && result.changed {
+        after_delete(state, ty, name, &result.object);
+    } else if result.changed && ty.group.is_empty() && ty.resource == "namespaces" {
+        // A namespace with finalizers: its contents are deleted now, the namespace waits for them.
+        delete_namespace_contents(state, name);
+    }
+    Ok((result.object, result.deleted))
+}
+
+fn after_delete(state: &AppState, ty: &Arc<ResourceType>, name: &str, object: &Stored) {
+    if ty.group.is_empty() && ty.resource == "namespaces" {
+        delete_namespace_contents(state, name);
+    }
+    crd::after_delete(state, ty, object);
+}
+
+/// Deletes every namespaced object in `ns` (objects with finalizers get a deletionTimestamp and stay).
+fn delete_namespace_contents(state: &AppState, ns: &str) {
+    let registry = state.registry();
+    let mut seen = std::collections::HashSet::new();
+    for ty in registry.all() {
+        if !ty.namespaced || !seen.insert(ty.storage_key()) {
+            continue;
+        }
+        let (_, items) = state.store.list(&ty.storage_key(), Some(ns));
+        for (_, name, _) in items {
+            if let Err(e) = delete_object(state, ty, ns, &name, &Value::Null, false) {
+                tracing::debug!(error = %e, namespace = ns, name, "namespace cleanup skipped an object");
+            }
+        }
+    }
+}
+
+fn delete_options(r: &Req) -> ApiResult<Value> {
+    if r.body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(json!({}));
+    }
+    r.object_body()
+}
+
+/// DELETE of one object.
+///
+/// # Errors
+/// 404 if missing, 409 if a precondition fails, 400 for malformed DeleteOptions.
+pub fn delete(state: &AppState, r: &Req) -> ApiResult<Response> {
+    if r.path.subresource.is_some() {
+        return Err(ApiError::method_not_allowed(
+            "DELETE is not supported on a subresource",
+        ));
+    }
+    let name = r.path.name.clone().unwrap_or_default();
+    let ns = r.path.namespace.clone().unwrap_or_default();
+    let opts = delete_options(r)?;
+    let dry_run = r.query.dry_run()
+        || opts
+            .get("dryRun")
+            .and_then(Value::as_array)
+            .is_some_and(|d| d.iter().any(|x| x == "All"));
+    let pre = opts.get("preconditions").cloned().unwrap_or(Value::Null);
+    let (stored, gone) = delete_object(state, &r.ty, &ns, &name, &pre, dry_run)?;
+    if gone {
+        let v = stored.value()?;
+        return Ok(json_response(
+            StatusCode::OK,
+            &success_deleted(&r.ty.group, &r.ty.resource, &name, meta_str(&v, "uid")),
+        ));
+    }
+    Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
+}
+
+/// DELETE of a collection (with selectors): deletes every match and returns them as a list.
+///
+/// # Errors
+/// 400 for invalid selectors.
+pub fn delete_collection(state: &AppState, r: &Req) -> ApiResult<Response> {
+    let selectors = Selectors::from_request(r)?;
+    let opts = delete_options(r)?;
+    let dry_run = r.query.dry_run();
+    let pre = opts.get("preconditions").cloned().unwrap_or(Value::Null);
+    let (rv, items) = state
+        .store
+        .list(&r.ty.storage_key(), r.path.namespace.as_deref());
+    let mut deleted = Vec::new();
+    for (ns, name, obj) in items {
+        if !selectors.matches(&ns, &name, &obj) {
+            continue;
+        }
+        match delete_object(state, &r.ty, &ns, &name, &pre, dry_run) {
+            Ok((s, _)) => deleted.push(s.value()?),
+            Err(e) if e.code == 404 => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({
+            "apiVersion": r.ty.api_version(),
+            "kind": format!("{}List", r.ty.kind),
+            "metadata": {"resourceVersion": state.store.current_rv().max(rv).to_string()},
+            "items": deleted,
+        }),
+    ))
+}
+
+/// Creates the namespaces every cluster has.
+pub fn create_initial_namespaces(state: &AppState) {
+    let registry = state.registry();
+    let Some(ty) = registry.get("", "v1", "namespaces") else {
+        return;
+    };
+    for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
+        let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+        if let Err(e) = create_object(state, &ty, "", obj, None, false) {
+            tracing::error!(error = %e, namespace = ns, "failed to create initial namespace");
+        }
+    }
+}
