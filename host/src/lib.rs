@@ -1,1 +1,9 @@
-//! The kubewasm host: plugin runtime, controller wiring and the command line.
+//! The kubewasm host: runs Kubernetes reconcilers that are sandboxed WebAssembly components.
+//!
+//! Start with [`runtime`]: [`runtime::Runtime`] loads a plugin file into a
+//! [`runtime::Plugin`] (compiled component + validated [`runtime::Manifest`]), and
+//! [`runtime::Plugin::reconcile`] runs one reconcile in a fresh, limited store against a
+//! [`runtime::Backend`] (the informer cache for reads, the API client for writes;
+//! [`runtime::MemoryBackend`] for tests).
+
+pub mod runtime;

@@ -1,0 +1,184 @@
+//! [`Runtime`]: the one wasmtime engine, its linker, the epoch ticker and the compile cache.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use super::bindings;
+use super::compile_cache::{CompileCache, CompileCacheError};
+use super::plugin::{LoadError, Plugin};
+use super::state::HostState;
+
+/// A failure to build the runtime.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The wasmtime engine rejected the configuration.
+    #[error("failed to create the wasmtime engine: {0}")]
+    Engine(String),
+    /// The host functions could not be linked.
+    #[error("failed to link the host functions: {0}")]
+    Link(String),
+    /// The compile cache directory could not be created.
+    #[error(transparent)]
+    CompileCache(#[from] CompileCacheError),
+    /// The epoch ticker thread could not start.
+    #[error("failed to start the epoch ticker: {0}")]
+    Ticker(#[source] std::io::Error),
+}
+
+/// Limits and tuning of the runtime. `Default` gives production values.
+#[derive(Debug, Clone)]
+pub struct RuntimeConfig {
+    /// Wall-clock budget of one reconcile (guest compute and host calls). Default 10 s.
+    pub deadline: Duration,
+    /// Linear-memory cap of one reconcile's store. Default 64 MiB.
+    pub memory_cap: usize,
+    /// Where compiled components are cached; `None` disables the cache.
+    /// Default [`CompileCache::default_dir`].
+    pub compile_cache_dir: Option<PathBuf>,
+    /// Use wasmtime's pooling allocator (pre-reserved slots: faster instantiation, fixed
+    /// maximum of concurrent stores, see `pool_slots`). Default on.
+    pub pooling: bool,
+    /// Concurrent stores the pool holds when `pooling` is on. Default 128.
+    pub pool_slots: u32,
+    /// Epoch tick: deadline granularity. Default 10 ms.
+    pub epoch_tick: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        Self {
+            deadline: Duration::from_secs(10),
+            memory_cap: 64 << 20,
+            compile_cache_dir: CompileCache::default_dir(),
+            pooling: true,
+            pool_slots: 128,
+            epoch_tick: Duration::from_millis(10),
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) config: RuntimeConfig,
+    pub(crate) cache: Option<CompileCache>,
+}
+
+/// Loads plugins and runs them. Cheap to clone; one per process.
+#[derive(Clone)]
+pub struct Runtime {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+fn chain(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+impl Runtime {
+    /// Builds the engine (Cranelift, component model, async, epoch interruption), links
+    /// the WIT imports and WASI p2 (nothing granted), and starts the epoch ticker thread
+    /// (it stops when the last clone of the runtime is dropped).
+    ///
+    /// # Errors
+    /// [`RuntimeError`] when the engine, linker, cache directory or ticker cannot be set up.
+    pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
+        let mut wc = Config::new();
+        wc.wasm_component_model(true).epoch_interruption(true);
+        if config.pooling {
+            let slots = config.pool_slots.max(1);
+            let mut pool = PoolingAllocationConfig::default();
+            // A Rust plugin is a component of a few core instances (the program plus shims).
+            pool.total_component_instances(slots)
+                .total_core_instances(slots * 8)
+                .total_memories(slots * 2)
+                .total_tables(slots * 4)
+                .total_stacks(slots)
+                .max_memory_size(config.memory_cap);
+            wc.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        }
+        let engine = Engine::new(&wc).map_err(|e| RuntimeError::Engine(chain(&e)))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .map_err(|e| RuntimeError::Link(chain(&e)))?;
+        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Link(chain(&e)))?;
+        let cache = config
+            .compile_cache_dir
+            .as_ref()
+            .map(CompileCache::new)
+            .transpose()?;
+
+        let weak = engine.weak();
+        let tick = config.epoch_tick;
+        std::thread::Builder::new()
+            .name("kubewasm-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(tick);
+                }
+            })
+            .map_err(RuntimeError::Ticker)?;
+
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                config,
+                cache,
+            }),
+        })
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.inner.config
+    }
+
+    /// The wasmtime engine (shared by every plugin).
+    pub fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    /// The compile cache, if enabled.
+    pub fn compile_cache(&self) -> Option<&CompileCache> {
+        self.inner.cache.as_ref()
+    }
+
+    /// Loads the plugin at `path`, named after the file stem: reads it, compiles it (or
+    /// takes it from the compile cache), pre-instantiates it against the host's imports,
+    /// then reads and validates its manifest.
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the file and the reason: unreadable, not WebAssembly, a core
+    /// module instead of a component, another world or WIT major version, a trap while
+    /// returning the manifest, or an invalid manifest. Nothing else is affected.
+    pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|source| LoadError::Read {
+                path: path.to_owned(),
+                source,
+            })?;
+        let name = path
+            .file_stem()
+            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+        Plugin::load(self.clone(), name, path.to_owned(), bytes).await
+    }
+}

@@ -1,0 +1,122 @@
+//! `kubewasm:controller/cache`: reads from the backend's cache.
+
+use super::super::api_error::ApiError;
+use super::super::bindings::kubewasm::controller::cache::Host;
+use super::super::bindings::kubewasm::controller::types::{Error, Kind};
+use super::super::manifest::Verb;
+use super::super::selector::Selector;
+use super::super::state::HostState;
+use super::check_scope;
+
+/// Joins objects into one JSON array: one copy, no re-serialization.
+fn json_array(items: &[bytes::Bytes]) -> Vec<u8> {
+    let len = items.iter().map(|b| b.len() + 1).sum::<usize>() + 2;
+    let mut out = Vec::with_capacity(len);
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.push(b']');
+    out
+}
+
+impl HostState {
+    fn cache_get(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let kind = self.manifest()?.check(kind, Verb::Get)?;
+        check_scope(kind, namespace)?;
+        Ok(self.backend.get(kind, namespace, name)?.map(|b| b.to_vec()))
+    }
+
+    fn cache_list(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<u8>, ApiError> {
+        let kind = self.manifest()?.check(kind, Verb::List)?;
+        check_scope(kind, namespace)?;
+        let selector = selector
+            .map(Selector::parse)
+            .transpose()
+            .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        Ok(json_array(&self.backend.list(
+            kind,
+            namespace,
+            selector.as_ref(),
+        )?))
+    }
+
+    fn cache_list_by_index(
+        &self,
+        kind: &Kind,
+        index: &str,
+        value: &str,
+    ) -> Result<Vec<u8>, ApiError> {
+        let manifest = self.manifest()?;
+        let kind = manifest.check(kind, Verb::List)?;
+        let index = manifest.index(kind, index).ok_or_else(|| {
+            ApiError::Invalid(format!(
+                "no index {index:?} is declared on {kind} in the manifest"
+            ))
+        })?;
+        Ok(json_array(&self.backend.list_by_index(kind, index, value)?))
+    }
+}
+
+impl Host for HostState {
+    fn get(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        name: String,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        Ok(self
+            .cache_get(&kind, namespace.as_deref(), &name)
+            .map_err(Into::into))
+    }
+
+    fn list(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        label_selector: Option<String>,
+    ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
+        Ok(self
+            .cache_list(&kind, namespace.as_deref(), label_selector.as_deref())
+            .map_err(Into::into))
+    }
+
+    fn list_by_index(
+        &mut self,
+        kind: Kind,
+        index: String,
+        value: String,
+    ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
+        Ok(self
+            .cache_list_by_index(&kind, &index, &value)
+            .map_err(Into::into))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_cross_as_one_json_array() {
+        let items = [
+            bytes::Bytes::from_static(b"{\"a\":1}"),
+            bytes::Bytes::from_static(b"{}"),
+        ];
+        assert_eq!(json_array(&items), b"[{\"a\":1},{}]");
+        assert_eq!(json_array(&[]), b"[]");
+    }
+}

@@ -1,0 +1,593 @@
+//! [`MemoryBackend`]: a [`Backend`] on an in-memory map, for tests and benchmarks.
+//!
+//! It behaves like a small API server: resourceVersions, `already-exists`, `not-found`,
+//! optimistic-concurrency `conflict`, merge and JSON patches, status subresources, and it
+//! keeps the Events recorded. Server-side apply is approximated as create-or-merge.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use parking_lot::{Mutex, RwLock};
+use serde_json::Value;
+
+use super::api_error::ApiError;
+use super::backend::{Backend, EventRecord, PatchRequest, Subresource};
+use super::manifest::{Index, Kind};
+use super::selector::Selector;
+
+type Objects = BTreeMap<(String, String), Bytes>;
+
+/// An in-memory cluster: objects by kind, namespace and name, kept as JSON bytes.
+#[derive(Debug, Default)]
+pub struct MemoryBackend {
+    kinds: RwLock<HashMap<(String, String), Objects>>,
+    revision: AtomicU64,
+    events: Mutex<Vec<EventRecord>>,
+}
+
+fn kind_key(kind: &Kind) -> (String, String) {
+    (kind.group.clone(), kind.kind.clone())
+}
+
+fn obj_key(namespace: Option<&str>, name: &str) -> (String, String) {
+    (namespace.unwrap_or_default().to_owned(), name.to_owned())
+}
+
+fn parse(body: &[u8]) -> Result<Value, ApiError> {
+    match serde_json::from_slice(body) {
+        Ok(v @ Value::Object(_)) => Ok(v),
+        Ok(_) => Err(ApiError::Invalid("the body is not a JSON object".into())),
+        Err(e) => Err(ApiError::Invalid(format!("the body is not JSON: {e}"))),
+    }
+}
+
+fn encode(v: &Value) -> Result<Bytes, ApiError> {
+    serde_json::to_vec(v)
+        .map(Bytes::from)
+        .map_err(|e| ApiError::Internal(format!("failed to encode an object: {e}")))
+}
+
+fn meta(v: &mut Value) -> &mut serde_json::Map<String, Value> {
+    let obj = v.as_object_mut().expect("callers pass JSON objects");
+    let m = obj
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
+    if !m.is_object() {
+        *m = Value::Object(Default::default());
+    }
+    m.as_object_mut().expect("just made an object")
+}
+
+fn str_at<'v>(v: &'v Value, pointer: &str) -> Option<&'v str> {
+    v.pointer(pointer).and_then(Value::as_str)
+}
+
+impl MemoryBackend {
+    /// An empty cluster.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn next_revision(&self) -> String {
+        (self.revision.fetch_add(1, Ordering::Relaxed) + 1).to_string()
+    }
+
+    /// Stores `object` (a JSON object with `metadata.name`, and `metadata.namespace` for a
+    /// namespaced kind), replacing any previous one, with a fresh resourceVersion and a uid.
+    /// Returns the stored bytes.
+    ///
+    /// # Errors
+    /// [`ApiError::Invalid`] when `object` has no name.
+    pub fn insert(&self, kind: &Kind, mut object: Value) -> Result<Bytes, ApiError> {
+        if !object.is_object() {
+            return Err(ApiError::Invalid("the object is not a JSON object".into()));
+        }
+        let name = str_at(&object, "/metadata/name")
+            .ok_or_else(|| ApiError::Invalid("the object has no metadata.name".into()))?
+            .to_owned();
+        let namespace = str_at(&object, "/metadata/namespace").map(str::to_owned);
+        let rv = self.next_revision();
+        let m = meta(&mut object);
+        m.insert("resourceVersion".into(), Value::String(rv.clone()));
+        m.entry("uid")
+            .or_insert_with(|| Value::String(format!("uid-{rv}")));
+        let bytes = encode(&object)?;
+        self.kinds
+            .write()
+            .entry(kind_key(kind))
+            .or_default()
+            .insert(obj_key(namespace.as_deref(), &name), bytes.clone());
+        Ok(bytes)
+    }
+
+    /// Stores ready-made JSON bytes as they are (no resourceVersion bump): fast seeding for
+    /// benchmarks.
+    pub fn insert_raw(&self, kind: &Kind, namespace: Option<&str>, name: &str, bytes: Bytes) {
+        self.kinds
+            .write()
+            .entry(kind_key(kind))
+            .or_default()
+            .insert(obj_key(namespace, name), bytes);
+    }
+
+    /// The stored object, decoded.
+    pub fn object(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Option<Value> {
+        let bytes = self
+            .kinds
+            .read()
+            .get(&kind_key(kind))?
+            .get(&obj_key(namespace, name))?
+            .clone();
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Every Event recorded so far, oldest first.
+    pub fn events(&self) -> Vec<EventRecord> {
+        self.events.lock().clone()
+    }
+
+    fn current(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
+        let kinds = self.kinds.read();
+        let bytes = kinds
+            .get(&kind_key(kind))
+            .and_then(|objs| objs.get(&obj_key(namespace, name)))
+            .ok_or_else(|| {
+                ApiError::NotFound(format!("{kind} {} not found", display(namespace, name)))
+            })?;
+        parse(bytes)
+    }
+
+    /// Writes `new` over the current object if its resourceVersion is still `expected_rv`.
+    fn commit(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        expected_rv: Option<&str>,
+        mut new: Value,
+    ) -> Result<Bytes, ApiError> {
+        let mut kinds = self.kinds.write();
+        let objs = kinds.entry(kind_key(kind)).or_default();
+        let key = obj_key(namespace, name);
+        let Some(old) = objs.get(&key) else {
+            return Err(ApiError::NotFound(format!(
+                "{kind} {} not found",
+                display(namespace, name)
+            )));
+        };
+        let old = parse(old)?;
+        let current_rv = str_at(&old, "/metadata/resourceVersion").unwrap_or_default();
+        if let Some(expected) = expected_rv
+            && expected != current_rv
+        {
+            return Err(ApiError::Conflict(format!(
+                "{kind} {}: resourceVersion {expected} is stale (current {current_rv})",
+                display(namespace, name)
+            )));
+        }
+        let rv = self.next_revision();
+        let uid = old.pointer("/metadata/uid").cloned();
+        let m = meta(&mut new);
+        m.insert("resourceVersion".into(), Value::String(rv));
+        m.insert("name".into(), Value::String(name.to_owned()));
+        if let Some(ns) = namespace {
+            m.insert("namespace".into(), Value::String(ns.to_owned()));
+        }
+        if let Some(uid) = uid {
+            m.insert("uid".into(), uid);
+        }
+        let bytes = encode(&new)?;
+        objs.insert(key, bytes.clone());
+        Ok(bytes)
+    }
+}
+
+fn display(namespace: Option<&str>, name: &str) -> String {
+    match namespace {
+        Some(ns) => format!("{ns}/{name}"),
+        None => name.to_owned(),
+    }
+}
+
+/// Main-resource writes keep the stored status; status writes change only the status.
+fn merge_subresource(old: &Value, mut new: Value, subresource: Subresource) -> Value {
+    match subresource {
+        Subresource::Main => {
+            if let Some(obj) = new.as_object_mut() {
+                match old.get("status") {
+                    Some(s) => obj.insert("status".into(), s.clone()),
+                    None => obj.remove("status"),
+                };
+            }
+            new
+        }
+        Subresource::Status => {
+            let mut out = old.clone();
+            if let (Some(obj), Some(s)) = (out.as_object_mut(), new.get_mut("status")) {
+                obj.insert("status".into(), s.take());
+            }
+            out
+        }
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn get(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Bytes>, ApiError> {
+        Ok(self
+            .kinds
+            .read()
+            .get(&kind_key(kind))
+            .and_then(|o| o.get(&obj_key(namespace, name)))
+            .cloned())
+    }
+
+    fn list(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: Option<&Selector>,
+    ) -> Result<Vec<Bytes>, ApiError> {
+        let kinds = self.kinds.read();
+        let Some(objs) = kinds.get(&kind_key(kind)) else {
+            return Ok(Vec::new());
+        };
+        let in_scope: Box<dyn Iterator<Item = (&(String, String), &Bytes)>> = match namespace {
+            Some(ns) => Box::new(
+                objs.range((ns.to_owned(), String::new())..)
+                    .take_while(move |((n, _), _)| n == ns),
+            ),
+            None => Box::new(objs.iter()),
+        };
+        let mut out = Vec::new();
+        for (_, bytes) in in_scope {
+            if let Some(sel) = selector
+                && !sel.matches_object(&parse(bytes)?)
+            {
+                continue;
+            }
+            out.push(bytes.clone());
+        }
+        Ok(out)
+    }
+
+    fn list_by_index(
+        &self,
+        kind: &Kind,
+        index: &Index,
+        value: &str,
+    ) -> Result<Vec<Bytes>, ApiError> {
+        let kinds = self.kinds.read();
+        let Some(objs) = kinds.get(&kind_key(kind)) else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for bytes in objs.values() {
+            if index
+                .field
+                .values(&parse(bytes)?)
+                .iter()
+                .any(|v| v == value)
+            {
+                out.push(bytes.clone());
+            }
+        }
+        Ok(out)
+    }
+
+    fn create<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        body: Bytes,
+    ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+        Box::pin(async move {
+            let mut obj = parse(&body)?;
+            if kind.namespaced != namespace.is_some() {
+                return Err(ApiError::Invalid(format!(
+                    "{kind} is {} but the namespace is {}",
+                    if kind.namespaced {
+                        "namespaced"
+                    } else {
+                        "cluster-scoped"
+                    },
+                    if namespace.is_some() {
+                        "set"
+                    } else {
+                        "missing"
+                    }
+                )));
+            }
+            if let (Some(ns), Some(body_ns)) = (namespace, str_at(&obj, "/metadata/namespace"))
+                && ns != body_ns
+            {
+                return Err(ApiError::Invalid(format!(
+                    "the body's namespace {body_ns} does not match {ns}"
+                )));
+            }
+            let name = match (
+                str_at(&obj, "/metadata/name"),
+                str_at(&obj, "/metadata/generateName"),
+            ) {
+                (Some(n), _) if !n.is_empty() => n.to_owned(),
+                (_, Some(prefix)) => {
+                    format!("{prefix}{}", self.revision.load(Ordering::Relaxed) + 1)
+                }
+                _ => {
+                    return Err(ApiError::Invalid(format!(
+                        "{kind}: metadata.name is required"
+                    )));
+                }
+            };
+            let rv = self.next_revision();
+            let m = meta(&mut obj);
+            m.insert("name".into(), Value::String(name.clone()));
+            if let Some(ns) = namespace {
+                m.insert("namespace".into(), Value::String(ns.to_owned()));
+            }
+            m.insert("resourceVersion".into(), Value::String(rv.clone()));
+            m.insert("uid".into(), Value::String(format!("uid-{rv}")));
+            let bytes = encode(&obj)?;
+            let mut kinds = self.kinds.write();
+            let objs = kinds.entry(kind_key(kind)).or_default();
+            let key = obj_key(namespace, &name);
+            if objs.contains_key(&key) {
+                return Err(ApiError::AlreadyExists(format!(
+                    "{kind} {} already exists",
+                    display(namespace, &name)
+                )));
+            }
+            objs.insert(key, bytes.clone());
+            Ok(bytes)
+        })
+    }
+
+    fn replace<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        body: Bytes,
+        subresource: Subresource,
+    ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+        Box::pin(async move {
+            let new = parse(&body)?;
+            if let Some(body_name) = str_at(&new, "/metadata/name")
+                && body_name != name
+            {
+                return Err(ApiError::Invalid(format!(
+                    "the body's name {body_name} does not match {name}"
+                )));
+            }
+            let expected = str_at(&new, "/metadata/resourceVersion").map(str::to_owned);
+            let old = self.current(kind, namespace, name)?;
+            let new = merge_subresource(&old, new, subresource);
+            self.commit(kind, namespace, name, expected.as_deref(), new)
+        })
+    }
+
+    fn patch<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        patch: PatchRequest,
+        subresource: Subresource,
+    ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+        Box::pin(async move {
+            let old = match self.current(kind, namespace, name) {
+                Ok(old) => old,
+                Err(ApiError::NotFound(_)) if matches!(patch, PatchRequest::Apply { .. }) => {
+                    let PatchRequest::Apply { body, .. } = patch else {
+                        unreachable!()
+                    };
+                    return self.create(kind, namespace, body).await;
+                }
+                Err(e) => return Err(e),
+            };
+            let rv = str_at(&old, "/metadata/resourceVersion").map(str::to_owned);
+            let mut new = old.clone();
+            match &patch {
+                PatchRequest::Merge(body) | PatchRequest::Apply { body, .. } => {
+                    json_patch::merge(&mut new, &parse(body)?);
+                }
+                PatchRequest::Json(body) => {
+                    let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
+                        ApiError::Invalid(format!("the JSON patch is malformed: {e}"))
+                    })?;
+                    json_patch::patch(&mut new, &ops).map_err(|e| match e.kind {
+                        json_patch::PatchErrorKind::TestFailed => ApiError::Conflict(e.to_string()),
+                        _ => ApiError::Invalid(e.to_string()),
+                    })?;
+                }
+            }
+            let new = merge_subresource(&old, new, subresource);
+            self.commit(kind, namespace, name, rv.as_deref(), new)
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let removed = self
+                .kinds
+                .write()
+                .get_mut(&kind_key(kind))
+                .and_then(|o| o.remove(&obj_key(namespace, name)));
+            match removed {
+                Some(_) => Ok(()),
+                None => Err(ApiError::NotFound(format!(
+                    "{kind} {} not found",
+                    display(namespace, name)
+                ))),
+            }
+        })
+    }
+
+    fn record_event(&self, event: EventRecord) -> BoxFuture<'_, Result<(), ApiError>> {
+        self.events.lock().push(event);
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn cm() -> Kind {
+        Kind {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        }
+    }
+
+    fn body(v: Value) -> Bytes {
+        Bytes::from(serde_json::to_vec(&v).unwrap())
+    }
+
+    #[tokio::test]
+    async fn create_then_create_again_is_already_exists() {
+        let b = MemoryBackend::new();
+        let obj = json!({"metadata": {"name": "a"}});
+        b.create(&cm(), Some("ns"), body(obj.clone()))
+            .await
+            .unwrap();
+        let e = b.create(&cm(), Some("ns"), body(obj)).await.unwrap_err();
+        assert!(matches!(e, ApiError::AlreadyExists(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn replace_with_a_stale_resource_version_is_a_conflict() {
+        let b = MemoryBackend::new();
+        let stored = b
+            .insert(&cm(), json!({"metadata": {"name": "a", "namespace": "ns"}}))
+            .unwrap();
+        let mut v: Value = serde_json::from_slice(&stored).unwrap();
+        b.replace(&cm(), Some("ns"), "a", body(v.clone()), Subresource::Main)
+            .await
+            .unwrap();
+        v["data"] = json!({"k": "v"});
+        let e = b
+            .replace(&cm(), Some("ns"), "a", body(v), Subresource::Main)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Conflict(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn writes_to_missing_objects_are_not_found() {
+        let b = MemoryBackend::new();
+        let e = b.delete(&cm(), Some("ns"), "nope").await.unwrap_err();
+        assert!(matches!(e, ApiError::NotFound(_)));
+        let e = b
+            .patch(
+                &cm(),
+                Some("ns"),
+                "nope",
+                PatchRequest::Merge(body(json!({}))),
+                Subresource::Main,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::NotFound(_)));
+    }
+
+    #[tokio::test]
+    async fn merge_and_json_patches_change_the_object_and_bump_its_version() {
+        let b = MemoryBackend::new();
+        b.insert(
+            &cm(),
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "data": {"x": "1"}}),
+        )
+        .unwrap();
+        b.patch(
+            &cm(),
+            Some("ns"),
+            "a",
+            PatchRequest::Merge(body(json!({"data": {"y": "2"}}))),
+            Subresource::Main,
+        )
+        .await
+        .unwrap();
+        let ops = json!([{"op": "test", "path": "/data/x", "value": "1"}, {"op": "remove", "path": "/data/x"}]);
+        b.patch(
+            &cm(),
+            Some("ns"),
+            "a",
+            PatchRequest::Json(body(ops.clone())),
+            Subresource::Main,
+        )
+        .await
+        .unwrap();
+        let v = b.object(&cm(), Some("ns"), "a").unwrap();
+        assert_eq!(v["data"], json!({"y": "2"}));
+        assert_eq!(v["metadata"]["resourceVersion"], "3");
+        let e = b
+            .patch(
+                &cm(),
+                Some("ns"),
+                "a",
+                PatchRequest::Json(body(ops)),
+                Subresource::Main,
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(e, ApiError::Conflict(_) | ApiError::Invalid(_)),
+            "{e}"
+        );
+    }
+
+    #[tokio::test]
+    async fn lists_filter_by_namespace_labels_and_index() {
+        let b = MemoryBackend::new();
+        for (ns, name, app) in [("a", "1", "web"), ("a", "2", "db"), ("b", "3", "web")] {
+            b.insert(
+                &cm(),
+                json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app}}}),
+            )
+            .unwrap();
+        }
+        assert_eq!(b.list(&cm(), Some("a"), None).unwrap().len(), 2);
+        assert_eq!(b.list(&cm(), None, None).unwrap().len(), 3);
+        let sel = Selector::parse("app=web").unwrap();
+        assert_eq!(b.list(&cm(), None, Some(&sel)).unwrap().len(), 2);
+        let index = Index {
+            name: "by-app".into(),
+            kind: cm(),
+            field: super::super::FieldPath::parse("metadata.labels.app").unwrap(),
+        };
+        assert_eq!(b.list_by_index(&cm(), &index, "db").unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn status_writes_touch_only_the_status() {
+        let b = MemoryBackend::new();
+        b.insert(
+            &cm(),
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "spec": {"x": 1}}),
+        )
+        .unwrap();
+        let new = json!({"metadata": {"name": "a"}, "spec": {"x": 2}, "status": {"ok": true}});
+        b.replace(&cm(), Some("ns"), "a", body(new), Subresource::Status)
+            .await
+            .unwrap();
+        let v = b.object(&cm(), Some("ns"), "a").unwrap();
+        assert_eq!(v["spec"]["x"], 1);
+        assert_eq!(v["status"]["ok"], true);
+    }
+}

@@ -1,0 +1,559 @@
+//! [`Plugin`]: a loaded plugin (compiled component, pre-instantiation, validated manifest),
+//! and [`Plugin::reconcile`], which runs one reconcile in a fresh store.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
+use wasmtime::component::Component;
+use wasmtime::{Store, Trap};
+
+use super::api_error::ApiError;
+use super::backend::Backend;
+use super::bindings::PluginPre;
+use super::bindings::exports::kubewasm::controller::reconciler as wit;
+use super::bindings::kubewasm::controller::types as wit_types;
+use super::compile_cache::CompileSource;
+use super::engine::Runtime;
+use super::manifest::{Kind, Manifest, ManifestError};
+use super::memory::MemoryBackend;
+use super::output;
+use super::state::HostState;
+
+/// Why a plugin could not be loaded. Every case names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("failed to read plugin {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file does not start with the WebAssembly magic number.
+    #[error("failed to load plugin {path}: not a WebAssembly file (no \\0asm header)")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A core module rather than a component.
+    #[error(
+        "failed to load plugin {path}: it is a core WebAssembly module, not a component \
+         (build it for wasm32-wasip2, or wrap it with `wasm-tools component new`)"
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The component does not validate or compile.
+    #[error("failed to compile plugin {path}: {reason}")]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+    /// The component targets another world or another major version of the WIT package.
+    #[error(
+        "failed to load plugin {path}: it does not implement world kubewasm:controller/plugin@0.1.0: {reason}"
+    )]
+    Incompatible {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or mismatched.
+        reason: String,
+    },
+    /// The plugin trapped or failed while returning its manifest.
+    #[error("failed to load plugin {path}: reading its manifest failed: {reason}")]
+    ManifestCall {
+        /// The file.
+        path: PathBuf,
+        /// What happened.
+        reason: String,
+    },
+    /// The manifest declares nonsense.
+    #[error("failed to load plugin {path}: {source}")]
+    Manifest {
+        /// The file.
+        path: PathBuf,
+        /// Every problem found.
+        #[source]
+        source: ManifestError,
+    },
+}
+
+/// Why one reconcile failed. The host carries on in every case; only this reconcile fails.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The plugin returned an error (its own, or one it got from a host call).
+    #[error("plugin {plugin} returned an error: {error}")]
+    Plugin {
+        /// Plugin name.
+        plugin: String,
+        /// The error.
+        error: ApiError,
+    },
+    /// The plugin trapped: a panic, an out-of-bounds access, a stack overflow...
+    #[error("plugin {plugin} trapped: {trap}{}", stderr_suffix(.stderr))]
+    Trap {
+        /// Plugin name.
+        plugin: String,
+        /// Wasmtime's description of the trap.
+        trap: String,
+        /// The end of the plugin's stderr (where a panic message is).
+        stderr: String,
+    },
+    /// The reconcile ran past its deadline and was interrupted.
+    #[error("plugin {plugin} exceeded its deadline of {deadline:?}")]
+    Deadline {
+        /// Plugin name.
+        plugin: String,
+        /// The deadline.
+        deadline: Duration,
+    },
+    /// The plugin tried to grow its memory past the cap.
+    #[error("plugin {plugin} exceeded its memory cap of {cap} bytes{}", stderr_suffix(.stderr))]
+    MemoryCap {
+        /// Plugin name.
+        plugin: String,
+        /// The cap.
+        cap: usize,
+        /// The end of the plugin's stderr.
+        stderr: String,
+    },
+    /// The store could not be instantiated (e.g. the pooling allocator is full).
+    #[error("failed to instantiate plugin {plugin}: {reason}")]
+    Instantiate {
+        /// Plugin name.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+fn stderr_suffix(stderr: &str) -> String {
+    if stderr.is_empty() {
+        String::new()
+    } else {
+        format!(" (stderr: {stderr})")
+    }
+}
+
+impl ReconcileError {
+    /// True when the plugin is at fault (every case but [`ReconcileError::Instantiate`]).
+    pub fn is_plugin_fault(&self) -> bool {
+        !matches!(self, Self::Instantiate { .. })
+    }
+}
+
+/// An object of any kind, in a [`Reason`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectRef {
+    /// Its kind.
+    pub kind: Kind,
+    /// Namespace (`None` for cluster-scoped).
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+}
+
+/// Why a reconcile fires (see `wit/reconciler.wit`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    /// The object appeared.
+    Created,
+    /// The object changed.
+    Changed,
+    /// The object was deleted.
+    Deleted,
+    /// An owned object changed.
+    OwnedChanged(ObjectRef),
+    /// A watched object changed.
+    WatchedChanged(ObjectRef),
+    /// A requested requeue.
+    Requeue,
+    /// A retry after a failure; attempt number.
+    Retry(u32),
+    /// Periodic resync.
+    Resync,
+}
+
+/// The key to reconcile and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// Namespace (`None` for cluster-scoped kinds).
+    pub namespace: Option<String>,
+    /// Name.
+    pub name: String,
+    /// Why.
+    pub reason: Reason,
+}
+
+impl Request {
+    /// A request for `namespace/name` (`""` namespace = cluster-scoped).
+    pub fn new(namespace: &str, name: &str, reason: Reason) -> Self {
+        Self {
+            namespace: (!namespace.is_empty()).then(|| namespace.to_owned()),
+            name: name.to_owned(),
+            reason,
+        }
+    }
+
+    /// `namespace/name`, or `name`.
+    pub fn key(&self) -> String {
+        match &self.namespace {
+            Some(ns) => format!("{ns}/{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+}
+
+fn wit_ref(r: ObjectRef) -> wit_types::ObjectRef {
+    wit_types::ObjectRef {
+        kind: wit_types::Kind {
+            group: r.kind.group,
+            version: r.kind.version,
+            kind: r.kind.kind,
+            plural: Some(r.kind.plural),
+            namespaced: r.kind.namespaced,
+        },
+        namespace: r.namespace,
+        name: r.name,
+    }
+}
+
+impl From<Request> for wit::Request {
+    fn from(r: Request) -> Self {
+        Self {
+            namespace: r.namespace,
+            name: r.name,
+            reason: match r.reason {
+                Reason::Created => wit::Reason::Created,
+                Reason::Changed => wit::Reason::Changed,
+                Reason::Deleted => wit::Reason::Deleted,
+                Reason::OwnedChanged(o) => wit::Reason::OwnedChanged(wit_ref(o)),
+                Reason::WatchedChanged(o) => wit::Reason::WatchedChanged(wit_ref(o)),
+                Reason::Requeue => wit::Reason::Requeue,
+                Reason::Retry(n) => wit::Reason::Retry(n),
+                Reason::Resync => wit::Reason::Resync,
+            },
+        }
+    }
+}
+
+/// What a successful reconcile asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Nothing until the next change.
+    Done,
+    /// Reconcile the key again after this long.
+    RequeueAfter(Duration),
+}
+
+/// A loaded plugin: cheap to clone, safe to share between tasks; every reconcile gets its
+/// own store, so reconciles of one plugin run in parallel without sharing guest state.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+struct PluginInner {
+    runtime: Runtime,
+    name: Arc<str>,
+    path: PathBuf,
+    pre: PluginPre<HostState>,
+    manifest: Arc<Manifest>,
+    source: CompileSource,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a store's call ended, before classification.
+enum Ended<T> {
+    Returned(T),
+    Failed(wasmtime::Error),
+    TimedOut,
+}
+
+fn chain(e: &wasmtime::Error) -> String {
+    e.chain()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+impl Plugin {
+    pub(crate) async fn load(
+        runtime: Runtime,
+        name: String,
+        path: PathBuf,
+        bytes: Vec<u8>,
+    ) -> Result<Self, LoadError> {
+        if !bytes.starts_with(b"\0asm") || bytes.len() < 8 {
+            return Err(LoadError::NotWasm { path });
+        }
+        if bytes[4..8] == [1, 0, 0, 0] {
+            return Err(LoadError::CoreModule { path });
+        }
+        let (component, source) = compile(&runtime, &path, bytes).await?;
+        let instance_pre = runtime
+            .inner
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|e| LoadError::Incompatible {
+                path: path.clone(),
+                reason: chain(&e),
+            })?;
+        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Incompatible {
+            path: path.clone(),
+            reason: chain(&e),
+        })?;
+
+        // Read the manifest once, in a store where every import is refused.
+        let name: Arc<str> = name.into();
+        let cfg = &runtime.inner.config;
+        let state = HostState::new(
+            name.clone(),
+            None,
+            Arc::new(MemoryBackend::new()),
+            cfg.memory_cap,
+        );
+        let mut store = new_store(&runtime, state);
+        let call = async {
+            let instance = pre.instantiate_async(&mut store).await?;
+            instance
+                .kubewasm_controller_reconciler()
+                .call_get_manifest(&mut store)
+                .await
+        };
+        let ended = match tokio::time::timeout(cfg.deadline, call).await {
+            Ok(Ok(m)) => Ended::Returned(m),
+            Ok(Err(e)) => Ended::Failed(e),
+            Err(_) => Ended::TimedOut,
+        };
+        let stderr = output::drain(
+            &name,
+            "<manifest>",
+            &store.data().stdout,
+            &store.data().stderr,
+        );
+        let wit_manifest = match ended {
+            Ended::Returned(m) => m,
+            Ended::Failed(e) => {
+                let reason =
+                    describe_failure(&e, store.data().limiter.memory_cap_hit, cfg, &stderr);
+                return Err(LoadError::ManifestCall { path, reason });
+            }
+            Ended::TimedOut => {
+                return Err(LoadError::ManifestCall {
+                    path,
+                    reason: format!("timed out after {:?}", cfg.deadline),
+                });
+            }
+        };
+        let manifest = Manifest::from_wit(wit_manifest).map_err(|source| LoadError::Manifest {
+            path: path.clone(),
+            source,
+        })?;
+        Ok(Self {
+            inner: Arc::new(PluginInner {
+                runtime,
+                name,
+                path,
+                pre,
+                manifest: Arc::new(manifest),
+                source,
+            }),
+        })
+    }
+
+    /// The plugin's name (its file stem).
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The file it was loaded from.
+    pub fn path(&self) -> &std::path::Path {
+        &self.inner.path
+    }
+
+    /// Its validated manifest.
+    pub fn manifest(&self) -> &Arc<Manifest> {
+        &self.inner.manifest
+    }
+
+    /// True when the compiled component came from the compile cache (no compilation).
+    pub fn loaded_from_cache(&self) -> bool {
+        self.inner.source == CompileSource::Cache
+    }
+
+    /// Runs one reconcile in a fresh store: instantiates the pre-instantiated component,
+    /// calls `reconcile` under the runtime's deadline and memory cap, and drops the store.
+    /// Guest stdout/stderr and log calls go to `tracing` with the plugin name and key.
+    ///
+    /// # Errors
+    /// [`ReconcileError`] saying whether the plugin returned an error, trapped, ran out of
+    /// time or hit the memory cap. The runtime and other reconciles are unaffected.
+    pub async fn reconcile(
+        &self,
+        backend: Arc<dyn Backend>,
+        request: Request,
+    ) -> Result<Action, ReconcileError> {
+        let key = request.key();
+        let span = tracing::info_span!("reconcile", plugin = %self.inner.name, key = %key);
+        self.reconcile_inner(backend, request, key)
+            .instrument(span)
+            .await
+    }
+
+    async fn reconcile_inner(
+        &self,
+        backend: Arc<dyn Backend>,
+        request: Request,
+        key: String,
+    ) -> Result<Action, ReconcileError> {
+        let inner = &*self.inner;
+        let cfg = &inner.runtime.inner.config;
+        let plugin = || inner.name.to_string();
+        let state = HostState::new(
+            inner.name.clone(),
+            Some(inner.manifest.clone()),
+            backend,
+            cfg.memory_cap,
+        );
+        let mut store = new_store(&inner.runtime, state);
+        let instance = inner.pre.instantiate_async(&mut store).await.map_err(|e| {
+            ReconcileError::Instantiate {
+                plugin: plugin(),
+                reason: chain(&e),
+            }
+        })?;
+        let request = wit::Request::from(request);
+        let call = instance
+            .kubewasm_controller_reconciler()
+            .call_reconcile(&mut store, &request);
+        // The epoch deadline stops guest compute; this timeout also bounds time spent
+        // waiting in host calls (API writes).
+        let ended = match tokio::time::timeout(cfg.deadline, call).await {
+            Ok(Ok(r)) => Ended::Returned(r),
+            Ok(Err(e)) => Ended::Failed(e),
+            Err(_) => Ended::TimedOut,
+        };
+        let stderr = output::drain(
+            &inner.name,
+            &key,
+            &store.data().stdout,
+            &store.data().stderr,
+        );
+        match ended {
+            Ended::Returned(Ok(wit::Action::Done)) => Ok(Action::Done),
+            Ended::Returned(Ok(wit::Action::RequeueAfter(ms))) => {
+                Ok(Action::RequeueAfter(Duration::from_millis(ms)))
+            }
+            Ended::Returned(Err(error)) => Err(ReconcileError::Plugin {
+                plugin: plugin(),
+                error: error.into(),
+            }),
+            Ended::TimedOut => Err(ReconcileError::Deadline {
+                plugin: plugin(),
+                deadline: cfg.deadline,
+            }),
+            Ended::Failed(e) => {
+                if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+                    Err(ReconcileError::Deadline {
+                        plugin: plugin(),
+                        deadline: cfg.deadline,
+                    })
+                } else if store.data().limiter.memory_cap_hit {
+                    Err(ReconcileError::MemoryCap {
+                        plugin: plugin(),
+                        cap: cfg.memory_cap,
+                        stderr,
+                    })
+                } else {
+                    Err(ReconcileError::Trap {
+                        plugin: plugin(),
+                        trap: trap_text(&e),
+                        stderr,
+                    })
+                }
+            }
+        }
+    }
+}
+
+fn new_store(runtime: &Runtime, state: HostState) -> Store<HostState> {
+    let cfg = &runtime.inner.config;
+    let mut store = Store::new(&runtime.inner.engine, state);
+    store.limiter(|s| &mut s.limiter);
+    let ticks = (cfg.deadline.as_nanos() / cfg.epoch_tick.as_nanos().max(1)).max(1);
+    store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+    store.epoch_deadline_trap();
+    store
+}
+
+/// The trap's own description, plus its first context line (where in the guest).
+fn trap_text(e: &wasmtime::Error) -> String {
+    match e.downcast_ref::<Trap>() {
+        Some(Trap::StackOverflow) => "stack overflow (call stack exhausted)".into(),
+        Some(t) => t.to_string(),
+        None => chain(e),
+    }
+}
+
+fn describe_failure(
+    e: &wasmtime::Error,
+    memory_cap_hit: bool,
+    cfg: &super::engine::RuntimeConfig,
+    stderr: &str,
+) -> String {
+    let what = if e.downcast_ref::<Trap>() == Some(&Trap::Interrupt) {
+        format!("exceeded the deadline of {:?}", cfg.deadline)
+    } else if memory_cap_hit {
+        format!("exceeded the memory cap of {} bytes", cfg.memory_cap)
+    } else {
+        format!("trapped: {}", trap_text(e))
+    };
+    format!("{what}{}", stderr_suffix(stderr))
+}
+
+async fn compile(
+    runtime: &Runtime,
+    path: &std::path::Path,
+    bytes: Vec<u8>,
+) -> Result<(Component, CompileSource), LoadError> {
+    let engine = runtime.inner.engine.clone();
+    let cache = runtime.inner.cache.clone();
+    let path_owned = path.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let cached = cache.as_ref().map(|c| (c.path_for(&engine, &bytes), c));
+        if let Some((file, c)) = &cached
+            && let Some(component) = c.get(&engine, file)
+        {
+            return Ok((component, CompileSource::Cache));
+        }
+        let component = Component::new(&engine, &bytes).map_err(|e| LoadError::Compile {
+            path: path_owned.clone(),
+            reason: chain(&e),
+        })?;
+        if let Some((file, c)) = &cached {
+            c.put(file, &component);
+        }
+        Ok((component, CompileSource::Compiled))
+    })
+    .await
+    .map_err(|e| LoadError::Compile {
+        path: path.to_owned(),
+        reason: format!("the compile task failed: {e}"),
+    })?
+}

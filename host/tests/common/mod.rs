@@ -1,0 +1,80 @@
+//! Shared helpers of the runtime integration tests: plugin paths, runtimes, kinds.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubewasm::runtime::{Kind, MemoryBackend, Plugin, Runtime, RuntimeConfig};
+
+/// The compiled plugin `name` from `target/<dir>`; fails loudly when it was not built.
+pub fn plugin_path(dir: &str, name: &str) -> PathBuf {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(dir)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask plugins` first to build the plugins",
+        path.display()
+    );
+    path
+}
+
+/// An example plugin from `plugins/`.
+pub fn example(name: &str) -> PathBuf {
+    plugin_path("plugins", name)
+}
+
+/// A fault or probe plugin from `plugins/testing/`.
+pub fn test_plugin(name: &str) -> PathBuf {
+    plugin_path("test-plugins", name)
+}
+
+/// A runtime whose compile cache is shared by the tests of this binary (a later test run
+/// starts warm), with a short deadline and a small memory cap so fault tests finish fast.
+pub fn runtime() -> Runtime {
+    Runtime::new(config()).expect("the runtime starts")
+}
+
+pub fn config() -> RuntimeConfig {
+    RuntimeConfig {
+        deadline: Duration::from_secs(2),
+        memory_cap: 32 << 20,
+        compile_cache_dir: Some(
+            Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubewasm-compile-cache"),
+        ),
+        ..RuntimeConfig::default()
+    }
+}
+
+pub async fn load(runtime: &Runtime, path: &Path) -> Plugin {
+    match runtime.load(path).await {
+        Ok(p) => p,
+        Err(e) => panic!("loading {} failed: {e}", path.display()),
+    }
+}
+
+pub fn configmaps() -> Kind {
+    Kind {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "ConfigMap".into(),
+        plural: "configmaps".into(),
+        namespaced: true,
+    }
+}
+
+pub fn pods() -> Kind {
+    Kind {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+        plural: "pods".into(),
+        namespaced: true,
+    }
+}
+
+pub fn backend() -> Arc<MemoryBackend> {
+    Arc::new(MemoryBackend::new())
+}
