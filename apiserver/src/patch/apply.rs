@@ -80,7 +80,7 @@ pub fn server_side_apply_subresource(
             .iter_mut()
             .filter(|e| !e.is(field_manager, Operation::Apply, subresource))
         {
-            entry.fields = entry.fields.difference(&taken);
+            entry.fields.subtract(&taken);
         }
     }
 
@@ -283,30 +283,132 @@ fn merge_value(live: &mut Value, config: &Value, shape: Shape<'_>, level: Level)
         }
         Value::Array(config_items) => match (shape.list_kind(), live.as_array_mut()) {
             (ListKind::Set, Some(live_items)) => {
-                for item in config_items {
-                    if !live_items.contains(item) {
-                        live_items.push(item.clone());
-                    }
-                }
+                let merged = merge_list_items(
+                    std::mem::take(live_items),
+                    config_items,
+                    |item| Some(fieldset::value_element(item)),
+                    |slot, _| slot,
+                );
+                *live_items = merged;
             }
             (ListKind::Map(keys), Some(live_items)) => {
-                for item in config_items {
-                    let element = fieldset::key_element(item, keys);
-                    let existing = element.as_deref().and_then(|element| {
-                        live_items.iter().position(|l| {
-                            fieldset::key_element(l, keys).as_deref() == Some(element)
-                        })
-                    });
-                    match existing.and_then(|index| live_items.get_mut(index)) {
-                        Some(slot) => merge_value(slot, item, shape.items(), Level::Inner),
-                        None => live_items.push(without_nulls(item)),
-                    }
-                }
+                let item_shape = shape.items();
+                let merged = merge_list_items(
+                    std::mem::take(live_items),
+                    config_items,
+                    |item| fieldset::key_element(item, keys),
+                    |mut slot, config_item| {
+                        merge_value(&mut slot, config_item, item_shape, Level::Inner);
+                        slot
+                    },
+                );
+                *live_items = merged;
             }
             _ => *live = without_nulls(config),
         },
         other => *live = without_nulls(other),
     }
+}
+
+/// structured-merge-diff's associative merge of a live list with an applied list: the applied
+/// items come in the applied order (merged with their live counterparts), and live-only items keep
+/// their place relative to the items around them.
+fn merge_list_items(
+    live: Vec<Value>,
+    config: &[Value],
+    key_of: impl Fn(&Value) -> Option<String>,
+    merge: impl Fn(Value, &Value) -> Value,
+) -> Vec<Value> {
+    use std::collections::{HashMap, HashSet};
+
+    let live_keys: Vec<Option<String>> = live.iter().map(&key_of).collect();
+    let config_keys: Vec<Option<String>> = config.iter().map(&key_of).collect();
+    let in_config: HashMap<&str, usize> = config_keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| k.as_deref().map(|k| (k, i)))
+        .collect();
+    let live_index: HashMap<&str, usize> = live_keys
+        .iter()
+        .enumerate()
+        .filter_map(|(i, k)| k.as_deref().map(|k| (k, i)))
+        .collect();
+    let mut shared = config_keys
+        .iter()
+        .filter_map(|k| k.as_deref())
+        .filter(|k| live_index.contains_key(k));
+    let mut next_shared = shared.next();
+    let mut live_slots: Vec<Option<Value>> = live.into_iter().map(Some).collect();
+    let mut done: HashSet<&str> = HashSet::new();
+    let mut out = Vec::with_capacity(live_slots.len() + config.len());
+    let (mut l, mut r) = (0, 0);
+    while l < live_keys.len() || r < config.len() {
+        let live_key = live_keys.get(l).and_then(|k| k.as_deref());
+        if l < live_keys.len() && r < config.len() {
+            let config_key = config_keys.get(r).and_then(|k| k.as_deref());
+            if live_key.is_some() && live_key == config_key {
+                if let (Some(key), Some(item), Some(cfg)) = (
+                    live_key,
+                    live_slots.get_mut(l).and_then(Option::take),
+                    config.get(r),
+                ) {
+                    done.insert(key);
+                    out.push(merge(item, cfg));
+                }
+                if next_shared == live_key {
+                    next_shared = shared.next();
+                }
+                l += 1;
+                r += 1;
+                continue;
+            }
+            if live_key.is_some_and(|k| in_config.contains_key(k))
+                && next_shared.is_some()
+                && next_shared != live_key
+            {
+                l += 1;
+                continue;
+            }
+        }
+        if l < live_keys.len() {
+            match live_key {
+                Some(key) if in_config.contains_key(key) => {
+                    if done.contains(key) {
+                        l += 1;
+                        continue;
+                    }
+                }
+                _ => {
+                    out.extend(live_slots.get_mut(l).and_then(Option::take));
+                    l += 1;
+                    continue;
+                }
+            }
+        }
+        if let Some(cfg) = config.get(r) {
+            let config_key = config_keys.get(r).and_then(|k| k.as_deref());
+            let existing = config_key
+                .filter(|k| !done.contains(k))
+                .and_then(|k| live_index.get(k))
+                .and_then(|&i| live_slots.get_mut(i).and_then(Option::take));
+            out.push(match existing {
+                Some(item) => merge(item, cfg),
+                None => without_nulls(cfg),
+            });
+            if let Some(key) = config_key {
+                done.insert(key);
+            }
+            if next_shared.is_some() && next_shared == config_key {
+                next_shared = shared.next();
+            }
+            r += 1;
+        } else {
+            // Only reachable with duplicate keys in the live list: keep the rest as they are.
+            out.extend(live_slots.get_mut(l).and_then(Option::take));
+            l += 1;
+        }
+    }
+    out
 }
 
 /// A configuration value with `null` fields dropped (they mean "not specified").
@@ -596,6 +698,61 @@ mod tests {
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "proxy", "image": "envoy"}, {"name": "nginx", "image": "b"}])
         );
+    }
+
+    #[test]
+    fn applied_list_order_wins_and_live_only_items_are_interleaved_as_structured_merge_diff_does() {
+        let mut cfg = config(1, "a");
+        cfg["spec"]["template"]["spec"]["containers"] =
+            json!([{"name": "a"}, {"name": "b"}, {"name": "c"}]);
+        let live = apply(None, &cfg, "kubectl", false).expect("creates");
+        let injected = apply_patch(
+            PatchType::StrategicMerge,
+            &DEPLOYMENT,
+            Some(&live),
+            &json!({"spec": {"template": {"spec": {
+                "$setElementOrder/containers": [{"name": "a"}, {"name": "x"}, {"name": "b"}, {"name": "c"}],
+                "containers": [{"name": "x"}]
+            }}}}),
+            "injector",
+            false,
+        )
+        .expect("patch");
+        let order = |v: &Value| -> Vec<String> {
+            v["spec"]["template"]["spec"]["containers"]
+                .as_array()
+                .expect("list")
+                .iter()
+                .filter_map(|c| c["name"].as_str().map(str::to_owned))
+                .collect()
+        };
+        assert_eq!(order(&injected), vec!["a", "x", "b", "c"]);
+        cfg["spec"]["template"]["spec"]["containers"] =
+            json!([{"name": "c"}, {"name": "a"}, {"name": "b"}]);
+        let out = apply(Some(&injected), &cfg, "kubectl", false).expect("applies");
+        // structured-merge-diff's walk: "x" is emitted when the walk over the live list reaches
+        // it, before the first applied item it has merged ("c").
+        assert_eq!(order(&out), vec!["x", "c", "a", "b"]);
+    }
+
+    #[test]
+    fn list_merge_follows_the_applied_order_and_keeps_live_only_items() {
+        let key = |v: &Value| v.as_str().map(str::to_owned);
+        let keep = |slot: Value, _: &Value| slot;
+        let merged = merge_list_items(
+            vec![json!("a"), json!("b")],
+            &[json!("b"), json!("a")],
+            key,
+            keep,
+        );
+        assert_eq!(merged, vec![json!("b"), json!("a")]);
+        let merged = merge_list_items(
+            vec![json!("a"), json!("z"), json!("b")],
+            &[json!("a"), json!("b"), json!("c")],
+            key,
+            keep,
+        );
+        assert_eq!(merged, vec![json!("a"), json!("z"), json!("b"), json!("c")]);
     }
 
     #[test]

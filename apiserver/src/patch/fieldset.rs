@@ -155,25 +155,31 @@ impl FieldSet {
         out
     }
 
-    /// `self` without every path at or below a member of `removed`.
-    pub(crate) fn without_subtrees(&self, removed: &FieldSet) -> FieldSet {
-        if removed.member {
-            return FieldSet::default();
+    /// Removes from `self` the members of `other` (in place; see [`FieldSet::difference`]).
+    pub(crate) fn subtract(&mut self, other: &FieldSet) {
+        if other.member {
+            self.member = false;
         }
-        let mut out = FieldSet {
-            member: self.member,
-            children: BTreeMap::new(),
-        };
-        for (key, child) in &self.children {
-            let kept = match removed.children.get(key) {
-                Some(gone) => child.without_subtrees(gone),
-                None => child.clone(),
-            };
-            if !kept.is_empty() {
-                out.children.insert(key.clone(), kept);
+        self.children.retain(|key, child| {
+            if let Some(theirs) = other.children.get(key) {
+                child.subtract(theirs);
             }
+            !child.is_empty()
+        });
+    }
+
+    /// Removes from `self` every path at or below a member of `removed`, in place.
+    pub(crate) fn remove_subtrees(&mut self, removed: &FieldSet) {
+        if removed.member {
+            *self = FieldSet::default();
+            return;
         }
-        out
+        self.children.retain(|key, child| {
+            if let Some(gone) = removed.children.get(key) {
+                child.remove_subtrees(gone);
+            }
+            !child.is_empty()
+        });
     }
 
     /// The node at `path`, if the set has one.
@@ -286,9 +292,13 @@ pub(crate) fn diff(
                 if level.ignores(key) {
                     continue;
                 }
+                let old_child = old_map.get(key);
+                if old_child == Some(new_child) {
+                    continue;
+                }
                 let element = format!("f:{key}");
                 let child_shape = shape.field(key);
-                match old_map.get(key) {
+                match old_child {
                     Some(old_child) => {
                         diff(
                             old_child,
@@ -346,6 +356,7 @@ pub(crate) fn diff(
                 for (index, item) in new_items.iter().enumerate() {
                     let element = key_element(item, keys).unwrap_or_else(|| format!("i:{index}"));
                     match old_keyed.iter().find(|(e, _)| *e == element) {
+                        Some((_, old_item)) if *old_item == item => {}
                         Some((_, old_item)) => diff(
                             old_item,
                             item,
@@ -673,7 +684,11 @@ mod tests {
         );
         let gone = FieldSet::from_fields_v1(&json!({"f:spec": {"f:c": {}}}));
         assert_eq!(
-            a.without_subtrees(&gone).to_fields_v1(),
+            {
+                let mut kept = a.clone();
+                kept.remove_subtrees(&gone);
+                kept.to_fields_v1()
+            },
             json!({"f:spec": {"f:a": {}, "f:b": {}}})
         );
     }

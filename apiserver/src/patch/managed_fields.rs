@@ -160,6 +160,34 @@ pub(crate) fn write(object: &mut Value, mut entries: Vec<Entry>) {
     }
 }
 
+/// Copies `old`'s managedFields into `new` as they are (or removes them from `new`).
+fn restore(old: Option<&Value>, new: &mut Value) {
+    let stored = old
+        .and_then(|o| o.pointer("/metadata/managedFields"))
+        .cloned();
+    match (
+        stored,
+        new.get_mut("metadata").and_then(Value::as_object_mut),
+    ) {
+        (Some(stored), Some(metadata)) => {
+            metadata.insert("managedFields".to_owned(), stored);
+        }
+        (None, Some(metadata)) => {
+            metadata.remove("managedFields");
+        }
+        (Some(stored), None) => write_raw(new, stored),
+        (None, None) => {}
+    }
+}
+
+fn write_raw(object: &mut Value, managed_fields: Value) {
+    if let Some(root) = object.as_object_mut() {
+        let mut metadata = Map::new();
+        metadata.insert("managedFields".to_owned(), managed_fields);
+        root.insert("metadata".to_owned(), Value::Object(metadata));
+    }
+}
+
 /// For create/update (PUT) and non-apply PATCH writes: records managedFields with operation
 /// `Update` for `field_manager`. Fields that changed between `old` and `new` become owned by that
 /// manager and leave other managers' sets; fields the write removed leave every set. `old` is
@@ -188,19 +216,25 @@ pub fn track_update_subresource(
     field_manager: &str,
     subresource: Option<&str>,
 ) {
-    let requested = match new.pointer("/metadata/managedFields") {
+    /// Where the entries to update come from.
+    enum Start {
+        Clear,
+        Given,
+        Stored,
+    }
+    let start = match new.pointer("/metadata/managedFields") {
         Some(Value::Array(list))
             if list.len() == 1 && list[0].as_object().is_some_and(Map::is_empty) =>
         {
-            write(new, Vec::new());
-            return;
+            Start::Clear
         }
-        Some(Value::Array(list)) if !list.is_empty() => {
-            Some(list.iter().filter_map(Entry::from_value).collect())
-        }
-        _ => None,
+        Some(Value::Array(list)) if !list.is_empty() => Start::Given,
+        _ => Start::Stored,
     };
-    let mut entries: Vec<Entry> = requested.unwrap_or_else(|| old.map(read).unwrap_or_default());
+    if matches!(start, Start::Clear) {
+        write(new, Vec::new());
+        return;
+    }
 
     let shape = Shape::root(info);
     let mut changed = FieldSet::default();
@@ -221,13 +255,27 @@ pub fn track_update_subresource(
     changed.compact();
     removed.compact();
 
+    let mut entries: Vec<Entry> = match start {
+        Start::Given => read(new),
+        Start::Stored | Start::Clear => {
+            if changed.is_empty() && removed.is_empty() {
+                // Nothing changed hands: keep the stored entries exactly (no parse, no re-encode).
+                restore(old, new);
+                return;
+            }
+            old.map(read).unwrap_or_default()
+        }
+    };
+
     let mut mine = None;
     for (index, entry) in entries.iter_mut().enumerate() {
-        entry.fields = entry.fields.without_subtrees(&removed);
+        if !removed.is_empty() {
+            entry.fields.remove_subtrees(&removed);
+        }
         if entry.is(field_manager, Operation::Update, subresource) {
             mine = Some(index);
-        } else {
-            entry.fields = entry.fields.difference(&changed);
+        } else if !changed.is_empty() {
+            entry.fields.subtract(&changed);
         }
     }
     if !changed.is_empty() {

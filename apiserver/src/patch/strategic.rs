@@ -96,7 +96,6 @@ fn merge_map(
             original.clear();
             return Ok(());
         }
-        Some(Value::String(directive)) if directive == "merge" => {}
         Some(other) => {
             return Err(PatchError::Invalid(format!(
                 "unknown $patch directive {other} at {}",
@@ -116,6 +115,14 @@ fn merge_map(
         if keep.len() != retain.len() {
             return Err(PatchError::Invalid(format!(
                 "$retainKeys at {} must be a list of field names",
+                display_path(path)
+            )));
+        }
+        if let Some((stray, _)) = patch.iter().find(|(key, value)| {
+            !key.starts_with('$') && !value.is_null() && !keep.contains(&key.as_str())
+        }) {
+            return Err(PatchError::Invalid(format!(
+                "{stray:?} at {} is not in the $retainKeys list",
                 display_path(path)
             )));
         }
@@ -244,13 +251,6 @@ fn merge_list(
         ListKind::Set => {
             let mut merged = original.clone();
             for item in patch {
-                if item.is_object() || item.is_array() {
-                    return Err(PatchError::Invalid(format!(
-                        "{}: a list of values merged as a set cannot hold {}",
-                        display_path(path),
-                        super::type_name(item)
-                    )));
-                }
                 if !merged.contains(item) {
                     merged.push(item.clone());
                 }
@@ -637,15 +637,29 @@ mod tests {
     }
 
     #[test]
-    fn patch_merge_directive_merges_as_usual() {
-        let out = patch_of(
+    fn patch_merge_directive_in_a_map_is_rejected_like_kube_apiserver_does() {
+        let mut target = pod();
+        let err = strategic_merge_patch(
             &POD,
-            pod(),
-            json!({"metadata": {"labels": {"$patch": "merge", "new": "1"}}}),
-        );
-        assert_eq!(
-            out["metadata"]["labels"],
-            json!({"app": "web", "tier": "fe", "new": "1"})
+            &mut target,
+            &json!({"metadata": {"labels": {"$patch": "merge", "new": "1"}}}),
+        )
+        .expect_err("apimachinery only knows replace and delete in maps");
+        assert!(matches!(err, PatchError::Invalid(_)));
+    }
+
+    #[test]
+    fn retain_keys_rejects_a_patch_that_sets_a_field_it_does_not_retain() {
+        let mut target = json!({"spec": {"strategy": {"type": "RollingUpdate"}}});
+        let err = strategic_merge_patch(
+            &DEPLOYMENT,
+            &mut target,
+            &json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": {}}}}),
+        )
+        .expect_err("invalid");
+        assert!(
+            matches!(err, PatchError::Invalid(ref m) if m.contains("rollingUpdate")),
+            "{err}"
         );
     }
 
@@ -777,6 +791,17 @@ mod tests {
             out["spec"]["volumes"],
             json!([{"name": "data", "hostPath": {"path": "/x"}}])
         );
+    }
+
+    #[test]
+    fn retain_keys_with_a_null_for_the_dropped_member_as_kubectl_apply_sends_it() {
+        let deploy = json!({"spec": {"strategy": {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1}}}});
+        let out = patch_of(
+            &DEPLOYMENT,
+            deploy,
+            json!({"spec": {"strategy": {"$retainKeys": ["type"], "type": "Recreate", "rollingUpdate": null}}}),
+        );
+        assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
     }
 
     #[test]
