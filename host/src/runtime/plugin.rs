@@ -442,9 +442,10 @@ impl Plugin {
         let call = instance
             .kubewasm_controller_reconciler()
             .call_reconcile(&mut store, &request);
-        // The epoch deadline stops guest compute; this timeout also bounds time spent
-        // waiting in host calls (API writes).
-        let ended = match tokio::time::timeout(cfg.deadline, call).await {
+        // The epoch deadline stops guest compute (a spinning guest never yields, so only the
+        // epoch can stop it); this timeout, a little later, bounds time spent waiting in host
+        // calls (API writes). Either is reported as the deadline.
+        let ended = match tokio::time::timeout(cfg.deadline + cfg.deadline / 4, call).await {
             Ok(Ok(r)) => Ended::Returned(r),
             Ok(Err(e)) => Ended::Failed(e),
             Err(_) => Ended::TimedOut,

@@ -1,0 +1,110 @@
+//! Faulty plugins fail their own reconcile with an error naming the cause; the host and
+//! other plugins carry on.
+
+mod common;
+
+use std::sync::Arc;
+
+use kubewasm::runtime::{Action, Backend, Reason, ReconcileError, Request, Runtime};
+use serde_json::json;
+
+async fn run(runtime: &Runtime, name: &str) -> Result<Action, ReconcileError> {
+    let plugin = common::load(runtime, &common::test_plugin(name)).await;
+    let backend: Arc<dyn Backend> = common::backend();
+    plugin
+        .reconcile(backend, Request::new("demo", "victim", Reason::Created))
+        .await
+}
+
+/// The example plugin still reconciles on the same runtime after a fault.
+async fn host_still_works(runtime: &Runtime) {
+    let hello = common::load(runtime, &common::example("hello")).await;
+    let backend = common::backend();
+    backend
+        .insert(
+            &common::configmaps(),
+            json!({"metadata": {"name": "a", "namespace": "demo"}}),
+        )
+        .unwrap();
+    let dyn_backend: Arc<dyn Backend> = backend.clone();
+    let action = hello
+        .reconcile(dyn_backend, Request::new("demo", "a", Reason::Created))
+        .await;
+    assert_eq!(action.unwrap(), Action::Done);
+}
+
+#[tokio::test]
+async fn a_panicking_plugin_fails_with_its_panic_message() {
+    let runtime = common::runtime();
+    let err = run(&runtime, "panic").await.unwrap_err();
+    match &err {
+        ReconcileError::Trap {
+            plugin,
+            trap,
+            stderr,
+        } => {
+            assert_eq!(plugin, "panic");
+            assert!(trap.contains("unreachable"), "{trap}");
+            assert!(
+                stderr.contains("plugin panicked on purpose while reconciling victim"),
+                "{stderr}"
+            );
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    assert!(err.to_string().contains("panicked on purpose"), "{err}");
+    host_still_works(&runtime).await;
+}
+
+#[tokio::test]
+async fn an_infinite_loop_is_stopped_by_the_deadline() {
+    let runtime = common::runtime();
+    let err = run(&runtime, "spin").await.unwrap_err();
+    assert!(matches!(err, ReconcileError::Deadline { .. }), "{err:?}");
+    assert!(err.to_string().contains("deadline"), "{err}");
+    host_still_works(&runtime).await;
+}
+
+#[tokio::test]
+async fn a_memory_bomb_is_stopped_by_the_memory_cap() {
+    let runtime = common::runtime();
+    let err = run(&runtime, "memory-bomb").await.unwrap_err();
+    match &err {
+        ReconcileError::MemoryCap { cap, .. } => assert_eq!(*cap, 32 << 20),
+        other => panic!("expected the memory cap, got {other:?}"),
+    }
+    assert!(err.to_string().contains("memory cap"), "{err}");
+    host_still_works(&runtime).await;
+}
+
+#[tokio::test]
+async fn unbounded_recursion_traps_with_a_stack_overflow() {
+    let runtime = common::runtime();
+    let err = run(&runtime, "recursion").await.unwrap_err();
+    match &err {
+        ReconcileError::Trap { trap, .. } => {
+            assert!(
+                trap.contains("stack overflow") || trap.contains("out of bounds"),
+                "{trap}"
+            );
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    host_still_works(&runtime).await;
+}
+
+#[tokio::test]
+async fn a_fault_in_one_store_does_not_disturb_a_concurrent_reconcile() {
+    let runtime = common::runtime();
+    let spin = common::load(&runtime, &common::test_plugin("spin")).await;
+    let backend: Arc<dyn Backend> = common::backend();
+    let stuck = tokio::spawn(async move {
+        spin.reconcile(backend, Request::new("demo", "x", Reason::Created))
+            .await
+    });
+    host_still_works(&runtime).await;
+    assert!(matches!(
+        stuck.await.unwrap(),
+        Err(ReconcileError::Deadline { .. })
+    ));
+}
