@@ -251,7 +251,17 @@ fn collect_doomed(
         doomed.push(path.clone());
         return;
     }
+    // An item that stays keeps its key fields, whoever owned them.
+    let key_fields: Vec<String> = path
+        .last()
+        .and_then(|element| element.strip_prefix("k:"))
+        .and_then(|key| serde_json::from_str::<Map<String, Value>>(key).ok())
+        .map(|key| key.keys().map(|name| format!("f:{name}")).collect())
+        .unwrap_or_default();
     for (element, child) in &node.children {
+        if key_fields.contains(element) {
+            continue;
+        }
         path.push(element.clone());
         collect_doomed(child, path, applied, others, doomed);
         path.pop();
@@ -579,6 +589,29 @@ mod tests {
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
             json!([{"name": "nginx", "image": "a"}])
+        );
+    }
+
+    #[test]
+    fn a_dropped_item_that_another_manager_shares_keeps_its_key_and_their_fields() {
+        let live = apply(None, &config(2, "nginx:1"), "kubectl", false).expect("creates");
+        let patched = apply_patch(
+            PatchType::StrategicMerge,
+            &DEPLOYMENT,
+            Some(&live),
+            &json!({"spec": {"template": {"spec": {"containers": [{"name": "nginx", "imagePullPolicy": "Always"}]}}}}),
+            "editor",
+            false,
+        )
+        .expect("patch");
+        let mut cfg = config(2, "nginx:1");
+        cfg["spec"]["template"]["spec"]["containers"] = json!([{"name": "other", "image": "x"}]);
+        let out = apply(Some(&patched), &cfg, "kubectl", false).expect("applies");
+        let containers = &out["spec"]["template"]["spec"]["containers"];
+        assert_eq!(
+            containers,
+            &json!([{"name": "nginx", "imagePullPolicy": "Always"}, {"name": "other", "image": "x"}]),
+            "kubectl's image goes, the editor's field and the key stay"
         );
     }
 
