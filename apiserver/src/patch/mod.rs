@@ -11,6 +11,7 @@ mod managed_fields;
 mod merge;
 mod merge_keys;
 mod strategic;
+mod structured_merge;
 
 use serde_json::Value;
 
