@@ -626,6 +626,59 @@ mod tests {
         assert!(matches!(err, PatchError::Invalid(_)));
     }
 
+    #[test]
+    fn service_ports_on_the_same_number_with_two_protocols_stay_apart() {
+        let info = TypeInfo {
+            api_version: "v1",
+            kind: "Service",
+            builtin: true,
+            schema: None,
+        };
+        let cfg = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dns"},
+            "spec": {"ports": [{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53}]}});
+        let live = server_side_apply(&info, None, &cfg, "kubectl", false).expect("creates");
+        let mut cfg2 = cfg.clone();
+        cfg2["spec"]["ports"][1]["targetPort"] = json!(5353);
+        let out = server_side_apply(&info, Some(&live), &cfg2, "kubectl", false).expect("applies");
+        assert_eq!(
+            out["spec"]["ports"],
+            json!([{"name": "dns", "port": 53, "protocol": "UDP"}, {"name": "dns-tcp", "port": 53, "targetPort": 5353}])
+        );
+        let fields =
+            &entry(&out, "kubectl", "Apply").expect("entry")["fieldsV1"]["f:spec"]["f:ports"];
+        assert!(
+            fields.get("k:{\"port\":53,\"protocol\":\"TCP\"}").is_some(),
+            "{fields}"
+        );
+        assert!(
+            fields.get("k:{\"port\":53,\"protocol\":\"UDP\"}").is_some(),
+            "{fields}"
+        );
+    }
+
+    #[test]
+    fn crd_list_map_keys_left_out_take_their_schema_default() {
+        let schema = json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
+            "listeners": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["port", "proto"],
+                "items": {"type": "object", "properties": {"port": {"type": "integer"}, "proto": {"type": "string", "default": "tcp"}}}}
+        }}}});
+        let info = TypeInfo {
+            api_version: "x.io/v1",
+            kind: "Gw",
+            builtin: false,
+            schema: Some(&schema),
+        };
+        let cfg = json!({"apiVersion": "x.io/v1", "kind": "Gw", "metadata": {"name": "g"},
+            "spec": {"listeners": [{"port": 80}]}});
+        let out = server_side_apply(&info, None, &cfg, "m", false).expect("creates");
+        let fields =
+            &entry(&out, "m", "Apply").expect("entry")["fieldsV1"]["f:spec"]["f:listeners"];
+        assert!(
+            fields.get("k:{\"port\":80,\"proto\":\"tcp\"}").is_some(),
+            "{fields}"
+        );
+    }
+
     fn crd_schema() -> Value {
         json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
             "replicas": {"type": "integer"},

@@ -394,12 +394,16 @@ pub(crate) fn diff(
     }
 }
 
-/// The `k:{...}` element of an associative-list item, or `None` when a key field is missing.
+/// The `k:{...}` element of an associative-list item (a missing key field takes its default),
+/// or `None` when a key field is missing and has no default.
 pub(crate) fn key_element(item: &Value, keys: Keys<'_>) -> Option<String> {
     let mut key = Map::new();
     for name in keys.names() {
-        let value = item.get(name)?;
-        key.insert(name.to_owned(), value.clone());
+        let value = match item.get(name) {
+            Some(value) => value.clone(),
+            None => keys.default_for(name)?,
+        };
+        key.insert(name.to_owned(), value);
     }
     if key.is_empty() {
         return None;

@@ -66,7 +66,8 @@ pub(crate) enum StaticListKind {
     Atomic,
     /// A set of scalars, merged by value (`patchStrategy: merge` on a primitive list).
     Set,
-    /// Objects merged by these key fields (the first one is the strategic `patchMergeKey`).
+    /// Objects merged by these key fields (server-side apply's `x-kubernetes-list-map-keys`; the
+    /// first one is strategic merge patch's `patchMergeKey`).
     Map(&'static [&'static str]),
 }
 
@@ -83,10 +84,14 @@ list!(CONTAINERS, StaticListKind::Map(&["name"]), Ty::Container);
 list!(BY_NAME, StaticListKind::Map(&["name"]), Ty::Any);
 list!(
     CONTAINER_PORTS,
-    StaticListKind::Map(&["containerPort"]),
+    StaticListKind::Map(&["containerPort", "protocol"]),
     Ty::Any
 );
-list!(SERVICE_PORTS, StaticListKind::Map(&["port"]), Ty::Any);
+list!(
+    SERVICE_PORTS,
+    StaticListKind::Map(&["port", "protocol"]),
+    Ty::Any
+);
 list!(VOLUME_MOUNTS, StaticListKind::Map(&["mountPath"]), Ty::Any);
 list!(
     VOLUME_DEVICES,
@@ -216,8 +221,13 @@ pub(crate) enum ListKind<'a> {
 /// The key fields of an associative list.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Keys<'a> {
+    /// Built-in keys (the first one is the strategic `patchMergeKey`).
     Static(&'static [&'static str]),
-    Schema(&'a [Value]),
+    /// `x-kubernetes-list-map-keys`, with the item schema for key defaults.
+    Schema {
+        names: &'a [Value],
+        items: Option<&'a Value>,
+    },
 }
 
 impl<'a> Keys<'a> {
@@ -225,7 +235,7 @@ impl<'a> Keys<'a> {
     pub(crate) fn names(self) -> impl Iterator<Item = &'a str> {
         let (fixed, schema): (&'static [&'static str], &'a [Value]) = match self {
             Keys::Static(names) => (names, &[]),
-            Keys::Schema(values) => (&[], values),
+            Keys::Schema { names, .. } => (&[], names),
         };
         fixed
             .iter()
@@ -236,6 +246,19 @@ impl<'a> Keys<'a> {
     /// The first key: strategic merge patch's single `patchMergeKey`.
     pub(crate) fn first(self) -> Option<&'a str> {
         self.names().next()
+    }
+
+    /// The value a key field has when an item leaves it out: structured-merge-diff fills key
+    /// fields from their schema defaults (`protocol: TCP` for ports).
+    pub(crate) fn default_for(self, name: &str) -> Option<Value> {
+        match self {
+            Keys::Static(_) => (name == "protocol").then(|| Value::String("TCP".to_owned())),
+            Keys::Schema { items, .. } => items
+                .and_then(|items| items.get("properties"))
+                .and_then(|props| props.get(name))
+                .and_then(|prop| prop.get("default"))
+                .cloned(),
+        }
     }
 }
 
@@ -305,7 +328,10 @@ impl<'a> Shape<'a> {
                         .get("x-kubernetes-list-map-keys")
                         .and_then(Value::as_array)
                     {
-                        Some(keys) if !keys.is_empty() => ListKind::Map(Keys::Schema(keys)),
+                        Some(keys) if !keys.is_empty() => ListKind::Map(Keys::Schema {
+                            names: keys,
+                            items: schema.get("items"),
+                        }),
                         _ => ListKind::Atomic,
                     },
                     _ => ListKind::Atomic,
@@ -387,7 +413,7 @@ mod tests {
             "Deployment",
             &["spec", "template", "spec", "containers", "[]", "ports"],
         );
-        assert_eq!(keys(ports.list_kind()), vec!["containerPort"]);
+        assert_eq!(keys(ports.list_kind()), vec!["containerPort", "protocol"]);
     }
 
     #[test]
@@ -412,7 +438,7 @@ mod tests {
     fn service_ports_merge_by_port_and_tolerations_are_atomic() {
         assert_eq!(
             keys(builtin("Service", &["spec", "ports"]).list_kind()),
-            vec!["port"]
+            vec!["port", "protocol"]
         );
         assert!(matches!(
             builtin("Pod", &["spec", "tolerations"]).list_kind(),
