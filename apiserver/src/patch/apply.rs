@@ -743,6 +743,24 @@ mod tests {
     }
 
     #[test]
+    fn crd_fields_the_schema_does_not_declare_are_never_owned() {
+        let schema = crd_schema();
+        let info = TypeInfo {
+            api_version: "cache.example.com/v1",
+            kind: "Redis",
+            builtin: false,
+            schema: Some(&schema),
+        };
+        let cfg = json!({"apiVersion": "cache.example.com/v1", "kind": "Redis", "metadata": {"name": "r", "labels": {"a": "b"}},
+            "spec": {"replicas": 1, "junk": 2}, "extra": true});
+        let out = server_side_apply(&info, None, &cfg, "m", false).expect("creates");
+        assert_eq!(
+            entry(&out, "m", "Apply").expect("entry")["fieldsV1"],
+            json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:replicas": {}}})
+        );
+    }
+
+    #[test]
     fn crd_set_items_the_manager_stops_applying_are_removed() {
         let schema = crd_schema();
         let info = TypeInfo {

@@ -233,7 +233,10 @@ pub(crate) fn collect(
                 node.member = true;
             }
             for (key, child) in map {
-                if level.ignores(key) || (style == Style::Apply && child.is_null()) {
+                if level.ignores(key)
+                    || (style == Style::Apply && child.is_null())
+                    || !shape.declares(key)
+                {
                     continue;
                 }
                 collect(
@@ -289,7 +292,7 @@ pub(crate) fn diff(
     match (old, new) {
         (Value::Object(old_map), Value::Object(new_map)) if !shape.is_atomic_object() => {
             for (key, new_child) in new_map {
-                if level.ignores(key) {
+                if level.ignores(key) || !shape.declares(key) {
                     continue;
                 }
                 let old_child = old_map.get(key);
@@ -322,7 +325,7 @@ pub(crate) fn diff(
                 }
             }
             for key in old_map.keys() {
-                if !new_map.contains_key(key) && !level.ignores(key) {
+                if !new_map.contains_key(key) && !level.ignores(key) && shape.declares(key) {
                     removed.child(format!("f:{key}")).member = true;
                 }
             }

@@ -313,6 +313,30 @@ impl<'a> Shape<'a> {
         }
     }
 
+    /// Whether an object of this shape can hold field `name`: always for built-ins; for custom
+    /// resources, when the schema declares it (or keeps unknown fields). Fields it cannot hold are
+    /// pruned on write, so they are never in a manager's field set.
+    pub(crate) fn declares(self, name: &str) -> bool {
+        let schema_declares = |schema: &Value| {
+            flag(schema, "x-kubernetes-preserve-unknown-fields")
+                || schema.get("properties").and_then(|p| p.get(name)).is_some()
+                || schema
+                    .get("additionalProperties")
+                    .is_some_and(|a| a.is_object() || a.as_bool() == Some(true))
+        };
+        match self {
+            Shape::Builtin(_) | Shape::CustomRoot(None) => true,
+            Shape::CustomRoot(Some(schema)) => {
+                matches!(name, "apiVersion" | "kind" | "metadata") || schema_declares(schema)
+            }
+            Shape::Schema(schema) => {
+                (flag(schema, "x-kubernetes-embedded-resource")
+                    && matches!(name, "apiVersion" | "kind" | "metadata"))
+                    || schema_declares(schema)
+            }
+        }
+    }
+
     /// How a list of this shape merges; lists nobody described are atomic.
     pub(crate) fn list_kind(self) -> ListKind<'a> {
         match self {
