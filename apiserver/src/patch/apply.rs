@@ -13,6 +13,9 @@ use super::merge_keys::Shape;
 use super::structured_merge;
 use super::{ApplyConflict, PatchError, TypeInfo};
 
+/// The manager kube-apiserver credits with the fields of an untracked object on its first apply.
+const BEFORE_FIRST_APPLY: &str = "before-first-apply";
+
 /// Applies `config` (the parsed body of an `application/apply-patch+yaml` request) for
 /// `field_manager`. `current` is `None` when the object does not exist yet: apply creates it.
 ///
@@ -59,6 +62,25 @@ pub fn server_side_apply_subresource(
     structured_merge::merge_value(&mut merged, config, shape, Level::Root);
 
     let mut entries = managed_fields::read(live);
+    if entries.is_empty()
+        && let Some(current) = current
+    {
+        // kube-apiserver attributes the fields of an object nobody tracked (its managedFields
+        // were cleared) to "before-first-apply", so a first apply cannot silently change them.
+        let mut existing = FieldSet::default();
+        // Update style never fails (items without keys get index elements).
+        let _ = fieldset::collect(current, shape, Level::Root, Style::Update, &mut existing);
+        existing.compact();
+        if !existing.is_empty() {
+            entries.push(Entry::new(
+                BEFORE_FIRST_APPLY,
+                Operation::Update,
+                info.api_version,
+                None,
+                existing,
+            ));
+        }
+    }
     let conflicts = find_conflicts(
         &entries,
         &applied,
@@ -600,6 +622,23 @@ mod tests {
         // structured-merge-diff's walk: "x" is emitted when the walk over the live list reaches
         // it, before the first applied item it has merged ("c").
         assert_eq!(order(&out), vec!["x", "c", "a", "b"]);
+    }
+
+    #[test]
+    fn the_first_apply_to_an_untracked_object_conflicts_with_before_first_apply() {
+        let mut live = apply(None, &config(2, "nginx:1"), "creator", false).expect("creates");
+        live["metadata"]
+            .as_object_mut()
+            .expect("metadata")
+            .remove("managedFields");
+        let found = conflicts(apply(Some(&live), &config(3, "nginx:1"), "kubectl", false));
+        assert_eq!(
+            found,
+            vec![("before-first-apply".to_owned(), ".spec.replicas".to_owned())]
+        );
+        let out = apply(Some(&live), &config(2, "nginx:1"), "kubectl", false).expect("same values");
+        assert!(entry(&out, "before-first-apply", "Update").is_some());
+        assert!(entry(&out, "kubectl", "Apply").is_some());
     }
 
     #[test]
