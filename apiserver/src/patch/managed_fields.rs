@@ -124,6 +124,8 @@ pub(crate) fn read(object: &Value) -> Vec<Entry> {
 /// order (`Apply` before `Update`, then oldest first, then by manager); removes the field when
 /// nothing is left.
 pub(crate) fn write(object: &mut Value, mut entries: Vec<Entry>) {
+    entries.retain(|e| !e.fields.is_empty());
+    cap_update_managers(&mut entries);
     entries.sort_by(|a, b| {
         a.operation
             .as_str()
@@ -158,6 +160,61 @@ pub(crate) fn write(object: &mut Value, mut entries: Vec<Entry>) {
     } else {
         metadata.insert("managedFields".to_owned(), Value::Array(values));
     }
+}
+
+/// At most this many `Update` entries are kept, as in kube-apiserver.
+const MAX_UPDATE_MANAGERS: usize = 10;
+/// The entry the oldest `Update` entries are folded into beyond [`MAX_UPDATE_MANAGERS`].
+const ANCIENT_CHANGES: &str = "ancient-changes";
+
+/// Folds the oldest `Update` entries into one `ancient-changes` entry so that writes by ever-new
+/// manager names cannot grow managedFields without bound (kube-apiserver's cap of 10).
+fn cap_update_managers(entries: &mut Vec<Entry>) {
+    let updates = entries
+        .iter()
+        .filter(|e| e.operation == Operation::Update)
+        .count();
+    if updates <= MAX_UPDATE_MANAGERS {
+        return;
+    }
+    let mut by_age: Vec<usize> = entries
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e.operation == Operation::Update && e.manager != ANCIENT_CHANGES)
+        .map(|(i, _)| i)
+        .collect();
+    by_age.sort_by(|&a, &b| entries[a].time.cmp(&entries[b].time));
+    let existing = entries
+        .iter()
+        .position(|e| e.operation == Operation::Update && e.manager == ANCIENT_CHANGES);
+    let fold = updates - MAX_UPDATE_MANAGERS + usize::from(existing.is_none());
+    let mut doomed: Vec<usize> = by_age.into_iter().take(fold).collect();
+    let mut ancient = match existing {
+        Some(index) => {
+            doomed.push(index);
+            entries[index].clone()
+        }
+        None => Entry {
+            manager: ANCIENT_CHANGES.to_owned(),
+            operation: Operation::Update,
+            api_version: String::new(),
+            time: String::new(),
+            subresource: None,
+            fields: FieldSet::default(),
+        },
+    };
+    doomed.sort_unstable();
+    for index in doomed.into_iter().rev() {
+        let entry = entries.remove(index);
+        if entry.manager != ANCIENT_CHANGES {
+            ancient.fields.union(&entry.fields);
+            if entry.time > ancient.time {
+                ancient.time = entry.time;
+                ancient.api_version = entry.api_version;
+            }
+        }
+    }
+    entries.push(ancient);
 }
 
 /// Copies `old`'s managedFields into `new` as they are (or removes them from `new`).
@@ -473,6 +530,37 @@ mod tests {
             .expect("ctrl entry");
         assert_eq!(sub["subresource"], "status");
         assert_eq!(sub["fieldsV1"], json!({"f:status": {"f:ok": {}}}));
+    }
+
+    #[test]
+    fn more_than_ten_update_managers_fold_the_oldest_into_ancient_changes() {
+        let mut object = cm(json!({}));
+        track_update(&CM, None, &mut object, "creator");
+        for i in 0..12 {
+            let old = object.clone();
+            object["data"][format!("k{i}")] = json!("v");
+            // Distinct times so that "oldest" is well defined.
+            track_update(&CM, Some(&old), &mut object, &format!("m{i:02}"));
+            if let Some(list) = object["metadata"]["managedFields"].as_array_mut() {
+                for entry in list
+                    .iter_mut()
+                    .filter(|e| e["manager"] == format!("m{i:02}"))
+                {
+                    entry["time"] = json!(format!("2024-01-01T00:00:{i:02}Z"));
+                }
+            }
+        }
+        let entries = object["metadata"]["managedFields"]
+            .as_array()
+            .expect("entries");
+        assert_eq!(entries.len(), 10);
+        let ancient = entries
+            .iter()
+            .find(|e| e["manager"] == "ancient-changes")
+            .expect("folded entry");
+        assert_eq!(ancient["fieldsV1"]["f:data"]["f:k0"], json!({}));
+        assert!(entries.iter().any(|e| e["manager"] == "m11"));
+        assert!(!entries.iter().any(|e| e["manager"] == "m00"));
     }
 
     #[test]
