@@ -115,3 +115,17 @@ async fn an_undeclared_index_is_invalid() {
         other => panic!("expected invalid, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn wasi_grants_no_environment_arguments_filesystem_or_network() {
+    let (plugin, _, backend) = setup().await;
+    match probe(&plugin, &backend, "sandbox").await {
+        Err(ReconcileError::Plugin {
+            error: ApiError::Other(report),
+            ..
+        }) => {
+            assert_eq!(report, "env=0 args=0 fs=false net=false");
+        }
+        other => panic!("expected the sandbox report, got {other:?}"),
+    }
+}

@@ -54,6 +54,16 @@ impl Plugin for Probe {
             "list-by-undeclared-index" => {
                 kubewasm_sdk::list_by_index::<ConfigMap>("by-node", "n1").map(drop)
             }
+            // What the sandbox lets through: reported as an error message for the test to read.
+            "sandbox" => {
+                let env = std::env::vars().count();
+                let args = std::env::args().count();
+                let fs = std::fs::read_dir("/").is_ok() || std::fs::read("/etc/hostname").is_ok();
+                let net = std::net::TcpStream::connect("127.0.0.1:9").is_ok();
+                Err(Error::other(format!(
+                    "env={env} args={args} fs={fs} net={net}"
+                )))
+            }
             other => Err(Error::other(format!("probe: unknown probe {other}"))),
         }
         .map(|()| Action::done())
