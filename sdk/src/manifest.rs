@@ -222,3 +222,40 @@ fn wit_verb(verb: Verb) -> wit::Verb {
         Verb::Delete => wit::Verb::Delete,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::api::core::v1::{ConfigMap, Node, Pod};
+
+    #[test]
+    fn the_builder_declares_every_part_of_the_wit_manifest() {
+        let m = Manifest::reconcile::<ConfigMap>()
+            .in_namespace("demo")
+            .with_labels("app=web")
+            .owns::<Pod>()
+            .watches::<Node>(WatchMapping::IndexLookup {
+                index: "by-node".into(),
+                field: "metadata.name".into(),
+            })
+            .index::<ConfigMap>("by-node", "data.node")
+            .permit::<Pod>(&[Verb::Create, Verb::Delete])
+            .concurrency(3)
+            .into_wit();
+        assert_eq!(m.reconciles.kind.kind, "ConfigMap");
+        assert_eq!(m.reconciles.kind.plural.as_deref(), Some("configmaps"));
+        assert_eq!(m.reconciles.namespace.as_deref(), Some("demo"));
+        assert_eq!(m.reconciles.label_selector.as_deref(), Some("app=web"));
+        assert_eq!(m.owns[0].kind, "Pod");
+        assert!(!m.watches[0].kind.namespaced);
+        assert!(
+            matches!(&m.watches[0].mapping, wit::WatchMapping::IndexLookup(l) if l.index == "by-node")
+        );
+        assert_eq!(m.indexes[0].field, "data.node");
+        assert_eq!(
+            m.permissions[0].verbs,
+            vec![wit::Verb::Create, wit::Verb::Delete]
+        );
+        assert_eq!(m.concurrency, 3);
+    }
+}

@@ -127,3 +127,39 @@ impl From<Action> for wit::Action {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn requeue_crosses_as_milliseconds_and_done_as_done() {
+        assert!(matches!(
+            wit::Action::from(Action::done()),
+            wit::Action::Done
+        ));
+        let requeue = wit::Action::from(Action::requeue(Duration::from_secs(2)));
+        assert!(matches!(requeue, wit::Action::RequeueAfter(2000)));
+        assert_eq!(
+            Action::requeue(Duration::from_millis(5)).requeue_after(),
+            Some(Duration::from_millis(5))
+        );
+    }
+
+    #[test]
+    fn a_cluster_scoped_request_has_an_empty_namespace() {
+        let r = Request::from(wit::Request {
+            namespace: None,
+            name: "n1".into(),
+            reason: wit::Reason::Retry(3),
+        });
+        assert_eq!(
+            r,
+            Request {
+                namespace: String::new(),
+                name: "n1".into(),
+                reason: Reason::Retry(3)
+            }
+        );
+    }
+}
