@@ -10,7 +10,46 @@
 //! * [`InformerFactory`] (`informer.rs`): one list+watch per (kind, namespace, label selector), shared
 //!   and reference counted, with a `HasSynced` gate and event subscriptions.
 //! * [`Mapper`] (`mapping.rs`): turns [`ObjectEvent`]s into the keys a plugin reconciles.
+//! * [`run_controller`] (`controller.rs`): one plugin's whole pipeline, gated on its informers' sync.
+//!
+//! Wiring one plugin (the host does this per plugin from its manifest):
+//!
+//! ```no_run
+//! # async fn wire(client: kube::Client) -> Result<(), Box<dyn std::error::Error>> {
+//! use kube::api::ApiResource;
+//! use kube::core::GroupVersionKind;
+//! use kubewasm_controller::*;
+//!
+//! let factory = InformerFactory::new(client); // one per API client, shared by every plugin
+//! let deployments = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "Deployment"), "deployments");
+//! let replicasets = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("apps", "v1", "ReplicaSet"), "replicasets");
+//! let primary = factory.acquire(InformerKey::all(deployments), InformerOptions::default())?;
+//! let owned = factory.acquire(InformerKey::all(replicasets), InformerOptions::default())?;
+//! let mapper = Mapper::new(
+//!     Mapping {
+//!         reconciles: GroupKind::new("apps", "Deployment"),
+//!         cluster_scoped: false,
+//!         owns: vec![OwnedKind { kind: GroupKind::new("apps", "ReplicaSet"), controller_only: true }],
+//!         watches: vec![],
+//!     },
+//!     primary.store().clone(),
+//! );
+//! let store = primary.store().clone();
+//! let queue = WorkQueue::new(RateLimit::default());
+//! run_controller(vec![primary, owned], mapper, queue, ControllerConfig::default(), move |item| {
+//!     // Reads come from the cache as ready-to-send JSON bytes.
+//!     let json = store.get(item.key.namespace(), &item.key.name).map(|e| e.json().clone());
+//!     async move {
+//!         let _ = json; // hand to the plugin...
+//!         Ok::<_, String>(Action::done())
+//!     }
+//! })
+//! .await;
+//! # Ok(())
+//! # }
+//! ```
 
+mod controller;
 mod entry;
 mod event;
 mod field_path;
@@ -23,6 +62,7 @@ pub mod stats;
 mod store;
 mod worker;
 
+pub use controller::{ControllerConfig, run_controller};
 pub use entry::{Entry, Error as EntryError, OwnerRef};
 pub use event::{EventType, ObjectEvent};
 pub use field_path::{Error as FieldPathError, FieldPath};

@@ -135,6 +135,11 @@ impl Mapper {
         }
     }
 
+    /// The store of the reconciled kind.
+    pub fn primaries(&self) -> &Store {
+        &self.primaries
+    }
+
     /// The mapping.
     pub fn mapping(&self) -> &Mapping {
         &self.mapping

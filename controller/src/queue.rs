@@ -219,6 +219,8 @@ struct Shared<K> {
     ready: Notify,
     /// Wakes `drain` callers when the last in-flight key is done.
     idle: Notify,
+    /// Wakes `closed` callers on shutdown.
+    closed: Notify,
     counters: Counters,
 }
 
@@ -274,6 +276,7 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
                 rate_limit,
                 ready: Notify::new(),
                 idle: Notify::new(),
+                closed: Notify::new(),
                 counters: Counters::default(),
             }),
         }
@@ -410,6 +413,20 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
     pub fn shutdown(&self) {
         self.shared.inner.lock().shutting_down = true;
         self.shared.ready.notify_waiters();
+        self.shared.closed.notify_waiters();
+    }
+
+    /// Waits until [`WorkQueue::shutdown`] has been called.
+    pub async fn closed(&self) {
+        loop {
+            let notified = self.shared.closed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if self.is_shutting_down() {
+                return;
+            }
+            notified.await;
+        }
     }
 
     /// Whether [`WorkQueue::shutdown`] has been called.
@@ -845,6 +862,20 @@ mod tests {
         drained
             .await
             .expect("drain finishes after the in-flight key is done");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn closed_resolves_once_the_queue_shuts_down() {
+        let q = q();
+        let q2 = q.clone();
+        let waiter = tokio::spawn(async move { q2.closed().await });
+        tokio::task::yield_now().await;
+        q.add("a", why("adds do not end the wait"));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        q.shutdown();
+        waiter.await.expect("closed resolves");
+        q.closed().await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -593,3 +593,121 @@ async fn late_subscribers_and_new_indexes_see_what_is_already_cached() {
     assert_eq!(factory.running(), 2);
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_controller_reconciles_only_after_every_informer_synced_then_follows_events() {
+    use kubewasm_controller::{Action, ControllerConfig, Priority, run_controller};
+
+    let (server, client) = start().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let replicasets: Api<ReplicaSet> = Api::namespaced(client.clone(), "default");
+    let mut created = Vec::new();
+    for n in ["d1", "d2", "d3"] {
+        created.push(
+            deployments
+                .create(&PostParams::default(), &deployment(n))
+                .await
+                .expect("create"),
+        );
+    }
+    server.faults().set_latency(Duration::from_millis(200));
+    let factory = InformerFactory::new(client);
+    let dep = factory
+        .acquire(
+            InformerKey::all(resource("apps", "v1", "Deployment", "deployments")),
+            InformerOptions::default(),
+        )
+        .expect("acquire deployments");
+    let rs = factory
+        .acquire(
+            InformerKey::all(resource("apps", "v1", "ReplicaSet", "replicasets")),
+            InformerOptions::default(),
+        )
+        .expect("acquire replicasets");
+    let mapper = Mapper::new(
+        Mapping {
+            reconciles: GroupKind::new("apps", "Deployment"),
+            cluster_scoped: false,
+            owns: vec![OwnedKind {
+                kind: GroupKind::new("apps", "ReplicaSet"),
+                controller_only: true,
+            }],
+            watches: vec![],
+        },
+        dep.store().clone(),
+    );
+    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let (s, gate_dep, gate_rs) = (seen.clone(), dep.clone(), rs.clone());
+    let controller = tokio::spawn(run_controller(
+        vec![dep, rs],
+        mapper,
+        queue.clone(),
+        ControllerConfig {
+            concurrency: 2,
+            resync: None,
+        },
+        move |item| {
+            let synced = gate_dep.has_synced() && gate_rs.has_synced();
+            s.lock().push((
+                item.key.to_string(),
+                item.reason.clone(),
+                item.priority,
+                synced,
+            ));
+            async { Ok::<_, String>(Action::done()) }
+        },
+    ));
+    eventually("the three initial reconciles", async || {
+        seen.lock().len() >= 3
+    })
+    .await;
+    server.faults().set_latency(Duration::ZERO);
+    {
+        let seen = seen.lock();
+        assert!(
+            seen.iter().all(|(.., synced)| *synced),
+            "a reconcile ran before every informer synced: {seen:?}"
+        );
+        let mut keys: Vec<&str> = seen.iter().map(|(k, ..)| k.as_str()).collect();
+        keys.sort();
+        assert_eq!(keys, ["default/d1", "default/d2", "default/d3"]);
+        assert!(seen.iter().all(|(_, r, p, _)| *p == Priority::Low
+            && matches!(
+                r,
+                Reason::Event {
+                    event: EventType::InitialListItem,
+                    ..
+                }
+            )));
+    }
+    replicasets
+        .create(&PostParams::default(), &replicaset("d1-x", &created[0]))
+        .await
+        .expect("create rs");
+    eventually("the owner's reconcile", async || {
+        seen.lock().iter().any(|(k, r, p, _)| {
+            k == "default/d1"
+                && *p == Priority::High
+                && matches!(
+                    r,
+                    Reason::Event {
+                        via: Via::Owner,
+                        ..
+                    }
+                )
+        })
+    })
+    .await;
+    queue.shutdown();
+    tokio::time::timeout(PATIENCE, controller)
+        .await
+        .expect("controller stops")
+        .expect("join");
+    assert_eq!(
+        factory.running(),
+        0,
+        "the plugin's informers are released when it stops"
+    );
+    server.shutdown().await;
+}
