@@ -6,7 +6,7 @@
 //! in the set (a leaf, a list item, an atomic value) is a *member*, written `".": {}` when it also
 //! has children.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use serde_json::{Map, Value};
 
@@ -337,15 +337,17 @@ pub(crate) fn diff(
                 }
             }
             ListKind::Set => {
-                for item in new_items.iter().filter(|item| !old_items.contains(item)) {
-                    changed.child(value_element(item)).member = true;
+                let old_set: HashSet<String> = old_items.iter().map(value_element).collect();
+                let new_set: HashSet<String> = new_items.iter().map(value_element).collect();
+                for element in new_set.difference(&old_set) {
+                    changed.child(element.clone()).member = true;
                 }
-                for item in old_items.iter().filter(|item| !new_items.contains(item)) {
-                    removed.child(value_element(item)).member = true;
+                for element in old_set.difference(&new_set) {
+                    removed.child(element.clone()).member = true;
                 }
             }
             ListKind::Map(keys) => {
-                let old_keyed: Vec<(String, &Value)> = old_items
+                let old_keyed: HashMap<String, &Value> = old_items
                     .iter()
                     .enumerate()
                     .map(|(i, item)| {
@@ -355,12 +357,12 @@ pub(crate) fn diff(
                         )
                     })
                     .collect();
-                let mut new_elements = Vec::with_capacity(new_items.len());
+                let mut new_elements = HashSet::with_capacity(new_items.len());
                 for (index, item) in new_items.iter().enumerate() {
                     let element = key_element(item, keys).unwrap_or_else(|| format!("i:{index}"));
-                    match old_keyed.iter().find(|(e, _)| *e == element) {
-                        Some((_, old_item)) if *old_item == item => {}
-                        Some((_, old_item)) => diff(
+                    match old_keyed.get(&element) {
+                        Some(old_item) if *old_item == item => {}
+                        Some(old_item) => diff(
                             old_item,
                             item,
                             shape.items(),
@@ -375,7 +377,7 @@ pub(crate) fn diff(
                                 collect(item, shape.items(), Level::Inner, Style::Update, child);
                         }
                     }
-                    new_elements.push(element);
+                    new_elements.insert(element);
                 }
                 for (element, _) in old_keyed {
                     if !new_elements.contains(&element) {

@@ -322,6 +322,30 @@ mod tests {
     }
 
     #[test]
+    fn a_json_patch_replacing_managed_fields_sets_them_as_kubectl_migration_does() {
+        let current = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "resourceVersion": "7",
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update", "apiVersion": "v1",
+                "time": "2024-01-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:x": {}}}}]},
+            "spec": {"x": 1}});
+        let migrated = json!([{"manager": "kubectl", "operation": "Apply", "apiVersion": "v1",
+            "time": "2024-01-01T00:00:00Z", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {"f:x": {}}}}]);
+        let patch = json!([
+            {"op": "replace", "path": "/metadata/managedFields", "value": migrated},
+            {"op": "replace", "path": "/metadata/resourceVersion", "value": "7"}
+        ]);
+        let out = apply_patch(
+            PatchType::Json,
+            &POD,
+            Some(&current),
+            &patch,
+            "kubectl-last-applied",
+            false,
+        )
+        .expect("applies");
+        assert_eq!(out["metadata"]["managedFields"], migrated);
+    }
+
+    #[test]
     fn json_patch_errors_pass_through_apply_patch() {
         let current = json!({"metadata": {"name": "p"}});
         let err = apply_patch(

@@ -6,6 +6,8 @@
 //! list is replaced. Directives: `$patch: replace|delete|merge` in objects and list items,
 //! `$retainKeys`, `$setElementOrder/<field>` and `$deleteFromPrimitiveList/<field>`.
 
+use std::collections::HashMap;
+
 use serde_json::{Map, Value};
 
 use super::merge_keys::{ListKind, Shape};
@@ -306,15 +308,19 @@ fn merge_keyed_list(
         original.clear();
     }
     let server_order = original.clone();
+    let mut index: HashMap<String, usize> = HashMap::with_capacity(original.len());
+    for (position, item) in original.iter().enumerate() {
+        if let Some(key) = item.get(merge_key) {
+            index.entry(key.to_string()).or_insert(position);
+        }
+    }
     for item_map in &plain {
         let key_value = item_map
             .get(merge_key)
             .ok_or_else(|| missing_merge_key(path, item_map, merge_key))?;
         let item_path = format!("{path}[{merge_key}={key_value}]");
-        match original
-            .iter()
-            .position(|o| o.get(merge_key) == Some(key_value))
-        {
+        let key_text = key_value.to_string();
+        match index.get(&key_text).copied() {
             Some(index) => {
                 if let Some(slot) = original.get_mut(index) {
                     merge_value_map(slot, item_map, item_shape, &item_path)?;
@@ -323,6 +329,7 @@ fn merge_keyed_list(
             None => {
                 let mut fresh = Value::Object(Map::new());
                 merge_value_map(&mut fresh, item_map, item_shape, &item_path)?;
+                index.insert(key_text, original.len());
                 original.push(fresh);
             }
         }
@@ -359,24 +366,37 @@ fn normalize_order(
     server_order: &[Value],
     merge_key: Option<&str>,
 ) -> Vec<Value> {
-    let id = |v: &Value| -> Option<Value> {
+    // Items are compared by their merge key (or their value), through its JSON text so that each
+    // lookup is a hash probe rather than a scan.
+    let identity = |v: &Value| -> Option<String> {
         match merge_key {
-            Some(key) => v.get(key).cloned(),
-            None => Some(v.clone()),
+            Some(key) => v.get(key).map(Value::to_string),
+            None => Some(v.to_string()),
         }
     };
-    let ids = |list: &[Value]| -> Vec<Option<Value>> { list.iter().map(id).collect() };
-    let patch_ids = ids(patch_order);
-    let server_ids = ids(server_order);
-    let index_in = |list: &[Option<Value>], v: &Value| -> Option<usize> {
-        let want = id(v)?;
-        list.iter().position(|x| x.as_ref() == Some(&want))
+    let positions = |list: &[Value]| -> HashMap<String, usize> {
+        let mut map = HashMap::with_capacity(list.len());
+        for (index, item) in list.iter().enumerate() {
+            if let Some(id) = identity(item) {
+                map.entry(id).or_insert(index);
+            }
+        }
+        map
     };
-    let (mut patch_items, mut server_only): (Vec<Value>, Vec<Value>) = merged
-        .into_iter()
-        .partition(|v| index_in(&patch_ids, v).is_some());
-    patch_items.sort_by_key(|v| index_in(&patch_ids, v));
-    server_only.sort_by_key(|v| index_in(&server_ids, v).unwrap_or(usize::MAX));
+    let in_patch = positions(patch_order);
+    let in_server = positions(server_order);
+    let mut patch_items = Vec::new();
+    let mut server_only = Vec::new();
+    for item in merged {
+        let id = identity(&item);
+        let server_index = id.as_ref().and_then(|id| in_server.get(id)).copied();
+        match id.as_ref().and_then(|id| in_patch.get(id)) {
+            Some(&patch_index) => patch_items.push((patch_index, server_index, item)),
+            None => server_only.push((usize::MAX, server_index, item)),
+        }
+    }
+    patch_items.sort_by_key(|(patch_index, _, _)| *patch_index);
+    server_only.sort_by_key(|(_, server_index, _)| server_index.unwrap_or(usize::MAX));
     let mut out = Vec::with_capacity(patch_items.len() + server_only.len());
     let mut left = server_only.into_iter().peekable();
     let mut right = patch_items.into_iter().peekable();
@@ -385,13 +405,12 @@ fn normalize_order(
             (None, None) => break,
             (Some(_), None) => true,
             (None, Some(_)) => false,
-            (Some(l), Some(r)) => matches!(
-                (index_in(&server_ids, l), index_in(&server_ids, r)),
-                (Some(li), Some(ri)) if li < ri
-            ),
+            (Some((_, l, _)), Some((_, r, _))) => {
+                matches!((l, r), (Some(li), Some(ri)) if li < ri)
+            }
         };
         let next = if take_left { left.next() } else { right.next() };
-        out.extend(next);
+        out.extend(next.map(|(_, _, item)| item));
     }
     out
 }
