@@ -33,6 +33,7 @@ pub use engine::{Runtime, RuntimeConfig, RuntimeError};
 pub use field_path::{FieldPath, FieldPathError};
 pub use manifest::{
     Index, Kind, Manifest, ManifestError, Reconciles, Verb, Verbs, Watch, WatchMapping,
+    guess_plural,
 };
 pub use memory::MemoryBackend;
 pub use plugin::{Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request};
