@@ -233,10 +233,7 @@ pub(crate) fn collect(
                 node.member = true;
             }
             for (key, child) in map {
-                if level.ignores(key)
-                    || (style == Style::Apply && child.is_null())
-                    || !shape.declares(key)
-                {
+                if level.ignores(key) || child.is_null() || !shape.declares(key) {
                     continue;
                 }
                 collect(
@@ -295,13 +292,15 @@ pub(crate) fn diff(
                 if level.ignores(key) || !shape.declares(key) {
                     continue;
                 }
-                let old_child = old_map.get(key);
-                if old_child == Some(new_child) {
+                // A null field is an unset field, as in a typed Kubernetes object.
+                let old_child = old_map.get(key).filter(|v| !v.is_null());
+                if old_child == Some(new_child) || (old_child.is_none() && new_child.is_null()) {
                     continue;
                 }
                 let element = format!("f:{key}");
                 let child_shape = shape.field(key);
                 match old_child {
+                    Some(_) if new_child.is_null() => removed.child(element).member = true,
                     Some(old_child) => {
                         diff(
                             old_child,
@@ -324,8 +323,12 @@ pub(crate) fn diff(
                     }
                 }
             }
-            for key in old_map.keys() {
-                if !new_map.contains_key(key) && !level.ignores(key) && shape.declares(key) {
+            for (key, old_child) in old_map {
+                if !new_map.contains_key(key)
+                    && !old_child.is_null()
+                    && !level.ignores(key)
+                    && shape.declares(key)
+                {
                     removed.child(format!("f:{key}")).member = true;
                 }
             }
@@ -586,6 +589,37 @@ mod tests {
             set.to_fields_v1()["f:metadata"],
             json!({"f:labels": {".": {}, "f:app": {}}})
         );
+    }
+
+    #[test]
+    fn null_fields_are_unset_fields() {
+        let object = json!({"spec": {"template": {"metadata": {"creationTimestamp": null, "labels": {"a": "b"}}}}});
+        let mut set = FieldSet::default();
+        collect(
+            &object,
+            Shape::root(&DEPLOYMENT),
+            Level::Root,
+            Style::Update,
+            &mut set,
+        )
+        .expect("collects");
+        assert_eq!(
+            set.to_fields_v1(),
+            json!({"f:spec": {"f:template": {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}}}})
+        );
+        let (mut changed, mut removed) = (FieldSet::default(), FieldSet::default());
+        diff(
+            &json!({"spec": {"a": 1, "b": null}}),
+            &json!({"spec": {"a": null, "b": null, "c": null}}),
+            Shape::root(&DEPLOYMENT),
+            Level::Root,
+            &mut changed,
+            &mut removed,
+        );
+        changed.compact();
+        removed.compact();
+        assert!(changed.is_empty(), "{changed:?}");
+        assert_eq!(removed.to_fields_v1(), json!({"f:spec": {"f:a": {}}}));
     }
 
     #[test]
