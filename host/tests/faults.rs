@@ -108,3 +108,103 @@ async fn a_fault_in_one_store_does_not_disturb_a_concurrent_reconcile() {
         Err(ReconcileError::Deadline { .. })
     ));
 }
+
+/// Serves reads from memory; every write waits forever (an API server that never answers).
+struct HangingWrites(kubewasm::runtime::MemoryBackend);
+
+mod hanging {
+    use bytes::Bytes;
+    use futures::future::{BoxFuture, pending};
+    use kubewasm::runtime::{
+        ApiError, Backend, EventRecord, Index, Kind, PatchRequest, Selector, Subresource,
+    };
+
+    impl Backend for super::HangingWrites {
+        fn get(
+            &self,
+            kind: &Kind,
+            namespace: Option<&str>,
+            name: &str,
+        ) -> Result<Option<Bytes>, ApiError> {
+            self.0.get(kind, namespace, name)
+        }
+        fn list(
+            &self,
+            kind: &Kind,
+            namespace: Option<&str>,
+            selector: Option<&Selector>,
+        ) -> Result<Vec<Bytes>, ApiError> {
+            self.0.list(kind, namespace, selector)
+        }
+        fn list_by_index(
+            &self,
+            kind: &Kind,
+            index: &Index,
+            value: &str,
+        ) -> Result<Vec<Bytes>, ApiError> {
+            self.0.list_by_index(kind, index, value)
+        }
+        fn create<'a>(
+            &'a self,
+            _: &'a Kind,
+            _: Option<&'a str>,
+            _: Bytes,
+        ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+            Box::pin(pending())
+        }
+        fn replace<'a>(
+            &'a self,
+            _: &'a Kind,
+            _: Option<&'a str>,
+            _: &'a str,
+            _: Bytes,
+            _: Subresource,
+        ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+            Box::pin(pending())
+        }
+        fn patch<'a>(
+            &'a self,
+            _: &'a Kind,
+            _: Option<&'a str>,
+            _: &'a str,
+            _: PatchRequest,
+            _: Subresource,
+        ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+            Box::pin(pending())
+        }
+        fn delete<'a>(
+            &'a self,
+            _: &'a Kind,
+            _: Option<&'a str>,
+            _: &'a str,
+        ) -> BoxFuture<'a, Result<(), ApiError>> {
+            Box::pin(pending())
+        }
+        fn record_event(&self, _: EventRecord) -> BoxFuture<'_, Result<(), ApiError>> {
+            Box::pin(pending())
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_write_that_never_answers_fails_the_reconcile_at_the_deadline() {
+    let config = kubewasm::runtime::RuntimeConfig {
+        deadline: std::time::Duration::from_millis(400),
+        ..common::config()
+    };
+    let runtime = Runtime::new(config).unwrap();
+    let hello = common::load(&runtime, &common::example("hello")).await;
+    let memory = kubewasm::runtime::MemoryBackend::new();
+    memory
+        .insert(
+            &common::configmaps(),
+            json!({"metadata": {"name": "a", "namespace": "demo"}}),
+        )
+        .unwrap();
+    let backend: Arc<dyn Backend> = Arc::new(HangingWrites(memory));
+    let err = hello
+        .reconcile(backend, Request::new("demo", "a", Reason::Created))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ReconcileError::Deadline { .. }), "{err:?}");
+}
