@@ -41,11 +41,15 @@ pub struct RequestRecord {
     pub namespace: Option<String>,
 }
 
+/// The request log keeps at most this many records (the oldest are dropped), so a long-running
+/// development cluster does not grow without bound.
+pub const MAX_REQUEST_RECORDS: usize = 100_000;
+
 #[derive(Default)]
 struct State {
     failures: VecDeque<Failure>,
     latency: Duration,
-    requests: Vec<RequestRecord>,
+    requests: VecDeque<RequestRecord>,
 }
 
 /// Fault injection and observation. Cheap to clone; all clones act on the same server.
@@ -90,9 +94,10 @@ impl Faults {
         self.state.lock().latency = latency;
     }
 
-    /// Every request received since start (or since [`Faults::clear_requests`]), oldest first.
+    /// Every request received since start (or since [`Faults::clear_requests`]), oldest first; at most
+    /// the last [`MAX_REQUEST_RECORDS`].
     pub fn requests(&self) -> Vec<RequestRecord> {
-        self.state.lock().requests.clone()
+        self.state.lock().requests.iter().cloned().collect()
     }
 
     /// Forgets the request log.
@@ -103,7 +108,10 @@ impl Faults {
     /// Records a request and returns the failure to inject (if any) and the latency to add.
     pub(crate) fn on_request(&self, record: RequestRecord) -> (Option<Failure>, Duration) {
         let mut s = self.state.lock();
-        s.requests.push(record);
+        if s.requests.len() >= MAX_REQUEST_RECORDS {
+            s.requests.pop_front();
+        }
+        s.requests.push_back(record);
         (s.failures.pop_front(), s.latency)
     }
 

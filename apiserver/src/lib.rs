@@ -23,5 +23,5 @@ mod store;
 mod watch;
 mod write;
 
-pub use faults::{Failure, Faults, RequestRecord};
+pub use faults::{Failure, Faults, MAX_REQUEST_RECORDS, RequestRecord};
 pub use server::{ApiServer, Config, Error};

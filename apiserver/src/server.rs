@@ -74,7 +74,7 @@ pub struct ApiServer {
     token: Option<String>,
     faults: Faults,
     shutdown: watch::Sender<bool>,
-    task: JoinHandle<()>,
+    task: Option<JoinHandle<()>>,
 }
 
 impl ApiServer {
@@ -124,7 +124,7 @@ impl ApiServer {
             token,
             faults,
             shutdown,
-            task,
+            task: Some(task),
         })
     }
 
@@ -180,10 +180,20 @@ impl ApiServer {
     }
 
     /// Stops accepting, ends open watches and connections.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         self.faults.drop_watches();
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), self.task).await;
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+        }
+    }
+}
+
+impl Drop for ApiServer {
+    /// Dropping the server without [`ApiServer::shutdown`] still stops it (without waiting).
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+        self.faults.drop_watches();
     }
 }
 

@@ -79,9 +79,24 @@ fn namespace_for(r: &Req, obj: &mut Value) -> ApiResult<String> {
     }
 }
 
-fn namespace_exists(state: &AppState, ns: &str) -> ApiResult<()> {
-    if state.store.get("namespaces", "", ns).is_none() {
+/// New objects need an existing namespace that is not being deleted.
+fn namespace_accepts(state: &AppState, ty: &ResourceType, ns: &str, name: &str) -> ApiResult<()> {
+    let Some(stored) = state.store.get("namespaces", "", ns) else {
         return Err(ApiError::not_found("", "namespaces", ns));
+    };
+    if is_deleting(&stored.value()?) {
+        let mut e = ApiError::new(
+            403,
+            "Forbidden",
+            format!(
+                "{} \"{name}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                crate::status::qualified(&ty.group, &ty.resource)
+            ),
+        );
+        e.details.name = Some(name.to_string());
+        e.details.group = Some(ty.group.clone());
+        e.details.kind = Some(ty.resource.clone());
+        return Err(e);
     }
     Ok(())
 }
@@ -150,7 +165,7 @@ pub fn create_object(
         return Err(ApiError::invalid(&ty.group, &ty.kind, &name, vec![cause]));
     }
     if ty.namespaced {
-        namespace_exists(state, ns)?;
+        namespace_accepts(state, ty, ns, &name)?;
     }
     let meta = metadata_mut(&mut obj)?;
     meta.insert("uid".into(), json!(new_uid()));

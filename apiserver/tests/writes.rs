@@ -629,3 +629,52 @@ async fn delete_collection_removes_only_matching_objects() {
     assert_status(&r, 409, "Conflict");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_namespace_with_finalizers_is_terminating_and_refuses_new_content() {
+    let server = server().await;
+    let client = client(&server);
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.create(
+        &PostParams::default(),
+        &serde_json::from_value(
+            json!({"metadata": {"name": "held", "finalizers": ["example.com/hold"]}}),
+        )
+        .expect("ns"),
+    )
+    .await
+    .expect("create ns");
+    let held: Api<ConfigMap> = Api::namespaced(client.clone(), "held");
+    held.create(&PostParams::default(), &cm("old"))
+        .await
+        .expect("create");
+    nss.delete("held", &DeleteParams::default())
+        .await
+        .expect("delete ns");
+    let ns = nss
+        .get("held")
+        .await
+        .expect("still there while finalizers remain");
+    assert!(ns.metadata.deletion_timestamp.is_some());
+    assert!(
+        held.list(&ListParams::default())
+            .await
+            .expect("list")
+            .items
+            .is_empty()
+    );
+    let err = held
+        .create(&PostParams::default(), &cm("new"))
+        .await
+        .expect_err("terminating");
+    let kube::Error::Api(status) = err else {
+        panic!("api error")
+    };
+    assert_eq!((status.code, status.reason.as_str()), (403, "Forbidden"));
+    assert!(
+        status.message.contains("being terminated"),
+        "{}",
+        status.message
+    );
+    server.shutdown().await;
+}
