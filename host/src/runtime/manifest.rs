@@ -612,6 +612,38 @@ mod tests {
     }
 
     #[test]
+    fn an_index_lookup_watch_needs_an_index_on_the_reconciled_kind() {
+        let mut w = manifest(kind("", "Pod"));
+        w.watches.push(wit::Watch {
+            kind: wit_types::Kind {
+                namespaced: false,
+                ..kind("", "Node")
+            },
+            label_selector: None,
+            mapping: wit::WatchMapping::IndexLookup(wit::IndexLookup {
+                index: "by-node".into(),
+                field: "metadata.name".into(),
+            }),
+        });
+        let e = Manifest::from_wit(w.clone()).unwrap_err();
+        assert!(
+            e.to_string().contains("index \"by-node\" is not declared"),
+            "{e}"
+        );
+        w.indexes.push(wit::Index {
+            name: "by-node".into(),
+            kind: kind("", "Pod"),
+            field: "spec.nodeName".into(),
+        });
+        let m = Manifest::from_wit(w).unwrap();
+        assert!(m.index(&m.reconciles.kind, "by-node").is_some());
+        assert!(
+            m.check(&kind("", "Node"), Verb::List).is_ok(),
+            "watched kinds are readable"
+        );
+    }
+
+    #[test]
     fn two_versions_of_one_kind_are_rejected() {
         let mut w = manifest(kind("", "ConfigMap"));
         let mut v2 = kind("", "ConfigMap");
