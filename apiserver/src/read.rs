@@ -17,14 +17,39 @@ use crate::store::{Snapshot, Stored};
 /// The object's JSON as served at `ty`'s version (objects of multi-version CRDs are stored once and
 /// served at every version with the apiVersion rewritten, like a CRD with conversion strategy None).
 pub fn output(ty: &ResourceType, stored: &Stored) -> ApiResult<Bytes> {
-    let api_version = ty.api_version();
-    let prefix = format!("{{\"apiVersion\":\"{api_version}\"");
-    if stored.json.starts_with(prefix.as_bytes()) {
+    output_with(&OutputVersion::new(ty), stored)
+}
+
+/// The apiVersion objects are served at, with the JSON prefix that shows a stored object already has it.
+pub struct OutputVersion {
+    api_version: String,
+    prefix: String,
+}
+
+impl OutputVersion {
+    /// For objects served at `ty`'s version.
+    pub fn new(ty: &ResourceType) -> OutputVersion {
+        let api_version = ty.api_version();
+        // Stored objects are serialized with sorted keys, so apiVersion comes first.
+        let prefix = format!("{{\"apiVersion\":\"{api_version}\"");
+        OutputVersion {
+            api_version,
+            prefix,
+        }
+    }
+}
+
+/// [`output`] with the version computed once (lists and watches).
+pub fn output_with(version: &OutputVersion, stored: &Stored) -> ApiResult<Bytes> {
+    if stored.json.starts_with(version.prefix.as_bytes()) {
         return Ok(stored.json.clone());
     }
     let mut v = stored.value()?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("apiVersion".into(), Value::String(api_version));
+        o.insert(
+            "apiVersion".into(),
+            Value::String(version.api_version.clone()),
+        );
     }
     serde_json::to_vec(&v)
         .map(Bytes::from)
@@ -250,11 +275,12 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
     let size: usize = page.iter().map(|o| o.json.len() + 1).sum::<usize>() + head.len() + 2;
     let mut buf = BytesMut::with_capacity(size);
     buf.put_slice(head.as_bytes());
+    let version = OutputVersion::new(&r.ty);
     for (i, o) in page.iter().enumerate() {
         if i > 0 {
             buf.put_u8(b',');
         }
-        buf.put_slice(&output(&r.ty, o)?);
+        buf.put_slice(&output_with(&version, o)?);
     }
     buf.put_slice(b"]}");
     Ok(bytes_response(StatusCode::OK, buf.freeze()))

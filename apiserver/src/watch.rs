@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::api::{AppState, BOOKMARK_INTERVAL, Req};
-use crate::read::{Selectors, output, table};
+use crate::read::{OutputVersion, Selectors, output_with, table};
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult};
 use crate::store::{Change, EventType, Stored};
@@ -26,6 +26,7 @@ const CHUNK_BYTES: usize = 64 * 1024;
 
 struct Filter {
     ty: Arc<ResourceType>,
+    version: OutputVersion,
     key: String,
     namespace: Option<String>,
     name: Option<String>,
@@ -77,7 +78,7 @@ impl Filter {
                 Err(_) => return,
             }
         } else {
-            match output(&self.ty, obj) {
+            match output_with(&self.version, obj) {
                 Ok(b) => b,
                 Err(_) => return,
             }
@@ -164,6 +165,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
     let bookmarks = r.query.flag("allowWatchBookmarks");
     let filter = Filter {
         ty: r.ty.clone(),
+        version: OutputVersion::new(&r.ty),
         key: r.ty.storage_key(),
         namespace: r.path.namespace.clone(),
         name: r.path.name.clone(),

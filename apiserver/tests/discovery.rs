@@ -1,0 +1,181 @@
+//! Discovery documents, /version, health, the OpenAPI v3 surface kubectl reads, Table output, and
+//! multi-version CRDs.
+
+mod common;
+
+use serde_json::json;
+
+use common::{assert_status, client, get, raw, send_json, server};
+
+#[tokio::test]
+async fn discovery_documents_describe_groups_versions_and_resources() {
+    let server = server().await;
+    let client = client(&server);
+    let api = get(&client, "/api").await;
+    assert_eq!(api.body["kind"], "APIVersions");
+    assert_eq!(api.body["versions"], json!(["v1"]));
+
+    let v1 = get(&client, "/api/v1").await;
+    assert_eq!(v1.body["kind"], "APIResourceList");
+    assert_eq!(v1.body["groupVersion"], "v1");
+    let pods = v1.body["resources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == "pods")
+        .cloned()
+        .expect("pods listed");
+    assert_eq!(pods["kind"], "Pod");
+    assert_eq!(pods["namespaced"], true);
+    assert_eq!(pods["shortNames"], json!(["po"]));
+    assert!(
+        pods["verbs"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("watch")))
+    );
+
+    let groups = get(&client, "/apis").await;
+    let names: Vec<&str> = groups.body["groups"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    for g in [
+        "apps",
+        "coordination.k8s.io",
+        "apiextensions.k8s.io",
+        "events.k8s.io",
+    ] {
+        assert!(names.contains(&g), "{g} missing from {names:?}");
+    }
+    let apps = get(&client, "/apis/apps").await;
+    assert_eq!(apps.body["kind"], "APIGroup");
+    assert_eq!(apps.body["preferredVersion"]["groupVersion"], "apps/v1");
+
+    let version = get(&client, "/version").await;
+    assert_eq!(version.body["major"], "1");
+    for p in ["/healthz", "/readyz", "/livez"] {
+        let r = get(&client, p).await;
+        assert_eq!((r.code, r.text.as_str()), (200, "ok"), "{p}");
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn openapi_v3_tells_kubectl_that_field_validation_is_supported() {
+    let server = server().await;
+    let client = client(&server);
+    let index = get(&client, "/openapi/v3").await;
+    let url = index.body["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .expect("apps/v1 listed")
+        .to_string();
+    let doc = get(&client, &url).await;
+    let path = &doc.body["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"];
+    assert_eq!(
+        path["patch"]["x-kubernetes-group-version-kind"]["kind"],
+        "Deployment"
+    );
+    assert!(
+        path["patch"]["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|p| p["name"] == "fieldValidation" && p["in"] == "query")
+    );
+    assert_status(&get(&client, "/openapi/v2").await, 404, "NotFound");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn table_output_has_name_printer_columns_and_age() {
+    let server = server().await;
+    let client = client(&server);
+    let dep = json!({"metadata": {"name": "web"}, "spec": {"replicas": 3, "selector": {}, "template": {}}});
+    assert_eq!(
+        send_json(
+            &client,
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            &dep
+        )
+        .await
+        .code,
+        201
+    );
+    let req = http::Request::get("/apis/apps/v1/namespaces/default/deployments")
+        .header(
+            "accept",
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(Vec::new())
+        .expect("request");
+    let text = client.request_text(req).await.expect("table");
+    let table: serde_json::Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(table["kind"], "Table");
+    let cols: Vec<&str> = table["columnDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str())
+        .collect();
+    assert_eq!(cols, ["Name", "Replicas", "Available", "Age"]);
+    assert_eq!(table["rows"][0]["cells"][0], "web");
+    assert_eq!(table["rows"][0]["cells"][1], "3");
+    assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
+    assert_eq!(table["rows"][0]["object"]["metadata"]["name"], "web");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn multi_version_crds_serve_the_same_objects_at_every_served_version() {
+    let server = server().await;
+    let client = client(&server);
+    let schema = json!({"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}});
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "gadgets", "kind": "Gadget"},
+                 "versions": [
+                     {"name": "v1beta1", "served": true, "storage": false, "schema": schema},
+                     {"name": "v1", "served": true, "storage": true, "schema": schema},
+                 ]},
+    });
+    let r = send_json(
+        &client,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let group = get(&client, "/apis/example.com").await;
+    assert_eq!(group.body["preferredVersion"]["version"], "v1");
+    let obj = json!({"apiVersion": "example.com/v1beta1", "kind": "Gadget", "metadata": {"name": "g"}, "spec": {"x": 1}});
+    let r = send_json(
+        &client,
+        "POST",
+        "/apis/example.com/v1beta1/namespaces/default/gadgets",
+        &obj,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let v1 = get(&client, "/apis/example.com/v1/namespaces/default/gadgets/g").await;
+    assert_eq!(v1.body["apiVersion"], "example.com/v1");
+    assert_eq!(v1.body["spec"]["x"], 1);
+    let list = get(&client, "/apis/example.com/v1/namespaces/default/gadgets").await;
+    assert_eq!(list.body["items"][0]["apiVersion"], "example.com/v1");
+    let r = raw(
+        &client,
+        "DELETE",
+        "/apis/example.com/v1/namespaces/default/gadgets/g",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(r.body["status"], "Success");
+    server.shutdown().await;
+}
