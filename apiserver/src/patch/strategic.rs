@@ -158,6 +158,13 @@ fn merge_map(
                 display_path(path)
             )));
         };
+        if let Some(Value::Array(list)) = patch.get(field) {
+            let merge_key = match shape.field(field).list_kind() {
+                ListKind::Map(keys) => keys.first(),
+                ListKind::Set | ListKind::Atomic => None,
+            };
+            check_element_order(list, order, merge_key, key, path)?;
+        }
         let before = match original.get(field) {
             Some(Value::Array(list)) => list.clone(),
             _ => Vec::new(),
@@ -355,6 +362,41 @@ fn missing_merge_key(path: &str, item: &Map<String, Value>, merge_key: &str) -> 
         display_path(path),
         Value::Object(item.clone())
     ))
+}
+
+/// apimachinery's `validatePatchWithSetOrderList`: the items of the patch list (deletions and
+/// other directive items aside) must appear in the `$setElementOrder` list, in the same order.
+fn check_element_order(
+    list: &[Value],
+    order: &[Value],
+    merge_key: Option<&str>,
+    directive: &str,
+    path: &str,
+) -> Result<(), PatchError> {
+    let identity = |v: &Value| -> Option<Value> {
+        match merge_key {
+            Some(key) => v.get(key).cloned(),
+            None => Some(v.clone()),
+        }
+    };
+    let items: Vec<&Value> = list
+        .iter()
+        .filter(|item| item.get(PATCH).is_none())
+        .collect();
+    let mut at = 0;
+    for wanted in order {
+        let Some(item) = items.get(at) else { break };
+        if identity(item).is_some() && identity(item) == identity(wanted) {
+            at += 1;
+        }
+    }
+    if at < items.len() {
+        return Err(PatchError::Invalid(format!(
+            "the order of the list at {} does not match its {directive} list",
+            display_path(path)
+        )));
+    }
+    Ok(())
 }
 
 /// apimachinery's `normalizeElementOrder`: the items named by `patch_order` come in that order,
@@ -786,6 +828,33 @@ mod tests {
             super::tests::names(&out["spec"]["containers"]),
             vec!["injected", "b", "new", "a"]
         );
+    }
+
+    #[test]
+    fn set_element_order_must_list_the_patched_items_in_their_order() {
+        let mut target = pod();
+        let err = strategic_merge_patch(
+            &POD,
+            &mut target,
+            &json!({"spec": {
+                "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+                "containers": [{"name": "sidecar", "image": "a"}, {"name": "app", "image": "b"}]
+            }}),
+        )
+        .expect_err("kube-apiserver rejects a patch list that contradicts its order list");
+        assert!(
+            matches!(err, PatchError::Invalid(ref m) if m.contains("$setElementOrder/containers")),
+            "{err}"
+        );
+        let out = patch_of(
+            &POD,
+            pod(),
+            json!({"spec": {
+                "$setElementOrder/containers": [{"name": "app"}, {"name": "sidecar"}],
+                "containers": [{"name": "gone", "$patch": "delete"}, {"name": "sidecar", "image": "a"}]
+            }}),
+        );
+        assert_eq!(names(&out["spec"]["containers"]), vec!["app", "sidecar"]);
     }
 
     #[test]
