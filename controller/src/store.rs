@@ -114,6 +114,8 @@ struct Inner {
     free: Vec<Id>,
     /// namespace ("" for cluster-scoped) -> name -> id. The primary map and the namespace index.
     by_namespace: HashMap<String, HashMap<String, Id>>,
+    /// namespace -> ids, to intersect with label sets without touching entries.
+    ns_ids: HashMap<String, IdSet>,
     by_label: HashMap<String, LabelKeyIndex>,
     by_owner: HashMap<String, IdSet>,
     fields: HashMap<String, FieldIndex>,
@@ -237,8 +239,9 @@ impl Store {
     }
 
     /// The objects in `namespace` (all namespaces when `None`) that match `selector` (all when `None`).
-    /// Selectors with an `=`, `in` or exists requirement start from the label index's smallest
-    /// candidate set; only selectors made solely of negative requirements scan.
+    /// The namespace and the selector's `=`, `in` and exists requirements are answered by intersecting
+    /// index sets (starting from the smallest); only a selector made solely of negative requirements
+    /// (`!=`, `notin`, `!key`) over all namespaces scans.
     pub fn list(
         &self,
         namespace: Option<&str>,
@@ -252,29 +255,25 @@ impl Store {
                 None => inner.entries().cloned().collect(),
             };
         };
-        let keep = |e: &Entry| {
-            namespace.is_none_or(|ns| e.namespace().unwrap_or("") == ns)
-                && selector.matches(e.labels())
-        };
-        match inner.label_candidates(selector) {
+        // Positive requirements are answered by the index sets; only negative ones need the labels.
+        let negatives = selector.expressions().iter().any(|e| {
+            matches!(
+                e,
+                Expression::NotEqual(..) | Expression::NotIn(..) | Expression::DoesNotExist(_)
+            )
+        });
+        match inner.candidates(namespace, selector) {
             Some(ids) => ids
                 .into_iter()
                 .filter_map(|id| inner.slot(id))
-                .filter(|e| keep(e))
+                .filter(|e| !negatives || selector.matches(e.labels()))
                 .cloned()
                 .collect(),
-            None => match namespace {
-                Some(ns) => inner
-                    .in_namespace(ns)
-                    .filter(|e| selector.matches(e.labels()))
-                    .cloned()
-                    .collect(),
-                None => inner
-                    .entries()
-                    .filter(|e| selector.matches(e.labels()))
-                    .cloned()
-                    .collect(),
-            },
+            None => inner
+                .entries()
+                .filter(|e| selector.matches(e.labels()))
+                .cloned()
+                .collect(),
         }
     }
 
@@ -476,10 +475,12 @@ impl Inner {
                         Id::try_from(self.slots.len() - 1).unwrap_or(Id::MAX)
                     }
                 };
+                let ns = entry.namespace().unwrap_or("");
                 self.by_namespace
-                    .entry(entry.namespace().unwrap_or("").to_owned())
+                    .entry(ns.to_owned())
                     .or_default()
                     .insert(entry.name().to_owned(), id);
+                self.ns_ids.entry(ns.to_owned()).or_default().insert(id);
                 self.len += 1;
                 (id, None)
             }
@@ -497,6 +498,7 @@ impl Inner {
         if names.is_empty() {
             self.by_namespace.remove(ns);
         }
+        remove_from(&mut self.ns_ids, ns, id);
         let old = self.slots.get_mut(id as usize).and_then(Option::take)?;
         self.unindex(id, &old);
         self.free.push(id);
@@ -542,45 +544,53 @@ impl Inner {
         }
     }
 
-    /// The smallest candidate set the label index gives for `selector`, or `None` when the selector
-    /// has no requirement the index can answer (only `!=`, `notin`, `!key`).
-    fn label_candidates(&self, selector: &LabelSelector) -> Option<Vec<Id>> {
-        enum Pick<'a> {
-            One(Option<&'a IdSet>),
-            Union(Vec<&'a IdSet>),
-        }
-        let mut best: Option<(usize, Pick<'_>)> = None;
+    /// Candidate ids for `selector` in `namespace` from the indexes: the ids of the smallest positive
+    /// requirement (`=`, `in`, exists, or the namespace) that are also in every other positive
+    /// requirement's sets, so no entry is touched to evaluate them. `None` when there is no positive
+    /// requirement at all (no namespace and only `!=`, `notin`, `!key`): then a scan is needed.
+    fn candidates(&self, namespace: Option<&str>, selector: &LabelSelector) -> Option<Vec<Id>> {
+        // Each positive requirement as a union of id sets (the values of one key are disjoint).
+        let mut groups: Vec<Vec<&IdSet>> = Vec::new();
         for expr in selector.expressions() {
-            let (size, pick) = match expr {
-                Expression::Equal(k, v) => {
-                    let set = self.by_label.get(k).and_then(|i| i.by_value.get(v));
-                    (set.map_or(0, HashSet::len), Pick::One(set))
-                }
-                Expression::Exists(k) => {
-                    let set = self.by_label.get(k).map(|i| &i.all);
-                    (set.map_or(0, HashSet::len), Pick::One(set))
-                }
-                Expression::In(k, values) => {
-                    let sets: Vec<&IdSet> = self
-                        .by_label
-                        .get(k)
-                        .map(|i| values.iter().filter_map(|v| i.by_value.get(v)).collect())
-                        .unwrap_or_default();
-                    (sets.iter().map(|s| s.len()).sum(), Pick::Union(sets))
-                }
+            let sets: Vec<&IdSet> = match expr {
+                Expression::Equal(k, v) => self
+                    .by_label
+                    .get(k)
+                    .and_then(|i| i.by_value.get(v))
+                    .into_iter()
+                    .collect(),
+                Expression::Exists(k) => self.by_label.get(k).map(|i| &i.all).into_iter().collect(),
+                Expression::In(k, values) => self
+                    .by_label
+                    .get(k)
+                    .map(|i| values.iter().filter_map(|v| i.by_value.get(v)).collect())
+                    .unwrap_or_default(),
                 Expression::NotEqual(..) | Expression::NotIn(..) | Expression::DoesNotExist(_) => {
                     continue;
                 }
             };
-            if best.as_ref().is_none_or(|(b, _)| size < *b) {
-                best = Some((size, pick));
+            if sets.is_empty() {
+                return Some(Vec::new());
+            }
+            groups.push(sets);
+        }
+        if let Some(ns) = namespace {
+            match self.ns_ids.get(ns) {
+                Some(set) => groups.push(vec![set]),
+                None => return Some(Vec::new()),
             }
         }
-        best.map(|(_, pick)| match pick {
-            Pick::One(set) => set.map(|s| s.iter().copied().collect()).unwrap_or_default(),
-            // Values of one key are disjoint sets (an object has one value per key): no dedup needed.
-            Pick::Union(sets) => sets.into_iter().flatten().copied().collect(),
-        })
+        let size = |g: &Vec<&IdSet>| g.iter().map(|s| s.len()).sum::<usize>();
+        let smallest = (0..groups.len()).min_by_key(|i| size(&groups[*i]))?;
+        let first = groups.swap_remove(smallest);
+        Some(
+            first
+                .into_iter()
+                .flatten()
+                .copied()
+                .filter(|id| groups.iter().all(|g| g.iter().any(|s| s.contains(id))))
+                .collect(),
+        )
     }
 
     fn index_bytes(&self) -> usize {
@@ -613,7 +623,7 @@ impl Inner {
             .iter()
             .map(|(k, i)| k.capacity() + id_set(&i.all) + str_map(&i.by_value))
             .sum::<usize>();
-        let owners = str_map(&self.by_owner);
+        let owners = str_map(&self.by_owner) + str_map(&self.ns_ids);
         let fields: usize = self
             .fields
             .values()

@@ -122,15 +122,25 @@ fn store_lists_by_namespace_selector_index_and_owner() {
 fn label_selector_reads_use_the_label_index_unless_every_requirement_is_negative() {
     let s = sample();
     let inner = s.inner.read();
-    let cand = |t: &str| inner.label_candidates(&LabelSelector::parse(t).expect("selector"));
+    let cand = |t: &str| inner.candidates(None, &LabelSelector::parse(t).expect("selector"));
     assert_eq!(cand("app=web").map(|c| c.len()), Some(2));
     assert_eq!(
         cand("app in (web,db),tier=back").map(|c| c.len()),
         Some(1),
-        "the smallest set is chosen"
+        "positive sets are intersected"
     );
+    assert_eq!(cand("app=web,tier").map(|c| c.len()), Some(1));
     assert_eq!(cand("app=none").map(|c| c.len()), Some(0));
     assert_eq!(cand("!app,tier!=x"), None);
+    let in_ns =
+        |ns: &str, t: &str| inner.candidates(Some(ns), &LabelSelector::parse(t).expect("selector"));
+    assert_eq!(
+        in_ns("b", "!app").map(|c| c.len()),
+        Some(2),
+        "a namespace bounds even negative selectors"
+    );
+    assert_eq!(in_ns("a", "tier").map(|c| c.len()), Some(1));
+    assert_eq!(in_ns("zz", "tier").map(|c| c.len()), Some(0));
 }
 
 #[test]
@@ -336,6 +346,11 @@ fn normalize(inner: &Inner) -> Norm {
                 .or_default()
                 .insert(format!("{k}={v}"), ids.iter().map(key).collect());
         }
+    }
+    for (ns, ids) in &inner.ns_ids {
+        out.entry("namespace-ids".into())
+            .or_default()
+            .insert(ns.clone(), ids.iter().map(key).collect());
     }
     for (uid, ids) in &inner.by_owner {
         out.entry("owner".into())
