@@ -114,7 +114,10 @@ pub fn prune(schema: &Value, object: &mut Value) {
     prune_node(schema, object, true);
 }
 
-/// Like [`prune`], but returns the paths of the fields it removed (for warnings).
+/// Like [`prune`], but returns what it removed, for `fieldValidation`: each error's `message` is
+/// kube-apiserver's wording, `unknown field "spec.junk"`, which it sends as a `Warning` header
+/// (`fieldValidation=Warn`) or, prefixed with `strict decoding error: `, as a 400
+/// (`fieldValidation=Strict`, kubectl's default).
 pub fn prune_reporting(schema: &Value, object: &mut Value) -> Vec<FieldError> {
     let mut removed = Vec::new();
     let mut path = String::new();
@@ -122,9 +125,9 @@ pub fn prune_reporting(schema: &Value, object: &mut Value) -> Vec<FieldError> {
     removed
         .into_iter()
         .map(|path| FieldError {
+            message: format!("unknown field {path:?}"),
             path,
             reason: FieldErrorKind::Unknown,
-            message: "unknown field".to_owned(),
         })
         .collect()
 }
@@ -357,6 +360,12 @@ mod tests {
             json!({"name": "r", "labels": {"x": "y"}})
         );
         assert!(object.get("topLevel").is_none());
+        let bogus = removed
+            .iter()
+            .find(|e| e.path == "spec.bogus")
+            .expect("reported");
+        assert_eq!(bogus.message, "unknown field \"spec.bogus\"");
+        assert_eq!(bogus.reason, FieldErrorKind::Unknown);
         let mut paths: Vec<String> = removed.into_iter().map(|e| e.path).collect();
         paths.sort();
         assert_eq!(

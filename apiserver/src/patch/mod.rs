@@ -2,7 +2,19 @@
 //!
 //! The server calls [`apply_patch`] for every PATCH request and [`track_update`] for every create and
 //! update, so `metadata.managedFields` always says which manager owns which field, in the real
-//! `FieldsV1` format. Everything here is a pure function over [`serde_json::Value`].
+//! `FieldsV1` format. Writes through `/status` should use [`apply_patch_subresource`] and
+//! [`track_update_subresource`] with `Some("status")`, as kube-apiserver records those separately.
+//! Everything here is a pure function over [`serde_json::Value`].
+//!
+//! Where things are: `json.rs` and `merge.rs` (RFC 6902 / RFC 7386), `strategic.rs` (apimachinery's
+//! strategic merge), `apply.rs` (ownership and conflicts) with `structured_merge.rs` (the merge
+//! itself), `fieldset.rs` (`FieldsV1` sets), `managed_fields.rs` (entries and Update tracking) and
+//! `merge_keys.rs` (how each field of a built-in kind or CRD schema merges).
+//!
+//! An entry whose fields do not change keeps its timestamp, so a write that changes nothing returns
+//! an object equal to the stored one, managedFields included: the server can compare whole objects
+//! to detect no-op writes (and must not ignore managedFields when it does, or ownership changes
+//! such as kubectl's client-side-to-server-side apply migration are lost).
 
 mod apply;
 mod fieldset;
