@@ -10,6 +10,7 @@ use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::response::Response;
 use bytes::Bytes;
+use futures::FutureExt;
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use parking_lot::RwLock;
@@ -249,9 +250,19 @@ async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
             return error_response(&ApiError::unauthorized());
         }
     }
-    match serve(&state, route, method, query, req).await {
-        Ok(r) => r,
-        Err(e) => error_response(&e),
+    // A bug must cost one request a 500, never the connection or the server.
+    let served = std::panic::AssertUnwindSafe(serve(&state, route, method, query, req))
+        .catch_unwind()
+        .await;
+    match served {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => error_response(&e),
+        Err(_) => {
+            tracing::error!(path = %uri_path, "request handler panicked");
+            error_response(&ApiError::internal(
+                "the server panicked while handling the request",
+            ))
+        }
     }
 }
 

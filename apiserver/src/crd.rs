@@ -27,15 +27,12 @@ fn cause(field: &str, reason: &str, message: impl Into<String>) -> Cause {
 /// Server-side rules for a write, run inside the write transaction: CRD validation and status for
 /// CustomResourceDefinitions, and prune/default/validate against the schema for custom objects.
 ///
+/// With `strict` (`fieldValidation=Strict`), fields the schema does not declare are a 400 error instead
+/// of being pruned.
+///
 /// # Errors
-/// 422 Invalid naming each offending field.
-pub fn prepare(
-    _state: &AppState,
-    ty: &ResourceType,
-    _old: Option<&Value>,
-    obj: &mut Value,
-    name: &str,
-) -> ApiResult<()> {
+/// 422 Invalid naming each offending field; 400 BadRequest for unknown fields under `strict`.
+pub fn prepare(ty: &ResourceType, obj: &mut Value, name: &str, strict: bool) -> ApiResult<()> {
     if is_crd(ty) {
         let causes = validate_crd(obj, name);
         if !causes.is_empty() {
@@ -47,7 +44,24 @@ pub fn prepare(
     let Some(schema) = &ty.schema else {
         return Ok(());
     };
-    schema::prune(schema, obj);
+    if strict {
+        let unknown = schema::prune_reporting(schema, obj);
+        if !unknown.is_empty() {
+            let fields: Vec<String> = unknown
+                .iter()
+                .map(|e| format!("unknown field \"{}\"", e.path))
+                .collect();
+            return Err(ApiError::bad_request(format!(
+                "{} in version \"{}\" cannot be handled as a {}: strict decoding error: {}",
+                ty.kind,
+                ty.version,
+                ty.kind,
+                fields.join(", ")
+            )));
+        }
+    } else {
+        schema::prune(schema, obj);
+    }
     schema::apply_defaults(schema, obj);
     let errors = schema::validate(schema, obj);
     let causes: Vec<Cause> = errors

@@ -9,7 +9,7 @@ use crate::patch::{self, PatchError, PatchType, TypeInfo};
 use crate::read::output;
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause};
-use crate::write::{Track, create_object, field_manager, update_object};
+use crate::write::{Track, WriteOpts, create_object, field_manager, update_object};
 
 /// Records managedFields (operation "Update") for a create or PUT.
 pub fn track(ty: &ResourceType, old: Option<&Value>, new: &mut Value, manager: &str) {
@@ -118,7 +118,7 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         builtin: r.ty.builtin,
         schema: r.ty.schema.as_ref(),
     };
-    let dry_run = r.query.dry_run();
+    let opts = WriteOpts::from_request(r);
     let sub = r.path.subresource.as_deref();
     let exists = state.store.get(&r.ty.storage_key(), &ns, &name).is_some();
     if pt == PatchType::Apply && !exists && sub.is_none() {
@@ -136,11 +136,11 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         if r.ty.namespaced {
             meta.insert("namespace".into(), json!(ns));
         }
-        let stored = create_object(state, &r.ty, &ns, obj, None, dry_run)?;
+        let stored = create_object(state, &r.ty, &ns, obj, None, opts)?;
         return Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?));
     }
     let ty = r.ty.clone();
-    let (stored, _) = update_object(state, &r.ty, &ns, &name, sub, Track::Done, dry_run, |old| {
+    let (stored, _) = update_object(state, &r.ty, &ns, &name, sub, Track::Done, opts, |old| {
         let new = patch::apply_patch(pt, &info, Some(old), &body, &manager, force)
             .map_err(|e| patch_error(&ty, &name, e))?;
         if !new.is_object() {

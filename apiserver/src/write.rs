@@ -19,6 +19,25 @@ use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause, success_deleted};
 use crate::store::{Stored, WriteOp};
 
+/// Per-request write options.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteOpts {
+    /// `dryRun=All`: validate and answer, store nothing.
+    pub dry_run: bool,
+    /// `fieldValidation=Strict`: unknown fields of custom resources are an error instead of pruned.
+    pub strict: bool,
+}
+
+impl WriteOpts {
+    /// From the request's query.
+    pub fn from_request(r: &Req) -> WriteOpts {
+        WriteOpts {
+            dry_run: r.query.dry_run(),
+            strict: r.query.get("fieldValidation") == Some("Strict"),
+        }
+    }
+}
+
 /// The field manager of a write: `fieldManager`, else the client's User-Agent program name.
 pub fn field_manager(r: &Req) -> String {
     if let Some(m) = r.query.get("fieldManager").filter(|m| !m.is_empty()) {
@@ -133,7 +152,7 @@ pub fn create_object(
     ns: &str,
     mut obj: Value,
     track: Option<&str>,
-    dry_run: bool,
+    opts: WriteOpts,
 ) -> ApiResult<Arc<Stored>> {
     let meta = metadata_mut(&mut obj)?;
     let mut name = meta
@@ -174,11 +193,11 @@ pub fn create_object(
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
     reset_status_on_create(ty, &mut obj);
-    crd::prepare(state, ty, None, &mut obj, &name)?;
+    crd::prepare(ty, &mut obj, &name, opts.strict)?;
     if let Some(manager) = track {
         patching::track(ty, None, &mut obj, manager);
     }
-    if dry_run {
+    if opts.dry_run {
         if state.store.get(&ty.storage_key(), ns, &name).is_some() {
             return Err(ApiError::already_exists(&ty.group, &ty.resource, &name));
         }
@@ -213,7 +232,14 @@ pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
     check_type(&r.ty, &mut obj)?;
     let ns = namespace_for(r, &mut obj)?;
     let manager = field_manager(r);
-    let stored = create_object(state, &r.ty, &ns, obj, Some(&manager), r.query.dry_run())?;
+    let stored = create_object(
+        state,
+        &r.ty,
+        &ns,
+        obj,
+        Some(&manager),
+        WriteOpts::from_request(r),
+    )?;
     Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?))
 }
 
@@ -235,7 +261,7 @@ pub fn update_object<F>(
     name: &str,
     subresource: Option<&str>,
     track: Track<'_>,
-    dry_run: bool,
+    opts: WriteOpts,
     make: F,
 ) -> ApiResult<(Arc<Stored>, bool)>
 where
@@ -301,7 +327,7 @@ where
                     };
                 }
             }
-            crd::prepare(state, ty, Some(&old), &mut new, name)?;
+            crd::prepare(ty, &mut new, name, opts.strict)?;
             if spec_changed(&old, &new) {
                 let g = old
                     .pointer("/metadata/generation")
@@ -314,13 +340,13 @@ where
             }
             if is_deleting(&new) && !has_finalizers(&new) {
                 metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
-                return Ok(WriteOp::Delete(new).dry(dry_run));
+                return Ok(WriteOp::Delete(new).dry(opts.dry_run));
             }
             if same_content(&old, &new) {
                 return Ok(WriteOp::Noop);
             }
             metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
-            Ok(WriteOp::Put(new).dry(dry_run))
+            Ok(WriteOp::Put(new).dry(opts.dry_run))
         })?;
     if result.deleted && result.changed {
         after_delete(state, ty, name, &result.object);
@@ -359,7 +385,7 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         &name,
         r.path.subresource.as_deref(),
         Track::Update(&manager),
-        r.query.dry_run(),
+        WriteOpts::from_request(r),
         move |_| Ok(obj),
     )?;
     Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
@@ -541,7 +567,7 @@ pub fn create_initial_namespaces(state: &AppState) {
     };
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
-        if let Err(e) = create_object(state, &ty, "", obj, None, false) {
+        if let Err(e) = create_object(state, &ty, "", obj, None, WriteOpts::default()) {
             tracing::error!(error = %e, namespace = ns, "failed to create initial namespace");
         }
     }

@@ -124,6 +124,24 @@ async fn crd_lifecycle_discovery_validation_and_removal() {
     );
     assert_eq!(w.metadata.generation, Some(1));
 
+    // With fieldValidation=Strict (kubectl's default), unknown fields are an error instead.
+    let r = send_json(
+        &client,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets?fieldValidation=Strict",
+        &serde_json::to_value(widget("strict", json!({"size": 3, "unknownField": true})))
+            .expect("json"),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("unknown field \"spec.unknownField\"")),
+        "{}",
+        r.text
+    );
+
     // Invalid objects get 422 naming the field, and are not stored.
     let cases = [
         (
