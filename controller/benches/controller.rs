@@ -257,6 +257,45 @@ fn bench_store(n: usize) {
     );
 }
 
+/// Throughput when each reconcile waits `io` (an API call), to show what the concurrency limit buys.
+fn bench_queue_io(workers: usize, keys: usize, io: Duration) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(async {
+        let queue: WorkQueue<u64> = WorkQueue::default();
+        for k in 0..keys as u64 {
+            queue.add(k, Reason::Resync);
+        }
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (d, q) = (done.clone(), queue.clone());
+        let t = Instant::now();
+        run_workers(queue.clone(), workers, move |_item: Item<u64>| {
+            let (d, q) = (d.clone(), q.clone());
+            async move {
+                tokio::time::sleep(io).await;
+                if d.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1 == keys {
+                    q.shutdown();
+                }
+                Ok::<_, String>(Action::done())
+            }
+        })
+        .await;
+        let took = t.elapsed();
+        row(
+            &format!(
+                "reconcile waiting {} ms, {workers} worker(s)",
+                io.as_millis()
+            ),
+            keys,
+            &format!("{:.0} keys/s", keys as f64 / took.as_secs_f64()),
+            "concurrency limit at work",
+        );
+    });
+}
+
 fn bench_queue(workers: usize, keys: usize) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -325,5 +364,8 @@ fn main() {
     }
     for workers in [1, 4] {
         bench_queue(workers, 200_000);
+    }
+    for workers in [1, 4, 16] {
+        bench_queue_io(workers, 2_000, Duration::from_millis(1));
     }
 }

@@ -33,4 +33,8 @@ pub struct ObjectEvent {
     pub object: Arc<Entry>,
     /// The previous cached state for [`EventType::Modified`] and [`EventType::Deleted`], when known.
     pub old: Option<Arc<Entry>>,
+    /// For [`EventType::Deleted`] found by a re-list rather than a watch event (client-go's
+    /// `DeletedFinalStateUnknown` tombstone): `object` is the last cached state, which may be older
+    /// than the object's final state. Always false for other events.
+    pub final_state_unknown: bool,
 }

@@ -397,6 +397,7 @@ impl InformerHandle {
                 event_type: EventType::InitialListItem,
                 object,
                 old: None,
+                final_state_unknown: false,
             });
         }
         subs.push(tx);
@@ -461,6 +462,7 @@ impl Informer {
         change: Change,
         initial: bool,
     ) {
+        let mut final_state_unknown = false;
         let (event_type, object, old, counter) = match change {
             Change::Unchanged(_) => return,
             Change::Added(new) if initial => (
@@ -473,7 +475,12 @@ impl Informer {
             Change::Modified { new, old } => {
                 (EventType::Modified, new, Some(old), &self.counters.modified)
             }
-            Change::Deleted { last, cached } => {
+            Change::Deleted {
+                last,
+                cached,
+                final_state_known,
+            } => {
+                final_state_unknown = !final_state_known;
                 (EventType::Deleted, last, cached, &self.counters.deleted)
             }
         };
@@ -483,6 +490,7 @@ impl Informer {
             event_type,
             object,
             old,
+            final_state_unknown,
         };
         subs.retain(|tx| tx.send(event.clone()).is_ok());
     }

@@ -364,6 +364,7 @@ mod tests {
             event_type: t,
             object: o,
             old,
+            final_state_unknown: false,
         }
     }
 

@@ -76,6 +76,9 @@ pub enum Change {
         last: Arc<Entry>,
         /// What the store held before.
         cached: Option<Arc<Entry>>,
+        /// True for a watch DELETED event (its object is the final state); false when a re-list found
+        /// the object gone, so `last` is the cached state (client-go's `DeletedFinalStateUnknown`).
+        final_state_known: bool,
     },
 }
 
@@ -177,7 +180,11 @@ impl Store {
     pub fn delete(&self, mut obj: DynamicObject) -> Result<Change, Error> {
         let last = self.entry(&mut obj)?;
         let cached = self.inner.write().remove(last.key());
-        Ok(Change::Deleted { last, cached })
+        Ok(Change::Deleted {
+            last,
+            cached,
+            final_state_known: true,
+        })
     }
 
     /// Replaces the whole content with a fresh list (the initial list, or a re-list after a 410 or a
@@ -207,6 +214,7 @@ impl Store {
                 changes.push(Change::Deleted {
                     last: Arc::clone(&last),
                     cached: Some(last),
+                    final_state_known: false,
                 });
             }
         }

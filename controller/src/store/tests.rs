@@ -188,7 +188,12 @@ fn delete_removes_from_every_index_and_returns_the_last_state() {
             Some("n1"),
         ))
         .expect("delete");
-    let Change::Deleted { last, cached } = change else {
+    let Change::Deleted {
+        last,
+        cached,
+        final_state_known,
+    } = change
+    else {
         panic!("expected a delete")
     };
     assert_eq!(
@@ -196,6 +201,7 @@ fn delete_removes_from_every_index_and_returns_the_last_state() {
         Some("5"),
         "the final state from the watch event"
     );
+    assert!(final_state_known);
     assert_eq!(
         cached
             .and_then(|c| c.resource_version().map(str::to_owned))
@@ -237,7 +243,14 @@ fn replace_reports_added_modified_unchanged_and_deleted() {
             Change::Added(e) => format!("added {}", e.key()),
             Change::Modified { new, .. } => format!("modified {}", new.key()),
             Change::Unchanged(e) => format!("unchanged {}", e.key()),
-            Change::Deleted { last, .. } => format!("deleted {}", last.key()),
+            Change::Deleted {
+                last,
+                final_state_known,
+                ..
+            } => {
+                assert!(!final_state_known, "a re-list only knows the cached state");
+                format!("deleted {}", last.key())
+            }
         })
         .collect();
     kinds.sort();
