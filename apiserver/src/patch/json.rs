@@ -1,17 +1,21 @@
 //! JSON patch (RFC 6902), as `application/json-patch+json` applies it.
 
 use json_patch::{PatchErrorKind, PatchOperation};
+use serde::Deserialize as _;
 use serde_json::Value;
 
 use super::PatchError;
+
+/// kube-apiserver's cap on the operations of one JSON patch.
+const MAX_OPERATIONS: usize = 10_000;
 
 /// Applies an RFC 6902 JSON patch (a list of operations) to `target` in place, atomically: on
 /// error `target` is left as it was.
 ///
 /// # Errors
 /// [`PatchError::Invalid`] when the body is not a list of valid operations (unknown `op`, missing
-/// `path`/`value`/`from`), when a path does not exist, or when a `test` operation does not match;
-/// the message names the operation's index, `op` and path.
+/// `path`/`value`/`from`), when a path does not exist, when a `test` operation does not match (the
+/// message names the operation's index, `op` and path), or when it has more than 10,000 operations.
 pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
     let Value::Array(raw_ops) = patch else {
         return Err(PatchError::Invalid(format!(
@@ -19,6 +23,12 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
             super::type_name(patch)
         )));
     };
+    if raw_ops.len() > MAX_OPERATIONS {
+        return Err(PatchError::Invalid(format!(
+            "the allowed maximum operations in a JSON patch is {MAX_OPERATIONS}, got {}",
+            raw_ops.len()
+        )));
+    }
     let mut ops = Vec::with_capacity(raw_ops.len());
     for (index, raw) in raw_ops.iter().enumerate() {
         let op = PatchOperation::deserialize(raw).map_err(|source| {
@@ -51,8 +61,6 @@ pub fn json_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
         ))
     })
 }
-
-use serde::Deserialize as _;
 
 fn op_name(op: &PatchOperation) -> &'static str {
     match op {
@@ -209,6 +217,15 @@ mod tests {
     fn json_patch_with_a_missing_value_is_invalid() {
         let message = invalid_message(patched(json!([{"op": "add", "path": "/a"}])));
         assert!(message.contains("add \"/a\""), "{message}");
+    }
+
+    #[test]
+    fn json_patch_with_more_than_ten_thousand_operations_is_invalid() {
+        let ops: Vec<Value> = (0..10_001)
+            .map(|_| json!({"op": "test", "path": "/metadata/name", "value": "p"}))
+            .collect();
+        let message = invalid_message(patched(Value::Array(ops)));
+        assert!(message.contains("10000, got 10001"), "{message}");
     }
 
     #[test]
