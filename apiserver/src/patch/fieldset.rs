@@ -252,7 +252,14 @@ pub(crate) fn collect(
                     node.member = true;
                 }
                 for item in items {
-                    node.child(value_element(item)).member = true;
+                    let element = value_element(item);
+                    if style == Style::Apply && node.children.contains_key(&element) {
+                        return Err(PatchError::Invalid(format!(
+                            "duplicate entries for key {}",
+                            display(std::slice::from_ref(&element))
+                        )));
+                    }
+                    node.child(element).member = true;
                 }
             }
             ListKind::Map(keys) => {
@@ -265,6 +272,12 @@ pub(crate) fn collect(
                         None if style == Style::Update => format!("i:{index}"),
                         None => return Err(missing_key(item, keys)),
                     };
+                    if style == Style::Apply && node.children.contains_key(&element) {
+                        return Err(PatchError::Invalid(format!(
+                            "duplicate entries for key {}",
+                            display(std::slice::from_ref(&element))
+                        )));
+                    }
                     let child = node.child(element);
                     child.member = true;
                     collect(item, shape.items(), Level::Inner, style, child)?;
@@ -644,6 +657,35 @@ mod tests {
             matches!(err, PatchError::Invalid(ref m) if m.contains("omits a key field")),
             "{err}"
         );
+    }
+
+    #[test]
+    fn an_applied_list_with_a_repeated_key_is_invalid() {
+        let object =
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "a"}, {"name": "a"}]}}}});
+        let mut set = FieldSet::default();
+        let err = collect(
+            &object,
+            Shape::root(&DEPLOYMENT),
+            Level::Root,
+            Style::Apply,
+            &mut set,
+        )
+        .expect_err("invalid");
+        assert!(
+            matches!(err, PatchError::Invalid(ref m) if m.contains("duplicate entries for key [name=\"a\"]")),
+            "{err}"
+        );
+        let object = json!({"metadata": {"finalizers": ["x", "x"]}});
+        let err = collect(
+            &object,
+            Shape::root(&DEPLOYMENT),
+            Level::Root,
+            Style::Apply,
+            &mut FieldSet::default(),
+        )
+        .expect_err("invalid");
+        assert!(matches!(err, PatchError::Invalid(_)));
     }
 
     #[test]
