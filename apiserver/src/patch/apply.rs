@@ -250,17 +250,37 @@ fn remove_disowned(
     // Deepest and last items first, so removing one item never shifts another doomed path.
     doomed.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| b.cmp(a)));
     for path in doomed {
-        let Some((last, parents)) = path.split_last() else {
+        if !remove_path(object, &path) {
             continue;
-        };
-        let mut target = Some(&mut *object);
-        for element in parents {
-            target = target.and_then(|value| fieldset::get_mut(value, element));
         }
-        if let Some(parent) = target {
-            fieldset::remove(parent, last);
+        // A map or list emptied by the removal goes too, unless someone owns it (an applier may
+        // apply `env: []` on purpose); top-level fields (`spec`, `metadata`) always stay. Typed
+        // objects drop such empty lists and maps when kube-apiserver encodes them.
+        for depth in (2..path.len()).rev() {
+            let parent = &path[..depth];
+            let emptied = fieldset::get_path(object, parent).is_some_and(|v| match v {
+                Value::Object(map) => map.is_empty(),
+                Value::Array(items) => items.is_empty(),
+                _ => false,
+            });
+            if !emptied || applied.touches(parent) || others.touches(parent) {
+                break;
+            }
+            remove_path(object, parent);
         }
     }
+}
+
+/// Removes the value at `path`; returns whether it was there.
+fn remove_path(object: &mut Value, path: &[String]) -> bool {
+    let Some((last, parents)) = path.split_last() else {
+        return false;
+    };
+    let mut target = Some(object);
+    for element in parents {
+        target = target.and_then(|value| fieldset::get_mut(value, element));
+    }
+    target.is_some_and(|parent| fieldset::remove(parent, last))
 }
 
 fn collect_doomed(
@@ -433,6 +453,27 @@ mod tests {
         assert_eq!(out["metadata"]["labels"], json!({"app": "web"}));
         let fields = &entry(&out, "kubectl", "Apply").expect("entry")["fieldsV1"];
         assert!(fields["f:spec"].get("f:replicas").is_none());
+    }
+
+    #[test]
+    fn a_list_emptied_by_removal_goes_too_unless_someone_owns_it() {
+        let live = apply(None, &config(1, "a"), "kubectl", false).expect("creates");
+        let mut with_env = config(1, "a");
+        with_env["spec"]["template"]["spec"]["containers"][0]["env"] =
+            json!([{"name": "A", "value": "1"}]);
+        let live = apply(Some(&live), &with_env, "kubectl", false).expect("adds env");
+        let out = apply(Some(&live), &config(1, "a"), "kubectl", false).expect("drops env");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0],
+            json!({"name": "nginx", "image": "a"})
+        );
+        let mut explicit = config(1, "a");
+        explicit["spec"]["template"]["spec"]["containers"][0]["env"] = json!([]);
+        let out = apply(Some(&live), &explicit, "kubectl", false).expect("applies an empty env");
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"][0]["env"],
+            json!([])
+        );
     }
 
     #[test]
