@@ -6,7 +6,7 @@
 //! behind this boundary (append each [`Change`] to a log and replay it at start) without touching the HTTP
 //! layer.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -26,6 +26,10 @@ pub struct Stored {
     pub labels: Option<Box<serde_json::Map<String, Value>>>,
     /// `metadata.resourceVersion` as a number.
     pub rv: u64,
+    /// `metadata.uid`.
+    pub uid: Box<str>,
+    /// The uids in `metadata.ownerReferences` (for the garbage collector's index).
+    pub owners: Vec<Box<str>>,
 }
 
 impl Stored {
@@ -41,10 +45,25 @@ impl Stored {
             .and_then(Value::as_object)
             .filter(|l| !l.is_empty())
             .map(|l| Box::new(l.clone()));
+        let uid = value
+            .pointer("/metadata/uid")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .into();
+        let owners = value
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o.get("uid").and_then(Value::as_str))
+            .map(Into::into)
+            .collect();
         Ok(Stored {
             json: Bytes::from(json),
             labels,
             rv,
+            uid,
+            owners,
         })
     }
 
@@ -167,7 +186,14 @@ struct Inner {
     compacted: u64,
     snapshots: HashMap<u64, (Instant, Arc<Snapshot>)>,
     next_snapshot: u64,
+    /// uids of every stored object.
+    live: HashSet<Box<str>>,
+    /// owner uid -> objects naming it in ownerReferences.
+    dependents: HashMap<Box<str>, HashSet<ObjectRef>>,
 }
+
+/// Where an object is stored: (storage key, namespace, name).
+pub type ObjectRef = (Arc<str>, String, String);
 
 /// The store. Cheap to share behind an `Arc`.
 pub struct Store {
@@ -193,6 +219,8 @@ impl Store {
                 compacted: 0,
                 snapshots: HashMap::new(),
                 next_snapshot: 1,
+                live: HashSet::new(),
+                dependents: HashMap::new(),
             }),
             changes,
             history_limit,
@@ -298,6 +326,28 @@ impl Store {
         } else {
             objs.insert(id, stored.clone());
         }
+        let this: ObjectRef = (key_arc.clone(), namespace.to_string(), name.to_string());
+        if let Some(prev) = &current {
+            inner.live.remove(&prev.uid);
+            for o in &prev.owners {
+                if let Some(set) = inner.dependents.get_mut(o) {
+                    set.remove(&this);
+                    if set.is_empty() {
+                        inner.dependents.remove(o);
+                    }
+                }
+            }
+        }
+        if kind != EventType::Deleted {
+            inner.live.insert(stored.uid.clone());
+            for o in &stored.owners {
+                inner
+                    .dependents
+                    .entry(o.clone())
+                    .or_default()
+                    .insert(this.clone());
+            }
+        }
         let change = Arc::new(Change {
             rv: next,
             key: key_arc,
@@ -361,6 +411,25 @@ impl Store {
     pub fn subscribe_now(&self) -> (u64, Changes) {
         let inner = self.inner.read();
         (inner.rv, self.changes.subscribe())
+    }
+
+    /// Objects whose ownerReferences name `owner_uid` and that have no other owner still stored (what
+    /// the garbage collector deletes once `owner_uid` is gone).
+    pub fn orphaned_dependents(&self, owner_uid: &str) -> Vec<ObjectRef> {
+        let inner = self.inner.read();
+        let Some(set) = inner.dependents.get(owner_uid) else {
+            return Vec::new();
+        };
+        set.iter()
+            .filter(|(key, ns, name)| {
+                inner
+                    .objects
+                    .get(key)
+                    .and_then(|m| m.get(&(ns.clone(), name.clone())))
+                    .is_some_and(|o| o.owners.iter().all(|u| !inner.live.contains(u)))
+            })
+            .cloned()
+            .collect()
     }
 
     /// Forgets all history: watches from any older resourceVersion get 410, continue tokens expire.

@@ -349,7 +349,7 @@ where
             Ok(WriteOp::Put(new).dry(opts.dry_run))
         })?;
     if result.deleted && result.changed {
-        after_delete(state, ty, name, &result.object);
+        after_delete(state, ty, name, &result.object, false);
     } else if result.changed {
         crd::after_write(state, ty, &result.object);
     }
@@ -412,6 +412,7 @@ pub fn delete_object(
     name: &str,
     preconditions: &Value,
     dry_run: bool,
+    orphan: bool,
 ) -> ApiResult<(Arc<Stored>, bool)> {
     let result = state.store.write(&ty.storage_key(), ns, name, |current, rv| {
         let current = current.ok_or_else(|| ApiError::not_found(&ty.group, &ty.resource, name))?;
@@ -456,7 +457,7 @@ pub fn delete_object(
         Ok(WriteOp::Delete(old).dry(dry_run))
     })?;
     if result.deleted && result.changed {
-        after_delete(state, ty, name, &result.object);
+        after_delete(state, ty, name, &result.object, orphan);
     } else if result.changed && ty.group.is_empty() && ty.resource == "namespaces" {
         // A namespace with finalizers: its contents are deleted now, the namespace waits for them.
         delete_namespace_contents(state, name);
@@ -464,11 +465,39 @@ pub fn delete_object(
     Ok((result.object, result.deleted))
 }
 
-fn after_delete(state: &AppState, ty: &Arc<ResourceType>, name: &str, object: &Stored) {
+fn after_delete(
+    state: &AppState,
+    ty: &Arc<ResourceType>,
+    name: &str,
+    object: &Stored,
+    orphan: bool,
+) {
     if ty.group.is_empty() && ty.resource == "namespaces" {
         delete_namespace_contents(state, name);
     }
     crd::after_delete(state, ty, object);
+    if !orphan {
+        collect_garbage(state, &object.uid);
+    }
+}
+
+/// The garbage collector, run in the foreground of the delete: objects whose ownerReferences named the
+/// deleted object and have no other owner left are deleted too (recursively, honouring their finalizers).
+fn collect_garbage(state: &AppState, owner_uid: &str) {
+    let dependents = state.store.orphaned_dependents(owner_uid);
+    if dependents.is_empty() {
+        return;
+    }
+    let registry = state.registry();
+    for (key, ns, name) in dependents {
+        let Some(ty) = registry.all().find(|t| *t.storage_key() == *key) else {
+            continue;
+        };
+        let ty = ty.clone();
+        if let Err(e) = delete_object(state, &ty, &ns, &name, &Value::Null, false, false) {
+            tracing::debug!(error = %e, namespace = ns, name, "garbage collection skipped a dependent");
+        }
+    }
 }
 
 /// Deletes every namespaced object in `ns` (objects with finalizers get a deletionTimestamp and stay).
@@ -481,11 +510,18 @@ fn delete_namespace_contents(state: &AppState, ns: &str) {
         }
         let (_, items) = state.store.list(&ty.storage_key(), Some(ns));
         for (_, name, _) in items {
-            if let Err(e) = delete_object(state, ty, ns, &name, &Value::Null, false) {
+            if let Err(e) = delete_object(state, ty, ns, &name, &Value::Null, false, false) {
                 tracing::debug!(error = %e, namespace = ns, name, "namespace cleanup skipped an object");
             }
         }
     }
+}
+
+/// `propagationPolicy: Orphan` (query or DeleteOptions) or the deprecated `orphanDependents: true`.
+fn orphans(r: &Req, opts: &Value) -> bool {
+    r.query.get("propagationPolicy") == Some("Orphan")
+        || opts.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
+        || opts.get("orphanDependents").and_then(Value::as_bool) == Some(true)
 }
 
 fn delete_options(r: &Req) -> ApiResult<Value> {
@@ -514,7 +550,7 @@ pub fn delete(state: &AppState, r: &Req) -> ApiResult<Response> {
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|x| x == "All"));
     let pre = opts.get("preconditions").cloned().unwrap_or(Value::Null);
-    let (stored, gone) = delete_object(state, &r.ty, &ns, &name, &pre, dry_run)?;
+    let (stored, gone) = delete_object(state, &r.ty, &ns, &name, &pre, dry_run, orphans(r, &opts))?;
     if gone {
         let v = stored.value()?;
         return Ok(json_response(
@@ -542,7 +578,7 @@ pub fn delete_collection(state: &AppState, r: &Req) -> ApiResult<Response> {
         if !selectors.matches(&ns, &name, &obj) {
             continue;
         }
-        match delete_object(state, &r.ty, &ns, &name, &pre, dry_run) {
+        match delete_object(state, &r.ty, &ns, &name, &pre, dry_run, orphans(r, &opts)) {
             Ok((s, _)) => deleted.push(s.value()?),
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

@@ -678,3 +678,65 @@ async fn a_namespace_with_finalizers_is_terminating_and_refuses_new_content() {
     );
     server.shutdown().await;
 }
+
+fn owned(name: &str, owners: &[&ConfigMap]) -> ConfigMap {
+    let refs: Vec<Value> = owners
+        .iter()
+        .map(|o| {
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "name": o.metadata.name.clone().unwrap_or_default(),
+                "uid": o.metadata.uid.clone().unwrap_or_default(),
+            })
+        })
+        .collect();
+    serde_json::from_value(json!({"metadata": {"name": name, "ownerReferences": refs}}))
+        .expect("cm")
+}
+
+#[tokio::test]
+async fn deleting_an_owner_deletes_its_dependents_unless_orphaned() {
+    let server = server().await;
+    let api: Api<ConfigMap> = Api::default_namespaced(client(&server));
+    let pp = PostParams::default();
+    let parent = api.create(&pp, &cm("parent")).await.expect("parent");
+    let other = api.create(&pp, &cm("other")).await.expect("other");
+    let child = api
+        .create(&pp, &owned("child", &[&parent]))
+        .await
+        .expect("child");
+    api.create(&pp, &owned("grandchild", &[&child]))
+        .await
+        .expect("grandchild");
+    api.create(&pp, &owned("shared", &[&parent, &other]))
+        .await
+        .expect("shared");
+
+    api.delete("parent", &DeleteParams::default())
+        .await
+        .expect("delete parent");
+    let names = |l: kube::core::ObjectList<ConfigMap>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .filter_map(|c| c.metadata.name)
+            .collect()
+    };
+    let left = names(api.list(&ListParams::default()).await.expect("list"));
+    assert_eq!(
+        left,
+        ["other", "shared"],
+        "an object with a remaining owner stays"
+    );
+
+    let keep = api.create(&pp, &cm("keep")).await.expect("keep");
+    api.create(&pp, &owned("kept-child", &[&keep]))
+        .await
+        .expect("kept child");
+    api.delete("keep", &DeleteParams::orphan())
+        .await
+        .expect("orphan delete");
+    api.get("kept-child")
+        .await
+        .expect("orphaned dependent stays");
+    server.shutdown().await;
+}
