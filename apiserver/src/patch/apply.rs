@@ -312,6 +312,9 @@ fn collect_doomed(
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::patch::{PatchType, apply_patch};
@@ -759,7 +762,7 @@ mod tests {
         );
     }
 
-    fn crd_schema() -> Value {
+    pub(super) fn crd_schema() -> Value {
         json!({"type": "object", "properties": {"spec": {"type": "object", "properties": {
             "replicas": {"type": "integer"},
             "servers": {"type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["name"],
@@ -838,96 +841,6 @@ mod tests {
             entry(&out, "m", "Apply").expect("entry")["fieldsV1"],
             json!({"f:metadata": {"f:labels": {"f:a": {}}}, "f:spec": {"f:replicas": {}}})
         );
-    }
-
-    /// A tiny deterministic generator, so the randomized test below is reproducible.
-    struct Lcg(u64);
-
-    impl Lcg {
-        fn below(&mut self, n: u64) -> u64 {
-            self.0 = self
-                .0
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (self.0 >> 33) % n
-        }
-
-        fn pick<'a>(&mut self, from: &[&'a str]) -> Vec<&'a str> {
-            from.iter()
-                .copied()
-                .filter(|_| self.below(2) == 0)
-                .collect()
-        }
-    }
-
-    fn random_config(rng: &mut Lcg) -> Value {
-        let mut spec = Map::new();
-        if rng.below(2) == 0 {
-            spec.insert("replicas".into(), json!(rng.below(5)));
-        }
-        let mut servers: Vec<Value> = rng
-            .pick(&["a", "b", "c", "d"])
-            .into_iter()
-            .map(|name| {
-                let mut server = json!({"name": name});
-                if rng.below(2) == 0 {
-                    server["port"] = json!(rng.below(3));
-                }
-                server
-            })
-            .collect();
-        if rng.below(2) == 0 {
-            servers.reverse();
-        }
-        if !servers.is_empty() {
-            spec.insert("servers".into(), Value::Array(servers));
-        }
-        let zones = rng.pick(&["x", "y", "z"]);
-        if !zones.is_empty() {
-            spec.insert("zones".into(), json!(zones));
-        }
-        if rng.below(2) == 0 {
-            spec.insert("args".into(), json!(rng.pick(&["1", "2"])));
-        }
-        let mut labels = Map::new();
-        for key in rng.pick(&["l1", "l2"]) {
-            labels.insert(key.into(), json!("v"));
-        }
-        json!({"apiVersion": "cache.example.com/v1", "kind": "Redis",
-               "metadata": {"name": "r", "labels": labels}, "spec": spec})
-    }
-
-    fn without_managed_fields(mut object: Value) -> Value {
-        if let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) {
-            metadata.remove("managedFields");
-        }
-        object
-    }
-
-    #[test]
-    fn a_sole_applier_going_from_a_to_b_and_back_to_a_ends_where_a_alone_ends() {
-        let schema = crd_schema();
-        let info = TypeInfo {
-            api_version: "cache.example.com/v1",
-            kind: "Redis",
-            builtin: false,
-            schema: Some(&schema),
-        };
-        let mut rng = Lcg(7);
-        for round in 0..300 {
-            let a = random_config(&mut rng);
-            let b = random_config(&mut rng);
-            let x1 = server_side_apply(&info, None, &a, "m", false).expect("creates");
-            let x2 = server_side_apply(&info, Some(&x1), &b, "m", false).expect("applies b");
-            let x3 = server_side_apply(&info, Some(&x2), &a, "m", false).expect("applies a again");
-            assert_eq!(
-                without_managed_fields(x3.clone()),
-                without_managed_fields(x1.clone()),
-                "round {round}: a={a} b={b}"
-            );
-            let again = server_side_apply(&info, Some(&x3), &a, "m", false).expect("re-applies");
-            assert_eq!(again, x3, "round {round}: re-applying must change nothing");
-        }
     }
 
     #[test]
