@@ -144,6 +144,9 @@ pub struct InformerStats {
     pub errors: u64,
     /// Objects that could not be cached (e.g. no name).
     pub rejected: u64,
+    /// The latest watcher error with its causes (e.g. a 403 or 404 on the list), cleared by the next
+    /// complete list: why an informer has not synced.
+    pub last_error: Option<String>,
 }
 
 #[derive(Debug, Default)]
@@ -166,6 +169,7 @@ struct Informer {
     /// cached objects plus every later event.
     subscribers: Mutex<Vec<mpsc::UnboundedSender<ObjectEvent>>>,
     counters: Counters,
+    last_error: Mutex<Option<String>>,
 }
 
 struct Registered {
@@ -250,6 +254,7 @@ impl InformerFactory {
             synced: watch::Sender::new(false),
             subscribers: Mutex::new(Vec::new()),
             counters: Counters::default(),
+            last_error: Mutex::new(None),
         });
         let api: Api<DynamicObject> = match &key.namespace {
             Some(ns) => Api::namespaced_with(self.inner.client.clone(), ns, &key.resource),
@@ -453,6 +458,7 @@ impl Informer {
             lists: c.lists.load(Ordering::Relaxed),
             errors: c.errors.load(Ordering::Relaxed),
             rejected: c.rejected.load(Ordering::Relaxed),
+            last_error: self.last_error.lock().clone(),
         }
     }
 
@@ -526,10 +532,26 @@ impl Informer {
         for change in changes {
             self.publish(&mut subs, change, initial);
         }
+        *self.last_error.lock() = None;
         self.counters.lists.fetch_add(1, Ordering::Relaxed);
         drop(subs);
         self.synced.send_replace(true);
     }
+}
+
+/// An error and its sources, "outer: inner: root".
+fn with_causes(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::Config) {
@@ -544,6 +566,7 @@ async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::
             Ok(Event::Delete(obj)) => informer.delete(obj),
             Err(error) => {
                 informer.counters.errors.fetch_add(1, Ordering::Relaxed);
+                *informer.last_error.lock() = Some(with_causes(&error));
                 tracing::warn!(informer = %informer.key, %error, "watch failed; retrying with backoff");
             }
         }

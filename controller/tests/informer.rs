@@ -711,3 +711,21 @@ async fn run_controller_reconciles_only_after_every_informer_synced_then_follows
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_informer_that_cannot_list_stays_unsynced_and_says_why() {
+    let (server, client) = start().await;
+    let factory = InformerFactory::new(client);
+    let missing = resource("example.com", "v1", "Widget", "widgets");
+    let h = factory
+        .acquire(InformerKey::all(missing), InformerOptions::default())
+        .expect("acquire");
+    eventually("a reported list error", async || h.stats().errors >= 1).await;
+    assert!(!h.has_synced());
+    let why = h.stats().last_error.expect("last error");
+    assert!(
+        why.contains("404") || why.to_lowercase().contains("not found"),
+        "{why}"
+    );
+    server.shutdown().await;
+}
