@@ -23,7 +23,7 @@ use crate::route::{self, ResourcePath, Route};
 use crate::server::Config;
 use crate::status::{ApiError, ApiResult};
 use crate::store::Store;
-use crate::{discovery, read, watch as watching, write};
+use crate::{discovery, read, scale, watch as watching, write};
 
 /// Shared server state.
 pub(crate) struct AppState {
@@ -303,6 +303,7 @@ async fn serve(
                 .ok_or_else(|| ApiError::no_route(req.uri().path()))?;
             if let Some(sub) = &path.subresource
                 && !(sub == "status" && ty.has_status)
+                && !(sub == "scale" && ty.scale.is_some())
             {
                 return Err(ApiError::no_route(req.uri().path()));
             }
@@ -332,6 +333,9 @@ async fn serve(
             let (verb, _) = verb_for(&r.method, &r.path, &r.query);
             if !ty_scope_ok(&r) {
                 return Err(ApiError::no_route(&req_path(&r)));
+            }
+            if r.path.subresource.as_deref() == Some("scale") {
+                return scale::handle(state, &r, verb);
             }
             match verb {
                 "get" => read::get(state, &r),

@@ -88,6 +88,17 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
             r["categories"] = json!(t.categories);
         }
         list.push(r);
+        if t.scale.is_some() {
+            list.push(json!({
+                "name": format!("{}/scale", t.resource),
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }));
+        }
         if t.has_status {
             list.push(json!({
                 "name": format!("{}/status", t.resource),

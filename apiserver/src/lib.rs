@@ -15,6 +15,7 @@ mod patching;
 mod read;
 mod registry;
 mod route;
+mod scale;
 pub mod schema;
 mod selector;
 mod server;

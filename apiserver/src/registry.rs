@@ -32,6 +32,19 @@ pub struct ResourceType {
     pub schema: Option<Value>,
     /// Extra printer columns for tables: (name, JSON path such as ".spec.replicas").
     pub columns: Vec<(String, String)>,
+    /// Whether (and how) `/scale` is served.
+    pub scale: Option<ScalePaths>,
+}
+
+/// Where a resource keeps the fields its `/scale` subresource exposes (JSON paths like ".spec.replicas").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScalePaths {
+    /// Desired replicas.
+    pub spec_replicas: String,
+    /// Observed replicas.
+    pub status_replicas: String,
+    /// The label selector (a string, or for built-ins `.spec.selector` as a LabelSelector object).
+    pub label_selector: Option<String>,
 }
 
 impl ResourceType {
@@ -188,6 +201,7 @@ fn t(
             .iter()
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect(),
+        scale: None,
     }
 }
 
@@ -329,6 +343,13 @@ fn builtin_types() -> Vec<ResourceType> {
         ),
     ];
     for ty in &mut v {
+        if ty.group == "apps" {
+            ty.scale = Some(ScalePaths {
+                spec_replicas: ".spec.replicas".into(),
+                status_replicas: ".status.replicas".into(),
+                label_selector: Some(".spec.selector".into()),
+            });
+        }
         if matches!(
             ty.resource.as_str(),
             "pods" | "services" | "deployments" | "statefulsets" | "replicasets"

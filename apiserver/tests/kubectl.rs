@@ -263,6 +263,18 @@ async fn kubectl_works_end_to_end() {
     ])
     .await;
 
+    // scale a Deployment through its /scale subresource.
+    let dep = write(
+        dir.path(),
+        "dep.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  replicas: 1\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: c, image: nginx}]}\n",
+    );
+    k.ok(&["apply", "-f", &dep]).await;
+    let out = k.ok(&["scale", "deployment", "web", "--replicas=3"]).await;
+    assert!(out.contains("deployment.apps/web scaled"), "{out}");
+    let d = k.json(&["get", "deploy", "web", "-o", "json"]).await;
+    assert_eq!(d["spec"]["replicas"], 3);
+
     // apply --server-side.
     let ssa = write(
         dir.path(),

@@ -740,3 +740,41 @@ async fn deleting_an_owner_deletes_its_dependents_unless_orphaned() {
         .expect("orphaned dependent stays");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn the_scale_subresource_reads_and_sets_replicas() {
+    let server = server().await;
+    let api: Api<Deployment> = Api::default_namespaced(client(&server));
+    api.create(&PostParams::default(), &deployment("sc", 1))
+        .await
+        .expect("create");
+    let scale = api.get_scale("sc").await.expect("get scale");
+    assert_eq!(scale.spec.and_then(|s| s.replicas), Some(1));
+    assert_eq!(
+        scale.status.map(|s| s.selector),
+        Some(Some("app=sc".to_string()))
+    );
+    let s = api
+        .patch_scale(
+            "sc",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 4}})),
+        )
+        .await
+        .expect("patch scale");
+    assert_eq!(s.spec.and_then(|s| s.replicas), Some(4));
+    let d = api.get("sc").await.expect("get");
+    assert_eq!(d.spec.and_then(|s| s.replicas), Some(4));
+    assert_eq!(d.metadata.generation, Some(2));
+    let stale = json!({"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "sc", "resourceVersion": "1"}, "spec": {"replicas": 9}});
+    let err = api
+        .replace_scale(
+            "sc",
+            &PostParams::default(),
+            &serde_json::from_value(stale).expect("scale"),
+        )
+        .await
+        .expect_err("stale");
+    assert_eq!(kube_code(&err), 409);
+    server.shutdown().await;
+}
