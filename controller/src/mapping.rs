@@ -4,12 +4,13 @@
 //! The mapping is described with plain types ([`Mapping`], [`WatchMapping`], [`MapBy`]); the host
 //! builds them from a plugin's manifest.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use kube::api::ApiResource;
+use parking_lot::Mutex;
 
 use crate::entry::Entry;
 use crate::event::{EventType, ObjectEvent};
@@ -124,6 +125,16 @@ pub struct MappedKey {
 pub struct Mapper {
     mapping: Arc<Mapping>,
     primaries: Store,
+    /// Parsed selectors of primaries for [`MapBy::PrimariesSelectObject`], by path then key, valid
+    /// while the primary's resourceVersion is unchanged: each primary is parsed once per change,
+    /// not once per watched event.
+    selectors: Arc<Mutex<HashMap<String, HashMap<ObjectKey, CachedSelector>>>>,
+}
+
+#[derive(Debug)]
+struct CachedSelector {
+    resource_version: Option<String>,
+    selector: Option<Arc<LabelSelector>>,
 }
 
 impl Mapper {
@@ -132,6 +143,7 @@ impl Mapper {
         Self {
             mapping: Arc::new(mapping),
             primaries,
+            selectors: Arc::default(),
         }
     }
 
@@ -220,16 +232,39 @@ impl Mapper {
                     .map(|e| e.key().clone())
                     .collect()
             }
-            MapBy::PrimariesSelectObject { path } => self
-                .primaries
-                .list(ns, None)
-                .iter()
-                .filter(|p| {
-                    selector_at(path, &json_of(p))
-                        .is_some_and(|s| !s.selects_all() && s.matches(entry.labels()))
-                })
-                .map(|p| p.key().clone())
-                .collect(),
+            MapBy::PrimariesSelectObject { path } => {
+                let primaries = self.primaries.list(ns, None);
+                let mut cache = self.selectors.lock();
+                let total = self.primaries.len();
+                let by_key = cache.entry(path.as_str().to_owned()).or_default();
+                if by_key.len() > 2 * total + 64 {
+                    // Forget deleted primaries now and then.
+                    by_key.retain(|k, _| self.primaries.get(k.namespace(), &k.name).is_some());
+                }
+                primaries
+                    .iter()
+                    .filter(|p| {
+                        let fresh = by_key
+                            .get(p.key())
+                            .is_some_and(|c| c.resource_version.as_deref() == p.resource_version());
+                        if !fresh {
+                            let selector = selector_at(path, &json_of(p)).map(Arc::new);
+                            by_key.insert(
+                                p.key().clone(),
+                                CachedSelector {
+                                    resource_version: p.resource_version().map(str::to_owned),
+                                    selector,
+                                },
+                            );
+                        }
+                        by_key
+                            .get(p.key())
+                            .and_then(|c| c.selector.as_ref())
+                            .is_some_and(|s| !s.selects_all() && s.matches(entry.labels()))
+                    })
+                    .map(|p| p.key().clone())
+                    .collect()
+            }
             MapBy::Index { index, value_from } => {
                 let mut keys = Vec::new();
                 for value in values_of(value_from, entry) {
@@ -399,7 +434,7 @@ mod tests {
         ] {
             store
                 .apply(obj(
-                    json!({"metadata": {"name": name, "namespace": "ns", "labels": labels},
+                    json!({"metadata": {"name": name, "namespace": "ns", "labels": labels, "resourceVersion": "1"},
                                   "spec": {"selector": sel, "nodeName": node}}),
                 ))
                 .expect("apply");
@@ -511,7 +546,7 @@ mod tests {
         let pods = ar("", "v1", "Pod", "pods");
         let svcs = ar("", "v1", "Service", "services");
         let nodes = ar("", "v1", "Node", "nodes");
-        let (m, _) = mapper(vec![
+        let (m, store) = mapper(vec![
             WatchMapping {
                 name: "service-selects".into(),
                 kind: GroupKind::new("", "Service"),
@@ -571,6 +606,26 @@ mod tests {
         let node = entry(&nodes, json!({"metadata": {"name": "n2"}}));
         assert_eq!(
             keys(&m, &event(&nodes, EventType::Modified, node, None)),
+            ["ns/api"]
+        );
+        // A primary whose selector changes is re-read (its resourceVersion changed).
+        store
+            .apply(obj(
+                json!({"metadata": {"name": "api", "namespace": "ns", "resourceVersion": "2"},
+                              "spec": {"selector": {"matchLabels": {"app": "other"}}}}),
+            ))
+            .expect("update");
+        let api_pod = entry(
+            &pods,
+            json!({"metadata": {"name": "p", "namespace": "ns", "labels": {"app": "api"}}}),
+        );
+        assert!(keys(&m, &event(&pods, EventType::Added, api_pod, None)).is_empty());
+        let other_pod = entry(
+            &pods,
+            json!({"metadata": {"name": "q", "namespace": "ns", "labels": {"app": "other"}}}),
+        );
+        assert_eq!(
+            keys(&m, &event(&pods, EventType::Added, other_pod, None)),
             ["ns/api"]
         );
     }
