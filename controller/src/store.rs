@@ -249,7 +249,8 @@ impl Store {
     /// The objects in `namespace` (all namespaces when `None`) that match `selector` (all when `None`).
     /// The namespace and the selector's `=`, `in` and exists requirements are answered by intersecting
     /// index sets (starting from the smallest); only a selector made solely of negative requirements
-    /// (`!=`, `notin`, `!key`) over all namespaces scans.
+    /// (`!=`, `notin`, `!key`) over all namespaces scans. The order is unspecified (callers that need
+    /// a stable order sort by key).
     pub fn list(
         &self,
         namespace: Option<&str>,
