@@ -281,6 +281,13 @@ async fn serve(
         }
         Ok(json_response(StatusCode::OK, &v))
     };
+    if !accepts_json(req.headers()) && !matches!(route, Route::Health | Route::OpenApi(_)) {
+        return Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io",
+        ));
+    }
     let registry = state.registry();
     match route {
         Route::CoreVersions => non_resource(discovery::core_versions(&req)),
@@ -353,6 +360,18 @@ async fn serve(
             }
         }
     }
+}
+
+/// Whether the Accept header (if any) allows a JSON answer; protobuf-first clients list JSON or `*/*` too.
+fn accepts_json(headers: &HeaderMap) -> bool {
+    let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
+        return true;
+    };
+    accept.trim().is_empty()
+        || accept.split(',').any(|m| {
+            let base = m.split(';').next().unwrap_or("").trim();
+            matches!(base, "application/json" | "*/*" | "application/*")
+        })
 }
 
 fn req_path(r: &Req) -> String {

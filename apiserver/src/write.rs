@@ -103,7 +103,13 @@ fn namespace_accepts(state: &AppState, ty: &ResourceType, ns: &str, name: &str) 
     let Some(stored) = state.store.get("namespaces", "", ns) else {
         return Err(ApiError::not_found("", "namespaces", ns));
     };
-    if is_deleting(&stored.value()?) {
+    // Only parse the namespace when it may be terminating (creates are a hot path).
+    let terminating = stored
+        .json
+        .windows(b"deletionTimestamp".len())
+        .any(|w| w == b"deletionTimestamp")
+        && is_deleting(&stored.value()?);
+    if terminating {
         let mut e = ApiError::new(
             403,
             "Forbidden",

@@ -295,6 +295,14 @@ async fn every_kind_of_bad_input_gets_a_status_error_and_changes_nothing() {
     .await;
     assert_status(&r, 409, "Conflict");
 
+    // A client that accepts neither JSON nor anything: 406.
+    let req = http::Request::get(CMS)
+        .header("accept", "application/vnd.kubernetes.protobuf")
+        .body(kube::client::Body::empty())
+        .expect("request");
+    let resp = client.send(req).await.expect("response");
+    assert_eq!(resp.status().as_u16(), 406);
+
     // Verbs that do not apply: 405.
     assert_status(
         &send_json(&client, "POST", &keep, &good).await,
