@@ -657,6 +657,9 @@ impl<K: Clone + Eq + Hash> Inner<K> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
