@@ -11,7 +11,7 @@ use crate::api::{self, AppState};
 use crate::faults::Faults;
 
 /// Server settings.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Config {
     /// Address to bind; port 0 picks an ephemeral port.
     pub listen: SocketAddr,
@@ -23,6 +23,19 @@ pub struct Config {
     pub history_limit: usize,
     /// Largest accepted request body, in bytes (413 above it).
     pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for Config {
+    /// Redacts the token, so logging a config never leaks it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("allow_non_loopback", &self.allow_non_loopback)
+            .field("history_limit", &self.history_limit)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -217,6 +230,17 @@ mod tests {
         })
         .await;
         assert!(matches!(r, Err(Error::TokenRequired(_))));
+    }
+
+    #[test]
+    fn debug_output_never_shows_the_token() {
+        let c = Config {
+            token: Some("hunter2".into()),
+            ..Config::default()
+        };
+        let shown = format!("{c:?}");
+        assert!(!shown.contains("hunter2"));
+        assert!(shown.contains("<redacted>"));
     }
 
     #[tokio::test]
