@@ -434,7 +434,7 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
     json_response(code, &e.to_status())
 }
 
-/// Sleeps helper used by watches for periodic work.
+/// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver: about once a minute).
 pub(crate) const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 
 #[cfg(test)]

@@ -179,3 +179,38 @@ async fn multi_version_crds_serve_the_same_objects_at_every_served_version() {
     assert_eq!(r.body["status"], "Success");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn metadata_only_lists_and_watches_work_for_kube_clients() {
+    use futures::StreamExt;
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams};
+    use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+
+    let server = server().await;
+    let client = client(&server);
+    let api: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm: ConfigMap = serde_json::from_value(
+        json!({"metadata": {"name": "meta", "labels": {"a": "b"}}, "data": {"k": "v"}}),
+    )
+    .expect("cm");
+    api.create(&PostParams::default(), &cm)
+        .await
+        .expect("create");
+    let list = api
+        .list_metadata(&Default::default())
+        .await
+        .expect("list metadata");
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
+    let mut stream = metadata_watcher(api.clone(), watcher::Config::default())
+        .applied_objects()
+        .boxed();
+    let first = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
+        .await
+        .expect("an event within 30s")
+        .expect("stream item")
+        .expect("no error");
+    assert_eq!(first.metadata.name.as_deref(), Some("meta"));
+    server.shutdown().await;
+}
