@@ -185,7 +185,8 @@ async fn metadata_only_lists_and_watches_work_for_kube_clients() {
     use futures::StreamExt;
     use k8s_openapi::api::core::v1::ConfigMap;
     use kube::api::{Api, PostParams};
-    use kube::runtime::{WatchStreamExt, metadata_watcher, watcher};
+    use kube::core::PartialObjectMeta;
+    use kube::runtime::{WatchStreamExt, watcher};
 
     let server = server().await;
     let client = client(&server);
@@ -203,7 +204,8 @@ async fn metadata_only_lists_and_watches_work_for_kube_clients() {
         .expect("list metadata");
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].metadata.name.as_deref(), Some("meta"));
-    let mut stream = metadata_watcher(api.clone(), watcher::Config::default())
+    let meta: Api<PartialObjectMeta<ConfigMap>> = Api::default_namespaced(client.clone());
+    let mut stream = watcher(meta, watcher::Config::default())
         .applied_objects()
         .boxed();
     let first = tokio::time::timeout(std::time::Duration::from_secs(30), stream.next())
