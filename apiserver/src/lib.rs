@@ -21,6 +21,7 @@ mod selector;
 mod server;
 mod status;
 mod store;
+mod validation;
 mod watch;
 mod write;
 

@@ -41,7 +41,7 @@ fn split_top(s: &str) -> Vec<&str> {
     out
 }
 
-fn valid_label_key(k: &str) -> bool {
+pub(crate) fn valid_label_key(k: &str) -> bool {
     let name = match k.rsplit_once('/') {
         Some((prefix, name)) => {
             if prefix.is_empty() || prefix.len() > 253 {
@@ -60,7 +60,7 @@ fn valid_label_key(k: &str) -> bool {
         && name.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
 
-fn valid_label_value(v: &str) -> bool {
+pub(crate) fn valid_label_value(v: &str) -> bool {
     v.is_empty()
         || (v.len() <= 63
             && v.chars()

@@ -8,7 +8,6 @@ use http::{StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::api::{AppState, Req, bytes_response, json_response};
-use crate::crd;
 use crate::object::{
     generate_name, has_finalizers, is_deleting, meta_str, metadata_mut, new_uid, now_rfc3339,
     same_content, spec_changed, validate_name,
@@ -18,6 +17,7 @@ use crate::read::{Selectors, output};
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause, success_deleted};
 use crate::store::{Stored, WriteOp};
+use crate::{crd, validation};
 
 /// Per-request write options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -199,6 +199,7 @@ pub fn create_object(
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
     reset_status_on_create(ty, &mut obj);
+    validation::validate(ty, &obj, &name)?;
     crd::prepare(ty, &mut obj, &name, opts.strict)?;
     if let Some(manager) = track {
         patching::track(ty, None, &mut obj, manager);
@@ -333,6 +334,7 @@ where
                     };
                 }
             }
+            validation::validate(ty, &new, name)?;
             crd::prepare(ty, &mut new, name, opts.strict)?;
             if spec_changed(&old, &new) {
                 let g = old

@@ -116,6 +116,36 @@ async fn every_kind_of_bad_input_gets_a_status_error_and_changes_nothing() {
         r.text
     );
 
+    // Wrong field types are 400 (as kube's decoder reports them), bad label syntax is 422.
+    let r = send_json(
+        &client,
+        "POST",
+        CMS,
+        &json!({"metadata": {"name": "typed"}, "data": {"n": 1}}),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+    let r = send_json(
+        &client,
+        "POST",
+        CMS,
+        &json!({"metadata": {"name": "labelled", "labels": {"app": "has space"}}}),
+    )
+    .await;
+    assert_status(&r, 422, "Invalid");
+    assert_eq!(
+        r.body["details"]["causes"][0]["field"],
+        "metadata.labels.app"
+    );
+    let r = send_json(
+        &client,
+        "PUT",
+        &keep,
+        &json!({"metadata": {"name": "keep", "labels": {"bad key!": "x"}}}),
+    )
+    .await;
+    assert_status(&r, 422, "Invalid");
+
     // Unknown resources, versions and groups: 404.
     assert_status(
         &get(&client, "/api/v1/namespaces/default/widgets").await,
