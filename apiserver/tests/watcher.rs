@@ -478,3 +478,69 @@ async fn request_log_records_verbs_paths_and_watches() {
     assert_eq!(log[0].method, "GET");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn list_and_watch_parameters_follow_kube_rules() {
+    let server = server().await;
+    let client = client(&server);
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let c = api
+        .create(&PostParams::default(), &cm("p", "1"))
+        .await
+        .expect("create");
+    let old = c.metadata.resource_version.expect("rv");
+    api.create(&PostParams::default(), &cm("q", "1"))
+        .await
+        .expect("create");
+    // Streaming lists need resourceVersionMatch=NotOlderThan.
+    let r = get(
+        &client,
+        "/api/v1/namespaces/default/configmaps?watch=1&sendInitialEvents=true",
+    )
+    .await;
+    common::assert_status(&r, 422, "Invalid");
+    // Exact reads of an older list are not kept: 410; of the current one: fine.
+    let r = get(
+        &client,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?resourceVersion={old}&resourceVersionMatch=Exact"
+        ),
+    )
+    .await;
+    common::assert_status(&r, 410, "Expired");
+    let now = get(&client, "/api/v1/namespaces/default/configmaps").await;
+    let rv = now.body["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("list rv")
+        .to_string();
+    let r = get(
+        &client,
+        &format!(
+            "/api/v1/namespaces/default/configmaps?resourceVersion={rv}&resourceVersionMatch=Exact"
+        ),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    // NotOlderThan an older version serves the current state.
+    let r = get(
+        &client,
+        &format!("/api/v1/namespaces/default/configmaps?resourceVersion={old}&resourceVersionMatch=NotOlderThan"),
+    )
+    .await;
+    assert_eq!(r.body["items"].as_array().map(Vec::len), Some(2));
+    // A watch with timeoutSeconds ends on its own.
+    let start = std::time::Instant::now();
+    let r = get(
+        &client,
+        "/api/v1/namespaces/default/configmaps?watch=1&timeoutSeconds=1",
+    )
+    .await;
+    assert_eq!(
+        r.text.lines().count(),
+        2,
+        "initial ADDED events: {}",
+        r.text
+    );
+    assert!(start.elapsed() >= Duration::from_secs(1));
+    server.shutdown().await;
+}
