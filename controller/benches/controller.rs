@@ -255,6 +255,61 @@ fn bench_store(n: usize) {
             held / stored_json
         ),
     );
+
+    // The estimate above, checked against a real process: a child fills a store one event at a
+    // time from nothing and reports how much its resident set grew.
+    if let Some(per) = measured_rss_per_object(n) {
+        row(
+            "RSS growth per object (measured in a child)",
+            n,
+            &format!("{per:.0} B"),
+            &format!(
+                "{:.2}x wire JSON, {:.2}x stored JSON",
+                per / wire,
+                per / stored_json
+            ),
+        );
+    }
+}
+
+/// Runs this binary as `--rss N` and parses the bytes per object it prints.
+fn measured_rss_per_object(n: usize) -> Option<f64> {
+    let exe = std::env::current_exe().ok()?;
+    let out = std::process::Command::new(exe)
+        .args(["--rss", &n.to_string()])
+        .output()
+        .ok()?;
+    String::from_utf8(out.stdout).ok()?.trim().parse().ok()
+}
+
+/// The `--rss N` child: fill a store with N Pods, one decode + apply at a time, print RSS growth / N.
+fn rss_child(n: usize) {
+    let store = Store::new(pods(), false);
+    store
+        .add_index("node", FieldPath::parse("spec.nodeName").expect("path"))
+        .expect("index");
+    // Warm up the allocator and serde with a few objects that are then dropped.
+    for i in 0..100 {
+        let bytes = serde_json::to_vec(&pod(n + i)).expect("json");
+        black_box(serde_json::from_slice::<DynamicObject>(&bytes).expect("decode"));
+    }
+    let before = rss_bytes().unwrap_or(0);
+    for i in 0..n {
+        let bytes = serde_json::to_vec(&pod(i)).expect("json");
+        store
+            .apply(serde_json::from_slice(&bytes).expect("decode"))
+            .expect("apply");
+    }
+    let after = rss_bytes().unwrap_or(0);
+    black_box(&store);
+    println!("{}", after.saturating_sub(before) as f64 / n as f64);
+}
+
+/// Resident set size of this process, from /proc/self/statm (Linux).
+fn rss_bytes() -> Option<usize> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: usize = statm.split_whitespace().nth(1)?.parse().ok()?;
+    Some(pages * 4096)
 }
 
 /// Throughput when each reconcile waits `io` (an API call), to show what the concurrency limit buys.
@@ -345,6 +400,15 @@ fn bench_queue(workers: usize, keys: usize) {
 }
 
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let Some(pos) = args.iter().position(|a| a == "--rss") {
+        let n = args
+            .get(pos + 1)
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(10_000);
+        rss_child(n);
+        return;
+    }
     let profile = if cfg!(debug_assertions) {
         "debug (figures not representative)"
     } else {

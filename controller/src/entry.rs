@@ -1,11 +1,10 @@
 //! `Entry`: one cached object, kept as ready-to-send compact JSON plus the parsed bits indexes need.
 
-use std::collections::BTreeMap;
-
 use bytes::Bytes;
 use kube::api::{ApiResource, DynamicObject, TypeMeta};
 
 use crate::key::ObjectKey;
+use crate::labels::Labels;
 
 /// Why an object could not be turned into an [`Entry`].
 #[derive(Debug, thiserror::Error)]
@@ -59,7 +58,7 @@ pub struct Entry {
     key: ObjectKey,
     uid: Option<String>,
     resource_version: Option<String>,
-    labels: BTreeMap<String, String>,
+    labels: Labels,
     owners: Vec<OwnerRef>,
     json: Bytes,
 }
@@ -104,7 +103,11 @@ impl Entry {
             key,
             uid: meta.uid.clone(),
             resource_version: meta.resource_version.clone(),
-            labels: meta.labels.clone().unwrap_or_default(),
+            labels: meta
+                .labels
+                .as_ref()
+                .map(Labels::from_map)
+                .unwrap_or_default(),
             owners: meta
                 .owner_references
                 .iter()
@@ -117,7 +120,9 @@ impl Entry {
                     controller: o.controller.unwrap_or(false),
                 })
                 .collect(),
-            json: Bytes::from(json),
+            // Copy to an exact-size buffer: `to_vec` grows by doubling, and `Bytes::from(Vec)` would
+            // keep the spare capacity (on average a third of the buffer) for the object's lifetime.
+            json: Bytes::copy_from_slice(&json),
         })
     }
 
@@ -161,7 +166,7 @@ impl Entry {
     }
 
     /// `metadata.labels`.
-    pub fn labels(&self) -> &BTreeMap<String, String> {
+    pub fn labels(&self) -> &Labels {
         &self.labels
     }
 
@@ -179,12 +184,7 @@ impl Entry {
     pub fn heap_size(&self) -> usize {
         let s = |x: &String| x.capacity();
         let o = |x: &Option<String>| x.as_ref().map_or(0, String::capacity);
-        // A BTreeMap node holds up to 11 pairs; count the pairs and a per-pair share of node overhead.
-        let labels: usize = self
-            .labels
-            .iter()
-            .map(|(k, v)| s(k) + s(v) + 2 * size_of::<String>() + 8)
-            .sum();
+        let labels = self.labels.heap_size();
         let owners: usize = self
             .owners
             .iter()
@@ -242,7 +242,7 @@ mod tests {
         assert!(!e.json().contains(&b'\n'), "compact JSON");
         assert_eq!(e.key(), &ObjectKey::namespaced("ns", "p"));
         assert_eq!((e.uid(), e.resource_version()), (Some("u"), Some("7")));
-        assert_eq!(e.labels().get("app").map(String::as_str), Some("web"));
+        assert_eq!(e.labels().get("app"), Some("web"));
         assert_eq!(e.owners()[0].group(), "apps");
         assert!(e.owners()[0].controller);
         assert_eq!(

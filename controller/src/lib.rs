@@ -55,6 +55,7 @@ mod event;
 mod field_path;
 mod informer;
 mod key;
+mod labels;
 mod mapping;
 mod queue;
 mod selector;
@@ -71,6 +72,7 @@ pub use informer::{
     InformerOptions, InformerStats, InitialList, wait_for_sync,
 };
 pub use key::ObjectKey;
+pub use labels::{LabelSource, Labels};
 pub use mapping::{GroupKind, MapBy, MappedKey, Mapper, Mapping, OwnedKind, WatchMapping, resync};
 pub use queue::{Item, Priority, QueueStats, RateLimit, Reason, Via, WorkQueue};
 pub use selector::{Error as SelectorError, LabelSelector};

@@ -336,9 +336,12 @@ fn values_of(path: &FieldPath, entry: &Entry) -> Vec<String> {
         [m, f] if m == "metadata" && f == "uid" => {
             entry.uid().map(str::to_owned).into_iter().collect()
         }
-        [m, l, k] if m == "metadata" && l == "labels" => {
-            entry.labels().get(k).cloned().into_iter().collect()
-        }
+        [m, l, k] if m == "metadata" && l == "labels" => entry
+            .labels()
+            .get(k)
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
         _ => path.values_in_json(&json_of(entry)),
     }
 }

@@ -8,7 +8,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use kube::core::{Expression, Selector, SelectorExt};
+use kube::core::{Expression, Selector};
+
+use crate::labels::LabelSource;
 
 /// Why a selector could not be parsed or converted.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -80,9 +82,16 @@ impl LabelSelector {
         self.exprs.is_empty()
     }
 
-    /// Whether `labels` satisfy every expression.
-    pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.exprs.iter().all(|e| e.matches(labels))
+    /// Whether `labels` (a map, or a cached object's [`crate::Labels`]) satisfy every expression.
+    pub fn matches<L: LabelSource + ?Sized>(&self, labels: &L) -> bool {
+        self.exprs.iter().all(|e| match e {
+            Expression::In(k, values) => labels.label(k).is_some_and(|v| values.contains(v)),
+            Expression::NotIn(k, values) => labels.label(k).is_none_or(|v| !values.contains(v)),
+            Expression::Equal(k, value) => labels.label(k) == Some(value.as_str()),
+            Expression::NotEqual(k, value) => labels.label(k) != Some(value.as_str()),
+            Expression::Exists(k) => labels.label(k).is_some(),
+            Expression::DoesNotExist(k) => labels.label(k).is_none(),
+        })
     }
 
     /// The same selector as kube-core's type (for `watcher::Config::labels_from`).

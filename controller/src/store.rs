@@ -516,10 +516,10 @@ impl Inner {
     }
 
     fn index(&mut self, id: Id, entry: &Entry, obj: &DynamicObject) {
-        for (k, v) in entry.labels() {
-            let idx = self.by_label.entry(k.clone()).or_default();
+        for (k, v) in entry.labels().iter() {
+            let idx = self.by_label.entry(k.to_owned()).or_default();
             idx.all.insert(id);
-            idx.by_value.entry(v.clone()).or_default().insert(id);
+            idx.by_value.entry(v.to_owned()).or_default().insert(id);
         }
         for owner in entry.owners() {
             self.by_owner
@@ -536,7 +536,7 @@ impl Inner {
     /// Removes `entry` (stored at `id`) from every index; the caller clears the slot.
     fn unindex(&mut self, id: Id, entry: &Entry) {
         self.json_bytes -= entry.json().len();
-        for (k, v) in entry.labels() {
+        for (k, v) in entry.labels().iter() {
             if let Some(idx) = self.by_label.get_mut(k) {
                 idx.all.remove(&id);
                 remove_from(&mut idx.by_value, v, id);

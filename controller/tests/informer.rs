@@ -356,10 +356,7 @@ async fn store_matches_the_server_after_a_forced_410_relist_and_missed_deletes_c
         }
     }
     let deleted_b = deleted_b.expect("a Deleted event for b");
-    assert_eq!(
-        deleted_b.object.labels().get("test").map(String::as_str),
-        Some("relist")
-    );
+    assert_eq!(deleted_b.object.labels().get("test"), Some("relist"));
     let v: serde_json::Value = serde_json::from_slice(deleted_b.object.json()).expect("json");
     assert_eq!(v["data"]["v"], "1");
     server.shutdown().await;
