@@ -29,6 +29,8 @@ use crate::{discovery, read, scale, watch as watching, write};
 pub(crate) struct AppState {
     pub store: Arc<Store>,
     registry: RwLock<Arc<Registry>>,
+    /// Bumped on every registry change, so watches of a removed type can end.
+    registry_changes: watch::Sender<u64>,
     pub faults: Faults,
     pub config: Config,
     pub shutdown: watch::Receiver<bool>,
@@ -41,6 +43,7 @@ impl AppState {
         let state = AppState {
             store,
             registry: RwLock::new(Arc::new(Registry::builtin())),
+            registry_changes: watch::channel(0).0,
             faults,
             config,
             shutdown,
@@ -60,6 +63,13 @@ impl AppState {
         let mut next = (**guard).clone();
         f(&mut next);
         *guard = Arc::new(next);
+        drop(guard);
+        self.registry_changes.send_modify(|n| *n += 1);
+    }
+
+    /// A receiver that changes whenever the registry does.
+    pub fn registry_changes(&self) -> watch::Receiver<u64> {
+        self.registry_changes.subscribe()
     }
 }
 

@@ -212,6 +212,13 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
     }
 
     let mut drops = state.faults.watch_drops();
+    let mut registry_changes = state.registry_changes();
+    let watched = (
+        r.ty.group.clone(),
+        r.ty.version.clone(),
+        r.ty.resource.clone(),
+    );
+    let state_for_task = state.clone();
     let mut shutdown = state.shutdown.clone();
     tokio::spawn(async move {
         let send = |buf: &mut BytesMut| {
@@ -257,6 +264,20 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
             tokio::select! {
                 _ = &mut deadline => break,
                 _ = drops.changed() => break,
+                // The resource type went away (its CRD was deleted): end the stream, as kube-apiserver does.
+                _ = registry_changes.changed() => {
+                    let (g, v, res) = &watched;
+                    if state_for_task.registry().get(g, v, res).is_none() {
+                        // The objects' DELETED events were committed before the type went away.
+                        while let Ok(c) = rx.try_recv() {
+                            if let Some(kind) = filter.event_for(&c) {
+                                filter.encode(&mut buf, kind.as_str(), &c.object);
+                            }
+                        }
+                        let _ = send(&mut buf).await;
+                        break;
+                    }
+                }
                 _ = shutdown.changed() => break,
                 () = tx.closed() => break,
                 _ = tick.tick(), if bookmarks => {

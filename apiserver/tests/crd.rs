@@ -3,6 +3,7 @@
 
 mod common;
 
+use http_body_util::BodyExt;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
@@ -257,10 +258,43 @@ async fn crd_lifecycle_discovery_validation_and_removal() {
     assert_eq!(m.data["spec"]["size"], 6);
     assert_eq!(m.metadata.generation, Some(2));
 
-    // Deleting the CRD removes the type and its objects.
+    // Deleting the CRD removes the type and its objects; open watches see the DELETED events and end.
+    let req = http::Request::get(
+        "/apis/example.com/v1/namespaces/default/widgets?watch=1&timeoutSeconds=600",
+    )
+    .body(kube::client::Body::empty())
+    .expect("request");
+    let mut body = client.send(req).await.expect("watch").into_body();
+    let mut text = String::new();
+    // The stream is live once the synthetic ADDED arrived.
+    while !text.contains('\n') {
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(30), body.frame())
+            .await
+            .expect("first event within 30s")
+            .expect("a frame")
+            .expect("no error");
+        if let Some(d) = frame.data_ref() {
+            text.push_str(&String::from_utf8_lossy(d));
+        }
+    }
     crds.delete("widgets.example.com", &DeleteParams::default())
         .await
         .expect("delete crd");
+    let rest = tokio::time::timeout(std::time::Duration::from_secs(30), body.collect())
+        .await
+        .expect("the watch ends when its CRD is deleted")
+        .expect("body");
+    text.push_str(&String::from_utf8_lossy(&rest.to_bytes()));
+    let types: Vec<String> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).expect("event")["type"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(types, ["ADDED", "DELETED"], "{text}");
     assert_status(&get(&client, "/apis/example.com/v1").await, 404, "NotFound");
     assert_status(
         &get(
