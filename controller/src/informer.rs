@@ -11,8 +11,8 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
@@ -240,7 +240,7 @@ impl InformerFactory {
             reg.handles += 1;
             return Ok(InformerHandle {
                 informer: Arc::clone(&reg.informer),
-                factory: Arc::downgrade(&self.inner),
+                factory: Arc::clone(&self.inner),
             });
         }
         let runtime = tokio::runtime::Handle::try_current()
@@ -283,7 +283,7 @@ impl InformerFactory {
         );
         Ok(InformerHandle {
             informer,
-            factory: Arc::downgrade(&self.inner),
+            factory: Arc::clone(&self.inner),
         })
     }
 
@@ -331,10 +331,12 @@ impl FactoryInner {
 }
 
 /// A plugin's use of a shared informer: the store, the `HasSynced` gate and event subscriptions.
-/// Cloning takes another reference; dropping the last one stops the informer.
+/// Cloning takes another reference; dropping the last one stops the informer. A handle keeps its
+/// factory's registry alive, so informers stop when their last handle goes even if every
+/// [`InformerFactory`] clone was dropped first.
 pub struct InformerHandle {
     informer: Arc<Informer>,
-    factory: Weak<FactoryInner>,
+    factory: Arc<FactoryInner>,
 }
 
 impl fmt::Debug for InformerHandle {
@@ -347,23 +349,19 @@ impl fmt::Debug for InformerHandle {
 
 impl Clone for InformerHandle {
     fn clone(&self) -> Self {
-        if let Some(factory) = self.factory.upgrade()
-            && let Some(reg) = factory.informers.lock().get_mut(&self.informer.key)
-        {
+        if let Some(reg) = self.factory.informers.lock().get_mut(&self.informer.key) {
             reg.handles += 1;
         }
         Self {
             informer: Arc::clone(&self.informer),
-            factory: self.factory.clone(),
+            factory: Arc::clone(&self.factory),
         }
     }
 }
 
 impl Drop for InformerHandle {
     fn drop(&mut self) {
-        if let Some(factory) = self.factory.upgrade() {
-            factory.release(&self.informer.key);
-        }
+        self.factory.release(&self.informer.key);
     }
 }
 

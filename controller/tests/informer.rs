@@ -726,3 +726,35 @@ async fn an_informer_that_cannot_list_stays_unsynced_and_says_why() {
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn handles_outliving_their_factory_still_stop_the_informer_when_dropped() {
+    let (server, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let factory = InformerFactory::new(client);
+    let h = factory
+        .acquire(InformerKey::all(configmaps()), InformerOptions::default())
+        .expect("acquire");
+    let h2 = h.clone();
+    let mut rx = h.subscribe();
+    drop(factory);
+    h.wait_synced().await;
+    api.create(&PostParams::default(), &cm("x", &[], "1"))
+        .await
+        .expect("create");
+    assert_eq!(
+        next_event(&mut rx).await.event_type,
+        EventType::Added,
+        "the informer still runs"
+    );
+    drop(h);
+    drop(h2);
+    let ended = tokio::time::timeout(PATIENCE, rx.recv())
+        .await
+        .expect("subscription should end");
+    assert!(
+        ended.is_none(),
+        "dropping the last handle stopped the watch"
+    );
+    server.shutdown().await;
+}
