@@ -232,7 +232,7 @@ impl InformerFactory {
                 kind: kind.clone(),
                 source,
             })?;
-            key.label_selector = (!parsed.selects_all()).then(|| parsed.to_string());
+            key.label_selector = (!parsed.selects_all()).then(|| parsed.canonical().to_string());
         }
         let mut informers = self.inner.informers.lock();
         if let Some(reg) = informers.get_mut(&key) {

@@ -72,6 +72,15 @@ impl LabelSelector {
         Ok(Self::from_expressions(s))
     }
 
+    /// The same selector with its requirements sorted and duplicates removed, so that equivalent
+    /// spellings (`b=2,a=1` and `a==1, b=2`) print the same.
+    pub fn canonical(&self) -> Self {
+        let mut exprs = self.exprs.clone();
+        exprs.sort();
+        exprs.dedup();
+        Self { exprs }
+    }
+
     /// The expressions, in the order written.
     pub fn expressions(&self) -> &[Expression] {
         &self.exprs
@@ -391,6 +400,18 @@ mod tests {
         assert!(!m("!app"));
         assert!(!m("env"));
         assert!(m(""));
+    }
+
+    #[test]
+    fn canonical_form_ignores_order_spelling_and_duplicates() {
+        let a = LabelSelector::parse("b=2, a==1,b=2,c in (y,x)")
+            .expect("parse")
+            .canonical();
+        let b = LabelSelector::parse("c in (x,y),a=1,b==2")
+            .expect("parse")
+            .canonical();
+        assert_eq!(a.to_string(), b.to_string());
+        assert_eq!(a, b);
     }
 
     #[test]

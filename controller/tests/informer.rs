@@ -576,7 +576,7 @@ async fn late_subscribers_and_new_indexes_see_what_is_already_cached() {
         ..InformerKey::all(configmaps())
     };
     let k2 = InformerKey {
-        label_selector: Some(" team = red ".into()),
+        label_selector: Some(" team = red , team=red".into()),
         ..InformerKey::all(configmaps())
     };
     let (_h1, _h2) = (
