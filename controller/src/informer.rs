@@ -236,12 +236,16 @@ impl InformerFactory {
         }
         let mut informers = self.inner.informers.lock();
         if let Some(reg) = informers.get_mut(&key) {
-            add_indexes(&reg.informer.store, &options.indexes, &kind)?;
             reg.handles += 1;
-            return Ok(InformerHandle {
+            let handle = InformerHandle {
                 informer: Arc::clone(&reg.informer),
                 factory: Arc::clone(&self.inner),
-            });
+            };
+            // Backfilling a new index parses every cached object: not under the registry lock (a
+            // handle dropped meanwhile would block on it). On error the handle drops and releases.
+            drop(informers);
+            add_indexes(handle.store(), &options.indexes, &kind)?;
+            return Ok(handle);
         }
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| Error::NoRuntime { kind: kind.clone() })?;

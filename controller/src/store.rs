@@ -340,6 +340,32 @@ impl Store {
                 };
             }
         }
+        // Compute the values outside the write lock (parsing every object takes a while at 100k);
+        // then, under the lock, reuse them for entries that did not change meanwhile.
+        let values_of = |entry: &Entry| match entry.to_object() {
+            Ok(obj) => path.values(&obj),
+            Err(_) => Vec::new(),
+        };
+        let computed: HashMap<Id, (Arc<Entry>, Vec<String>)> = {
+            let snapshot: Vec<(Id, Arc<Entry>)> = {
+                let inner = self.inner.read();
+                inner
+                    .slots
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(id, slot)| {
+                        Some((Id::try_from(id).ok()?, Arc::clone(slot.as_ref()?)))
+                    })
+                    .collect()
+            };
+            snapshot
+                .into_iter()
+                .map(|(id, entry)| {
+                    let values = values_of(&entry);
+                    (id, (entry, values))
+                })
+                .collect()
+        };
         let mut inner = self.inner.write();
         if inner.fields.contains_key(name) {
             // Lost a race with another add_index of the same name: re-check under the write lock.
@@ -347,16 +373,16 @@ impl Store {
             return self.add_index(name, path);
         }
         let mut idx = FieldIndex {
-            path,
+            path: path.clone(),
             by_value: HashMap::new(),
             values: HashMap::new(),
         };
         for (id, slot) in inner.slots.iter().enumerate() {
             let Some(entry) = slot else { continue };
             let Ok(id) = Id::try_from(id) else { continue };
-            let values = match entry.to_object() {
-                Ok(obj) => idx.path.values(&obj),
-                Err(_) => Vec::new(),
+            let values = match computed.get(&id) {
+                Some((seen, values)) if Arc::ptr_eq(seen, entry) => values.clone(),
+                _ => values_of(entry),
             };
             idx.insert(id, values);
         }
