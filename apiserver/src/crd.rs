@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::api::AppState;
 use crate::object::now_rfc3339;
-use crate::registry::{ResourceType, ScalePaths, storage_key};
+use crate::registry::{ResourceType, ScalePaths, View, storage_key};
 use crate::schema::{self, FieldErrorKind};
 use crate::status::{ApiError, ApiResult, Cause};
 use crate::store::{Stored, WriteOp};
@@ -290,6 +290,7 @@ fn types_of(crd: &Value) -> Vec<ResourceType> {
                 builtin: false,
                 schema: v.pointer("/schema/openAPIV3Schema").cloned(),
                 columns,
+                view: View::Native,
                 scale: v.pointer("/subresources/scale").map(|sc| {
                     let p = |k: &str| sc.get(k).and_then(Value::as_str).map(str::to_string);
                     ScalePaths {

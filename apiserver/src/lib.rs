@@ -21,6 +21,7 @@
 mod api;
 mod crd;
 mod discovery;
+mod events;
 mod faults;
 mod object;
 pub mod patch;

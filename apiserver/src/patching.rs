@@ -5,6 +5,7 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api::{AppState, Req, bytes_response};
+use crate::events;
 use crate::patch::{self, PatchError, PatchType, TypeInfo};
 use crate::read::output;
 use crate::registry::ResourceType;
@@ -136,12 +137,14 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         if r.ty.namespaced {
             meta.insert("namespace".into(), json!(ns));
         }
+        let obj = events::to_storage(&r.ty, obj);
         let stored = create_object(state, &r.ty, &ns, obj, None, opts)?;
         return Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?));
     }
     let ty = r.ty.clone();
     let (stored, _) = update_object(state, &r.ty, &ns, &name, sub, Track::Done, opts, |old| {
-        let new = patch::apply_patch(pt, &info, Some(old), &body, &manager, force)
+        let view = events::to_view(&ty, old);
+        let new = patch::apply_patch(pt, &info, Some(&view), &body, &manager, force)
             .map_err(|e| patch_error(&ty, &name, e))?;
         if !new.is_object() {
             return Err(ApiError::new(
@@ -153,7 +156,7 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
                 ),
             ));
         }
-        Ok(new)
+        Ok(events::to_storage(&ty, new))
     })?;
     Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
 }

@@ -9,7 +9,8 @@ use http::StatusCode;
 use serde_json::{Value, json};
 
 use crate::api::{AppState, Req, bytes_response, json_response};
-use crate::registry::ResourceType;
+use crate::events;
+use crate::registry::{ResourceType, View};
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{ApiError, ApiResult};
 use crate::store::{Snapshot, Stored};
@@ -24,6 +25,7 @@ pub fn output(ty: &ResourceType, stored: &Stored) -> ApiResult<Bytes> {
 pub struct OutputVersion {
     api_version: String,
     prefix: String,
+    ty: Option<ResourceType>,
 }
 
 impl OutputVersion {
@@ -35,12 +37,20 @@ impl OutputVersion {
         OutputVersion {
             api_version,
             prefix,
+            // Only converted views need the type at output time.
+            ty: (ty.view != View::Native).then(|| ty.clone()),
         }
     }
 }
 
 /// [`output`] with the version computed once (lists and watches).
 pub fn output_with(version: &OutputVersion, stored: &Stored) -> ApiResult<Bytes> {
+    if let Some(ty) = &version.ty {
+        let v = events::into_view(ty, stored.value()?);
+        return serde_json::to_vec(&v)
+            .map(Bytes::from)
+            .map_err(|e| ApiError::internal(format!("failed to serialize object: {e}")));
+    }
     if stored.json.starts_with(version.prefix.as_bytes()) {
         return Ok(stored.json.clone());
     }
@@ -112,7 +122,7 @@ pub fn get(state: &AppState, r: &Req) -> ApiResult<Response> {
         .get(&r.ty.storage_key(), ns, name)
         .ok_or_else(|| ApiError::not_found(&r.ty.group, &r.ty.resource, name))?;
     if r.wants_table() {
-        let v = stored.value()?;
+        let v = events::into_view(&r.ty, stored.value()?);
         let rv = stored.rv.to_string();
         return Ok(json_response(
             StatusCode::OK,
@@ -254,7 +264,11 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
     }
     let rv = snapshot.rv.to_string();
     if r.wants_table() {
-        let values: Vec<Value> = page.iter().filter_map(|o| o.value().ok()).collect();
+        let values: Vec<Value> = page
+            .iter()
+            .filter_map(|o| o.value().ok())
+            .map(|v| events::into_view(&r.ty, v))
+            .collect();
         let mut t = table(&r.ty, &rv, &values, include_object(r));
         if let Some(c) = &continue_token {
             t["metadata"]["continue"] = json!(c);

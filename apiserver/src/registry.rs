@@ -34,6 +34,17 @@ pub struct ResourceType {
     pub columns: Vec<(String, String)>,
     /// Whether (and how) `/scale` is served.
     pub scale: Option<ScalePaths>,
+    /// How stored objects map to what clients see at this version.
+    pub view: View,
+}
+
+/// How a resource's stored objects relate to what clients read and write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// Stored as served.
+    Native,
+    /// events.k8s.io/v1 Events, stored as core/v1 Events (see `events.rs`).
+    EventsV1,
 }
 
 /// Where a resource keeps the fields its `/scale` subresource exposes (JSON paths like ".spec.replicas").
@@ -57,9 +68,21 @@ impl ResourceType {
         }
     }
 
-    /// The storage key shared by all versions of the resource: "pods" or "deployments.apps".
+    /// The storage key shared by all versions of the resource: "pods" or "deployments.apps"
+    /// (events.k8s.io Events share core/v1's "events").
     pub fn storage_key(&self) -> String {
-        storage_key(&self.group, &self.resource)
+        match self.view {
+            View::Native => storage_key(&self.group, &self.resource),
+            View::EventsV1 => "events".to_string(),
+        }
+    }
+
+    /// The apiVersion objects are stored with.
+    pub fn storage_api_version(&self) -> String {
+        match self.view {
+            View::Native => self.api_version(),
+            View::EventsV1 => "v1".to_string(),
+        }
     }
 }
 
@@ -202,6 +225,7 @@ fn t(
             .map(|(a, b)| (a.to_string(), b.to_string()))
             .collect(),
         scale: None,
+        view: View::Native,
     }
 }
 
@@ -343,6 +367,9 @@ fn builtin_types() -> Vec<ResourceType> {
         ),
     ];
     for ty in &mut v {
+        if ty.group == "events.k8s.io" {
+            ty.view = View::EventsV1;
+        }
         if ty.group == "apps" {
             ty.scale = Some(ScalePaths {
                 spec_replicas: ".spec.replicas".into(),

@@ -72,6 +72,7 @@ impl Filter {
         let body = if self.table {
             match obj.value() {
                 Ok(v) => {
+                    let v = crate::events::into_view(&self.ty, v);
                     let t = table(&self.ty, &obj.rv.to_string(), &[v], false);
                     Bytes::from(serde_json::to_vec(&t).unwrap_or_default())
                 }

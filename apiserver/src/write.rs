@@ -17,7 +17,7 @@ use crate::read::{Selectors, output};
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause, success_deleted};
 use crate::store::{Stored, WriteOp};
-use crate::{crd, validation};
+use crate::{crd, events, validation};
 
 /// Per-request write options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -237,6 +237,7 @@ pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
     }
     let mut obj = r.object_body()?;
     check_type(&r.ty, &mut obj)?;
+    let mut obj = events::to_storage(&r.ty, obj);
     let ns = namespace_for(r, &mut obj)?;
     let manager = field_manager(r);
     let stored = create_object(
@@ -314,7 +315,7 @@ where
                 }
                 candidate
             };
-            new["apiVersion"] = json!(ty.api_version());
+            new["apiVersion"] = json!(ty.storage_api_version());
             new["kind"] = json!(ty.kind);
             {
                 let old_meta = old.get("metadata").and_then(Value::as_object);
@@ -376,6 +377,7 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         .ok_or_else(|| ApiError::method_not_allowed("PUT needs an object name in the path"))?;
     let mut obj = r.object_body()?;
     check_type(&r.ty, &mut obj)?;
+    let mut obj = events::to_storage(&r.ty, obj);
     let ns = namespace_for(r, &mut obj)?;
     let body_name = meta_str(&obj, "name");
     if body_name.is_empty() {

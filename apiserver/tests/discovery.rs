@@ -216,3 +216,73 @@ async fn metadata_only_lists_and_watches_work_for_kube_clients() {
     assert_eq!(first.metadata.name.as_deref(), Some("meta"));
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn events_recorded_through_events_k8s_io_show_up_as_core_v1_events() {
+    use k8s_openapi::api::core::v1::{ConfigMap, Event as CoreEvent, ObjectReference};
+    use kube::api::{Api, ListParams, PostParams};
+    use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+
+    let server = server().await;
+    let client = client(&server);
+    let cms: Api<ConfigMap> = Api::default_namespaced(client.clone());
+    let cm = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "subject"}})).expect("cm"),
+        )
+        .await
+        .expect("create");
+    let reference = ObjectReference {
+        api_version: Some("v1".into()),
+        kind: Some("ConfigMap".into()),
+        name: cm.metadata.name.clone(),
+        namespace: cm.metadata.namespace.clone(),
+        uid: cm.metadata.uid.clone(),
+        ..Default::default()
+    };
+    let recorder = Recorder::new(
+        client.clone(),
+        Reporter {
+            controller: "kubewasm-test".into(),
+            instance: None,
+        },
+    );
+    let ev = Event {
+        type_: EventType::Normal,
+        reason: "Reconciled".into(),
+        note: Some("all good".into()),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    recorder.publish(&ev, &reference).await.expect("publish");
+    // A repeat is a merge patch through events.k8s.io/v1 that bumps the series.
+    recorder
+        .publish(&ev, &reference)
+        .await
+        .expect("publish again");
+
+    let core: Api<CoreEvent> = Api::default_namespaced(client.clone());
+    let list = core
+        .list(&ListParams::default().fields("involvedObject.name=subject"))
+        .await
+        .expect("core/v1 events");
+    assert_eq!(list.items.len(), 1, "{:?}", list.items);
+    let e = &list.items[0];
+    assert_eq!(e.message.as_deref(), Some("all good"));
+    assert_eq!(e.reason.as_deref(), Some("Reconciled"));
+    assert_eq!(e.reporting_component.as_deref(), Some("kubewasm-test"));
+    assert_eq!(e.involved_object.kind.as_deref(), Some("ConfigMap"));
+    let v1 = get(
+        &client,
+        &format!(
+            "/apis/events.k8s.io/v1/namespaces/default/events/{}",
+            e.metadata.name.clone().expect("name")
+        ),
+    )
+    .await;
+    assert_eq!(v1.body["apiVersion"], "events.k8s.io/v1");
+    assert_eq!(v1.body["note"], "all good");
+    assert_eq!(v1.body["regarding"]["name"], "subject");
+    server.shutdown().await;
+}
