@@ -154,3 +154,14 @@ async fn a_bad_file_leaves_the_runtime_working() {
     load_err(&runtime, &path).await;
     common::load(&runtime, &common::example("hello")).await;
 }
+
+#[tokio::test]
+async fn a_manifest_with_an_unknown_verb_is_rejected() {
+    // Verbs are a WIT enum: a component can only name an unknown verb by being built
+    // against a different `verb` enum, which the host refuses when it type-checks the exports.
+    let runtime = common::runtime();
+    let path = common::test_plugin("unknown-verb");
+    let err = load_err(&runtime, &path).await;
+    assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
+    assert!(err.to_string().contains("get-manifest"), "{err}");
+}

@@ -11,9 +11,9 @@ use wasmtime::{Store, Trap};
 
 use super::api_error::ApiError;
 use super::backend::Backend;
-use super::bindings::PluginPre;
 use super::bindings::exports::kubewasm::controller::reconciler as wit;
 use super::bindings::kubewasm::controller::types as wit_types;
+use super::bindings::{self, PluginPre};
 use super::compile_cache::CompileSource;
 use super::engine::Runtime;
 use super::manifest::{Kind, Manifest, ManifestError};
@@ -319,7 +319,8 @@ impl Plugin {
             reason: chain(&e),
         })?;
 
-        // Read the manifest once, in a store where every import is refused.
+        // Read the manifest once, in a store where every import is refused. Both exports are
+        // type-checked first: wasmtime would otherwise only check `reconcile` at its first call.
         let name: Arc<str> = name.into();
         let cfg = &runtime.inner.config;
         let state = HostState::new(
@@ -329,8 +330,31 @@ impl Plugin {
             cfg.memory_cap,
         );
         let mut store = new_store(&runtime, state);
+        let raw = match tokio::time::timeout(
+            cfg.deadline,
+            pre.instance_pre().instantiate_async(&mut store),
+        )
+        .await
+        {
+            Ok(Ok(raw)) => raw,
+            Ok(Err(e)) => {
+                return Err(LoadError::ManifestCall {
+                    path,
+                    reason: format!("instantiation failed: {}", chain(&e)),
+                });
+            }
+            Err(_) => {
+                return Err(LoadError::ManifestCall {
+                    path,
+                    reason: "instantiation timed out".into(),
+                });
+            }
+        };
+        if let Err(reason) = typecheck(&component, &raw, &mut store) {
+            return Err(LoadError::Incompatible { path, reason });
+        }
         let call = async {
-            let instance = pre.instantiate_async(&mut store).await?;
+            let instance = bindings::Plugin::new(&mut store, &raw)?;
             instance
                 .kubewasm_controller_reconciler()
                 .call_get_manifest(&mut store)
@@ -491,6 +515,31 @@ impl Plugin {
             }
         }
     }
+}
+
+/// The exported interface, as the host's WIT names it.
+const RECONCILER: &str = "kubewasm:controller/reconciler@0.1.0";
+
+/// Checks that both exports have exactly the types of the host's WIT.
+fn typecheck(
+    component: &Component,
+    raw: &wasmtime::component::Instance,
+    store: &mut Store<HostState>,
+) -> Result<(), String> {
+    let func = |store: &mut Store<HostState>, name: &str| {
+        let iface = component.get_export_index(None, RECONCILER);
+        component
+            .get_export_index(iface.as_ref(), name)
+            .and_then(|idx| raw.get_func(&mut *store, idx))
+            .ok_or_else(|| format!("{RECONCILER} has no function {name}"))
+    };
+    func(store, "get-manifest")?
+        .typed::<(), (wit::Manifest,)>(&*store)
+        .map_err(|e| format!("export get-manifest has the wrong type: {}", chain(&e)))?;
+    func(store, "reconcile")?
+        .typed::<(wit::Request,), (Result<wit::Action, wit_types::Error>,)>(&*store)
+        .map_err(|e| format!("export reconcile has the wrong type: {}", chain(&e)))?;
+    Ok(())
 }
 
 fn new_store(runtime: &Runtime, state: HostState) -> Store<HostState> {
