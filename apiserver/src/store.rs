@@ -533,6 +533,41 @@ mod tests {
         assert!(store.watch_from(now).is_ok());
     }
 
+    fn put_owned(store: &Store, name: &str, uid: &str, owners: &[&str]) {
+        let refs: Vec<Value> = owners.iter().map(|o| json!({"uid": o})).collect();
+        store
+            .write("configmaps", "default", name, |_, rv| {
+                Ok(WriteOp::Put(json!({"metadata": {
+                    "name": name, "uid": uid, "resourceVersion": rv.to_string(), "ownerReferences": refs,
+                }})))
+            })
+            .expect("write");
+    }
+
+    #[test]
+    fn dependents_are_orphaned_only_when_no_owner_is_left() {
+        let store = Store::new(100);
+        put_owned(&store, "a", "uid-a", &[]);
+        put_owned(&store, "b", "uid-b", &[]);
+        put_owned(&store, "only-a", "uid-1", &["uid-a"]);
+        put_owned(&store, "a-and-b", "uid-2", &["uid-a", "uid-b"]);
+        // While "a" exists nothing is orphaned.
+        assert!(store.orphaned_dependents("uid-a").is_empty());
+        store
+            .write("configmaps", "default", "a", |c, rv| {
+                let mut v = c.expect("exists").value()?;
+                v["metadata"]["resourceVersion"] = json!(rv.to_string());
+                Ok(WriteOp::Delete(v))
+            })
+            .expect("delete");
+        let names: Vec<String> = store
+            .orphaned_dependents("uid-a")
+            .into_iter()
+            .map(|(_, _, n)| n)
+            .collect();
+        assert_eq!(names, ["only-a"]);
+    }
+
     #[test]
     fn a_failed_transaction_changes_nothing() {
         let store = Store::new(10);
