@@ -290,7 +290,12 @@ fn builtin_types() -> Vec<ResourceType> {
             &["ev"],
             true,
             false,
-            &[("Reason", ".reason"), ("Message", ".message")],
+            &[
+                ("Type", ".type"),
+                ("Reason", ".reason"),
+                ("Object", ".involvedObject.name"),
+                ("Message", ".message"),
+            ],
         ),
         t(
             "",
@@ -310,7 +315,12 @@ fn builtin_types() -> Vec<ResourceType> {
             &["ev"],
             true,
             false,
-            &[("Reason", ".reason"), ("Note", ".note")],
+            &[
+                ("Type", ".type"),
+                ("Reason", ".reason"),
+                ("Object", ".regarding.name"),
+                ("Note", ".note"),
+            ],
         ),
         t(
             "apps",
