@@ -323,6 +323,8 @@ impl Plugin {
         // type-checked first: wasmtime would otherwise only check `reconcile` at its first call.
         let name: Arc<str> = name.into();
         let cfg = &runtime.inner.config;
+        // With no manifest every import answers `forbidden` before reaching a backend, so an
+        // empty in-memory one stands in.
         let state = HostState::new(
             name.clone(),
             None,
