@@ -1,6 +1,9 @@
-//! Project tasks, run as `cargo xtask <task>`. Needs nothing but cargo and rustup.
+//! Project tasks, run as `cargo xtask <task>`. Needs cargo and rustup, and python3 for the
+//! Python plugins (`python.rs`).
 //!
 //! `cargo xtask` with no task lists the tasks.
+
+mod python;
 
 use std::env;
 use std::ffi::OsString;
@@ -21,7 +24,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "plugins",
-        "build every plugin in plugins/ for wasm32-wasip2 into target/plugins and target/test-plugins",
+        "build every plugin in plugins/ for wasm32-wasip2 (Python ones with componentize-py) into target/plugins and target/test-plugins",
     ),
     (
         "lint",
@@ -99,7 +102,9 @@ fn ensure_wasm_target() -> Result {
         .args(["target", "list", "--installed"])
         .output()
         .map_err(|e| {
-            format!("rustup is needed to install the {WASM_TARGET} target, but it could not be run: {e}")
+            format!(
+                "rustup is needed to install the {WASM_TARGET} target, but it could not be run: {e}"
+            )
         })?;
     if String::from_utf8_lossy(&installed.stdout)
         .lines()
@@ -167,7 +172,13 @@ fn build_plugins() -> Result {
     let names: Vec<&str> = crates.iter().map(|c| c.name.as_str()).collect();
     let mut cmd = cargo();
     cmd.current_dir(root.join("plugins"))
-        .args(["build", "--release", "--target", WASM_TARGET, "--target-dir"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            WASM_TARGET,
+            "--target-dir",
+        ])
         .arg(&target_dir);
     for name in &names {
         cmd.args(["-p", name]);
@@ -190,6 +201,12 @@ fn build_plugins() -> Result {
             .map_err(|e| format!("copying {} to {}: {e}", artifact.display(), tmp.display()))?;
         fs::rename(&tmp, &dest).map_err(|e| format!("renaming to {}: {e}", dest.display()))?;
     }
+    let examples: Vec<&str> = crates
+        .iter()
+        .filter(|c| c.out_dir.ends_with("target/plugins"))
+        .map(|c| c.name.as_str())
+        .collect();
+    python::build_plugins(&root, &examples)?;
     eprintln!(
         "==> plugins are in {} and {}",
         root.join("target/plugins").display(),
@@ -256,16 +273,27 @@ fn lint() -> Result {
     )?;
     run(
         "cargo clippy (host workspace)",
-        cargo()
-            .current_dir(&root)
-            .args(["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"]),
+        cargo().current_dir(&root).args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]),
     )?;
     ensure_wasm_target()?;
     run(
         "cargo clippy (plugins, wasm32-wasip2)",
         cargo()
             .current_dir(root.join("plugins"))
-            .args(["clippy", "--workspace", "--target", WASM_TARGET, "--target-dir"])
+            .args([
+                "clippy",
+                "--workspace",
+                "--target",
+                WASM_TARGET,
+                "--target-dir",
+            ])
             .arg(root.join("target/wasm"))
             .args(["--", "-D", "warnings"]),
     )
