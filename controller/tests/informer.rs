@@ -758,3 +758,118 @@ async fn handles_outliving_their_factory_still_stop_the_informer_when_dropped() 
     );
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watched_kinds_map_to_primaries_by_selector_and_by_index_end_to_end() {
+    use kubewasm_controller::{FieldPath, MapBy, WatchMapping};
+
+    let (server, client) = start().await;
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for n in ["web", "api"] {
+        let mut d = deployment(n);
+        d.metadata.labels = Some([("app".to_owned(), n.to_owned())].into());
+        deployments
+            .create(&PostParams::default(), &d)
+            .await
+            .expect("create deployment");
+    }
+    let factory = InformerFactory::new(client);
+    let by_name = (
+        "name".to_owned(),
+        FieldPath::parse("metadata.name").expect("path"),
+    );
+    let dep = factory
+        .acquire(
+            InformerKey::all(resource("apps", "v1", "Deployment", "deployments")),
+            InformerOptions {
+                indexes: vec![by_name],
+                ..InformerOptions::default()
+            },
+        )
+        .expect("acquire deployments");
+    let cms = factory
+        .acquire(InformerKey::all(configmaps()), InformerOptions::default())
+        .expect("acquire configmaps");
+    let mapper = Mapper::new(
+        Mapping {
+            reconciles: GroupKind::new("apps", "Deployment"),
+            cluster_scoped: false,
+            owns: vec![],
+            watches: vec![
+                // A ConfigMap whose `selector` data selects Deployments by label.
+                WatchMapping {
+                    name: "selects".into(),
+                    kind: GroupKind::new("", "ConfigMap"),
+                    map_by: MapBy::ObjectSelectsPrimaries {
+                        path: FieldPath::parse("data").expect("path"),
+                    },
+                },
+                // A ConfigMap naming its Deployment in `metadata.labels.target`, looked up by index.
+                WatchMapping {
+                    name: "names".into(),
+                    kind: GroupKind::new("", "ConfigMap"),
+                    map_by: MapBy::Index {
+                        index: "name".into(),
+                        value_from: FieldPath::parse("metadata.labels.target").expect("path"),
+                    },
+                },
+            ],
+        },
+        dep.store().clone(),
+    );
+    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    let events = futures::stream::select(dep.subscribe(), cms.subscribe());
+    let pump = tokio::spawn(mapper.run(events, queue.clone()));
+    wait_for_sync(&[&dep, &cms]).await;
+    // Take the initial-list keys first (in any order): a key still queued keeps its first reason.
+    let mut initial = std::collections::BTreeSet::new();
+    while initial.len() < 2 {
+        let item = tokio::time::timeout(PATIENCE, queue.get())
+            .await
+            .expect("timed out waiting for the initial-list keys")
+            .expect("queue open");
+        queue.done(&item.key);
+        assert!(matches!(
+            item.reason,
+            Reason::Event {
+                event: EventType::InitialListItem,
+                ..
+            }
+        ));
+        initial.insert(item.key.to_string());
+    }
+    assert_eq!(
+        initial.into_iter().collect::<Vec<_>>(),
+        ["default/api", "default/web"]
+    );
+
+    let selecting: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "sel"}, "data": {"app": "web"}}))
+            .expect("cm");
+    cm_api
+        .create(&PostParams::default(), &selecting)
+        .await
+        .expect("create");
+    let web = ObjectKey::namespaced("default", "web");
+    expect_key(&queue, "web via the selector mapping", |k, r| {
+        k == &web && matches!(r, Reason::Event { via: Via::Mapping(m), .. } if &**m == "selects")
+    })
+    .await;
+
+    let naming: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": "ptr", "labels": {"target": "api"}}}))
+            .expect("cm");
+    cm_api
+        .create(&PostParams::default(), &naming)
+        .await
+        .expect("create");
+    let api = ObjectKey::namespaced("default", "api");
+    expect_key(&queue, "api via the index mapping", |k, r| {
+        k == &api && matches!(r, Reason::Event { via: Via::Mapping(m), .. } if &**m == "names")
+    })
+    .await;
+    queue.shutdown();
+    pump.abort();
+    server.shutdown().await;
+}
