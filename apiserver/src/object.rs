@@ -111,14 +111,23 @@ pub fn spec_changed(old: &Value, new: &Value) -> bool {
     differs(o, n) || differs(n, o)
 }
 
-/// Whether two versions of an object are the same apart from resourceVersion and managedFields
-/// (an update that changes nothing is not written, like kube-apiserver).
+/// Whether two versions of an object are the same apart from resourceVersion (an update that
+/// changes nothing is not written, like kube-apiserver). managedFields count: a write that only
+/// changes ownership (kubectl's client-side to server-side apply migration) must be stored; a real
+/// no-op keeps every entry and its timestamp, so it still compares equal.
 pub fn same_content(old: &Value, new: &Value) -> bool {
+    let rv = |v: &Value| {
+        v.pointer("/metadata/resourceVersion")
+            .cloned()
+            .unwrap_or(Value::Null)
+    };
+    if rv(old) == rv(new) {
+        return old == new;
+    }
     let strip = |v: &Value| {
         let mut v = v.clone();
         if let Some(m) = v.get_mut("metadata").and_then(Value::as_object_mut) {
             m.remove("resourceVersion");
-            m.remove("managedFields");
         }
         v
     };

@@ -12,8 +12,15 @@ use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause};
 use crate::write::{Track, WriteOpts, create_object, field_manager, update_object};
 
-/// Records managedFields (operation "Update") for a create or PUT.
-pub fn track(ty: &ResourceType, old: Option<&Value>, new: &mut Value, manager: &str) {
+/// Records managedFields (operation "Update") for a create, PUT or non-apply PATCH, through
+/// `subresource` (`Some("status")`) or the main resource (`None`).
+pub fn track(
+    ty: &ResourceType,
+    old: Option<&Value>,
+    new: &mut Value,
+    manager: &str,
+    subresource: Option<&str>,
+) {
     let av = ty.api_version();
     let info = TypeInfo {
         api_version: &av,
@@ -21,7 +28,48 @@ pub fn track(ty: &ResourceType, old: Option<&Value>, new: &mut Value, manager: &
         builtin: ty.builtin,
         schema: ty.schema.as_ref(),
     };
-    patch::track_update(&info, old, new, manager);
+    patch::track_update_subresource(&info, old, new, manager, subresource);
+}
+
+/// The part of an apply configuration a write through `subresource` may change, as kube-apiserver's
+/// reset fields: the main resource of a kind with a status subresource ignores `status`, and
+/// `/status` ignores everything but `status`. Without this the applier would own fields the server
+/// then resets.
+fn applicable_config(ty: &ResourceType, subresource: Option<&str>, config: Value) -> Value {
+    let Value::Object(mut fields) = config else {
+        return config;
+    };
+    if subresource == Some("status") {
+        fields.retain(|k, _| matches!(k.as_str(), "apiVersion" | "kind" | "status" | "metadata"));
+        if let Some(Value::Object(meta)) = fields.get_mut("metadata") {
+            meta.retain(|k, _| k == "name" || k == "namespace");
+        }
+    } else if ty.has_status {
+        fields.remove("status");
+    }
+    Value::Object(fields)
+}
+
+/// Applies a merge, JSON or strategic merge patch without recording managedFields: the server
+/// records them once it has reset status and applied defaults ([`Track::Update`]).
+fn patch_content(
+    pt: PatchType,
+    info: &TypeInfo<'_>,
+    current: &Value,
+    body: &Value,
+) -> Result<Value, PatchError> {
+    let mut updated = current.clone();
+    match pt {
+        PatchType::Json => patch::json_patch(&mut updated, body)?,
+        PatchType::Merge => patch::merge_patch(&mut updated, body)?,
+        PatchType::StrategicMerge => patch::strategic_merge_patch(info, &mut updated, body)?,
+        PatchType::Apply => {
+            return Err(PatchError::Invalid(
+                "server-side apply is not a content patch".to_owned(),
+            ));
+        }
+    }
+    Ok(updated)
 }
 
 fn patch_error(ty: &ResourceType, name: &str, e: PatchError) -> ApiError {
@@ -121,6 +169,11 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
     };
     let opts = WriteOpts::from_request(r);
     let sub = r.path.subresource.as_deref();
+    let body = if pt == PatchType::Apply {
+        applicable_config(&r.ty, sub, body)
+    } else {
+        body
+    };
     let exists = state.store.get(&r.ty.storage_key(), &ns, &name).is_some();
     if pt == PatchType::Apply && !exists && sub.is_none() {
         let mut obj = patch::apply_patch(pt, &info, None, &body, &manager, force)
@@ -142,10 +195,22 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         return Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?));
     }
     let ty = r.ty.clone();
-    let (stored, _) = update_object(state, &r.ty, &ns, &name, sub, Track::Done, opts, |old| {
+    let track = if pt == PatchType::Apply {
+        Track::Done
+    } else {
+        Track::Update {
+            manager: &manager,
+            subresource: sub,
+        }
+    };
+    let (stored, _) = update_object(state, &r.ty, &ns, &name, sub, track, opts, |old| {
         let view = events::to_view(&ty, old);
-        let new = patch::apply_patch(pt, &info, Some(&view), &body, &manager, force)
-            .map_err(|e| patch_error(&ty, &name, e))?;
+        let new = if pt == PatchType::Apply {
+            patch::apply_patch_subresource(pt, &info, Some(&view), &body, &manager, force, sub)
+        } else {
+            patch_content(pt, &info, &view, &body)
+        }
+        .map_err(|e| patch_error(&ty, &name, e))?;
         if !new.is_object() {
             return Err(ApiError::new(
                 422,

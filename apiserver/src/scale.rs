@@ -186,7 +186,10 @@ pub fn handle(state: &AppState, r: &Req, verb: &str) -> ApiResult<Response> {
                 &ns,
                 &name,
                 None,
-                Track::Update(&manager),
+                Track::Update {
+                    manager: &manager,
+                    subresource: Some("scale"),
+                },
                 opts,
                 |old| apply_scale(&r.ty, paths, old, &scale),
             )?
@@ -215,7 +218,10 @@ pub fn handle(state: &AppState, r: &Req, verb: &str) -> ApiResult<Response> {
                 &ns,
                 &name,
                 None,
-                Track::Update(&manager),
+                Track::Update {
+                    manager: &manager,
+                    subresource: Some("scale"),
+                },
                 opts,
                 |old| {
                     let patched = patch::apply_patch(

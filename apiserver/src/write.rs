@@ -202,7 +202,7 @@ pub fn create_object(
     validation::validate(ty, &obj, &name)?;
     crd::prepare(ty, &mut obj, &name, opts.strict)?;
     if let Some(manager) = track {
-        patching::track(ty, None, &mut obj, manager);
+        patching::track(ty, None, &mut obj, manager, None);
     }
     if opts.dry_run {
         if state.store.get(&ty.storage_key(), ns, &name).is_some() {
@@ -251,11 +251,19 @@ pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
     Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?))
 }
 
-/// How the candidate of an update was produced.
+/// How the managedFields of an update are recorded.
 pub enum Track<'a> {
-    /// PUT: record an "Update" by this manager.
-    Update(&'a str),
-    /// PATCH: the patch already recorded managedFields.
+    /// PUT and non-apply PATCH: record an "Update" by `manager` once the server has reset what the
+    /// write may not change (status or everything but status) and applied schema defaults, so the
+    /// writer owns exactly what it changed, defaults included. `subresource` names the entry's
+    /// subresource (`Some("status")`, `Some("scale")`), as kube-apiserver records it.
+    Update {
+        /// The field manager.
+        manager: &'a str,
+        /// The subresource written through, if any.
+        subresource: Option<&'a str>,
+    },
+    /// Server-side apply: the apply already recorded managedFields.
     Done,
 }
 
@@ -344,8 +352,12 @@ where
                     .unwrap_or(0);
                 metadata_mut(&mut new)?.insert("generation".into(), json!(g + 1));
             }
-            if let Track::Update(manager) = track {
-                patching::track(ty, Some(&old), &mut new, manager);
+            if let Track::Update {
+                manager,
+                subresource,
+            } = track
+            {
+                patching::track(ty, Some(&old), &mut new, manager, subresource);
             }
             if is_deleting(&new) && !has_finalizers(&new) {
                 metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
@@ -394,7 +406,10 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         &ns,
         &name,
         r.path.subresource.as_deref(),
-        Track::Update(&manager),
+        Track::Update {
+            manager: &manager,
+            subresource: r.path.subresource.as_deref(),
+        },
         WriteOpts::from_request(r),
         move |_| Ok(obj),
     )?;

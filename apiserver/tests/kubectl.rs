@@ -382,3 +382,58 @@ async fn kubectl_works_end_to_end() {
     assert!(!o.ok, "widgets should be gone: {}", o.stdout);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn server_side_apply_over_a_client_side_apply_takes_ownership_of_the_same_values() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let k = Kubectl {
+        kubeconfig,
+        cache: dir.path().join("cache"),
+    };
+    let manifest = write(
+        dir.path(),
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: moved}\ndata: {a: '1'}\n",
+    );
+    k.ok(&["apply", "-f", &manifest]).await;
+    let before = k
+        .json(&["get", "cm", "moved", "-o", "json", "--show-managed-fields"])
+        .await;
+    assert_eq!(
+        before["metadata"]["managedFields"][0]["manager"],
+        "kubectl-client-side-apply"
+    );
+
+    // Same values: only ownership changes, and it must be stored.
+    let out = k.ok(&["apply", "--server-side", "-f", &manifest]).await;
+    assert!(out.contains("serverside-applied"), "{out}");
+    let after = k
+        .json(&["get", "cm", "moved", "-o", "json", "--show-managed-fields"])
+        .await;
+    let entries = after["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields");
+    let apply = entries
+        .iter()
+        .find(|e| e["manager"] == "kubectl" && e["operation"] == "Apply")
+        .unwrap_or_else(|| panic!("no Apply entry for kubectl: {entries:?}"));
+    assert!(
+        apply["fieldsV1"].pointer("/f:data/f:a").is_some(),
+        "{apply}"
+    );
+    assert_eq!(after["data"]["a"], "1");
+
+    // A second server-side apply of the same manifest changes nothing.
+    k.ok(&["apply", "--server-side", "-f", &manifest]).await;
+    let again = k
+        .json(&["get", "cm", "moved", "-o", "json", "--show-managed-fields"])
+        .await;
+    assert_eq!(
+        again["metadata"]["resourceVersion"],
+        after["metadata"]["resourceVersion"]
+    );
+    server.shutdown().await;
+}
