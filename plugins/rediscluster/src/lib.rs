@@ -1,0 +1,324 @@
+//! Example kubewasm operator: runs Redis as a StatefulSet and a headless Service per
+//! `RedisCluster` (`cache.example.com/v1alpha1`), keeps them in line with the spec (replicas,
+//! image), reports `status.readyReplicas` and `status.phase`, records Events, and uses a
+//! finalizer so deletion always cleans up.
+//!
+//! Writes that lose a race with the cache — `conflict` (stale resourceVersion),
+//! `already-exists` (our own create not in the cache yet), `not-found` (the object went
+//! meanwhile) — requeue the key shortly instead of failing: the next reconcile reads a
+//! fresher cache and converges.
+
+mod cluster;
+mod desired;
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::Service;
+use kubewasm_sdk::{Action, Error, Event, Manifest, Patch, Plugin, Request, Result, Verb, log};
+use serde_json::json;
+
+use crate::cluster::{FINALIZER, Phase, RedisCluster, Spec, Status};
+use crate::desired::Ownership;
+
+/// How soon a key is retried after a write lost a race with the cache.
+const RETRY_SOON: Duration = Duration::from_millis(500);
+
+struct RedisOperator;
+
+impl Plugin for RedisOperator {
+    fn manifest() -> Manifest {
+        Manifest::reconcile::<RedisCluster>()
+            .owns::<StatefulSet>()
+            .owns::<Service>()
+            .permit::<RedisCluster>(&[Verb::Patch])
+            .permit::<StatefulSet>(&[Verb::Create, Verb::Patch, Verb::Delete])
+            .permit::<Service>(&[Verb::Create, Verb::Patch, Verb::Delete])
+            .concurrency(4)
+    }
+
+    fn reconcile(req: Request) -> Result<Action> {
+        match reconcile(&req.namespace, &req.name) {
+            Err(e @ (Error::Conflict(_) | Error::AlreadyExists(_) | Error::NotFound(_))) => {
+                log::debug(format!("the cache is behind ({e}); retrying soon"));
+                Ok(Action::requeue(RETRY_SOON))
+            }
+            other => other,
+        }
+    }
+}
+
+kubewasm_sdk::export_plugin!(RedisOperator);
+
+fn reconcile(ns: &str, name: &str) -> Result<Action> {
+    let Some(rc) = kubewasm_sdk::get::<RedisCluster>(ns, name)? else {
+        // Gone without our finalizer (removed by hand, or deleted before the first
+        // reconcile): delete what is still controlled by a RedisCluster of this name.
+        delete_orphans(ns, name)?;
+        return Ok(Action::done());
+    };
+    if rc.metadata.deletion_timestamp.is_some() {
+        return finalize(&rc);
+    }
+    let rc = if rc.has_finalizer() {
+        rc
+    } else {
+        add_finalizer(&rc)?
+    };
+    let uid = rc
+        .metadata
+        .uid
+        .clone()
+        .ok_or_else(|| Error::other(format!("RedisCluster {ns}/{name} has no metadata.uid")))?;
+    let spec = match Spec::parse(&rc.spec) {
+        Ok(spec) => spec,
+        Err(message) => return fail(&rc, "InvalidSpec", message),
+    };
+
+    // The Service first: the StatefulSet names it as its governing service.
+    let current_svc = kubewasm_sdk::get::<Service>(ns, name)?;
+    match current_svc
+        .as_ref()
+        .map(|s| desired::ownership(&s.metadata, name, &uid))
+    {
+        Some(Ownership::Foreign) => {
+            return fail(
+                &rc,
+                "NameTaken",
+                format!("Service {ns}/{name} exists and is not owned by this RedisCluster"),
+            );
+        }
+        Some(Ownership::Predecessor) => {
+            // Left by an earlier RedisCluster of this name, whose owner is gone.
+            ignore_not_found(kubewasm_sdk::delete::<Service>(ns, name))?;
+            return Ok(Action::requeue(RETRY_SOON));
+        }
+        _ => {}
+    }
+    let want_svc = desired::service(&rc, &uid);
+    let svc_result = match &current_svc {
+        None => kubewasm_sdk::create(&want_svc).map(Some),
+        Some(cur) if !desired::service_matches(cur, &want_svc) => {
+            kubewasm_sdk::apply(&want_svc, true).map(Some)
+        }
+        Some(_) => Ok(None),
+    };
+    match svc_result {
+        Ok(Some(_)) if current_svc.is_none() => {
+            event(
+                &rc,
+                Event::normal("Created", format!("created Service {ns}/{name}")).action("Create"),
+            );
+        }
+        Ok(_) => {}
+        Err(Error::Invalid(m)) => {
+            return fail(&rc, "Failed", format!("the Service was rejected: {m}"));
+        }
+        Err(e) => return Err(e),
+    }
+
+    let current = kubewasm_sdk::get::<StatefulSet>(ns, name)?;
+    match current
+        .as_ref()
+        .map(|s| desired::ownership(&s.metadata, name, &uid))
+    {
+        Some(Ownership::Foreign) => {
+            return fail(
+                &rc,
+                "NameTaken",
+                format!("StatefulSet {ns}/{name} exists and is not owned by this RedisCluster"),
+            );
+        }
+        Some(Ownership::Predecessor) => {
+            ignore_not_found(kubewasm_sdk::delete::<StatefulSet>(ns, name))?;
+            return Ok(Action::requeue(RETRY_SOON));
+        }
+        _ => {}
+    }
+    let want = desired::stateful_set(&rc, &uid, &spec);
+    let sts = match &current {
+        None => kubewasm_sdk::create(&want).inspect(|_| {
+            let note = format!(
+                "created StatefulSet {ns}/{name} with {} replicas of {}",
+                spec.replicas, spec.image
+            );
+            event(&rc, Event::normal("Created", note).action("Create"));
+        }),
+        Some(cur) => {
+            let (had, had_image) = (desired::replicas(cur), desired::image(cur));
+            if had == spec.replicas && had_image == Some(spec.image.as_str()) {
+                Ok(cur.clone())
+            } else {
+                kubewasm_sdk::apply(&want, true).inspect(|_| {
+                    if had != spec.replicas {
+                        let note = format!("scaling from {had} to {} replicas", spec.replicas);
+                        event(&rc, Event::normal("Scaling", note).action("Scale"));
+                    }
+                    if had_image != Some(spec.image.as_str()) {
+                        let note = format!(
+                            "changing the image from {} to {}",
+                            had_image.unwrap_or("(none)"),
+                            spec.image
+                        );
+                        event(&rc, Event::normal("ImageChanged", note).action("Update"));
+                    }
+                })
+            }
+        }
+    };
+    let sts = match sts {
+        Ok(sts) => sts,
+        Err(Error::Invalid(m)) => {
+            return fail(&rc, "Failed", format!("the StatefulSet was rejected: {m}"));
+        }
+        Err(e) => return Err(e),
+    };
+
+    let ready = desired::ready(&sts);
+    write_status(
+        &rc,
+        Status {
+            ready_replicas: ready,
+            phase: Phase::of(spec.replicas, ready),
+            observed_generation: rc.metadata.generation,
+            message: None,
+        },
+    )?;
+    Ok(Action::done())
+}
+
+/// Records an Event; a failure to record one is logged, never fails the reconcile.
+fn event(rc: &RedisCluster, e: Event) {
+    if let Err(err) = kubewasm_sdk::event(rc, &e) {
+        log::warn(format!("failed to record event {}: {err}", e.reason));
+    }
+}
+
+/// Sets phase `Failed` with `message` and, when that is news, a warning Event. Returns `done`:
+/// nothing changes until the spec (or the blocking object) does.
+fn fail(rc: &RedisCluster, reason: &str, message: String) -> Result<Action> {
+    let ready = rc.current_status().map_or(0, |s| s.ready_replicas);
+    let changed = write_status(
+        rc,
+        Status {
+            ready_replicas: ready,
+            phase: Phase::Failed,
+            observed_generation: rc.metadata.generation,
+            message: Some(message.clone()),
+        },
+    )?;
+    if changed {
+        event(rc, Event::warning(reason, message));
+    }
+    Ok(Action::done())
+}
+
+/// Writes `status` through the status subresource when it differs from the stored one.
+/// Returns whether it wrote.
+fn write_status(rc: &RedisCluster, status: Status) -> Result<bool> {
+    if rc.current_status().as_ref() == Some(&status) {
+        return Ok(false);
+    }
+    let (ns, name) = key(rc);
+    let patch = Patch::merge(json!({ "status": status }))?;
+    kubewasm_sdk::patch_status::<RedisCluster>(ns, name, &patch)?;
+    Ok(true)
+}
+
+fn key(rc: &RedisCluster) -> (&str, &str) {
+    (
+        rc.metadata.namespace.as_deref().unwrap_or_default(),
+        rc.metadata.name.as_deref().unwrap_or_default(),
+    )
+}
+
+/// Sets `finalizers` with the resourceVersion read as a precondition: a stale read fails with
+/// `conflict` instead of dropping a finalizer someone else added meanwhile.
+fn set_finalizers(rc: &RedisCluster, finalizers: &[String]) -> Result<RedisCluster> {
+    let (ns, name) = key(rc);
+    let value = if finalizers.is_empty() {
+        json!(null)
+    } else {
+        json!(finalizers)
+    };
+    let patch = Patch::merge(json!({"metadata": {
+        "resourceVersion": rc.metadata.resource_version,
+        "finalizers": value,
+    }}))?;
+    kubewasm_sdk::patch::<RedisCluster>(ns, name, &patch)
+}
+
+fn add_finalizer(rc: &RedisCluster) -> Result<RedisCluster> {
+    let mut finalizers = rc.metadata.finalizers.clone().unwrap_or_default();
+    finalizers.push(FINALIZER.to_owned());
+    set_finalizers(rc, &finalizers)
+}
+
+/// The RedisCluster is being deleted: delete its StatefulSet and Service, then let it go.
+fn finalize(rc: &RedisCluster) -> Result<Action> {
+    if !rc.has_finalizer() {
+        return Ok(Action::done()); // cleaned up already; other finalizers hold it
+    }
+    let (ns, name) = key(rc);
+    let uid = rc.metadata.uid.as_deref().unwrap_or_default();
+    let sts = delete_owned::<StatefulSet>(ns, name, uid)?;
+    let svc = delete_owned::<Service>(ns, name, uid)?;
+    if sts || svc {
+        event(
+            rc,
+            Event::normal(
+                "CleanedUp",
+                format!("deleted StatefulSet and Service {ns}/{name}"),
+            )
+            .action("Delete"),
+        );
+    }
+    let rest: Vec<String> = rc
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .filter(|f| *f != FINALIZER)
+        .cloned()
+        .collect();
+    set_finalizers(rc, &rest)?;
+    log::info(format!("RedisCluster {ns}/{name} cleaned up"));
+    Ok(Action::done())
+}
+
+/// Deletes `ns/name` of kind `K` unless the cache shows it belongs to someone else.
+/// A missing object counts as deleted. Returns whether a delete was sent and succeeded.
+fn delete_owned<K>(ns: &str, name: &str, uid: &str) -> Result<bool>
+where
+    K: kubewasm_sdk::Object,
+{
+    if let Some(obj) = kubewasm_sdk::get::<K>(ns, name)?
+        && desired::ownership(obj.meta(), name, uid) == Ownership::Foreign
+    {
+        return Ok(false);
+    }
+    ignore_not_found(kubewasm_sdk::delete::<K>(ns, name))
+}
+
+fn ignore_not_found(r: Result<()>) -> Result<bool> {
+    match r {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// The RedisCluster is gone: delete owned objects still controlled by one of its name.
+fn delete_orphans(ns: &str, name: &str) -> Result<()> {
+    if let Some(sts) = kubewasm_sdk::get::<StatefulSet>(ns, name)?
+        && desired::owned_by_name(&sts.metadata, name)
+    {
+        ignore_not_found(kubewasm_sdk::delete::<StatefulSet>(ns, name))?;
+    }
+    if let Some(svc) = kubewasm_sdk::get::<Service>(ns, name)?
+        && desired::owned_by_name(&svc.metadata, name)
+    {
+        ignore_not_found(kubewasm_sdk::delete::<Service>(ns, name))?;
+    }
+    Ok(())
+}
