@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
@@ -443,9 +442,6 @@ pub(crate) fn error_response(e: &ApiError) -> Response {
     let code = StatusCode::from_u16(e.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     json_response(code, &e.to_status())
 }
-
-/// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (kube-apiserver: about once a minute).
-pub(crate) const BOOKMARK_INTERVAL: Duration = Duration::from_secs(10);
 
 #[cfg(test)]
 mod tests {

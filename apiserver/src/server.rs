@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -23,6 +24,10 @@ pub struct Config {
     pub history_limit: usize,
     /// Largest accepted request body, in bytes (413 above it).
     pub max_body_bytes: usize,
+    /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (default 10 s; kube-apiserver
+    /// sends about one a minute). Must not be zero. Tests set it very long so that no bookmark can
+    /// move a watcher's resourceVersion at an inconvenient moment, or very short to see one at once.
+    pub bookmark_interval: Duration,
 }
 
 impl std::fmt::Debug for Config {
@@ -34,6 +39,7 @@ impl std::fmt::Debug for Config {
             .field("allow_non_loopback", &self.allow_non_loopback)
             .field("history_limit", &self.history_limit)
             .field("max_body_bytes", &self.max_body_bytes)
+            .field("bookmark_interval", &self.bookmark_interval)
             .finish()
     }
 }
@@ -46,6 +52,7 @@ impl Default for Config {
             allow_non_loopback: false,
             history_limit: 10_000,
             max_body_bytes: 3 * 1024 * 1024,
+            bookmark_interval: Duration::from_secs(10),
         }
     }
 }
@@ -70,6 +77,9 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// `bookmark_interval` was zero.
+    #[error("invalid config: bookmark_interval must be longer than zero")]
+    ZeroBookmarkInterval,
     /// Writing the kubeconfig failed.
     #[error("failed to write kubeconfig {path}: {source}")]
     WriteKubeconfig {
@@ -95,8 +105,12 @@ impl ApiServer {
     ///
     /// # Errors
     /// [`Error::NonLoopback`] / [`Error::TokenRequired`] for an exposed address without the flag or token,
-    /// [`Error::Bind`] if the address cannot be bound.
+    /// [`Error::Bind`] if the address cannot be bound, [`Error::ZeroBookmarkInterval`] for a zero
+    /// bookmark interval.
     pub async fn start(config: Config) -> Result<ApiServer, Error> {
+        if config.bookmark_interval.is_zero() {
+            return Err(Error::ZeroBookmarkInterval);
+        }
         if !config.listen.ip().is_loopback() {
             if !config.allow_non_loopback {
                 return Err(Error::NonLoopback(config.listen));
@@ -197,7 +211,7 @@ impl ApiServer {
         let _ = self.shutdown.send(true);
         self.faults.drop_watches();
         if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(std::time::Duration::from_secs(5), task).await;
+            let _ = tokio::time::timeout(Duration::from_secs(5), task).await;
         }
     }
 }

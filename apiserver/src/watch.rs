@@ -13,7 +13,7 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::api::{AppState, BOOKMARK_INTERVAL, Req};
+use crate::api::{AppState, Req};
 use crate::read::{OutputVersion, Selectors, output_with, table};
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult};
@@ -258,7 +258,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         }
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
-        let mut tick = tokio::time::interval(BOOKMARK_INTERVAL);
+        let mut tick = tokio::time::interval(state_for_task.config.bookmark_interval);
         tick.reset();
         let mut buf = BytesMut::new();
         loop {
