@@ -1,0 +1,225 @@
+//! Example kubewasm operator: mirrors every ConfigMap labelled
+//! `mirror.kubewasm.dev/enabled=true` into each namespace matched by the label selector in
+//! its `mirror.kubewasm.dev/namespace-selector` annotation (default: every other namespace),
+//! and removes the mirrors when the source goes, loses the label, or a namespace stops
+//! matching.
+//!
+//! It reconciles *every* ConfigMap, not only labelled ones, because cleanup must not depend
+//! on having seen the source: a mirror whose source is missing or no longer labelled deletes
+//! itself when reconciled, and every ConfigMap is reconciled after a restart. So no finalizer
+//! is needed, and nothing is left behind when the source was deleted or unlabelled while the
+//! host was down. Unrelated ConfigMaps cost one cache read each.
+//!
+//! Mirrors are never cross-namespace owned (Kubernetes has no such ownerReferences): they
+//! carry `app.kubernetes.io/managed-by=kubewasm-configmap-mirror` and the annotation
+//! `mirror.kubewasm.dev/source=<namespace>/<name>`, indexed as `by-source`. Only ConfigMaps
+//! carrying both are ever changed or deleted; a ConfigMap of the same name that is not a
+//! mirror is left alone (with a warning Event on the source).
+
+mod mirror;
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
+use kubewasm_sdk::{
+    Action, Error, Event, Manifest, Plugin, Request, Result, Verb, WatchMapping, log,
+};
+
+use crate::mirror::{BY_SOURCE, SOURCE};
+
+/// How soon a key is retried after a write lost a race with the cache.
+const RETRY_SOON: Duration = Duration::from_millis(500);
+
+struct Mirror;
+
+impl Plugin for Mirror {
+    fn manifest() -> Manifest {
+        Manifest::reconcile::<ConfigMap>()
+            .index::<ConfigMap>(BY_SOURCE, format!("metadata.annotations['{SOURCE}']"))
+            .watches::<Namespace>(WatchMapping::All)
+            .permit::<ConfigMap>(&[Verb::Create, Verb::Update, Verb::Delete])
+            .concurrency(4)
+    }
+
+    fn reconcile(req: Request) -> Result<Action> {
+        match reconcile(&req.namespace, &req.name) {
+            Err(e @ (Error::Conflict(_) | Error::AlreadyExists(_) | Error::NotFound(_))) => {
+                log::debug(format!("the cache is behind ({e}); retrying soon"));
+                Ok(Action::requeue(RETRY_SOON))
+            }
+            other => other,
+        }
+    }
+}
+
+kubewasm_sdk::export_plugin!(Mirror);
+
+fn reconcile(ns: &str, name: &str) -> Result<Action> {
+    let Some(cm) = kubewasm_sdk::get::<ConfigMap>(ns, name)? else {
+        // Gone. If it was a source, its mirrors go too.
+        delete_mirrors_of(&format!("{ns}/{name}"), &BTreeSet::new())?;
+        return Ok(Action::done());
+    };
+    if mirror::source_of(&cm).is_some() {
+        return reconcile_mirror(&cm);
+    }
+    let key = mirror::key(&cm.metadata);
+    if !mirror::is_active_source(&cm) {
+        // Not (or no longer) a source: anything still mirroring it goes.
+        let deleted = delete_mirrors_of(&key, &BTreeSet::new())?;
+        if deleted > 0 && cm.metadata.deletion_timestamp.is_none() {
+            let note = format!("no longer mirrored: deleted {deleted} mirror(s)");
+            event(&cm, Event::normal("Unmirrored", note).action("Delete"));
+        }
+        return Ok(Action::done());
+    }
+    reconcile_source(&cm, &key)
+}
+
+/// The namespaces a source should be mirrored into, or `None` (after a warning Event) when
+/// its selector is invalid: then nothing is changed, so a typo never deletes mirrors.
+fn targets(source: &ConfigMap) -> Result<Option<BTreeSet<String>>> {
+    let own = source.metadata.namespace.as_deref().unwrap_or_default();
+    let selector = mirror::selector(source).unwrap_or_default();
+    let namespaces = match kubewasm_sdk::list::<Namespace>("", selector) {
+        Ok(n) => n,
+        Err(Error::Invalid(m)) => {
+            let note = format!(
+                "the annotation {} is not a label selector: {m}",
+                mirror::SELECTOR
+            );
+            event(source, Event::warning("InvalidSelector", note));
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
+    Ok(Some(
+        namespaces
+            .iter()
+            .filter(|n| mirror::accepts_objects(n))
+            .filter_map(|n| n.metadata.name.clone())
+            .filter(|n| n != own)
+            .collect(),
+    ))
+}
+
+fn reconcile_source(source: &ConfigMap, key: &str) -> Result<Action> {
+    let Some(targets) = targets(source)? else {
+        return Ok(Action::done());
+    };
+    let name = source.metadata.name.as_deref().unwrap_or_default();
+    let existing: Vec<ConfigMap> = kubewasm_sdk::list_by_index::<ConfigMap>(BY_SOURCE, key)?
+        .into_iter()
+        .filter(|m| mirror::source_of(m).is_some())
+        .collect();
+    let (mut created, mut updated) = (0, 0);
+    let mut blocked = Vec::new();
+    for ns in &targets {
+        let want = mirror::mirror(source, ns);
+        let current = match existing
+            .iter()
+            .find(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()))
+        {
+            Some(m) => Some(m.clone()),
+            None => kubewasm_sdk::get::<ConfigMap>(ns, name)?,
+        };
+        match current {
+            None => {
+                kubewasm_sdk::create(&want)?;
+                created += 1;
+            }
+            Some(cur) if mirror::source_of(&cur).is_none() => blocked.push(ns.clone()),
+            Some(cur) if mirror::source_of(&cur) != mirror::source_of(&want) => {
+                // A mirror of another source with this name (namespace a/x and b/x both
+                // mirrored): first come, first served.
+                blocked.push(ns.clone());
+            }
+            Some(cur) if mirror::in_sync(&cur, &want) => {}
+            Some(cur) => {
+                let mut want = want;
+                want.metadata.resource_version = cur.metadata.resource_version;
+                kubewasm_sdk::replace(&want)?;
+                updated += 1;
+            }
+        }
+    }
+    let deleted = delete_mirrors_of(key, &targets)?;
+    if created + updated + deleted > 0 {
+        let note = format!(
+            "mirrored into {} namespace(s): {created} created, {updated} updated, {deleted} deleted",
+            targets.len() - blocked.len()
+        );
+        event(source, Event::normal("Mirrored", note).action("Mirror"));
+    }
+    if !blocked.is_empty() {
+        let note = format!(
+            "not mirrored into {}: a ConfigMap named {name} exists there and is not its mirror",
+            blocked.join(", ")
+        );
+        event(source, Event::warning("MirrorBlocked", note));
+    }
+    Ok(Action::done())
+}
+
+/// A mirror changed (or was listed at start): delete it if its source is gone, unlabelled
+/// or no longer selects this namespace; put it back in line if it was edited.
+fn reconcile_mirror(m: &ConfigMap) -> Result<Action> {
+    let Some((sns, sname)) = mirror::source_of(m) else {
+        return Ok(Action::done());
+    };
+    let ns = m.metadata.namespace.as_deref().unwrap_or_default();
+    let name = m.metadata.name.as_deref().unwrap_or_default();
+    let source = kubewasm_sdk::get::<ConfigMap>(sns, sname)?.filter(mirror::is_active_source);
+    let Some(source) = source else {
+        log::info(format!(
+            "deleting {ns}/{name}: its source {sns}/{sname} is gone or unlabelled"
+        ));
+        return delete_one(ns, name).map(|_| Action::done());
+    };
+    let Some(targets) = targets(&source)? else {
+        return Ok(Action::done());
+    };
+    if !targets.contains(ns) {
+        return delete_one(ns, name).map(|_| Action::done());
+    }
+    let mut want = mirror::mirror(&source, ns);
+    if !mirror::in_sync(m, &want) {
+        want.metadata.resource_version = m.metadata.resource_version.clone();
+        kubewasm_sdk::replace(&want)?;
+    }
+    Ok(Action::done())
+}
+
+/// Deletes the mirrors of `key` outside `keep`; returns how many.
+fn delete_mirrors_of(key: &str, keep: &BTreeSet<String>) -> Result<usize> {
+    let mut deleted = 0;
+    for m in kubewasm_sdk::list_by_index::<ConfigMap>(BY_SOURCE, key)? {
+        if mirror::source_of(&m).is_none() {
+            continue;
+        }
+        let ns = m.metadata.namespace.as_deref().unwrap_or_default();
+        if keep.contains(ns) {
+            continue;
+        }
+        if delete_one(ns, m.metadata.name.as_deref().unwrap_or_default())? {
+            deleted += 1;
+        }
+    }
+    Ok(deleted)
+}
+
+fn delete_one(ns: &str, name: &str) -> Result<bool> {
+    match kubewasm_sdk::delete::<ConfigMap>(ns, name) {
+        Ok(()) => Ok(true),
+        Err(e) if e.is_not_found() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
+/// Records an Event; a failure to record one is logged, never fails the reconcile.
+fn event(cm: &ConfigMap, e: Event) {
+    if let Err(err) = kubewasm_sdk::event(cm, &e) {
+        log::warn(format!("failed to record event {}: {err}", e.reason));
+    }
+}
