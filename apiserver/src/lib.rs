@@ -3,7 +3,8 @@
 //! Start with [`ApiServer::start`] and a [`Config`]; point a `kube::Client` or `kubectl` at
 //! [`ApiServer::url`] (or the file from [`ApiServer::write_kubeconfig`]); inject faults through
 //! [`ApiServer::faults`]. Requests enter in `api.rs`, which routes to `discovery.rs`, `read.rs`
-//! (get/list), `watch.rs`, `write.rs` (create/update/delete, checked by `validation.rs` and `crd.rs`),
+//! (get/list), `watch.rs`, `write.rs` (create/update/delete, checked by `validation.rs` and `crd.rs`, normalized by
+//! `normalize.rs`),
 //! `patching.rs` (PATCH, through the pure `patch` and `schema` modules) and `scale.rs`; all state lives
 //! in `store.rs`. See the crate README for what differs from kube-apiserver.
 //!
@@ -23,6 +24,7 @@ mod crd;
 mod discovery;
 mod events;
 mod faults;
+mod normalize;
 mod object;
 pub mod patch;
 mod patching;

@@ -17,7 +17,7 @@ use crate::read::{Selectors, output};
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause, success_deleted};
 use crate::store::{Stored, WriteOp};
-use crate::{crd, events, validation};
+use crate::{crd, events, normalize, validation};
 
 /// Per-request write options.
 #[derive(Debug, Clone, Copy, Default)]
@@ -200,6 +200,7 @@ pub fn create_object(
     meta.remove("deletionGracePeriodSeconds");
     reset_status_on_create(ty, &mut obj);
     validation::validate(ty, &obj, &name)?;
+    normalize::normalize(ty, &mut obj);
     crd::prepare(ty, &mut obj, &name, opts.strict)?;
     if let Some(manager) = track {
         patching::track(ty, None, &mut obj, manager, None);
@@ -344,6 +345,7 @@ where
                 }
             }
             validation::validate(ty, &new, name)?;
+            normalize::normalize(ty, &mut new);
             crd::prepare(ty, &mut new, name, opts.strict)?;
             if spec_changed(&old, &new) {
                 let g = old

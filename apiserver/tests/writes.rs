@@ -778,3 +778,83 @@ async fn the_scale_subresource_reads_and_sets_replicas() {
     assert_eq!(kube_code(&err), 409);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn empty_maps_left_by_patches_disappear_as_in_kube() {
+    let server = server().await;
+    let c = client(&server);
+    let path = "/api/v1/namespaces/default/configmaps";
+    let created = send_json(
+        &c,
+        "POST",
+        path,
+        &json!({"metadata": {"name": "e", "labels": {"a": "1"}, "annotations": {}}, "data": {"k": "v"}}),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.text);
+    assert!(created.body["metadata"].get("annotations").is_none());
+    for ct in [
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+    ] {
+        let r = common::raw(
+            &c,
+            "PATCH",
+            &format!("{path}/e"),
+            Some(ct),
+            serde_json::to_vec(&json!({"metadata": {"labels": {"a": null}}, "data": {"k": null}}))
+                .expect("json"),
+        )
+        .await;
+        assert_eq!(r.code, 200, "{ct}: {}", r.text);
+        let stored = get(&c, &format!("{path}/e")).await.body;
+        assert!(stored["metadata"].get("labels").is_none(), "{ct}: {stored}");
+        assert!(stored.get("data").is_none(), "{ct}: {stored}");
+        // Put them back for the next patch type.
+        let r = common::raw(
+            &c,
+            "PATCH",
+            &format!("{path}/e"),
+            Some("application/merge-patch+json"),
+            serde_json::to_vec(&json!({"metadata": {"labels": {"a": "1"}}, "data": {"k": "v"}}))
+                .expect("json"),
+        )
+        .await;
+        assert_eq!(r.code, 200, "{}", r.text);
+    }
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn secret_string_data_is_stored_base64_encoded_in_data() {
+    let server = server().await;
+    let c = client(&server);
+    let path = "/api/v1/namespaces/default/secrets";
+    let created = send_json(
+        &c,
+        "POST",
+        path,
+        &json!({"metadata": {"name": "s"}, "data": {"old": "eA=="}, "stringData": {"password": "hunter2"}}),
+    )
+    .await;
+    assert_eq!(created.code, 201, "{}", created.text);
+    assert!(created.body.get("stringData").is_none(), "{}", created.text);
+    assert_eq!(
+        created.body["data"],
+        json!({"old": "eA==", "password": "aHVudGVyMg=="})
+    );
+    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::default_namespaced(c.clone());
+    let patched = api
+        .patch(
+            "s",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"stringData": {"old": "y"}})),
+        )
+        .await
+        .expect("patch");
+    let data = patched.data.expect("data");
+    assert_eq!(data["old"].0, b"y");
+    assert_eq!(data["password"].0, b"hunter2");
+    assert!(patched.string_data.is_none());
+    server.shutdown().await;
+}
