@@ -432,6 +432,16 @@ impl Store {
             .collect()
     }
 
+    /// Every stored object whose ownerReferences name `owner_uid`.
+    pub fn dependents(&self, owner_uid: &str) -> Vec<ObjectRef> {
+        let inner = self.inner.read();
+        inner
+            .dependents
+            .get(owner_uid)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default()
+    }
+
     /// Forgets all history: watches from any older resourceVersion get 410, continue tokens expire.
     pub fn compact(&self) {
         let mut inner = self.inner.write();

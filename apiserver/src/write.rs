@@ -503,8 +503,50 @@ fn after_delete(
         delete_namespace_contents(state, name);
     }
     crd::after_delete(state, ty, object);
-    if !orphan {
+    if orphan {
+        release_dependents(state, &object.uid);
+    } else {
         collect_garbage(state, &object.uid);
+    }
+}
+
+/// The garbage collector's orphaning: the deleted owner's uid is removed from its dependents'
+/// ownerReferences (the dependents stay), as kube-controller-manager does.
+fn release_dependents(state: &AppState, owner_uid: &str) {
+    let dependents = state.store.dependents(owner_uid);
+    if dependents.is_empty() {
+        return;
+    }
+    let registry = state.registry();
+    for (key, ns, name) in dependents {
+        let Some(ty) = registry.all().find(|t| *t.storage_key() == *key) else {
+            continue;
+        };
+        let ty = ty.clone();
+        let track = Track::Update {
+            manager: "kube-controller-manager",
+            subresource: None,
+        };
+        let released = update_object(
+            state,
+            &ty,
+            &ns,
+            &name,
+            None,
+            track,
+            WriteOpts::default(),
+            |old| {
+                let mut new = old.clone();
+                let meta = metadata_mut(&mut new)?;
+                if let Some(Value::Array(refs)) = meta.get_mut("ownerReferences") {
+                    refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
+                }
+                Ok(new)
+            },
+        );
+        if let Err(e) = released {
+            tracing::debug!(error = %e, namespace = ns, name, "orphaning skipped a dependent");
+        }
     }
 }
 

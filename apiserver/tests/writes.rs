@@ -729,15 +729,37 @@ async fn deleting_an_owner_deletes_its_dependents_unless_orphaned() {
     );
 
     let keep = api.create(&pp, &cm("keep")).await.expect("keep");
+    let keep2 = api.create(&pp, &cm("keep2")).await.expect("keep2");
     api.create(&pp, &owned("kept-child", &[&keep]))
         .await
         .expect("kept child");
+    api.create(&pp, &owned("kept-shared", &[&keep, &keep2]))
+        .await
+        .expect("kept shared child");
     api.delete("keep", &DeleteParams::orphan())
         .await
         .expect("orphan delete");
-    api.get("kept-child")
+    let orphan = api
+        .get("kept-child")
         .await
         .expect("orphaned dependent stays");
+    assert!(
+        orphan.metadata.owner_references.is_none(),
+        "the deleted owner is removed from ownerReferences: {:?}",
+        orphan.metadata.owner_references
+    );
+    let shared = api
+        .get("kept-shared")
+        .await
+        .expect("shared dependent stays");
+    let uids: Vec<String> = shared
+        .metadata
+        .owner_references
+        .iter()
+        .flatten()
+        .map(|r| r.uid.clone())
+        .collect();
+    assert_eq!(uids, [keep2.metadata.uid.clone().unwrap_or_default()]);
     server.shutdown().await;
 }
 
