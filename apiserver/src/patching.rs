@@ -8,7 +8,7 @@ use crate::api::{AppState, Req, bytes_response};
 use crate::events;
 use crate::patch::{self, PatchError, PatchType, TypeInfo};
 use crate::read::output;
-use crate::registry::ResourceType;
+use crate::registry::{ResourceType, View};
 use crate::status::{ApiError, ApiResult, Cause};
 use crate::write::{Track, WriteOpts, create_object, field_manager, update_object};
 
@@ -28,6 +28,21 @@ pub fn track(
         builtin: ty.builtin,
         schema: ty.schema.as_ref(),
     };
+    if ty.view == View::EventsV1 {
+        // Stored as core/v1 Events: record the fields as the writer named them (note, regarding, ...),
+        // matching the entry's apiVersion.
+        let old_view = old.map(|o| events::to_view(ty, o).into_owned());
+        let mut view = events::to_view(ty, new).into_owned();
+        patch::track_update_subresource(&info, old_view.as_ref(), &mut view, manager, subresource);
+        let tracked = view.pointer_mut("/metadata/managedFields").map(Value::take);
+        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
+            match tracked {
+                Some(mf) => meta.insert("managedFields".into(), mf),
+                None => meta.remove("managedFields"),
+            };
+        }
+        return;
+    }
     patch::track_update_subresource(&info, old, new, manager, subresource);
 }
 

@@ -284,5 +284,22 @@ async fn events_recorded_through_events_k8s_io_show_up_as_core_v1_events() {
     assert_eq!(v1.body["apiVersion"], "events.k8s.io/v1");
     assert_eq!(v1.body["note"], "all good");
     assert_eq!(v1.body["regarding"]["name"], "subject");
+    // managedFields name the fields as the events.k8s.io/v1 writer did.
+    let entries = v1.body["metadata"]["managedFields"]
+        .as_array()
+        .expect("managedFields");
+    assert!(!entries.is_empty());
+    for entry in entries {
+        assert_eq!(entry["apiVersion"], "events.k8s.io/v1", "{entry}");
+        let fields = &entry["fieldsV1"];
+        assert!(fields.get("f:message").is_none(), "{entry}");
+        assert!(fields.get("f:involvedObject").is_none(), "{entry}");
+    }
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["fieldsV1"].get("f:note").is_some()),
+        "{entries:?}"
+    );
     server.shutdown().await;
 }
