@@ -282,3 +282,26 @@ async fn schema_defaults_are_owned_by_the_writer_that_caused_them() {
     assert_eq!(removed["spec"]["retry"]["limit"], 3);
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn scale_writes_are_recorded_under_the_scale_subresource() {
+    let server = server().await;
+    let c = client(&server);
+    let created = send_json(&c, "POST", DEPLOYMENTS, &deployment("sc")).await;
+    assert_eq!(created.code, 201, "{}", created.text);
+    let scaled = patch(
+        &c,
+        &format!("{DEPLOYMENTS}/sc/scale?fieldManager=hpa"),
+        "application/merge-patch+json",
+        &json!({"spec": {"replicas": 4}}),
+    )
+    .await;
+    assert_eq!(scaled.body["spec"]["replicas"], 4);
+    let stored = get(&c, &format!("{DEPLOYMENTS}/sc")).await.body;
+    assert_eq!(
+        fields(&stored, "hpa", Some("scale")),
+        &json!({"f:spec": {"f:replicas": {}}})
+    );
+    assert!(entry(&stored, "hpa", None).is_none());
+    server.shutdown().await;
+}
