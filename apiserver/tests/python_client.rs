@@ -1,6 +1,7 @@
 //! The official Kubernetes Python client (`kubernetes` on PyPI) against the embedded server, unchanged:
 //! runs `tests/python/official_client.py` (built-in kinds, strategic merge patches, status, watch,
-//! conflicts, deletes, custom resources).
+//! conflicts, deletes, custom resources through CustomObjectsApi, and the dynamic client's discovery and
+//! server-side apply).
 //!
 //! Needs `python3` with the `venv` module and access to PyPI the first time: the client is installed
 //! once into `target/python-client-venv` and reused. Fails (never skips) when they are missing.

@@ -6,10 +6,11 @@ Runs one scenario step by step; on the first mismatch or error it prints
 "FAILED at step <name>: <why>" (with the traceback) and exits 1. Prints "OK" and exits 0 otherwise.
 """
 
+import os
 import sys
 import traceback
 
-from kubernetes import client, config, watch
+from kubernetes import client, config, dynamic, watch
 from kubernetes.client.rest import ApiException
 
 NS = "py-client"
@@ -244,6 +245,29 @@ def custom_resources(ext, custom):
     expect_api_error(404, custom.list_namespaced_custom_object, *args)
 
 
+def dynamic_client(kubeconfig):
+    step("dynamic client discovery")
+    # The discovery cache goes next to the kubeconfig (a temporary directory), not into /tmp.
+    cache = os.path.join(os.path.dirname(os.path.abspath(kubeconfig)), "discovery.json")
+    dyn = dynamic.DynamicClient(client.ApiClient(), cache_file=cache)
+    cms = dyn.resources.get(api_version="v1", kind="ConfigMap")
+    check(cms.namespaced, "ConfigMaps are not namespaced in discovery")
+
+    step("dynamic client server-side apply")
+    body = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "applied"}, "data": {"a": "1"}}
+    applied = cms.server_side_apply(body=body, namespace=NS, field_manager="py-apply")
+    check(applied.data.a == "1", f"data: {applied.data}")
+    managers = [(m.manager, m.operation) for m in applied.metadata.managedFields]
+    check(("py-apply", "Apply") in managers, f"managedFields: {managers}")
+    body["data"] = {"a": "2"}
+    err = expect_api_error(409, cms.server_side_apply, body=body, namespace=NS, field_manager="other")
+    check("conflict" in err.body, f"body: {err.body}")
+    forced = cms.server_side_apply(
+        body=body, namespace=NS, field_manager="other", force_conflicts=True
+    )
+    check(forced.data.a == "2", f"data: {forced.data}")
+
+
 def main():
     if len(sys.argv) != 2:
         print("usage: official_client.py KUBECONFIG", file=sys.stderr)
@@ -255,6 +279,7 @@ def main():
         apps = client.AppsV1Api()
         built_in_kinds(core, apps)
         custom_resources(client.ApiextensionsV1Api(), client.CustomObjectsApi())
+        dynamic_client(sys.argv[1])
         step("delete namespace")
         core.delete_namespace(NS)
         expect_api_error(404, core.read_namespace, NS)
