@@ -1,7 +1,7 @@
 //! The `configmap-mirror` example operator, loaded from `target/plugins`, against the
 //! in-memory backend: mirrors into selected namespaces, updates, removal when the source goes,
-//! is unlabelled or a namespace stops matching, orphan cleanup, objects it does not own,
-//! write conflicts and cache lag.
+//! is unlabelled or a namespace stops matching, deleted or edited mirrors restored, orphan
+//! cleanup, objects it does not own, write conflicts and cache lag.
 
 mod common;
 mod example_support;
@@ -388,4 +388,23 @@ async fn its_own_creates_missing_from_the_cache_requeue_instead_of_failing() {
     assert_eq!(run_source(&plugin, &cluster).await, Action::Done);
     assert_eq!(mirrored(&cluster), ["team-b", "team-c"]);
     assert_eq!(cluster.events().len(), 1, "one Mirrored event");
+}
+
+#[tokio::test]
+async fn a_deleted_mirror_is_put_back_by_its_source() {
+    let (plugin, cluster) = setup().await;
+    add_source(&cluster, json!({"k": "v"}), None);
+    run_source(&plugin, &cluster).await;
+    cluster
+        .server
+        .delete(&configmaps(), Some("team-b"), "settings")
+        .await
+        .unwrap();
+
+    reconcile(&plugin, &cluster, "team-b", "settings", Reason::Deleted).await;
+    assert_eq!(mirrored(&cluster), ["team-b", "team-c"]);
+    assert_eq!(
+        mirror(&cluster, "team-b").unwrap()["data"],
+        json!({"k": "v"})
+    );
 }

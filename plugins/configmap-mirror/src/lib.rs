@@ -5,7 +5,8 @@
 //! matching.
 //!
 //! It reconciles *every* ConfigMap, not only labelled ones, because cleanup must not depend
-//! on having seen the source: a mirror whose source is missing or no longer labelled deletes
+//! on having seen the source (and a deleted mirror, which has the source's name, leads back to
+//! its source): a mirror whose source is missing or no longer labelled deletes
 //! itself when reconciled, and every ConfigMap is reconciled after a restart. So no finalizer
 //! is needed, and nothing is left behind when the source was deleted or unlabelled while the
 //! host was down. Unrelated ConfigMaps cost one cache read each.
@@ -59,6 +60,17 @@ fn reconcile(ns: &str, name: &str) -> Result<Action> {
     let Some(cm) = kubewasm_sdk::get::<ConfigMap>(ns, name)? else {
         // Gone. If it was a source, its mirrors go too.
         delete_mirrors_of(&format!("{ns}/{name}"), &BTreeSet::new())?;
+        // If it was a mirror, its source (same name, another namespace) puts it back.
+        let selector = format!("{}=true", mirror::ENABLED);
+        for source in kubewasm_sdk::list::<ConfigMap>("", &selector)? {
+            if source.metadata.name.as_deref() == Some(name)
+                && source.metadata.namespace.as_deref() != Some(ns)
+                && mirror::is_active_source(&source)
+            {
+                let key = mirror::key(&source.metadata);
+                reconcile_source(&source, &key)?;
+            }
+        }
         return Ok(Action::done());
     };
     if mirror::source_of(&cm).is_some() {
