@@ -361,14 +361,20 @@ where
             {
                 patching::track(ty, Some(&old), &mut new, manager, subresource);
             }
-            if is_deleting(&new) && !has_finalizers(&new) {
-                metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
-                return Ok(WriteOp::Delete(new).dry(opts.dry_run));
-            }
-            if same_content(&old, &new) {
+            if same_content(&old, &new) && !(is_deleting(&new) && !has_finalizers(&new)) {
                 return Ok(WriteOp::Noop);
             }
-            metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(rv.to_string()));
+            // A dry run answers with the object as it would be stored, at the current
+            // resourceVersion (nothing was written), as kube-apiserver does.
+            let stamp = if opts.dry_run {
+                meta_str(&old, "resourceVersion").to_string()
+            } else {
+                rv.to_string()
+            };
+            metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(stamp));
+            if is_deleting(&new) && !has_finalizers(&new) {
+                return Ok(WriteOp::Delete(new).dry(opts.dry_run));
+            }
             Ok(WriteOp::Put(new).dry(opts.dry_run))
         })?;
     if result.deleted && result.changed {
@@ -470,6 +476,12 @@ pub fn delete_object(
                 ),
             ));
         }
+        // A dry run stamps nothing: the answer keeps the current resourceVersion.
+        let stamp = if dry_run {
+            meta_str(&old, "resourceVersion").to_string()
+        } else {
+            rv.to_string()
+        };
         if has_finalizers(&old) {
             if is_deleting(&old) {
                 return Ok(WriteOp::Noop);
@@ -477,10 +489,10 @@ pub fn delete_object(
             let meta = metadata_mut(&mut old)?;
             meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
             meta.insert("deletionGracePeriodSeconds".into(), json!(0));
-            meta.insert("resourceVersion".into(), json!(rv.to_string()));
+            meta.insert("resourceVersion".into(), json!(stamp));
             return Ok(WriteOp::Put(old).dry(dry_run));
         }
-        metadata_mut(&mut old)?.insert("resourceVersion".into(), json!(rv.to_string()));
+        metadata_mut(&mut old)?.insert("resourceVersion".into(), json!(stamp));
         Ok(WriteOp::Delete(old).dry(dry_run))
     })?;
     if result.deleted && result.changed {

@@ -589,6 +589,44 @@ async fn dry_run_stores_nothing() {
         kube_code(&api.get("dry").await.expect_err("not stored")),
         404
     );
+
+    // A dry-run change answers with the would-be object at the current resourceVersion (so
+    // `kubectl diff` shows only the real change) and stores nothing.
+    let wet = api
+        .create(&PostParams::default(), &cm("wet"))
+        .await
+        .expect("create");
+    let rv = wet.metadata.resource_version.clone();
+    let mut dry_patch = PatchParams::default();
+    dry_patch.dry_run = true;
+    let answered = api
+        .patch(
+            "wet",
+            &dry_patch,
+            &Patch::Merge(json!({"data": {"k": "changed"}})),
+        )
+        .await
+        .expect("dry patch");
+    assert_eq!(
+        answered.data.and_then(|d| d.get("k").cloned()).as_deref(),
+        Some("changed")
+    );
+    assert_eq!(answered.metadata.resource_version, rv);
+    let stored = api.get("wet").await.expect("get");
+    assert_eq!(stored.metadata.resource_version, rv);
+    assert_eq!(
+        stored.data.and_then(|d| d.get("k").cloned()).as_deref(),
+        Some("v")
+    );
+    let dp = DeleteParams {
+        dry_run: true,
+        ..Default::default()
+    };
+    api.delete("wet", &dp).await.expect("dry delete");
+    assert_eq!(
+        api.get("wet").await.expect("still there").metadata.resource_version,
+        rv
+    );
     server.shutdown().await;
 }
 
