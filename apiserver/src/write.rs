@@ -150,6 +150,16 @@ fn reset_status_on_create(ty: &ResourceType, obj: &mut Value) {
     }
 }
 
+/// Whether kube-apiserver keeps `metadata.generation` for this kind: workloads with a spec and status
+/// (apps/v1, Pods), CRDs and custom resources. ConfigMaps, Secrets, Services, Namespaces, Events and
+/// the like have none.
+fn tracks_generation(ty: &ResourceType) -> bool {
+    !ty.builtin
+        || ty.group == "apps"
+        || ty.group == "apiextensions.k8s.io"
+        || (ty.group.is_empty() && ty.resource == "pods")
+}
+
 /// Creates an object (already type- and namespace-checked). `track` is the field manager to record, or
 /// None when managedFields were already set (server-side apply).
 pub fn create_object(
@@ -195,7 +205,11 @@ pub fn create_object(
     let meta = metadata_mut(&mut obj)?;
     meta.insert("uid".into(), json!(new_uid()));
     meta.insert("creationTimestamp".into(), json!(now_rfc3339()));
-    meta.insert("generation".into(), json!(1));
+    if tracks_generation(ty) {
+        meta.insert("generation".into(), json!(1));
+    } else {
+        meta.remove("generation");
+    }
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
     reset_status_on_create(ty, &mut obj);
@@ -347,7 +361,7 @@ where
             validation::validate(ty, &new, name)?;
             normalize::normalize(ty, &mut new);
             crd::prepare(ty, &mut new, name, opts.strict)?;
-            if spec_changed(&old, &new) {
+            if tracks_generation(ty) && spec_changed(&old, &new) {
                 let g = old
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)
