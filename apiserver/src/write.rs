@@ -375,7 +375,8 @@ where
             {
                 patching::track(ty, Some(&old), &mut new, manager, subresource);
             }
-            if same_content(&old, &new) && !(is_deleting(&new) && !has_finalizers(&new)) {
+            let removes = is_deleting(&new) && !has_finalizers(&new);
+            if !removes && same_content(&old, &new) {
                 return Ok(WriteOp::Noop);
             }
             // A dry run answers with the object as it would be stored, at the current
@@ -386,7 +387,7 @@ where
                 rv.to_string()
             };
             metadata_mut(&mut new)?.insert("resourceVersion".into(), json!(stamp));
-            if is_deleting(&new) && !has_finalizers(&new) {
+            if removes {
                 return Ok(WriteOp::Delete(new).dry(opts.dry_run));
             }
             Ok(WriteOp::Put(new).dry(opts.dry_run))
