@@ -598,8 +598,10 @@ async fn dry_run_stores_nothing() {
         .await
         .expect("create");
     let rv = wet.metadata.resource_version.clone();
-    let mut dry_patch = PatchParams::default();
-    dry_patch.dry_run = true;
+    let dry_patch = PatchParams {
+        dry_run: true,
+        ..Default::default()
+    };
     let answered = api
         .patch(
             "wet",
