@@ -136,3 +136,15 @@ async fn many_pods_created_at_once_are_all_counted() {
     summary_is(c, "busy", &[("Pending", 30), ("Failed", 10)]).await;
     cluster.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_name_is_longer_than_a_label_value_gets_a_summary() {
+    let cluster = start().await;
+    let c = &cluster;
+    let name = format!("ip-10-0-0-1.{}.compute.internal", "eu-west".repeat(9));
+    assert!(name.len() > 63);
+    create(c, NODE, node(&name)).await;
+    create(c, POD, pod("web", &name)).await;
+    summary_is(c, &name, &[("Pending", 1)]).await;
+    cluster.stop().await;
+}

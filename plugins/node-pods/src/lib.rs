@@ -126,7 +126,11 @@ fn reconcile(node: &str) -> Result<Action> {
                 .iter()
                 .flatten()
                 .any(|r| r.uid == uid);
-            if same_owner && cm.data == want.data && cm.metadata.labels == want.metadata.labels {
+            if same_owner
+                && cm.data == want.data
+                && cm.metadata.labels == want.metadata.labels
+                && cm.metadata.annotations == want.metadata.annotations
+            {
                 return Ok(Action::done());
             }
             want.metadata.resource_version = cm.metadata.resource_version;

@@ -13,8 +13,11 @@ pub const NAMESPACE: &str = "kube-system";
 pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 /// Value of [`MANAGED_BY`].
 pub const MANAGER: &str = "kubewasm-node-pods";
-/// Label naming the Node a summary describes.
-pub const NODE_LABEL: &str = "node-pods.kubewasm.dev/node";
+/// Annotation naming the Node a summary describes (an annotation, not a label: Node names
+/// may be longer than a label value's 63 characters).
+pub const NODE_ANNOTATION: &str = "node-pods.kubewasm.dev/node";
+/// Longest object name Kubernetes accepts.
+const MAX_NAME: usize = 253;
 /// Pod phases, in the order Kubernetes documents them. A Pod without a phase counts as
 /// `Pending` (the API server sets no phase; the kubelet has not reported yet).
 pub const PHASES: [&str; 5] = ["Pending", "Running", "Succeeded", "Failed", "Unknown"];
@@ -46,9 +49,25 @@ impl Object for PodPhase {
     }
 }
 
-/// Name of the summary ConfigMap of `node`.
+/// Name of the summary ConfigMap of `node`: `node-pods-<node>`, or, when that would be longer
+/// than a name may be, the start of it plus a hash of the whole Node name.
 pub fn name(node: &str) -> String {
-    format!("node-pods-{node}")
+    let full = format!("node-pods-{node}");
+    if full.len() <= MAX_NAME {
+        return full;
+    }
+    // FNV-1a: stable across builds and Rust versions, unlike std's hasher.
+    let hash = node.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let keep = MAX_NAME - 17; // '-' and 16 hex digits
+    // Node names are ASCII (DNS subdomains), so any byte index is a char boundary; trim a
+    // trailing '.' or '-' so the name stays a valid DNS subdomain.
+    let head = full
+        .get(..keep)
+        .unwrap_or(&full)
+        .trim_end_matches(['.', '-']);
+    format!("{head}-{hash:016x}")
 }
 
 /// The summary's data: `total` and one count per phase (zeros included, so a phase that
@@ -78,10 +97,14 @@ pub fn config_map(node: &str, uid: &str, data: BTreeMap<String, String>) -> Conf
         metadata: ObjectMeta {
             name: Some(name(node)),
             namespace: Some(NAMESPACE.to_owned()),
-            labels: Some(BTreeMap::from([
-                (MANAGED_BY.to_owned(), MANAGER.to_owned()),
-                (NODE_LABEL.to_owned(), node.to_owned()),
-            ])),
+            labels: Some(BTreeMap::from([(
+                MANAGED_BY.to_owned(),
+                MANAGER.to_owned(),
+            )])),
+            annotations: Some(BTreeMap::from([(
+                NODE_ANNOTATION.to_owned(),
+                node.to_owned(),
+            )])),
             owner_references: Some(vec![OwnerReference {
                 api_version: "v1".to_owned(),
                 kind: "Node".to_owned(),
@@ -114,6 +137,16 @@ pub fn is_summary_of(cm: &ConfigMap, node: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn summary_names_stay_valid_for_the_longest_node_names() {
+        assert_eq!(name("worker-1"), "node-pods-worker-1");
+        let long = format!("{}.example.com", "a".repeat(240));
+        let n = name(&long);
+        assert_eq!(n.len(), MAX_NAME);
+        assert_ne!(n, name(&format!("{}.example.org", "a".repeat(240))));
+        assert_eq!(n, name(&long), "stable");
+    }
 
     #[test]
     fn pods_are_counted_by_phase_with_zeros_and_a_total() {
