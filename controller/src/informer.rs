@@ -559,7 +559,15 @@ fn with_causes(error: &dyn std::error::Error) -> String {
 async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::Config) {
     let mut events = watcher::watcher(api, config).default_backoff().boxed();
     let mut listing: Vec<DynamicObject> = Vec::new();
+    // Failures in a row: the first is a warning, repeats of the same failure are debug lines
+    // (a kind whose CRD is not installed yet fails every second until it is).
+    let mut failing: Option<String> = None;
     while let Some(event) = events.next().await {
+        if event.is_ok()
+            && let Some(error) = failing.take()
+        {
+            tracing::info!(informer = %informer.key, %error, "watch recovered");
+        }
         match event {
             Ok(Event::Init) => listing.clear(),
             Ok(Event::InitApply(obj)) => listing.push(obj),
@@ -568,9 +576,36 @@ async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::
             Ok(Event::Delete(obj)) => informer.delete(obj),
             Err(error) => {
                 informer.counters.errors.fetch_add(1, Ordering::Relaxed);
-                *informer.last_error.lock() = Some(with_causes(&error));
-                tracing::warn!(informer = %informer.key, %error, "watch failed; retrying with backoff");
+                let text = with_causes(&error);
+                *informer.last_error.lock() = Some(text.clone());
+                if failing.as_deref() == Some(text.as_str()) {
+                    tracing::debug!(informer = %informer.key, %error, "watch still failing; retrying with backoff");
+                } else if not_served(&error) {
+                    tracing::warn!(
+                        informer = %informer.key,
+                        "the API server does not serve {} {} (is its CustomResourceDefinition installed?); \
+                         waiting for it: plugins that need it reconcile once it is served",
+                        informer.key.resource.api_version,
+                        informer.key.resource.kind
+                    );
+                } else {
+                    tracing::warn!(informer = %informer.key, %error, "watch failed; retrying with backoff");
+                }
+                failing = Some(text);
             }
         }
+    }
+}
+
+/// Whether the API server answered 404 for the kind's collection: the kind is not served (yet).
+fn not_served(error: &watcher::Error) -> bool {
+    match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => {
+            matches!(e, kube::Error::Api(status) if status.code == 404)
+        }
+        watcher::Error::WatchError(status) => status.code == 404,
+        watcher::Error::NoResourceVersion => false,
     }
 }

@@ -60,6 +60,16 @@ pub struct OwnedKind {
 /// How the objects of a watched kind lead to primary keys.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MapBy {
+    /// The watched object's `ownerReferences` that name an object of the reconciled kind (any
+    /// reference, not only the controller one).
+    OwnerReferences,
+    /// The primary with the watched object's namespace and name, if it exists.
+    SameName,
+    /// Every primary in the watched object's namespace; for a watched Namespace, every primary in
+    /// that namespace; for another cluster-scoped watched kind, every primary.
+    Namespace,
+    /// Every primary (e.g. a cluster-wide settings object changed).
+    All,
     /// The watched object carries a label selector at `path` (a `key: value` map such as a Service's
     /// `spec.selector`, or a `matchLabels`/`matchExpressions` selector): every primary in the object's
     /// namespace that it selects. Uses the primary store's label index.
@@ -207,7 +217,7 @@ impl Mapper {
         for watch in m.watches.iter().filter(|w| w.kind.matches(&event.resource)) {
             let entries = std::iter::once(&event.object).chain(event.old.as_ref());
             for entry in entries {
-                for key in self.watch_keys(&watch.map_by, entry) {
+                for key in self.watch_keys(watch, entry) {
                     push(key, Via::Mapping(Arc::clone(&watch.name)));
                 }
             }
@@ -215,9 +225,37 @@ impl Mapper {
         out
     }
 
-    fn watch_keys(&self, map_by: &MapBy, entry: &Entry) -> Vec<ObjectKey> {
+    fn watch_keys(&self, watch: &WatchMapping, entry: &Entry) -> Vec<ObjectKey> {
+        let map_by = &watch.map_by;
         let ns = entry.namespace();
+        let cluster_scoped = self.mapping.cluster_scoped;
+        let keys = |entries: Vec<Arc<Entry>>| entries.iter().map(|e| e.key().clone()).collect();
         match map_by {
+            MapBy::OwnerReferences => {
+                let m = &*self.mapping;
+                entry
+                    .owners()
+                    .iter()
+                    .filter(|o| o.kind == m.reconciles.kind && o.group() == m.reconciles.group)
+                    .map(|o| ObjectKey::new(if cluster_scoped { None } else { ns }, &o.name))
+                    .collect()
+            }
+            MapBy::SameName => {
+                let key_ns = if cluster_scoped { None } else { ns };
+                self.primaries
+                    .get(key_ns, entry.name())
+                    .map(|p| vec![p.key().clone()])
+                    .unwrap_or_default()
+            }
+            MapBy::Namespace => {
+                let is_namespace = watch.kind.group.is_empty() && watch.kind.kind == "Namespace";
+                match (ns, is_namespace) {
+                    (Some(ns), _) => keys(self.primaries.list(Some(ns), None)),
+                    (None, true) => keys(self.primaries.list(Some(entry.name()), None)),
+                    (None, false) => keys(self.primaries.snapshot()),
+                }
+            }
+            MapBy::All => keys(self.primaries.snapshot()),
             MapBy::ObjectSelectsPrimaries { path } => {
                 let Some(selector) = selector_at(path, &json_of(entry)) else {
                     return Vec::new();
@@ -272,7 +310,7 @@ impl Mapper {
                         Ok(found) => keys.extend(
                             found
                                 .iter()
-                                .filter(|p| ns.is_none() || p.namespace() == ns)
+                                .filter(|p| cluster_scoped || ns.is_none() || p.namespace() == ns)
                                 .map(|p| p.key().clone()),
                         ),
                         Err(error) => {
@@ -666,5 +704,118 @@ mod tests {
         assert_eq!(got, ["ns/api", "ns/web"]);
         queue.shutdown();
         r.abort();
+    }
+
+    fn watch(name: &str, kind: GroupKind, map_by: MapBy) -> WatchMapping {
+        WatchMapping {
+            name: name.into(),
+            kind,
+            map_by,
+        }
+    }
+
+    #[test]
+    fn watched_objects_map_by_owner_references_same_name_namespace_and_all() {
+        let svc = ar("", "v1", "Service", "services");
+        let namespaces = ar("", "v1", "Namespace", "namespaces");
+        let cm = ar("", "v1", "ConfigMap", "configmaps");
+        let secret = ar("", "v1", "Secret", "secrets");
+        let node = ar("", "v1", "Node", "nodes");
+        let (m, store) = mapper(vec![
+            watch("svc", GroupKind::new("", "Service"), MapBy::SameName),
+            watch(
+                "cm",
+                GroupKind::new("", "ConfigMap"),
+                MapBy::OwnerReferences,
+            ),
+            watch("ns", GroupKind::new("", "Namespace"), MapBy::Namespace),
+            watch("secret", GroupKind::new("", "Secret"), MapBy::Namespace),
+            watch("node", GroupKind::new("", "Node"), MapBy::All),
+        ]);
+        store
+            .apply(obj(
+                json!({"metadata": {"name": "db", "namespace": "other", "resourceVersion": "1"}}),
+            ))
+            .expect("apply");
+        let added = |r: &ApiResource, v| event(r, EventType::Added, entry(r, v), None);
+
+        // Same name: only a primary that exists.
+        let web_svc = added(
+            &svc,
+            json!({"metadata": {"name": "web", "namespace": "ns"}}),
+        );
+        assert_eq!(keys(&m, &web_svc), ["ns/web"]);
+        let orphan_svc = added(
+            &svc,
+            json!({"metadata": {"name": "nope", "namespace": "ns"}}),
+        );
+        assert!(keys(&m, &orphan_svc).is_empty());
+
+        // Owner references: every reference to the reconciled kind, controller or not.
+        let owners = json!([
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web", "uid": "u1"},
+            {"apiVersion": "apps/v1", "kind": "Deployment", "name": "api", "uid": "u2", "controller": true},
+            {"apiVersion": "v1", "kind": "Pod", "name": "p", "uid": "u3"}
+        ]);
+        let owned = added(
+            &cm,
+            json!({"metadata": {"name": "c", "namespace": "ns", "ownerReferences": owners}}),
+        );
+        assert_eq!(keys(&m, &owned), ["ns/api", "ns/web"]);
+
+        // Namespace: a namespaced object leads to the primaries of its namespace...
+        let s = added(
+            &secret,
+            json!({"metadata": {"name": "s", "namespace": "other"}}),
+        );
+        assert_eq!(keys(&m, &s), ["other/db"]);
+        // ...and a Namespace to the primaries of the namespace it is.
+        let ns = added(&namespaces, json!({"metadata": {"name": "ns"}}));
+        assert_eq!(keys(&m, &ns), ["ns/api", "ns/web"]);
+
+        // All: every primary.
+        let n = added(&node, json!({"metadata": {"name": "n1"}}));
+        assert_eq!(keys(&m, &n), ["ns/api", "ns/web", "other/db"]);
+    }
+
+    #[test]
+    fn index_lookups_from_namespaced_objects_reach_cluster_scoped_primaries() {
+        let nodes = ar("", "v1", "Node", "nodes");
+        let pods = ar("", "v1", "Pod", "pods");
+        let store = Store::new(nodes, false);
+        store
+            .add_index(
+                "metadata.name",
+                FieldPath::parse("metadata.name").expect("path"),
+            )
+            .expect("index");
+        for n in ["n1", "n2"] {
+            store
+                .apply(obj(
+                    json!({"metadata": {"name": n, "resourceVersion": "1"}}),
+                ))
+                .expect("apply");
+        }
+        let m = Mapper::new(
+            Mapping {
+                reconciles: GroupKind::new("", "Node"),
+                cluster_scoped: true,
+                owns: vec![],
+                watches: vec![watch(
+                    "pods",
+                    GroupKind::new("", "Pod"),
+                    MapBy::Index {
+                        index: "metadata.name".into(),
+                        value_from: FieldPath::parse("spec.nodeName").expect("path"),
+                    },
+                )],
+            },
+            store,
+        );
+        let pod = entry(
+            &pods,
+            json!({"metadata": {"name": "p", "namespace": "default"}, "spec": {"nodeName": "n2"}}),
+        );
+        assert_eq!(keys(&m, &event(&pods, EventType::Added, pod, None)), ["n2"]);
     }
 }
