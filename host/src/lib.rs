@@ -6,4 +6,10 @@
 //! [`runtime::Backend`] (the informer cache for reads, the API client for writes;
 //! [`runtime::MemoryBackend`] for tests).
 
+mod cluster;
+pub mod loader;
+mod manager;
 pub mod runtime;
+
+pub use cluster::ClusterBackend;
+pub use manager::{Manager, ManagerConfig, ManagerError, PluginStatus};

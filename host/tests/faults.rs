@@ -116,7 +116,7 @@ mod hanging {
     use bytes::Bytes;
     use futures::future::{BoxFuture, pending};
     use kubewasm::runtime::{
-        ApiError, Backend, EventRecord, Index, Kind, PatchRequest, Selector, Subresource,
+        ApiError, Backend, EventRecord, Index, Kind, LabelSelector, PatchRequest, Subresource,
     };
 
     impl Backend for super::HangingWrites {
@@ -132,7 +132,7 @@ mod hanging {
             &self,
             kind: &Kind,
             namespace: Option<&str>,
-            selector: Option<&Selector>,
+            selector: Option<&LabelSelector>,
         ) -> Result<Vec<Bytes>, ApiError> {
             self.0.list(kind, namespace, selector)
         }

@@ -9,7 +9,7 @@ use futures::future::BoxFuture;
 
 use super::api_error::ApiError;
 use super::manifest::{Index, Kind};
-use super::selector::Selector;
+use kubewasm_controller::LabelSelector;
 
 /// Which part of an object a write targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,7 +93,7 @@ pub trait Backend: Send + Sync + 'static {
         &self,
         kind: &Kind,
         namespace: Option<&str>,
-        selector: Option<&Selector>,
+        selector: Option<&LabelSelector>,
     ) -> Result<Vec<Bytes>, ApiError>;
 
     /// Objects of `kind` whose `index` holds `value`.

@@ -6,8 +6,7 @@ use std::fmt;
 use super::api_error::ApiError;
 use super::bindings::exports::kubewasm::controller::reconciler as wit;
 use super::bindings::kubewasm::controller::types as wit_types;
-use super::field_path::FieldPath;
-use super::selector::Selector;
+use kubewasm_controller::{FieldPath, LabelSelector};
 
 /// Everything wrong with a manifest, so the author can fix it in one go.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -180,7 +179,7 @@ pub struct Reconciles {
     /// Only this namespace, if set.
     pub namespace: Option<String>,
     /// Only objects matching this selector, if set.
-    pub label_selector: Option<Selector>,
+    pub label_selector: Option<LabelSelector>,
 }
 
 /// How a watched object's change maps to reconcile keys (see `wit/reconciler.wit`).
@@ -209,7 +208,7 @@ pub struct Watch {
     /// The kind.
     pub kind: Kind,
     /// Only objects matching this selector, if set.
-    pub label_selector: Option<Selector>,
+    pub label_selector: Option<LabelSelector>,
     /// The mapping to reconcile keys.
     pub mapping: WatchMapping,
 }
@@ -265,7 +264,7 @@ impl Manifest {
         };
         let selector = |s: Option<String>, what: &str, problems: &mut Vec<String>| {
             s.and_then(|s| {
-                Selector::parse(&s)
+                LabelSelector::parse(&s)
                     .map_err(|e| problems.push(format!("{what}: {e}")))
                     .ok()
             })

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::api_error::ApiError;
 use super::backend::{Backend, EventRecord, PatchRequest, Subresource};
 use super::manifest::{Index, Kind};
-use super::selector::Selector;
+use kubewasm_controller::LabelSelector;
 
 type Objects = BTreeMap<(String, String), Bytes>;
 
@@ -33,6 +33,19 @@ fn kind_key(kind: &Kind) -> (String, String) {
 
 fn obj_key(namespace: Option<&str>, name: &str) -> (String, String) {
     (namespace.unwrap_or_default().to_owned(), name.to_owned())
+}
+
+/// An object's labels, for selector matching.
+fn labels(object: &Value) -> std::collections::BTreeMap<String, String> {
+    object
+        .pointer("/metadata/labels")
+        .and_then(Value::as_object)
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn parse(body: &[u8]) -> Result<Value, ApiError> {
@@ -232,7 +245,7 @@ impl Backend for MemoryBackend {
         &self,
         kind: &Kind,
         namespace: Option<&str>,
-        selector: Option<&Selector>,
+        selector: Option<&LabelSelector>,
     ) -> Result<Vec<Bytes>, ApiError> {
         let kinds = self.kinds.read();
         let Some(objs) = kinds.get(&kind_key(kind)) else {
@@ -248,7 +261,7 @@ impl Backend for MemoryBackend {
         let mut out = Vec::new();
         for (_, bytes) in in_scope {
             if let Some(sel) = selector
-                && !sel.matches_object(&parse(bytes)?)
+                && !sel.matches(&labels(&parse(bytes)?))
             {
                 continue;
             }
@@ -271,7 +284,7 @@ impl Backend for MemoryBackend {
         for bytes in objs.values() {
             if index
                 .field
-                .values(&parse(bytes)?)
+                .values_in_json(&parse(bytes)?)
                 .iter()
                 .any(|v| v == value)
             {
@@ -564,7 +577,7 @@ mod tests {
         }
         assert_eq!(b.list(&cm(), Some("a"), None).unwrap().len(), 2);
         assert_eq!(b.list(&cm(), None, None).unwrap().len(), 3);
-        let sel = Selector::parse("app=web").unwrap();
+        let sel = LabelSelector::parse("app=web").unwrap();
         assert_eq!(b.list(&cm(), None, Some(&sel)).unwrap().len(), 2);
         let index = Index {
             name: "by-app".into(),

@@ -30,24 +30,21 @@ mod backend;
 mod bindings;
 mod compile_cache;
 mod engine;
-mod field_path;
 mod host;
 mod manifest;
 mod memory;
 mod output;
 mod plugin;
-mod selector;
 mod state;
 
 pub use api_error::ApiError;
 pub use backend::{Backend, EventRecord, EventType, PatchRequest, Subresource};
 pub use compile_cache::{CompileCache, CompileCacheError};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
-pub use field_path::{FieldPath, FieldPathError};
+pub use kubewasm_controller::{FieldPath, FieldPathError, LabelSelector, SelectorError};
 pub use manifest::{
     Index, Kind, Manifest, ManifestError, Reconciles, Verb, Verbs, Watch, WatchMapping,
     guess_plural,
 };
 pub use memory::MemoryBackend;
 pub use plugin::{Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request};
-pub use selector::{Requirement, Selector, SelectorError};

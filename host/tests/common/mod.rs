@@ -1,6 +1,8 @@
 //! Shared helpers of the runtime integration tests: plugin paths, runtimes, kinds.
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;

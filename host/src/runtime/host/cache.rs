@@ -4,9 +4,9 @@ use super::super::api_error::ApiError;
 use super::super::bindings::kubewasm::controller::cache::Host;
 use super::super::bindings::kubewasm::controller::types::{Error, Kind};
 use super::super::manifest::Verb;
-use super::super::selector::Selector;
 use super::super::state::HostState;
 use super::check_scope;
+use kubewasm_controller::LabelSelector;
 
 /// Joins objects into one JSON array: one copy, no re-serialization.
 fn json_array(items: &[bytes::Bytes]) -> Vec<u8> {
@@ -44,7 +44,7 @@ impl HostState {
         let kind = self.manifest()?.check(kind, Verb::List)?;
         check_scope(kind, namespace)?;
         let selector = selector
-            .map(Selector::parse)
+            .map(LabelSelector::parse)
             .transpose()
             .map_err(|e| ApiError::Invalid(e.to_string()))?;
         Ok(json_array(&self.backend.list(

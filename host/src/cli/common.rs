@@ -1,0 +1,192 @@
+//! Pieces shared by the subcommands: logging, signals, durations and the runtime options.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use kubewasm::runtime::{CompileCache, RuntimeConfig};
+use tracing_subscriber::EnvFilter;
+
+/// Logs to stderr: `RUST_LOG` filters (default `info`, with kube's own chatter at `warn`).
+pub fn init_logging(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        EnvFilter::new("info,kube=warn,kube_runtime=warn,tower=warn,hyper=warn")
+    });
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("received Ctrl-C, shutting down"),
+        () = term => tracing::info!("received SIGTERM, shutting down"),
+    }
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` (a bare number is seconds).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration (try 10s, 500ms, 2m)"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "ms" => value / 1e3,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use ms, s, m or h)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("{text:?}: {e}"))
+}
+
+/// Parses `64MiB`, `512KiB`, `1GiB`, `1000000` (bytes).
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (try 64MiB)"))?;
+    let factor = match unit {
+        "" | "B" => 1,
+        "KiB" => 1 << 10,
+        "MiB" => 1 << 20,
+        "GiB" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {text:?} (use KiB, MiB or GiB)"
+            ));
+        }
+    };
+    value
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
+/// Plugin runtime limits, shared by `run` and `dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RuntimeArgs {
+    /// Wall-clock budget of one reconcile; a plugin past it is interrupted and the key retried.
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub deadline: Duration,
+
+    /// Memory cap of one reconcile's sandbox.
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    pub memory_cap: usize,
+
+    /// Where compiled plugins are cached, so a restart does not recompile
+    /// [default: $XDG_CACHE_HOME/kubewasm or ~/.cache/kubewasm].
+    #[arg(long, env = "KUBEWASM_COMPILE_CACHE")]
+    pub compile_cache: Option<PathBuf>,
+
+    /// Compile every plugin at start, without the on-disk cache.
+    #[arg(long, conflicts_with = "compile_cache")]
+    pub no_compile_cache: bool,
+}
+
+impl RuntimeArgs {
+    pub fn config(&self) -> RuntimeConfig {
+        RuntimeConfig {
+            deadline: self.deadline,
+            memory_cap: self.memory_cap,
+            compile_cache_dir: if self.no_compile_cache {
+                None
+            } else {
+                self.compile_cache
+                    .clone()
+                    .or_else(CompileCache::default_dir)
+            },
+            ..RuntimeConfig::default()
+        }
+    }
+}
+
+/// Informer options, shared by `run` and `dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CacheArgs {
+    /// Make each informer's first list a streaming watch (sendInitialEvents) instead of a paged
+    /// LIST; needs Kubernetes 1.27+ with the WatchList feature.
+    #[arg(long)]
+    pub streaming_lists: bool,
+
+    /// Keep metadata.managedFields in cached objects (dropped by default: 20-25% of the bytes).
+    #[arg(long)]
+    pub keep_managed_fields: bool,
+
+    /// Queue every reconciled object again this often (e.g. 10m); off by default.
+    #[arg(long, value_parser = parse_duration)]
+    pub resync: Option<Duration>,
+}
+
+impl CacheArgs {
+    pub fn config(&self) -> kubewasm::ManagerConfig {
+        kubewasm::ManagerConfig {
+            initial_list: if self.streaming_lists {
+                kubewasm_controller::InitialList::StreamingList
+            } else {
+                kubewasm_controller::InitialList::default()
+            },
+            keep_managed_fields: self.keep_managed_fields,
+            resync: self.resync,
+            ..kubewasm::ManagerConfig::default()
+        }
+    }
+}
+
+/// Loads the plugins in `dir` and starts them on `manager`; returns how many run.
+pub async fn start_plugins(
+    runtime: &kubewasm::runtime::Runtime,
+    manager: &kubewasm::Manager,
+    dir: &std::path::Path,
+) -> anyhow::Result<usize> {
+    let (plugins, errors) = kubewasm::loader::load_dir(runtime, dir)
+        .await
+        .with_context(|| format!("loading plugins from {}", dir.display()))?;
+    let mut started = 0;
+    for plugin in plugins {
+        let name = plugin.name().to_owned();
+        match manager.start(plugin) {
+            Ok(()) => started += 1,
+            Err(e) => tracing::error!(plugin = %name, "{e}"),
+        }
+    }
+    if !errors.is_empty() {
+        tracing::warn!(
+            "{} plugin file(s) in {} failed to load (see the errors above)",
+            errors.len(),
+            dir.display()
+        );
+    }
+    Ok(started)
+}

@@ -1,0 +1,94 @@
+//! `kubewasm dev`: the embedded API server and the host in one process.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use kubewasm::Manager;
+use kubewasm::runtime::Runtime;
+
+use super::apiserver;
+use super::common::{CacheArgs, RuntimeArgs, shutdown_signal, start_plugins};
+
+/// Start an in-memory Kubernetes API server, write a kubeconfig for kubectl, and run the
+/// plugins in --plugins against it.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The folder of plugin components (*.wasm); `cargo xtask dev` builds the examples there.
+    #[arg(long, default_value = "target/plugins", env = "KUBEWASM_PLUGINS")]
+    pub plugins: PathBuf,
+
+    /// Address of the embedded API server; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub listen: SocketAddr,
+
+    /// Where to write the kubeconfig for kubectl.
+    #[arg(long, default_value = "kubewasm-dev.kubeconfig")]
+    pub kubeconfig_out: PathBuf,
+
+    #[command(flatten)]
+    pub runtime: RuntimeArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    if !args.plugins.is_dir() {
+        anyhow::bail!(
+            "the plugins folder {} does not exist; build the example plugins with `cargo xtask plugins` \
+             (or run `cargo xtask dev`, which does both)",
+            args.plugins.display()
+        );
+    }
+    let server = apiserver::start(&apiserver::Args {
+        listen: args.listen,
+        kubeconfig_out: args.kubeconfig_out.clone(),
+        allow_non_loopback: false,
+        token: None,
+    })
+    .await?;
+    let config = kube::Config::new(
+        server
+            .url()
+            .parse()
+            .context("parsing the embedded API server's URL")?,
+    );
+    let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
+    let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
+    let manager = Manager::new(client, args.cache.config());
+    let started = start_plugins(&runtime, &manager, &args.plugins).await?;
+    if started == 0 {
+        tracing::warn!(
+            "no plugin is running: put plugin components in {}",
+            args.plugins.display()
+        );
+    }
+    let kubeconfig = args.kubeconfig_out.display();
+    let status = manager.status();
+    println!();
+    println!("kubewasm dev is running.");
+    println!("  API server:  {}", server.url());
+    println!("  kubeconfig:  {kubeconfig}   (export KUBECONFIG={kubeconfig})");
+    println!(
+        "  plugins:     {}",
+        if status.is_empty() {
+            "none".to_owned()
+        } else {
+            status
+                .iter()
+                .map(|s| s.name.clone())
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    println!();
+    println!("Try it (see examples/README.md for every example):");
+    println!("  kubectl --kubeconfig {kubeconfig} apply -f examples/rediscluster/");
+    println!("  kubectl --kubeconfig {kubeconfig} get redisclusters,statefulsets,services");
+    println!("Press Ctrl-C to stop.");
+    shutdown_signal().await;
+    manager.shutdown().await;
+    server.shutdown().await;
+    Ok(())
+}

@@ -1,0 +1,76 @@
+//! The command line: one file per subcommand.
+
+mod apiserver;
+mod common;
+mod dev;
+mod run;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Run Kubernetes reconcilers written as sandboxed WebAssembly components.
+///
+/// The host owns the informers, the indexed caches and the work queues; plugins (.wasm
+/// components) read the cache and write to the API server through the kubewasm:controller WIT
+/// interface, and can do nothing their manifest does not declare.
+#[derive(Debug, Parser)]
+#[command(name = "kubewasm", version, propagate_version = true)]
+struct Cli {
+    /// Log format: readable text, or one JSON object per line.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "KUBEWASM_LOG_FORMAT")]
+    log_format: LogFormat,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Development mode: the embedded API server and the host in one process.
+    ///
+    /// Starts an in-memory Kubernetes API server, writes a kubeconfig for kubectl, loads the
+    /// plugins in --plugins and runs them against it.
+    Dev(dev::Args),
+    /// Run plugins against a cluster (kubeconfig or in-cluster service account).
+    Run(run::Args),
+    /// Run only the embedded, in-memory Kubernetes API server.
+    Apiserver(apiserver::Args),
+}
+
+/// Parses the command line, sets up logging and runs the subcommand on a tokio runtime.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    common::init_logging(cli.log_format == LogFormat::Json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("kubewasm: failed to start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Dev(args) => dev::run(args).await,
+            Command::Run(args) => run::run(args).await,
+            Command::Apiserver(args) => apiserver::run(args).await,
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("kubewasm: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,389 @@
+//! [`ClusterBackend`]: what a plugin's WIT imports reach in production — reads from the shared
+//! informer stores, writes through a `kube::Client` to the API server.
+
+use std::collections::HashMap;
+
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::ObjectReference;
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
+use kubewasm_controller::{InformerHandle, LabelSelector};
+use serde_json::value::RawValue;
+
+use crate::runtime::{
+    ApiError, Backend, EventRecord, EventType, Index, Kind, PatchRequest, Subresource,
+};
+
+/// One kind a plugin may read: its shared informer and the plugin's index names.
+#[derive(Debug, Clone)]
+pub(crate) struct KindCache {
+    pub(crate) informer: InformerHandle,
+}
+
+/// A plugin's view of the cluster. Every call has already passed the plugin's manifest check.
+///
+/// Reads are answered from the informers the plugin declared (each object as the JSON bytes the
+/// store keeps, so a read is a reference-count bump and one copy into the guest); before an
+/// informer has synced its reads fail with [`ApiError::NotSynced`]. Writes go to the API server;
+/// their effects reach the cache through the watch, so a read right after a write may still
+/// see the old object (cache lag, as with client-go's cache-backed client).
+pub struct ClusterBackend {
+    client: kube::Client,
+    /// Keyed by `(group, kind)`: versions do not matter for the manifest check either.
+    caches: HashMap<(String, String), KindCache>,
+    /// `reportingInstance` of the Events this plugin records.
+    reporting_instance: String,
+}
+
+impl std::fmt::Debug for ClusterBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterBackend")
+            .field("kinds", &self.caches.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ClusterBackend {
+    pub(crate) fn new(
+        client: kube::Client,
+        caches: HashMap<(String, String), KindCache>,
+        reporting_instance: String,
+    ) -> Self {
+        Self {
+            client,
+            caches,
+            reporting_instance,
+        }
+    }
+
+    fn cache(&self, kind: &Kind) -> Result<&KindCache, ApiError> {
+        let cache = self
+            .caches
+            .get(&(kind.group.clone(), kind.kind.clone()))
+            .ok_or_else(|| {
+                // The manifest check passed, so the host failed to start an informer it needed.
+                ApiError::Internal(format!("the host keeps no cache of {kind}"))
+            })?;
+        if !cache.informer.has_synced() {
+            return Err(ApiError::NotSynced(format!(
+                "the cache of {kind} has not finished its initial list"
+            )));
+        }
+        Ok(cache)
+    }
+
+    async fn send(&self, request: http::Request<Vec<u8>>) -> Result<Bytes, ApiError> {
+        self.client
+            .request_text(request)
+            .await
+            .map(|text| Bytes::from(text.into_bytes()))
+            .map_err(api_error)
+    }
+}
+
+/// The URL path of a kind's collection, e.g. `/apis/apps/v1/namespaces/web/deployments`.
+///
+/// # Errors
+/// [`ApiError::Invalid`] when a namespaced kind has no namespace, or a cluster-scoped one has one.
+fn collection_path(kind: &Kind, namespace: Option<&str>) -> Result<String, ApiError> {
+    let mut path = if kind.group.is_empty() {
+        format!("/api/{}", kind.version)
+    } else {
+        format!("/apis/{}/{}", kind.group, kind.version)
+    };
+    match (kind.namespaced, namespace) {
+        (true, Some(ns)) if !ns.is_empty() => {
+            path.push_str("/namespaces/");
+            path.push_str(ns);
+        }
+        (true, _) => {
+            return Err(ApiError::Invalid(format!(
+                "{kind} is namespaced: a namespace is required"
+            )));
+        }
+        (false, Some(ns)) if !ns.is_empty() => {
+            return Err(ApiError::Invalid(format!(
+                "{kind} is cluster-scoped: namespace {ns:?} must not be given"
+            )));
+        }
+        (false, _) => {}
+    }
+    path.push('/');
+    path.push_str(&kind.plural);
+    Ok(path)
+}
+
+fn collection(kind: &Kind, namespace: Option<&str>) -> Result<kube::core::Request, ApiError> {
+    collection_path(kind, namespace).map(kube::core::Request::new)
+}
+
+fn raw(body: &Bytes) -> Result<&RawValue, ApiError> {
+    let text = std::str::from_utf8(body)
+        .map_err(|e| ApiError::Invalid(format!("the body is not UTF-8: {e}")))?;
+    serde_json::from_str::<&RawValue>(text)
+        .map_err(|e| ApiError::Invalid(format!("the body is not JSON: {e}")))
+}
+
+fn build_error(e: kube::core::request::Error) -> ApiError {
+    ApiError::Invalid(format!("failed to build the request: {e}"))
+}
+
+/// Maps a kube client error to the WIT error a plugin handles.
+pub(crate) fn api_error(e: kube::Error) -> ApiError {
+    match e {
+        kube::Error::Api(status) => {
+            let message = if status.message.is_empty() {
+                status.reason.clone()
+            } else {
+                status.message.clone()
+            };
+            match status.code {
+                404 => ApiError::NotFound(message),
+                409 if status.reason == "AlreadyExists" => ApiError::AlreadyExists(message),
+                409 => ApiError::Conflict(message),
+                400 | 415 | 422 => ApiError::Invalid(message),
+                // RBAC or admission said no: not the manifest check, but the plugin can fix
+                // neither; the message says which.
+                403 => ApiError::Forbidden(format!("the API server refused: {message}")),
+                408 | 429 | 500..=599 => ApiError::Unavailable(message),
+                code => ApiError::Internal(format!("unexpected API response {code}: {message}")),
+            }
+        }
+        other => ApiError::Unavailable(format!("the API server could not be reached: {other}")),
+    }
+}
+
+impl Backend for ClusterBackend {
+    fn get(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<Bytes>, ApiError> {
+        let cache = self.cache(kind)?;
+        Ok(cache
+            .informer
+            .store()
+            .get(namespace.filter(|_| kind.namespaced), name)
+            .map(|e| e.json().clone()))
+    }
+
+    fn list(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: Option<&LabelSelector>,
+    ) -> Result<Vec<Bytes>, ApiError> {
+        let cache = self.cache(kind)?;
+        Ok(cache
+            .informer
+            .store()
+            .list(namespace.filter(|_| kind.namespaced), selector)
+            .into_iter()
+            .map(|e| e.json().clone())
+            .collect())
+    }
+
+    fn list_by_index(
+        &self,
+        kind: &Kind,
+        index: &Index,
+        value: &str,
+    ) -> Result<Vec<Bytes>, ApiError> {
+        let cache = self.cache(kind)?;
+        cache
+            .informer
+            .store()
+            .list_by_index(&store_index_name(index), value)
+            .map(|entries| entries.into_iter().map(|e| e.json().clone()).collect())
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    }
+
+    fn create<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        body: Bytes,
+    ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+        Box::pin(async move {
+            let request = collection(kind, namespace)?
+                .create(&PostParams::default(), body.to_vec())
+                .map_err(build_error)?;
+            self.send(request).await
+        })
+    }
+
+    fn replace<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        body: Bytes,
+        subresource: Subresource,
+    ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+        Box::pin(async move {
+            let url = collection(kind, namespace)?;
+            let pp = PostParams::default();
+            let request = match subresource {
+                Subresource::Main => url.replace(name, &pp, body.to_vec()),
+                Subresource::Status => url.replace_subresource("status", name, &pp, body.to_vec()),
+            }
+            .map_err(build_error)?;
+            self.send(request).await
+        })
+    }
+
+    fn patch<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        name: &'a str,
+        patch: PatchRequest,
+        subresource: Subresource,
+    ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
+        Box::pin(async move {
+            let (params, body) = match &patch {
+                PatchRequest::Merge(b) => (PatchParams::default(), Patch::Merge(raw(b)?)),
+                PatchRequest::Json(b) => {
+                    // Sent as is: the server validates the operations.
+                    let mut path = collection_path(kind, namespace)?;
+                    path.push('/');
+                    path.push_str(name);
+                    if subresource == Subresource::Status {
+                        path.push_str("/status");
+                    }
+                    let request = http::Request::patch(path)
+                        .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+                        .body(b.to_vec())
+                        .map_err(|e| {
+                            ApiError::Invalid(format!("failed to build the request: {e}"))
+                        })?;
+                    return self.send(request).await;
+                }
+                PatchRequest::Apply {
+                    body,
+                    force,
+                    field_manager,
+                } => {
+                    let mut params = PatchParams::apply(field_manager);
+                    params.force = *force;
+                    (params, Patch::Apply(raw(body)?))
+                }
+            };
+            let url = collection(kind, namespace)?;
+            let request = match subresource {
+                Subresource::Main => url.patch(name, &params, &body),
+                Subresource::Status => url.patch_subresource("status", name, &params, &body),
+            }
+            .map_err(build_error)?;
+            self.send(request).await
+        })
+    }
+
+    fn delete<'a>(
+        &'a self,
+        kind: &'a Kind,
+        namespace: Option<&'a str>,
+        name: &'a str,
+    ) -> BoxFuture<'a, Result<(), ApiError>> {
+        Box::pin(async move {
+            let params = DeleteParams {
+                propagation_policy: Some(PropagationPolicy::Background),
+                ..DeleteParams::default()
+            };
+            let request = collection(kind, namespace)?
+                .delete(name, &params)
+                .map_err(build_error)?;
+            self.send(request).await.map(drop)
+        })
+    }
+
+    fn record_event(&self, event: EventRecord) -> BoxFuture<'_, Result<(), ApiError>> {
+        Box::pin(async move {
+            // Cluster-scoped objects' events go to `default`, as kube's event recorders do.
+            let namespace = event
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_owned());
+            // The object's uid lets `kubectl describe` find the event; take it from the cache.
+            let cached = self
+                .caches
+                .get(&(event.kind.group.clone(), event.kind.kind.clone()))
+                .and_then(|c| {
+                    c.informer
+                        .store()
+                        .get(event.namespace.as_deref(), &event.name)
+                });
+            let action = if event.action.is_empty() {
+                event.reason.clone()
+            } else {
+                event.action.clone()
+            };
+            let body = Event {
+                metadata: ObjectMeta {
+                    generate_name: Some(format!("{}.", event.name)),
+                    namespace: Some(namespace.clone()),
+                    ..ObjectMeta::default()
+                },
+                event_time: Some(MicroTime(jiff::Timestamp::now())),
+                action: Some(action),
+                reason: Some(event.reason),
+                note: Some(event.note),
+                type_: Some(
+                    match event.event_type {
+                        EventType::Normal => "Normal",
+                        EventType::Warning => "Warning",
+                    }
+                    .to_owned(),
+                ),
+                reporting_controller: Some(event.reporting_controller),
+                reporting_instance: Some(self.reporting_instance.clone()),
+                regarding: Some(ObjectReference {
+                    api_version: Some(event.kind.api_version()),
+                    kind: Some(event.kind.kind.clone()),
+                    namespace: event.namespace.clone(),
+                    name: Some(event.name.clone()),
+                    uid: cached.as_ref().and_then(|e| e.uid().map(str::to_owned)),
+                    resource_version: cached
+                        .as_ref()
+                        .and_then(|e| e.resource_version().map(str::to_owned)),
+                    field_path: None,
+                }),
+                ..Event::default()
+            };
+            let json = serde_json::to_vec(&body)
+                .map_err(|e| ApiError::Internal(format!("failed to encode the event: {e}")))?;
+            let request = kube::core::Request::new(format!(
+                "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
+            ))
+            .create(&PostParams::default(), json)
+            .map_err(build_error)?;
+            self.send(request).await.map(drop)
+        })
+    }
+}
+
+/// The name of a plugin index in the shared store: its field path. Two plugins declaring the
+/// same path share one index, and two different paths never collide, whatever the plugins
+/// named them.
+pub(crate) fn store_index_name(index: &Index) -> String {
+    index.field.as_str().to_owned()
+}
+
+/// A kind as kube's [`kube::api::ApiResource`].
+pub(crate) fn api_resource(kind: &Kind) -> kube::api::ApiResource {
+    kube::api::ApiResource {
+        group: kind.group.clone(),
+        version: kind.version.clone(),
+        api_version: kind.api_version(),
+        kind: kind.kind.clone(),
+        plural: kind.plural.clone(),
+    }
+}
+
+/// Shared so the manager and the backend agree on the key of a kind.
+pub(crate) fn kind_key(kind: &Kind) -> (String, String) {
+    (kind.group.clone(), kind.kind.clone())
+}
