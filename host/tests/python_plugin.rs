@@ -3,8 +3,12 @@
 //! patches and Events reach the backend, a capability denial reaches Python as the typed
 //! `forbidden` error it can catch, and a Python exception fails the reconcile naming its cause.
 //!
-//! The component is ~19 MB (CPython inside), so it is compiled once per test binary and
-//! shared by every test here (the compile cache makes later runs fast too).
+//! The `py-faults` test plugin checks that faults inside the interpreter (an escaping
+//! exception, a spin, unbounded allocation) are contained like a Rust plugin's.
+//!
+//! Each component is ~18-19 MB (CPython inside) and takes seconds to compile, so each is loaded
+//! once per test process and shared by its tests; the on-disk compile cache shared by the
+//! runtime tests makes every later load (other processes under nextest, later runs) cheap.
 
 mod common;
 
@@ -27,22 +31,43 @@ const FROM: &str = "labeler.kubewasm.dev/from";
 const LABELS: &str = "labeler.kubewasm.dev/labels";
 const COPIED_FROM: &str = "labeler.kubewasm.dev/copied-from";
 
-/// The labeler plugin, loaded once for every test of this file.
+/// Loads `target/<dir>/<name>.wasm` in a runtime that outlives the calling test's tokio
+/// runtime (it owns no tokio resources).
+async fn load_once(dir: &str, name: &str) -> Plugin {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(dir)
+        .join(format!("{name}.wasm"));
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask plugins` first (it builds the Python plugins with \
+         componentize-py)",
+        path.display()
+    );
+    common::load(&common::runtime(), &path).await
+}
+
+/// The labeler example plugin, loaded once for every test of this file.
 async fn labeler() -> &'static Plugin {
     static PLUGIN: OnceCell<Plugin> = OnceCell::const_new();
+    PLUGIN.get_or_init(|| load_once("plugins", "labeler")).await
+}
+
+/// The `py-faults` test plugin, loaded once for every test of this file.
+async fn faults() -> &'static Plugin {
+    static PLUGIN: OnceCell<Plugin> = OnceCell::const_new();
     PLUGIN
-        .get_or_init(|| async {
-            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins/labeler.wasm");
-            assert!(
-                path.is_file(),
-                "{} is missing: run `cargo xtask plugins` first (it builds the Python plugin \
-                 with componentize-py)",
-                path.display()
-            );
-            // The runtime outlives this test's tokio runtime: it owns no tokio resources.
-            let runtime = common::runtime();
-            common::load(&runtime, &path).await
-        })
+        .get_or_init(|| load_once("test-plugins", "py-faults"))
+        .await
+}
+
+async fn fault(name: &str) -> Result<Action, ReconcileError> {
+    faults()
+        .await
+        .reconcile(
+            common::backend(),
+            Request::new("demo", name, Reason::Changed),
+        )
         .await
 }
 
@@ -324,6 +349,52 @@ async fn a_host_error_other_than_forbidden_fails_the_reconcile() {
                 ..
             })
         ),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_exception_escaping_reconcile_traps_with_the_python_traceback() {
+    match fault("raise").await {
+        Err(ReconcileError::Trap { plugin, stderr, .. }) => {
+            assert_eq!(plugin, "py-faults");
+            assert!(
+                stderr.contains("Traceback")
+                    && stderr.contains("ValueError: cannot reconcile demo/raise"),
+                "the traceback names the exception: {stderr:?}"
+            );
+        }
+        other => panic!("expected a trap carrying the traceback, got {other:?}"),
+    }
+    // Only that store died: the next reconcile of the plugin runs normally.
+    assert_eq!(fault("fine").await.unwrap(), Action::Done);
+}
+
+#[tokio::test]
+async fn a_typed_error_raised_by_python_is_the_reconcile_error() {
+    match fault("err").await {
+        Err(ReconcileError::Plugin {
+            error: ApiError::Conflict(msg),
+            ..
+        }) => assert_eq!(msg, "stale resourceVersion"),
+        other => panic!("expected the plugin's conflict error, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_spinning_python_plugin_is_stopped_at_its_deadline() {
+    let result = fault("spin").await;
+    assert!(
+        matches!(result, Err(ReconcileError::Deadline { .. })),
+        "{result:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_python_plugin_allocating_without_bound_hits_the_memory_cap() {
+    let result = fault("allocate").await;
+    assert!(
+        matches!(result, Err(ReconcileError::MemoryCap { cap, .. }) if cap == common::config().memory_cap),
         "{result:?}"
     );
 }

@@ -201,12 +201,11 @@ fn build_plugins() -> Result {
             .map_err(|e| format!("copying {} to {}: {e}", artifact.display(), tmp.display()))?;
         fs::rename(&tmp, &dest).map_err(|e| format!("renaming to {}: {e}", dest.display()))?;
     }
-    let examples: Vec<&str> = crates
+    let built: Vec<PathBuf> = crates
         .iter()
-        .filter(|c| c.out_dir.ends_with("target/plugins"))
-        .map(|c| c.name.as_str())
+        .map(|c| c.out_dir.join(format!("{}.wasm", c.name)))
         .collect();
-    python::build_plugins(&root, &examples)?;
+    python::build_plugins(&root, &built)?;
     eprintln!(
         "==> plugins are in {} and {}",
         root.join("target/plugins").display(),

@@ -1,5 +1,6 @@
 //! Builds the Python plugins (`plugins/python/<name>/app.py`) with componentize-py into
-//! `target/plugins/<name>.wasm`.
+//! `target/plugins/<name>.wasm`, and the Python test plugins (`plugins/python/testing/<name>/`)
+//! into `target/test-plugins/<name>.wasm`.
 //!
 //! componentize-py comes from PyPI, pinned, into a project-local venv (`target/python-venv`),
 //! so the user's Python installation is never touched. Both steps are cached: the venv is
@@ -20,53 +21,65 @@ const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// The module componentize-py wraps: `app.py` in each plugin folder.
 const APP_MODULE: &str = "app";
 
-/// A Python plugin: `plugins/python/<name>/` with an `app.py`.
+/// A Python plugin: `plugins/python/<name>/` (or `plugins/python/testing/<name>/`) with an
+/// `app.py`.
 struct PythonPlugin {
     name: String,
     dir: PathBuf,
+    /// `target/plugins` for examples, `target/test-plugins` for `plugins/python/testing/*`.
+    out_dir: PathBuf,
 }
 
 fn python_plugins(root: &Path) -> Result<Vec<PythonPlugin>> {
-    let dir = root.join("plugins/python");
-    let Ok(entries) = fs::read_dir(&dir) else {
-        return Ok(Vec::new());
-    };
     let mut plugins = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
-        let path = entry.path();
-        if path.join(format!("{APP_MODULE}.py")).is_file() {
-            plugins.push(PythonPlugin {
-                name: entry.file_name().to_string_lossy().into_owned(),
-                dir: path,
-            });
+    for (dir, out_dir) in [
+        (root.join("plugins/python"), root.join("target/plugins")),
+        (
+            root.join("plugins/python/testing"),
+            root.join("target/test-plugins"),
+        ),
+    ] {
+        let Ok(entries) = fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries {
+            let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
+            let path = entry.path();
+            if path.join(format!("{APP_MODULE}.py")).is_file() {
+                plugins.push(PythonPlugin {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    dir: path,
+                    out_dir: out_dir.clone(),
+                });
+            }
         }
     }
     plugins.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(plugins)
 }
 
-/// Builds every Python plugin that is out of date. `rust_plugins` are the names the Rust
-/// build already wrote to `target/plugins`: a Python plugin may not reuse one.
-pub(crate) fn build_plugins(root: &Path, rust_plugins: &[&str]) -> Result {
+/// Builds every Python plugin that is out of date. `rust_plugins` are the components the
+/// Rust build already wrote: a Python plugin may not overwrite one.
+pub(crate) fn build_plugins(root: &Path, rust_plugins: &[PathBuf]) -> Result {
     let plugins = python_plugins(root)?;
     if plugins.is_empty() {
         return Ok(());
     }
-    if let Some(p) = plugins
-        .iter()
-        .find(|p| rust_plugins.contains(&p.name.as_str()))
-    {
-        return Err(format!(
-            "plugins/python/{0} and the Rust plugin {0} would both build target/plugins/{0}.wasm: rename one",
-            p.name
-        ));
+    for p in &plugins {
+        let dest = p.out_dir.join(format!("{}.wasm", p.name));
+        if rust_plugins.contains(&dest) {
+            return Err(format!(
+                "{} and a Rust plugin would both build {}: rename one",
+                p.dir.display(),
+                dest.display()
+            ));
+        }
     }
     let tool = ensure_componentize_py(&root.join("target/python-venv"))?;
     let wit = root.join("wit");
-    let out_dir = root.join("target/plugins");
-    fs::create_dir_all(&out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
     for p in &plugins {
+        let out_dir = &p.out_dir;
+        fs::create_dir_all(out_dir).map_err(|e| format!("creating {}: {e}", out_dir.display()))?;
         let dest = out_dir.join(format!("{}.wasm", p.name));
         let newest_input = [newest_mtime(&p.dir)?, newest_mtime(&wit)?, mtime(&tool)]
             .into_iter()
