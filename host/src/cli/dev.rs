@@ -84,8 +84,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!();
     println!("Try it (see examples/README.md for every example):");
-    println!("  kubectl --kubeconfig {kubeconfig} apply -f examples/rediscluster/");
-    println!("  kubectl --kubeconfig {kubeconfig} get redisclusters,statefulsets,services");
+    println!("  export KUBECONFIG={kubeconfig}");
+    println!("  kubectl apply -f examples/rediscluster/crd.yaml");
+    println!("  kubectl apply -f examples/rediscluster/redis.yaml");
+    println!("  kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster");
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     manager.shutdown().await;
