@@ -87,7 +87,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!("  export KUBECONFIG={kubeconfig}");
     println!("  kubectl apply -f examples/rediscluster/crd.yaml");
     println!("  kubectl apply -f examples/rediscluster/redis.yaml");
-    println!("  kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster");
+    println!(
+        "  kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster"
+    );
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     manager.shutdown().await;
