@@ -411,6 +411,15 @@ impl InformerHandle {
         EventReceiver { rx }
     }
 
+    /// Subscribes to changes from now on, without replaying what is cached: for a consumer that
+    /// already saw the cache (e.g. a hot-reloaded plugin taking over from its previous version's
+    /// subscription, which must not queue every object again).
+    pub fn subscribe_changes(&self) -> EventReceiver {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.informer.subscribers.lock().push(tx);
+        EventReceiver { rx }
+    }
+
     /// This informer's counters.
     pub fn stats(&self) -> InformerStats {
         self.informer.stats()

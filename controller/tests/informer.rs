@@ -592,6 +592,29 @@ async fn late_subscribers_and_new_indexes_see_what_is_already_cached() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn subscribing_to_changes_skips_what_is_cached_and_sees_every_later_change() {
+    let (server, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    api.create(&PostParams::default(), &cm("old", &[], "1"))
+        .await
+        .expect("create");
+    let factory = InformerFactory::new(client);
+    let h = factory
+        .acquire(InformerKey::all(configmaps()), InformerOptions::default())
+        .expect("acquire");
+    h.wait_synced().await;
+    let mut rx = h.subscribe_changes();
+    assert!(rx.try_recv().is_none(), "nothing cached is replayed");
+    api.create(&PostParams::default(), &cm("new", &[], "1"))
+        .await
+        .expect("create");
+    let e = next_event(&mut rx).await;
+    assert_eq!(e.event_type, EventType::Added);
+    assert_eq!(e.object.name(), "new");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_controller_reconciles_only_after_every_informer_synced_then_follows_events() {
     use kubewasm_controller::{Action, ControllerConfig, Priority, run_controller};
 
