@@ -232,11 +232,11 @@ async fn a_changed_source_label_is_copied_again() {
 
 #[tokio::test]
 async fn the_source_and_label_keys_named_in_annotations_are_used() {
-    let backend = cluster(json!({FROM: "ConfigMap/defaults", LABELS: "team, tier,absent"}));
+    let backend = cluster(json!({FROM: "ServiceAccount/builder", LABELS: "team, tier,absent"}));
     backend
         .insert(
-            &common::configmaps(),
-            json!({"metadata": {"name": "defaults", "namespace": "demo",
+            &kind("ServiceAccount", "serviceaccounts", true),
+            json!({"metadata": {"name": "builder", "namespace": "demo",
                                 "labels": {"team": "search", "tier": "silver", "other": "x"}}}),
         )
         .unwrap();
@@ -248,7 +248,7 @@ async fn the_source_and_label_keys_named_in_annotations_are_used() {
     assert!(labels.get("other").is_none() && labels.get("absent").is_none());
     assert_eq!(
         backend.events()[0].note,
-        "copied team=search, tier=silver from ConfigMap/defaults"
+        "copied team=search, tier=silver from ServiceAccount/builder"
     );
 }
 
@@ -291,16 +291,20 @@ async fn a_missing_source_is_retried_after_a_minute_with_a_warning() {
 
 #[tokio::test]
 async fn an_unknown_source_kind_is_reported_not_retried() {
-    let backend = cluster(json!({FROM: "Deployment/web"}));
-    assert_eq!(reconcile(&backend, "app").await.unwrap(), Action::Done);
-    let events = backend.events();
-    assert_eq!(events.len(), 1);
-    assert_eq!(events[0].reason, "InvalidSource");
-    assert!(
-        events[0].note.contains("'Deployment/web'"),
-        "{:?}",
-        events[0].note
-    );
+    // ConfigMaps are not a source: the host caches only the enabled ones.
+    for source in ["Deployment/web", "ConfigMap/defaults", "Service"] {
+        let backend = cluster(json!({FROM: source}));
+        assert_eq!(reconcile(&backend, "app").await.unwrap(), Action::Done);
+        let events = backend.events();
+        assert_eq!(events.len(), 1, "{source}: {events:?}");
+        assert_eq!(events[0].event_type, EventType::Warning);
+        assert_eq!(events[0].reason, "InvalidSource");
+        assert!(
+            events[0].note.contains(&format!("'{source}'")),
+            "{:?}",
+            events[0].note
+        );
+    }
 }
 
 #[tokio::test]

@@ -1,7 +1,7 @@
 //! The Python `labeler` plugin end to end: the real manager (informers, queues, cache-backed
 //! reads, kube::Client writes) against the embedded API server. It labels enabled ConfigMaps
-//! from their Namespace, follows a Namespace's label change through its watch and index, records
-//! Events, and reports a Secret source it may not read.
+//! from their Namespace or a ServiceAccount, follows a Namespace's label change through its
+//! watch and index, records Events, and reports a Secret source it may not read.
 
 mod common;
 
@@ -108,6 +108,40 @@ async fn the_python_plugin_labels_configmaps_from_their_namespace_through_the_re
         .await
         .expect("patching the namespace");
     labelled(&cluster, "demo", "app", "billing").await;
+
+    // Another source, read through the informer the manifest's `get` grant starts.
+    cluster
+        .create(
+            "serviceaccounts",
+            json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                   "metadata": {"name": "builder", "namespace": "demo", "labels": {"tier": "gold"}}}),
+        )
+        .await;
+    cluster
+        .create(
+            "configmaps",
+            configmap(
+                "demo",
+                "worker",
+                json!({ENABLED: "true"}),
+                json!({"labeler.kubewasm.dev/from": "ServiceAccount/builder",
+                       "labeler.kubewasm.dev/labels": "tier"}),
+            ),
+        )
+        .await;
+    let worker = eventually("demo/worker labelled tier=gold", || {
+        let c = &cluster;
+        async move {
+            get_cm(c, "demo", "worker")
+                .await
+                .filter(|cm| cm["metadata"]["labels"]["tier"] == "gold")
+        }
+    })
+    .await;
+    assert_eq!(
+        worker["metadata"]["annotations"][COPIED_FROM],
+        "ServiceAccount/builder"
+    );
 
     let plain = get_cm(&cluster, "demo", "plain")
         .await

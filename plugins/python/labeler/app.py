@@ -6,9 +6,11 @@ from a source object: its Namespace, or the object named ``Kind/name`` (same nam
 its ``labeler.kubewasm.dev/from`` annotation. Each change is a merge patch plus a Normal
 Event; a source that is missing, unknown or not readable gets a Warning Event instead.
 
-Sources may be a Namespace, ConfigMap, Service or ServiceAccount. Secrets are refused on
-purpose: the manifest does not grant reading them, so the host answers ``forbidden``, which
-this plugin catches and reports. Labels are added and updated, never removed.
+Sources may be a Namespace, Service or ServiceAccount. Not ConfigMaps: the host's cache of
+the reconciled kind holds only the ConfigMaps matching the manifest's label selector, so other
+ConfigMaps would read as missing. Secrets are refused on purpose: the manifest does not grant
+reading them, so the host answers ``forbidden``, which this plugin catches and reports.
+Labels are added and updated, never removed.
 
 Built with componentize-py against ``wit/`` (world ``plugin``): ``cargo xtask plugins``.
 """
@@ -44,7 +46,7 @@ SERVICE = _kind("Service", "services")
 SERVICE_ACCOUNT = _kind("ServiceAccount", "serviceaccounts")
 SECRET = _kind("Secret", "secrets")
 
-SOURCE_KINDS = {k.kind: k for k in (CONFIG_MAP, NAMESPACE, SERVICE, SERVICE_ACCOUNT, SECRET)}
+SOURCE_KINDS = {k.kind: k for k in (NAMESPACE, SERVICE, SERVICE_ACCOUNT, SECRET)}
 """Kinds a ``from`` annotation may name. Secret is listed but not granted (see above)."""
 
 
