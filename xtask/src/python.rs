@@ -120,7 +120,12 @@ fn ensure_componentize_py(venv: &Path) -> Result<PathBuf> {
     let python = venv.join("bin/python");
     // Records which release the venv holds; written only after a successful install.
     let stamp = venv.join("kubewasm-componentize-py.txt");
-    if tool.is_file() && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == COMPONENTIZE_PY) {
+    // `python` is a symlink to the interpreter the venv was made with: when that interpreter
+    // is gone (uninstalled, upgraded), `is_file` is false and the venv is made again.
+    if tool.is_file()
+        && python.is_file()
+        && fs::read_to_string(&stamp).is_ok_and(|s| s.trim() == COMPONENTIZE_PY)
+    {
         return Ok(tool);
     }
     let version = Command::new("python3").arg("--version").output().map_err(|e| {
