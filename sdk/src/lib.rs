@@ -52,6 +52,8 @@ mod manifest;
 mod object;
 mod reconcile;
 mod sys;
+#[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
+pub mod testing;
 
 pub use api::{
     Event, Patch, apply, create, delete, event, event_for, get, get_raw, list, list_by_index,

@@ -152,6 +152,41 @@ impl Manifest {
         self
     }
 
+    /// Every kind the manifest mentions with the verbs it may use: reconciled, owned and
+    /// watched kinds may be read, permissions add verbs. Mirrors the host's rule.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn grants(&self) -> Vec<(Kind, Vec<Verb>)> {
+        const READ: [Verb; 3] = [Verb::Get, Verb::List, Verb::Watch];
+        let mut grants: Vec<(Kind, Vec<Verb>)> = Vec::new();
+        let mut grant = |kind: &Kind, verbs: &[Verb]| match grants
+            .iter_mut()
+            .find(|(k, _)| k.group == kind.group && k.kind == kind.kind)
+        {
+            Some((_, have)) => have.extend_from_slice(verbs),
+            None => grants.push((*kind, verbs.to_vec())),
+        };
+        grant(&self.reconciles.0, &READ);
+        for kind in &self.owns {
+            grant(kind, &READ);
+        }
+        for (kind, _, _) in &self.watches {
+            grant(kind, &READ);
+        }
+        for (kind, verbs) in &self.permissions {
+            grant(kind, verbs);
+        }
+        grants
+    }
+
+    /// The field path of the index `name` declared on `kind`.
+    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
+    pub(crate) fn index_field(&self, kind: &Kind, name: &str) -> Option<&str> {
+        self.indexes
+            .iter()
+            .find(|(n, k, _)| n == name && k.group == kind.group && k.kind == kind.kind)
+            .map(|(_, _, field)| field.as_str())
+    }
+
     #[doc(hidden)]
     pub fn into_wit(self) -> wit::Manifest {
         let (kind, namespace, label_selector) = self.reconciles;
