@@ -7,9 +7,13 @@
 //! [`runtime::MemoryBackend`] for tests).
 
 mod cluster;
+pub mod leader;
 pub mod loader;
 mod manager;
+pub mod metrics;
+pub mod rbac;
 pub mod runtime;
+pub mod serve;
 
 pub use cluster::ClusterBackend;
 pub use manager::{Manager, ManagerConfig, ManagerError, PluginStatus};

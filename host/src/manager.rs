@@ -99,6 +99,7 @@ struct Inner {
     factory: InformerFactory,
     config: ManagerConfig,
     running: Mutex<HashMap<String, Running>>,
+    metrics: crate::metrics::Metrics,
 }
 
 impl std::fmt::Debug for Manager {
@@ -275,8 +276,14 @@ impl Manager {
                 client,
                 config,
                 running: Mutex::new(HashMap::new()),
+                metrics: crate::metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// The host's metrics: reconcile outcomes are counted here (see [`crate::metrics`]).
+    pub fn metrics(&self) -> &crate::metrics::Metrics {
+        &self.inner.metrics
     }
 
     /// The shared informers (for metrics and tests).

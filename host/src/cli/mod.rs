@@ -3,6 +3,8 @@
 mod apiserver;
 mod common;
 mod dev;
+mod leader;
+mod rbac;
 mod run;
 
 use std::process::ExitCode;
@@ -42,6 +44,8 @@ enum Command {
     Run(run::Args),
     /// Run only the embedded, in-memory Kubernetes API server.
     Apiserver(apiserver::Args),
+    /// Print the least-privilege RBAC (ClusterRole, Role and bindings) for a set of plugins.
+    Rbac(rbac::Args),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand on a tokio runtime.
@@ -63,6 +67,7 @@ pub fn main() -> ExitCode {
             Command::Dev(args) => dev::run(args).await,
             Command::Run(args) => run::run(args).await,
             Command::Apiserver(args) => apiserver::run(args).await,
+            Command::Rbac(args) => rbac::run(args).await,
         }
     });
     match result {

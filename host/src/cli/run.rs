@@ -8,6 +8,7 @@ use kubewasm::Manager;
 use kubewasm::runtime::Runtime;
 
 use super::common::{CacheArgs, RuntimeArgs, shutdown_signal, start_plugins};
+use super::leader::{self, Ended, LeaderArgs, ServeArgs};
 
 /// Load every plugin in a folder and run it against a Kubernetes cluster.
 ///
@@ -32,6 +33,12 @@ pub struct Args {
 
     #[command(flatten)]
     pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub leader: LeaderArgs,
+
+    #[command(flatten)]
+    pub serve: ServeArgs,
 }
 
 /// A client for the cluster the arguments name.
@@ -63,15 +70,63 @@ pub async fn client(
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // Listen for SIGTERM/Ctrl-C from the start, so a signal while waiting for the Lease or
+    // loading plugins is a clean exit too.
+    let mut signal = tokio::spawn(shutdown_signal());
     let client = client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
     let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
-    let manager = Manager::new(client, args.cache.config());
-    let started = start_plugins(&runtime, &manager, &args.plugins).await?;
+    let manager = Manager::new(client.clone(), args.cache.config());
+    let health = kubewasm::serve::Health::default();
+    leader::serve_endpoints(&args.serve, &manager, &health).await?;
+    if args.leader.leader_elect {
+        // A standby compiles and validates its plugins now (filling the compile cache), so it is
+        // ready and takes over fast; it starts them (informers, workers) once elected.
+        let (plugins, errors) = kubewasm::loader::load_dir(&runtime, &args.plugins)
+            .await
+            .with_context(|| format!("loading plugins from {}", args.plugins.display()))?;
+        if plugins.is_empty() {
+            bail!(
+                "no plugin could be loaded from {} ({} failed)",
+                args.plugins.display(),
+                errors.len()
+            );
+        }
+        health.set_standby(true);
+        health.set_loaded();
+    }
+    let elected = tokio::select! {
+        elected = leader::elect(&args.leader, client, &manager) => elected?,
+        _ = &mut signal => {
+            tracing::info!("stopped while waiting to become the leader");
+            return Ok(());
+        }
+    };
+    let mut leadership = elected;
+    health.set_leading(true);
+    let started = tokio::select! {
+        started = start_plugins(&runtime, &manager, &args.plugins) => started?,
+        () = async {
+            match leadership.as_mut() {
+                Some(l) => l.lost().await,
+                None => std::future::pending().await,
+            }
+        } => leader::exit_on_lost_leadership(),
+    };
     if started == 0 {
         bail!("no plugin could be started from {}", args.plugins.display());
     }
+    health.set_loaded();
     tracing::info!("{started} plugin(s) started; each reconciles once its caches have synced");
-    shutdown_signal().await;
-    manager.shutdown().await;
+    match leader::wait_for_end(&mut signal, leadership.as_mut()).await {
+        Ended::Signal => {}
+        Ended::LostLeadership => leader::exit_on_lost_leadership(),
+    }
+    leader::shut_down(
+        &manager,
+        &health,
+        leadership,
+        args.serve.graceful_shutdown_timeout,
+    )
+    .await;
     Ok(())
 }

@@ -1,0 +1,200 @@
+//! Flags and glue for running in a cluster: leader election, the health/metrics endpoints and a
+//! bounded, graceful shutdown.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use kubewasm::Manager;
+use kubewasm::leader::{LeaderConfig, LeaderElector, Leadership, default_identity};
+use kubewasm::serve::{Health, serve};
+
+use super::common::parse_duration;
+
+/// Leader election: several replicas run, exactly one reconciles.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LeaderArgs {
+    /// Elect a leader on a coordination.k8s.io Lease so that only one replica reconciles
+    /// (`--leader-elect=false` to turn off, e.g. for a single replica).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: bool,
+
+    /// Namespace of the Lease [default: the pod's namespace, else "default"].
+    #[arg(long, env = "POD_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+
+    /// Name of the Lease.
+    #[arg(long, default_value = "kubewasm")]
+    pub leader_election_id: String,
+
+    /// How long a Lease stays valid after its last renewal (for the other replicas).
+    #[arg(long, value_parser = parse_duration, default_value = "15s")]
+    pub lease_duration: Duration,
+
+    /// How long the leader keeps reconciling without a successful renewal; it then exits
+    /// (before the Lease can expire for the others).
+    #[arg(long, value_parser = parse_duration, default_value = "10s")]
+    pub renew_deadline: Duration,
+
+    /// How often to try to acquire or renew the Lease.
+    #[arg(long, value_parser = parse_duration, default_value = "2s")]
+    pub retry_period: Duration,
+}
+
+impl LeaderArgs {
+    fn config(&self) -> LeaderConfig {
+        LeaderConfig {
+            namespace: self
+                .leader_election_namespace
+                .clone()
+                .unwrap_or_else(in_cluster_namespace),
+            name: self.leader_election_id.clone(),
+            identity: default_identity(),
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        }
+    }
+}
+
+/// The service account's namespace when running in a pod, else "default".
+fn in_cluster_namespace() -> String {
+    std::fs::read_to_string("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
+        .map(|s| s.trim().to_owned())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+/// The probe and metrics endpoints, and how long a shutdown may take.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Where to serve /healthz and /readyz ("off" to disable).
+    #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_addr)]
+    pub health_addr: Option<SocketAddr>,
+
+    /// Where to serve /metrics in Prometheus text ("off" to disable; may equal --health-addr).
+    #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
+    pub metrics_addr: Option<SocketAddr>,
+
+    /// How long a shutdown (SIGTERM, Ctrl-C) waits for reconciles in flight before exiting anyway.
+    #[arg(long, value_parser = parse_duration, default_value = "30s")]
+    pub graceful_shutdown_timeout: Duration,
+}
+
+fn parse_addr(text: &str) -> Result<Option<SocketAddr>, String> {
+    if text == "off" {
+        return Ok(None);
+    }
+    text.parse()
+        .map(Some)
+        .map_err(|e| format!("{text:?} is not an address like 0.0.0.0:8081: {e}"))
+}
+
+/// Starts the endpoints the arguments ask for (one server when both addresses are equal).
+///
+/// # Errors
+/// When an address cannot be bound.
+pub async fn serve_endpoints(
+    args: &ServeArgs,
+    manager: &Manager,
+    health: &Health,
+) -> anyhow::Result<()> {
+    let mut addrs: Vec<SocketAddr> = args.health_addr.into_iter().collect();
+    if let Some(m) = args.metrics_addr
+        && !addrs.contains(&m)
+    {
+        addrs.push(m);
+    }
+    for addr in addrs {
+        serve(addr, manager.clone(), health.clone())
+            .await
+            .with_context(|| format!("serving probes and metrics on {addr}"))?;
+    }
+    Ok(())
+}
+
+/// Waits to become the leader (when election is on); `None` when election is off.
+///
+/// # Errors
+/// When the settings are invalid.
+pub async fn elect(
+    args: &LeaderArgs,
+    client: kube::Client,
+    manager: &Manager,
+) -> anyhow::Result<Option<Leadership>> {
+    if !args.leader_elect {
+        tracing::info!("leader election is off: this replica reconciles");
+        return Ok(None);
+    }
+    let elector = LeaderElector::new(client, args.config()).context("leader election")?;
+    let identity = elector.identity().to_owned();
+    manager.metrics().set_leader(&identity, false);
+    tracing::info!(
+        identity = %identity,
+        lease = %format!("{}/{}", elector.config().namespace, elector.config().name),
+        "waiting to become the leader"
+    );
+    let leadership = elector.acquire().await;
+    manager.metrics().set_leader(&identity, true);
+    Ok(Some(leadership))
+}
+
+/// What ended the run.
+pub enum Ended {
+    /// SIGTERM or Ctrl-C.
+    Signal,
+    /// The Lease could not be renewed.
+    LostLeadership,
+}
+
+/// Waits for a signal or, when leading, the loss of leadership.
+pub async fn wait_for_end(
+    signal: &mut tokio::task::JoinHandle<()>,
+    leadership: Option<&mut Leadership>,
+) -> Ended {
+    match leadership {
+        Some(l) => tokio::select! {
+            _ = signal => Ended::Signal,
+            () = l.lost() => Ended::LostLeadership,
+        },
+        None => {
+            let _ = signal.await;
+            Ended::Signal
+        }
+    }
+}
+
+/// Stops reconciling at once when leadership is lost: exits the process (as controller-runtime
+/// does), so no reconcile of this replica can overlap the next leader's.
+pub fn exit_on_lost_leadership() -> ! {
+    tracing::error!("leader election lost; exiting so that only the new leader reconciles");
+    std::process::exit(1)
+}
+
+/// Graceful shutdown: not ready, no new keys, reconciles in flight finish (bounded), the Lease
+/// is released so a standby takes over at once.
+pub async fn shut_down(
+    manager: &Manager,
+    health: &Health,
+    leadership: Option<Leadership>,
+    timeout: Duration,
+) {
+    health.set_stopping();
+    if tokio::time::timeout(timeout, manager.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            "reconciles still running after {timeout:?}; exiting without waiting for them"
+        );
+    } else {
+        tracing::info!("every reconcile in flight has finished");
+    }
+    if let Some(l) = leadership {
+        manager.metrics().set_leader(l.identity(), false);
+        if let Err(e) = l.release().await {
+            tracing::warn!("{e}; the lease will expire on its own");
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! [`Metrics`]: the host's Prometheus metrics, named as controller-runtime names them where a user
+//! would look for them, plus kubewasm's own (plugin loads, traps, deadline and memory-cap hits).
+//!
+//! Reconcile outcomes and plugin loads are counted as they happen; queue and informer figures are
+//! read from the controller crate's snapshots at scrape time (no double bookkeeping).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kubewasm_controller::stats::{BUCKET_BOUNDS_SECONDS, HistogramSnapshot};
+use kubewasm_controller::{InformerKey, InformerStats};
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::DescriptorEncoder;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::manager::PluginStatus;
+use crate::runtime::ReconcileError;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The outcome of one reconcile, as controller-runtime labels it (`result`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done, nothing more to do.
+    Success,
+    /// Done, run again after a delay.
+    RequeueAfter,
+    /// Failed: retried with backoff.
+    Error,
+}
+
+impl Outcome {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Success => "success",
+            Self::RequeueAfter => "requeue_after",
+            Self::Error => "error",
+        }
+    }
+}
+
+/// Counters the host updates as things happen. Cheap to clone; clones share the counters.
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    reconcile_total: Family<Labels, Counter>,
+    reconcile_errors: Family<Labels, Counter>,
+    reconcile_time: Family<Labels, Histogram>,
+    plugin_loads: Family<Labels, Counter>,
+    traps: Family<Labels, Counter>,
+    deadlines: Family<Labels, Counter>,
+    memory_caps: Family<Labels, Counter>,
+    leader: Family<Labels, Gauge>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            reconcile_total: Family::default(),
+            reconcile_errors: Family::default(),
+            reconcile_time: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_5, 2.0, 18))
+            }),
+            plugin_loads: Family::default(),
+            traps: Family::default(),
+            deadlines: Family::default(),
+            memory_caps: Family::default(),
+            leader: Family::default(),
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one reconcile of `plugin` (at `version`) that took `took`.
+    pub fn reconciled(
+        &self,
+        plugin: &str,
+        version: &str,
+        took: Duration,
+        result: Result<Outcome, &ReconcileError>,
+    ) {
+        let controller = vec![("controller", plugin.to_owned())];
+        self.reconcile_time
+            .get_or_create(&controller)
+            .observe(took.as_secs_f64());
+        let outcome = match result {
+            Ok(o) => o,
+            Err(e) => {
+                self.reconcile_errors.get_or_create(&controller).inc();
+                let labels = || {
+                    vec![
+                        ("plugin", plugin.to_owned()),
+                        ("version", version.to_owned()),
+                    ]
+                };
+                match e {
+                    ReconcileError::Trap { .. } => {
+                        self.traps.get_or_create(&labels()).inc();
+                    }
+                    ReconcileError::Deadline { .. } => {
+                        self.deadlines.get_or_create(&labels()).inc();
+                    }
+                    ReconcileError::MemoryCap { .. } => {
+                        self.memory_caps.get_or_create(&labels()).inc();
+                    }
+                    ReconcileError::Plugin { .. } | ReconcileError::Instantiate { .. } => {}
+                }
+                Outcome::Error
+            }
+        };
+        self.reconcile_total
+            .get_or_create(&vec![
+                ("controller", plugin.to_owned()),
+                ("result", outcome.as_str().to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Counts one load (or hot reload) of `plugin`: `version` is its content hash (empty when the
+    /// file could not be read), `ok` whether it loaded.
+    pub fn plugin_loaded(&self, plugin: &str, version: &str, ok: bool) {
+        self.plugin_loads
+            .get_or_create(&vec![
+                ("plugin", plugin.to_owned()),
+                ("version", version.to_owned()),
+                ("result", if ok { "success" } else { "error" }.to_owned()),
+            ])
+            .inc();
+    }
+
+    /// Sets `kubewasm_leader{identity}` to 1 while this replica leads, 0 otherwise.
+    pub fn set_leader(&self, identity: &str, leading: bool) {
+        self.leader
+            .get_or_create(&vec![("identity", identity.to_owned())])
+            .set(i64::from(leading));
+    }
+
+    /// Renders every metric as Prometheus text (OpenMetrics 1.0), with the queue and informer
+    /// figures taken from `plugins` and `informers` now.
+    pub fn render(
+        &self,
+        plugins: Vec<PluginStatus>,
+        informers: Vec<(InformerKey, InformerStats)>,
+    ) -> String {
+        let mut registry = Registry::default();
+        registry.register(
+            "controller_runtime_reconcile",
+            "Total number of reconciliations per controller",
+            self.reconcile_total.clone(),
+        );
+        registry.register(
+            "controller_runtime_reconcile_errors",
+            "Total number of reconciliation errors per controller",
+            self.reconcile_errors.clone(),
+        );
+        registry.register(
+            "controller_runtime_reconcile_time_seconds",
+            "Length of time per reconciliation per controller",
+            self.reconcile_time.clone(),
+        );
+        registry.register(
+            "kubewasm_plugin_loads",
+            "Plugin loads and hot reloads per plugin, version and result",
+            self.plugin_loads.clone(),
+        );
+        registry.register(
+            "kubewasm_plugin_traps",
+            "Reconciles that ended in a trap (panic, out-of-bounds access, ...)",
+            self.traps.clone(),
+        );
+        registry.register(
+            "kubewasm_plugin_deadline_exceeded",
+            "Reconciles interrupted at their deadline",
+            self.deadlines.clone(),
+        );
+        registry.register(
+            "kubewasm_plugin_memory_cap",
+            "Reconciles stopped at their memory cap",
+            self.memory_caps.clone(),
+        );
+        registry.register(
+            "kubewasm_leader",
+            "1 while this replica is the leader, 0 otherwise",
+            self.leader.clone(),
+        );
+        registry.register_collector(Box::new(Snapshots {
+            plugins: Arc::new(plugins),
+            informers: Arc::new(informers),
+        }));
+        let mut out = String::new();
+        // Writing to a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &registry);
+        out
+    }
+}
+
+/// Queue and informer figures at scrape time.
+#[derive(Debug)]
+struct Snapshots {
+    plugins: Arc<Vec<PluginStatus>>,
+    informers: Arc<Vec<(InformerKey, InformerStats)>>,
+}
+
+fn kind_of(key: &InformerKey) -> String {
+    let r = &key.resource;
+    if r.group.is_empty() {
+        r.kind.clone()
+    } else {
+        format!("{}.{}", r.kind, r.group)
+    }
+}
+
+fn histogram_buckets(h: &HistogramSnapshot) -> Vec<(f64, u64)> {
+    BUCKET_BOUNDS_SECONDS
+        .iter()
+        .copied()
+        .chain(std::iter::once(f64::INFINITY))
+        .zip(h.buckets.iter().copied())
+        .collect()
+}
+
+impl Snapshots {
+    fn per_queue(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        counter: bool,
+        value: impl Fn(&PluginStatus) -> u64,
+    ) -> Result<(), std::fmt::Error> {
+        let ty = if counter {
+            MetricType::Counter
+        } else {
+            MetricType::Gauge
+        };
+        let mut metric = encoder.encode_descriptor(name, help, None, ty)?;
+        for p in self.plugins.iter() {
+            let labels = [("name", p.name.as_str())];
+            let mut family = metric.encode_family(&labels)?;
+            let v = value(p);
+            if counter {
+                family
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&v, None)?;
+            } else {
+                family.encode_gauge(&i64::try_from(v).unwrap_or(i64::MAX))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn queue_histogram(
+        &self,
+        encoder: &mut DescriptorEncoder<'_>,
+        name: &str,
+        help: &str,
+        which: impl Fn(&PluginStatus) -> &HistogramSnapshot,
+    ) -> Result<(), std::fmt::Error> {
+        let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
+        for p in self.plugins.iter() {
+            let labels = [("name", p.name.as_str())];
+            let h = which(p);
+            metric
+                .encode_family(&labels)?
+                .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
+                    h.sum.as_secs_f64(),
+                    h.count,
+                    &histogram_buckets(h),
+                    None,
+                )?;
+        }
+        Ok(())
+    }
+}
+
+impl Collector for Snapshots {
+    fn encode(&self, mut encoder: DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
+        self.per_queue(
+            &mut encoder,
+            "workqueue_depth",
+            "Current depth of workqueue",
+            false,
+            |p| p.queue.depth as u64,
+        )?;
+        self.per_queue(
+            &mut encoder,
+            "workqueue_adds",
+            "Total number of adds handled by workqueue",
+            true,
+            |p| p.queue.adds,
+        )?;
+        self.per_queue(
+            &mut encoder,
+            "workqueue_retries",
+            "Total number of retries handled by workqueue",
+            true,
+            |p| p.queue.retries,
+        )?;
+        self.per_queue(
+            &mut encoder,
+            "workqueue_unfinished_work",
+            "Keys being worked on now",
+            false,
+            |p| p.queue.in_flight as u64,
+        )?;
+        self.queue_histogram(
+            &mut encoder,
+            "workqueue_queue_duration_seconds",
+            "How long in seconds an item stays in workqueue before being requested",
+            |p| &p.queue.queue_duration,
+        )?;
+        self.queue_histogram(
+            &mut encoder,
+            "workqueue_work_duration_seconds",
+            "How long in seconds processing an item from workqueue takes",
+            |p| &p.queue.work_duration,
+        )?;
+        {
+            let mut metric = encoder.encode_descriptor(
+                "kubewasm_informer_events",
+                "Events applied to the informer caches, per kind and type",
+                None,
+                MetricType::Counter,
+            )?;
+            for (key, s) in self.informers.iter() {
+                let kind = kind_of(key);
+                for (ty, v) in [
+                    ("initial", s.initial_items),
+                    ("added", s.added),
+                    ("modified", s.modified),
+                    ("deleted", s.deleted),
+                ] {
+                    let labels = [("kind", kind.as_str()), ("type", ty)];
+                    metric
+                        .encode_family(&labels)?
+                        .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(
+                            &v, None,
+                        )?;
+                }
+            }
+        }
+        {
+            let mut metric = encoder.encode_descriptor(
+                "kubewasm_cached_objects",
+                "Objects in the informer caches, per kind",
+                None,
+                MetricType::Gauge,
+            )?;
+            for (key, s) in self.informers.iter() {
+                let kind = kind_of(key);
+                let labels = [("kind", kind.as_str())];
+                metric
+                    .encode_family(&labels)?
+                    .encode_gauge(&i64::try_from(s.objects).unwrap_or(i64::MAX))?;
+            }
+        }
+        {
+            let mut metric = encoder.encode_descriptor(
+                "kubewasm_plugin_synced",
+                "1 when every informer of the plugin has synced",
+                None,
+                MetricType::Gauge,
+            )?;
+            for p in self.plugins.iter() {
+                let labels = [("plugin", p.name.as_str())];
+                metric
+                    .encode_family(&labels)?
+                    .encode_gauge(&i64::from(p.synced))?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconcile_outcomes_are_counted_per_controller_and_result() {
+        let m = Metrics::default();
+        m.reconciled(
+            "hello",
+            "abc",
+            Duration::from_millis(3),
+            Ok(Outcome::Success),
+        );
+        m.reconciled(
+            "hello",
+            "abc",
+            Duration::from_millis(3),
+            Ok(Outcome::Success),
+        );
+        let trap = ReconcileError::Trap {
+            plugin: "hello".into(),
+            trap: "unreachable".into(),
+            stderr: String::new(),
+        };
+        m.reconciled("hello", "abc", Duration::from_millis(1), Err(&trap));
+        m.plugin_loaded("hello", "abc", true);
+        m.set_leader("me", true);
+        let text = m.render(Vec::new(), Vec::new());
+        assert!(
+            text.contains(
+                "controller_runtime_reconcile_total{controller=\"hello\",result=\"success\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "controller_runtime_reconcile_total{controller=\"hello\",result=\"error\"} 1"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("controller_runtime_reconcile_errors_total{controller=\"hello\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubewasm_plugin_traps_total{plugin=\"hello\",version=\"abc\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "controller_runtime_reconcile_time_seconds_count{controller=\"hello\"} 3"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("kubewasm_leader{identity=\"me\"} 1"),
+            "{text}"
+        );
+        assert!(text.ends_with("# EOF\n"), "{text}");
+    }
+}

@@ -1,0 +1,248 @@
+//! [`Rbac`]: the least-privilege RBAC objects for a host running a set of plugins — exactly the
+//! rules their manifests need, plus what the host itself needs (Leases, Events).
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::rbac::v1::{
+    ClusterRole, ClusterRoleBinding, PolicyRule, Role, RoleBinding, RoleRef, Subject,
+};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+use crate::runtime::{Manifest, Verb};
+
+/// Why the RBAC objects could not be printed.
+#[derive(Debug, thiserror::Error)]
+pub enum RbacError {
+    /// An object could not be serialized to YAML.
+    #[error("failed to serialize {what} to YAML: {source}")]
+    Yaml {
+        /// Which object.
+        what: &'static str,
+        /// Why.
+        #[source]
+        source: serde_yaml::Error,
+    },
+}
+
+/// Who the rules are granted to.
+#[derive(Debug, Clone)]
+pub struct RbacTarget {
+    /// Name of the ClusterRole, Role and their bindings.
+    pub name: String,
+    /// Namespace of the ServiceAccount and of the leader-election Lease.
+    pub namespace: String,
+    /// The host's ServiceAccount.
+    pub service_account: String,
+}
+
+impl Default for RbacTarget {
+    fn default() -> Self {
+        Self {
+            name: "kubewasm".into(),
+            namespace: "kubewasm-system".into(),
+            service_account: "kubewasm".into(),
+        }
+    }
+}
+
+/// Verbs per (apiGroup, resource), ordered, so the output is stable.
+pub type Rules = BTreeMap<(String, String), Vec<&'static str>>;
+
+/// Adds `verbs` on `group`/`resource` to `rules`, keeping the verbs in Kubernetes' usual order.
+fn add(rules: &mut Rules, group: &str, resource: &str, verbs: &[&'static str]) {
+    const ORDER: [&str; 7] = [
+        "get", "list", "watch", "create", "update", "patch", "delete",
+    ];
+    let entry = rules
+        .entry((group.to_owned(), resource.to_owned()))
+        .or_default();
+    for v in verbs {
+        if !entry.contains(v) {
+            entry.push(v);
+        }
+    }
+    entry.sort_by_key(|v| ORDER.iter().position(|o| o == v).unwrap_or(ORDER.len()));
+}
+
+/// The cluster-wide rules the plugins with these manifests need.
+///
+/// Every readable kind (reconciled, owned, watched, or granted get/list/watch) is served from an
+/// informer, so it needs get, list and watch. `update` also covers `<plural>/status` (plugins may
+/// replace status), `patch` also covers `<plural>/status`.
+pub fn plugin_rules<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Rules {
+    let mut rules = Rules::new();
+    for manifest in manifests {
+        for (kind, verbs) in manifest.grants() {
+            let (group, plural) = (kind.group.as_str(), kind.plural.as_str());
+            let status = format!("{plural}/status");
+            if verbs.contains(Verb::Get)
+                || verbs.contains(Verb::List)
+                || verbs.contains(Verb::Watch)
+            {
+                add(&mut rules, group, plural, &["get", "list", "watch"]);
+            }
+            if verbs.contains(Verb::Create) {
+                add(&mut rules, group, plural, &["create"]);
+            }
+            if verbs.contains(Verb::Update) {
+                add(&mut rules, group, plural, &["update"]);
+                add(&mut rules, group, &status, &["update"]);
+            }
+            if verbs.contains(Verb::Patch) {
+                add(&mut rules, group, plural, &["patch"]);
+                add(&mut rules, group, &status, &["patch"]);
+            }
+            if verbs.contains(Verb::Delete) {
+                add(&mut rules, group, plural, &["delete"]);
+            }
+        }
+    }
+    rules
+}
+
+/// What the host itself needs cluster-wide: recording Events in any namespace.
+pub fn host_rules() -> Rules {
+    let mut rules = Rules::new();
+    add(&mut rules, "", "events", &["create", "patch"]);
+    add(&mut rules, "events.k8s.io", "events", &["create", "patch"]);
+    rules
+}
+
+/// What the host needs in its own namespace: the leader-election Lease.
+pub fn lease_rules() -> Rules {
+    let mut rules = Rules::new();
+    add(
+        &mut rules,
+        "coordination.k8s.io",
+        "leases",
+        &["get", "create", "update"],
+    );
+    rules
+}
+
+fn policy_rules(rules: &Rules) -> Vec<PolicyRule> {
+    rules
+        .iter()
+        .map(|((group, resource), verbs)| PolicyRule {
+            api_groups: Some(vec![group.clone()]),
+            resources: Some(vec![resource.clone()]),
+            verbs: verbs.iter().map(|v| (*v).to_owned()).collect(),
+            ..PolicyRule::default()
+        })
+        .collect()
+}
+
+/// The four RBAC objects for a host running plugins with `manifests`.
+#[derive(Debug, Clone)]
+pub struct Rbac {
+    /// Plugin rules and Events, cluster-wide.
+    pub cluster_role: ClusterRole,
+    /// Binds the ClusterRole to the ServiceAccount.
+    pub cluster_role_binding: ClusterRoleBinding,
+    /// Leases in the host's namespace.
+    pub role: Role,
+    /// Binds the Role to the ServiceAccount.
+    pub role_binding: RoleBinding,
+}
+
+impl Rbac {
+    /// Builds the objects for `manifests`, granted to `target`.
+    pub fn new<'a>(manifests: impl IntoIterator<Item = &'a Manifest>, target: &RbacTarget) -> Self {
+        let mut cluster = plugin_rules(manifests);
+        for (k, verbs) in host_rules() {
+            add(&mut cluster, &k.0, &k.1, &verbs);
+        }
+        let subject = || {
+            vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: target.service_account.clone(),
+                namespace: Some(target.namespace.clone()),
+                ..Subject::default()
+            }]
+        };
+        let labels = Some(BTreeMap::from([(
+            "app.kubernetes.io/name".to_owned(),
+            "kubewasm".to_owned(),
+        )]));
+        let meta = |namespaced: bool| ObjectMeta {
+            name: Some(target.name.clone()),
+            namespace: namespaced.then(|| target.namespace.clone()),
+            labels: labels.clone(),
+            ..ObjectMeta::default()
+        };
+        let role_ref = |kind: &str| RoleRef {
+            api_group: "rbac.authorization.k8s.io".into(),
+            kind: kind.into(),
+            name: target.name.clone(),
+        };
+        Self {
+            cluster_role: ClusterRole {
+                metadata: meta(false),
+                rules: Some(policy_rules(&cluster)),
+                ..ClusterRole::default()
+            },
+            cluster_role_binding: ClusterRoleBinding {
+                metadata: meta(false),
+                role_ref: role_ref("ClusterRole"),
+                subjects: Some(subject()),
+            },
+            role: Role {
+                metadata: meta(true),
+                rules: Some(policy_rules(&lease_rules())),
+            },
+            role_binding: RoleBinding {
+                metadata: meta(true),
+                role_ref: role_ref("Role"),
+                subjects: Some(subject()),
+            },
+        }
+    }
+
+    /// The objects as one multi-document YAML stream (apiVersion and kind included).
+    ///
+    /// # Errors
+    /// [`RbacError::Yaml`] if serialization fails.
+    pub fn to_yaml(&self) -> Result<String, RbacError> {
+        fn doc<T: k8s_openapi::Resource + serde::Serialize>(
+            what: &'static str,
+            object: &T,
+        ) -> Result<String, RbacError> {
+            serde_yaml::to_string(object).map_err(|source| RbacError::Yaml { what, source })
+        }
+        Ok([
+            doc("the ClusterRole", &self.cluster_role)?,
+            doc("the ClusterRoleBinding", &self.cluster_role_binding)?,
+            doc("the Role", &self.role)?,
+            doc("the RoleBinding", &self.role_binding)?,
+        ]
+        .join("---\n"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verbs_are_merged_per_resource_in_the_usual_order() {
+        let mut rules = Rules::new();
+        add(&mut rules, "", "pods", &["patch", "get"]);
+        add(&mut rules, "", "pods", &["get", "create"]);
+        assert_eq!(
+            rules[&(String::new(), "pods".to_owned())],
+            vec!["get", "create", "patch"]
+        );
+    }
+
+    #[test]
+    fn yaml_carries_api_version_and_kind_of_every_object() {
+        let yaml = Rbac::new([], &RbacTarget::default())
+            .to_yaml()
+            .expect("yaml");
+        for kind in ["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"] {
+            assert!(yaml.contains(&format!("kind: {kind}\n")), "{yaml}");
+        }
+        assert!(yaml.contains("apiVersion: rbac.authorization.k8s.io/v1"));
+        assert!(yaml.contains("leases"));
+    }
+}
