@@ -143,7 +143,7 @@ fn kubectl_creates_scales_and_deletes_a_redis_cluster_under_kubewasm_dev() {
     let dev = start_dev();
     let crd = examples().join("crd.yaml");
     let redis = examples().join("redis.yaml");
-    let invalid = examples().join("invalid.yaml");
+    let invalid = examples().join("rejected/too-many-replicas.yaml");
 
     dev.ok(&["apply", "-f", crd.to_str().unwrap()]);
     dev.eventually(
