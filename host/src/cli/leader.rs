@@ -71,23 +71,27 @@ fn in_cluster_namespace() -> String {
 pub struct ServeArgs {
     /// Where to serve /healthz and /readyz ("off" to disable).
     #[arg(long, default_value = "0.0.0.0:8081", value_parser = parse_addr)]
-    pub health_addr: Option<SocketAddr>,
+    pub health_addr: Listen,
 
     /// Where to serve /metrics in Prometheus text ("off" to disable; may equal --health-addr).
     #[arg(long, default_value = "0.0.0.0:8080", value_parser = parse_addr)]
-    pub metrics_addr: Option<SocketAddr>,
+    pub metrics_addr: Listen,
 
     /// How long a shutdown (SIGTERM, Ctrl-C) waits for reconciles in flight before exiting anyway.
     #[arg(long, value_parser = parse_duration, default_value = "30s")]
     pub graceful_shutdown_timeout: Duration,
 }
 
-fn parse_addr(text: &str) -> Result<Option<SocketAddr>, String> {
+/// An address to listen on, or none ("off").
+#[derive(Debug, Clone, Copy)]
+pub struct Listen(pub Option<SocketAddr>);
+
+fn parse_addr(text: &str) -> Result<Listen, String> {
     if text == "off" {
-        return Ok(None);
+        return Ok(Listen(None));
     }
     text.parse()
-        .map(Some)
+        .map(|a| Listen(Some(a)))
         .map_err(|e| format!("{text:?} is not an address like 0.0.0.0:8081: {e}"))
 }
 
@@ -100,8 +104,8 @@ pub async fn serve_endpoints(
     manager: &Manager,
     health: &Health,
 ) -> anyhow::Result<()> {
-    let mut addrs: Vec<SocketAddr> = args.health_addr.into_iter().collect();
-    if let Some(m) = args.metrics_addr
+    let mut addrs: Vec<SocketAddr> = args.health_addr.0.into_iter().collect();
+    if let Some(m) = args.metrics_addr.0
         && !addrs.contains(&m)
     {
         addrs.push(m);

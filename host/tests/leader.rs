@@ -1,0 +1,254 @@
+//! Two `kubewasm run` processes against one embedded API server: exactly one reconciles, the
+//! other takes over when it stops, and their reconciles never overlap.
+
+mod common;
+mod host_process;
+
+use std::time::{Duration, Instant};
+
+use host_process::{Host, plugin_dir, timestamp};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::PostParams;
+use kubewasm_apiserver::{ApiServer, Config};
+
+const LEASE: &str = "kubewasm-test";
+const KEYS: &str = "hello.kubewasm.dev/keys";
+
+/// Short lease settings so that failover is quick in tests.
+const ELECTION: [&str; 10] = [
+    "--leader-election-namespace",
+    "default",
+    "--leader-election-id",
+    LEASE,
+    "--lease-duration",
+    "3s",
+    "--renew-deadline",
+    "2s",
+    "--retry-period",
+    "0.3s",
+];
+
+async fn holder(leases: &Api<Lease>) -> Option<String> {
+    leases
+        .get_opt(LEASE)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|l| l.spec?.holder_identity)
+        .filter(|h| !h.is_empty())
+}
+
+async fn create_configmap(cms: &Api<ConfigMap>, name: &str) {
+    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name},
+        "data": {"a": "1"}
+    }))
+    .expect("configmap");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
+}
+
+async fn stamped(cms: &Api<ConfigMap>, name: &str) -> bool {
+    cms.get_opt(name)
+        .await
+        .ok()
+        .flatten()
+        .and_then(|cm| cm.metadata.annotations?.get(KEYS).cloned())
+        .is_some()
+}
+
+/// Times at which `host` stamped a ConfigMap (the hello plugin logs each write).
+fn stamps(host: &Host) -> Vec<jiff::Timestamp> {
+    host.lines
+        .lock()
+        .iter()
+        .filter(|l| {
+            l["fields"]["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("stamped "))
+        })
+        .map(timestamp)
+        .collect()
+}
+
+struct Pair {
+    server: ApiServer,
+    _dir: tempfile::TempDir,
+    a: Host,
+    b: Host,
+    leases: Api<Lease>,
+    cms: Api<ConfigMap>,
+}
+
+async fn start_pair() -> Pair {
+    let server = ApiServer::start(Config::default())
+        .await
+        .expect("the embedded API server starts");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    server
+        .write_kubeconfig(&kubeconfig)
+        .expect("write kubeconfig");
+    let plugins = plugin_dir(dir.path(), &[common::example("hello")]);
+    let a = Host::start("a", &plugins, &kubeconfig, &ELECTION);
+    let b = Host::start("b", &plugins, &kubeconfig, &ELECTION);
+    let client = common::cluster::client_for(&server);
+    Pair {
+        leases: Api::namespaced(client.clone(), "default"),
+        cms: Api::namespaced(client, "default"),
+        server,
+        _dir: dir,
+        a,
+        b,
+    }
+}
+
+/// Which of the two leads: (leader, standby), once the Lease names one of them.
+async fn leader_of(pair: &Pair) -> (bool, String) {
+    let (ia, ib) = (pair.a.identity(), pair.b.identity());
+    let leader = common::cluster::eventually("one replica to hold the lease", || async {
+        holder(&pair.leases).await
+    })
+    .await;
+    assert!(
+        leader == ia || leader == ib,
+        "the lease holder {leader} is one of the two replicas ({ia}, {ib})"
+    );
+    (leader == ia, leader)
+}
+
+/// Runs the scenario; `stop` is the signal that stops the first leader ("TERM" or "KILL").
+async fn failover(stop: &str) {
+    let mut pair = start_pair().await;
+    let (a_leads, first) = leader_of(&pair).await;
+    for i in 0..3 {
+        create_configmap(&pair.cms, &format!("before-{i}")).await;
+    }
+    for i in 0..3 {
+        let name = format!("before-{i}");
+        common::cluster::eventually(&format!("{name} to be stamped"), || async {
+            stamped(&pair.cms, &name).await.then_some(())
+        })
+        .await;
+    }
+    let (leader, standby) = if a_leads {
+        (&pair.a, &pair.b)
+    } else {
+        (&pair.b, &pair.a)
+    };
+    assert!(!stamps(leader).is_empty(), "the leader reconciled");
+    assert!(
+        stamps(standby).is_empty(),
+        "the standby never reconciles while the other leads\n{}",
+        standby.dump()
+    );
+    let (lm, sm) = (leader.metrics(), standby.metrics());
+    assert!(
+        lm.sum(
+            "controller_runtime_reconcile_total",
+            &[("controller", "hello")]
+        ) >= 3.0,
+        "the leader counts its reconciles"
+    );
+    assert_eq!(
+        sm.sum("controller_runtime_reconcile_total", &[]),
+        0.0,
+        "the standby counts none"
+    );
+    assert_eq!(
+        lm.get("kubewasm_leader", &[("identity", &first)]),
+        Some(1.0)
+    );
+    assert_eq!(
+        sm.get("kubewasm_leader", &[("identity", &standby.identity())]),
+        Some(0.0)
+    );
+    assert_eq!(
+        standby.get("/readyz").map(|r| r.0),
+        Some(200),
+        "a standby whose plugins loaded is ready"
+    );
+
+    // Stop the leader; the standby takes over.
+    let standby_identity = standby.identity();
+    leader.signal(stop);
+    let stopped = Instant::now();
+    let status = if a_leads {
+        pair.a.wait_exit()
+    } else {
+        pair.b.wait_exit()
+    };
+    if stop == "TERM" {
+        assert!(status.success(), "SIGTERM drains and exits 0: {status}");
+    }
+    let (leader, standby) = if a_leads {
+        (&pair.a, &pair.b)
+    } else {
+        (&pair.b, &pair.a)
+    };
+    let new = common::cluster::eventually("the standby to take the lease over", || async {
+        holder(&pair.leases)
+            .await
+            .filter(|h| *h == standby_identity)
+    })
+    .await;
+    let took = stopped.elapsed();
+    if stop == "TERM" {
+        // The leader released the lease: the standby takes it at its next retry, well within
+        // one lease duration (3 s; generous margin for a loaded machine).
+        assert!(
+            took < Duration::from_secs(3) + Duration::from_secs(5),
+            "takeover after a release took {took:?}"
+        );
+    }
+    assert_eq!(new, standby_identity);
+    for i in 0..3 {
+        create_configmap(&pair.cms, &format!("after-{i}")).await;
+    }
+    for i in 0..3 {
+        let name = format!("after-{i}");
+        common::cluster::eventually(&format!("{name} to be stamped"), || async {
+            stamped(&pair.cms, &name).await.then_some(())
+        })
+        .await;
+    }
+    // Never at the same time: every reconcile of the first leader precedes every reconcile of
+    // the second, and the second became leader only after the first's last reconcile.
+    let first_stamps = stamps(leader);
+    let second_stamps = stamps(standby);
+    assert!(!second_stamps.is_empty(), "the new leader reconciles");
+    let last_first = first_stamps.iter().max().expect("first leader stamped");
+    let first_second = second_stamps.iter().min().expect("second leader stamped");
+    assert!(
+        last_first < first_second,
+        "reconciles overlapped: first leader's last at {last_first}, second's first at {first_second}"
+    );
+    let elected = timestamp(&standby.wait_log("became the leader"));
+    assert!(
+        *last_first < elected,
+        "the second replica led only after the first stopped reconciling"
+    );
+    let lease = pair.leases.get(LEASE).await.expect("lease");
+    let spec = lease.spec.expect("spec");
+    assert_eq!(
+        spec.lease_transitions,
+        Some(1),
+        "one transition: first leader to second"
+    );
+    drop(pair.a);
+    drop(pair.b);
+    pair.server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_replica_reconciles_and_the_other_takes_over_when_it_is_stopped_with_sigterm() {
+    failover("TERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_leaders_lease_expires_and_the_standby_takes_over_without_overlap() {
+    failover("KILL").await;
+}
