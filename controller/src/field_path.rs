@@ -25,8 +25,8 @@ pub enum Error {
 }
 
 /// A path into an object, written with dots (`spec.nodeName`, optionally with a leading dot as in
-/// controller-runtime: `.spec.nodeName`). Keys that contain dots are written in brackets with quotes:
-/// `metadata.labels['app.kubernetes.io/name']`.
+/// controller-runtime: `.spec.nodeName`). Keys that contain dots are written in brackets, with or
+/// without quotes: `metadata.labels['app.kubernetes.io/name']`, `metadata.labels[app.kubernetes.io/name]`.
 ///
 /// Values: a string, number or boolean at the path gives one value; an array on the way is walked
 /// element by element (`spec.containers.image` gives every container's image); anything else
@@ -58,22 +58,33 @@ impl FieldPath {
         let mut i = 0;
         while i < bytes.len() {
             if bytes[i] == b'[' {
-                let quote = *bytes
+                let first = *bytes
                     .get(i + 1)
                     .ok_or_else(|| invalid(i, "unclosed bracket"))?;
-                if quote != b'\'' && quote != b'"' {
-                    return Err(invalid(i + 1, "expected a quote after '['"));
+                if first == b'\'' || first == b'"' {
+                    let start = i + 2;
+                    let close = body[start..]
+                        .find(char::from(first))
+                        .map(|p| start + p)
+                        .ok_or_else(|| invalid(i, "unclosed quote"))?;
+                    if bytes.get(close + 1) != Some(&b']') {
+                        return Err(invalid(close + 1, "expected ']' after the closing quote"));
+                    }
+                    segments.push(body[start..close].to_owned());
+                    i = close + 2;
+                } else {
+                    // Unquoted: the key runs to the closing bracket.
+                    let start = i + 1;
+                    let close = body[start..]
+                        .find(']')
+                        .map(|p| start + p)
+                        .ok_or_else(|| invalid(i, "unclosed bracket"))?;
+                    if close == start {
+                        return Err(invalid(start, "empty segment"));
+                    }
+                    segments.push(body[start..close].to_owned());
+                    i = close + 1;
                 }
-                let start = i + 2;
-                let close = body[start..]
-                    .find(char::from(quote))
-                    .map(|p| start + p)
-                    .ok_or_else(|| invalid(i, "unclosed quote"))?;
-                if bytes.get(close + 1) != Some(&b']') {
-                    return Err(invalid(close + 1, "expected ']' after the closing quote"));
-                }
-                segments.push(body[start..close].to_owned());
-                i = close + 2;
                 match bytes.get(i) {
                     None => {}
                     Some(b'.') => {
@@ -104,6 +115,26 @@ impl FieldPath {
             text: text.to_owned(),
             segments,
         })
+    }
+
+    /// One spelling per path: segments joined with dots, keys that contain a dot or a bracket
+    /// in quoted brackets (`metadata.labels['app.kubernetes.io/name']`). Two spellings of the
+    /// same path have the same canonical form.
+    pub fn canonical(&self) -> String {
+        let mut out = String::new();
+        for segment in &self.segments {
+            if segment.contains(['.', '[', ']']) {
+                out.push_str("['");
+                out.push_str(segment);
+                out.push_str("']");
+            } else {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(segment);
+            }
+        }
+        out
     }
 
     /// The path as written.
@@ -214,7 +245,7 @@ mod tests {
     fn field_path_rejects_malformed_paths_with_a_position() {
         assert_eq!(FieldPath::parse(""), Err(Error::Empty));
         assert_eq!(FieldPath::parse("."), Err(Error::Empty));
-        for bad in ["spec..x", "spec.", "a['x", "a[x]", "a['x']y", "a['x'"] {
+        for bad in ["spec..x", "spec.", "a['x", "a[]", "a[x", "a['x']y", "a['x'"] {
             assert!(
                 matches!(FieldPath::parse(bad), Err(Error::Invalid { .. })),
                 "{bad} should fail"
@@ -241,5 +272,34 @@ mod tests {
         assert_eq!(v("metadata.namespace"), ["ns"]);
         assert_eq!(v("metadata.labels['app.kubernetes.io/name']"), ["web"]);
         assert_eq!(v("metadata.ownerReferences.uid"), ["u1"]);
+    }
+
+    #[test]
+    fn keys_with_dots_may_be_bracketed_with_or_without_quotes() {
+        let quoted = FieldPath::parse("metadata.labels['app.kubernetes.io/name']").expect("quoted");
+        let double =
+            FieldPath::parse("metadata.labels[\"app.kubernetes.io/name\"]").expect("double");
+        let bare = FieldPath::parse("metadata.labels[app.kubernetes.io/name]").expect("bare");
+        assert_eq!(quoted.segments(), bare.segments());
+        assert_eq!(double.segments(), bare.segments());
+        assert_eq!(
+            bare.segments(),
+            ["metadata", "labels", "app.kubernetes.io/name"]
+        );
+        assert_eq!(
+            bare.canonical(),
+            "metadata.labels['app.kubernetes.io/name']"
+        );
+        assert_eq!(quoted.canonical(), bare.canonical());
+        let obj = serde_json::json!({"metadata": {"labels": {"app.kubernetes.io/name": "web"}}});
+        assert_eq!(bare.values_in_json(&obj), ["web"]);
+        assert!(FieldPath::parse("metadata.labels[]").is_err());
+        assert!(FieldPath::parse("metadata.labels[app").is_err());
+        assert_eq!(
+            FieldPath::parse(".spec.nodeName")
+                .expect("path")
+                .canonical(),
+            "spec.nodeName"
+        );
     }
 }

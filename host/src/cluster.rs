@@ -369,7 +369,7 @@ impl Backend for ClusterBackend {
 /// same path share one index, and two different paths never collide, whatever the plugins
 /// named them.
 pub(crate) fn store_index_name(index: &Index) -> String {
-    index.field.as_str().to_owned()
+    index.field.canonical()
 }
 
 /// A kind as kube's [`kube::api::ApiResource`].
