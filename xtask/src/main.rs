@@ -20,7 +20,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "test [ARGS]",
-        "build the plugins, then run every test in the workspace (ARGS go to the test runner)",
+        "build the plugins, run their native unit tests (SDK fake host), then every test in the workspace (ARGS go to the test runner)",
     ),
     (
         "plugins",
@@ -224,6 +224,7 @@ fn has_nextest() -> bool {
 
 fn test(extra: &[OsString]) -> Result {
     let root = root();
+    plugin_unit_tests(&root)?;
     if has_nextest() {
         run(
             "running the workspace tests (cargo nextest)",
@@ -248,6 +249,38 @@ fn test(extra: &[OsString]) -> Result {
                 .args(extra),
         )
     }
+}
+
+/// Runs the native unit tests of the plugins that use the SDK's fake host (crates whose
+/// dev-dependencies enable kubewasm-sdk's `testing` feature): `cargo test`, not wasm.
+fn plugin_unit_tests(root: &Path) -> Result {
+    let mut names = Vec::new();
+    for c in plugin_crates(root)? {
+        let dir = if c.out_dir.ends_with("test-plugins") {
+            root.join("plugins/testing").join(&c.name)
+        } else {
+            root.join("plugins").join(&c.name)
+        };
+        let text = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        if text.contains("features = [\"testing\"]") {
+            names.push(c.name);
+        }
+    }
+    if names.is_empty() {
+        return Ok(());
+    }
+    let mut cmd = cargo();
+    cmd.current_dir(root.join("plugins")).arg("test");
+    for name in &names {
+        cmd.args(["-p", name]);
+    }
+    run(
+        &format!(
+            "running the plugins' unit tests natively on the SDK's fake host: {}",
+            names.join(", ")
+        ),
+        &mut cmd,
+    )
 }
 
 fn dev(extra: &[OsString]) -> Result {
