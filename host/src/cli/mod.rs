@@ -4,6 +4,7 @@ mod apiserver;
 mod common;
 mod dev;
 mod leader;
+mod plugin;
 mod rbac;
 mod run;
 
@@ -46,6 +47,9 @@ enum Command {
     Apiserver(apiserver::Args),
     /// Print the least-privilege RBAC (ClusterRole, Role and bindings) for a set of plugins.
     Rbac(rbac::Args),
+    /// Write and validate plugins: `plugin new NAME` scaffolds a crate, `plugin check FILE`
+    /// validates a component and prints its manifest and permissions.
+    Plugin(plugin::Args),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand on a tokio runtime.
@@ -68,10 +72,15 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(args).await,
             Command::Apiserver(args) => apiserver::run(args).await,
             Command::Rbac(args) => rbac::run(args).await,
+            Command::Plugin(args) => plugin::run(args).await,
         }
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) if e.is::<plugin::UsageError>() => {
+            eprintln!("kubewasm: {e:#}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!("{e:#}");
             eprintln!("kubewasm: {e:#}");
