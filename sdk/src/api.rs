@@ -29,6 +29,21 @@ fn name_of<T: Object>(obj: &T) -> Result<(&str, &str)> {
 
 /// Reads one object from the cache; `Ok(None)` when it is not there.
 ///
+/// The cache may lag behind the API server (even behind your own writes): decide from what
+/// you read, and write idempotently.
+///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<ConfigMap>(serde_json::json!({"metadata": {"namespace": "demo", "name": "settings"}}));
+/// use k8s_openapi::api::core::v1::ConfigMap;
+///
+/// let Some(cm) = kubewasm_sdk::get::<ConfigMap>("demo", "settings")? else {
+///     return Ok(()); // gone: nothing to do
+/// };
+/// assert_eq!(cm.metadata.name.as_deref(), Some("settings"));
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Forbidden`] when the manifest grants no `get` on `T`, [`Error::NotSynced`]
 /// before the cache synced, [`Error::Other`] when the object does not decode as `T`.
@@ -50,6 +65,17 @@ pub fn get_raw<T: Object>(namespace: &str, name: &str) -> Result<Option<Vec<u8>>
 
 /// Lists objects of `T` from the cache. `namespace` `""` = every namespace; `selector` is a
 /// Kubernetes label selector (`"app=web,tier!=db"`), `""` = everything.
+///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<Pod>(serde_json::json!({"metadata": {"namespace": "demo", "name": "web-1", "labels": {"app": "web"}}}));
+/// use k8s_openapi::api::core::v1::Pod;
+///
+/// let web: Vec<Pod> = kubewasm_sdk::list("demo", "app=web")?;
+/// let everywhere: Vec<Pod> = kubewasm_sdk::list("", "")?;
+/// assert_eq!((web.len(), everywhere.len()), (1, 1));
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Forbidden`] without `list` on `T`, [`Error::Invalid`] for a bad selector,
@@ -80,6 +106,29 @@ pub fn list_by_index<T: Object>(index: &str, value: &str) -> Result<Vec<T>> {
 }
 
 /// Creates `obj` in its `metadata.namespace`; returns it as stored.
+///
+/// Set an owner reference on what you create so its changes reconcile the owner
+/// ([`Manifest::owns`](crate::Manifest::owns)) and Kubernetes deletes it with the owner.
+///
+/// ```
+/// # let _host = kubewasm_sdk::testing::FakeHost::new();
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+///
+/// let cm = ConfigMap {
+///     metadata: ObjectMeta {
+///         namespace: Some("demo".into()),
+///         name: Some("generated".into()),
+///         ..ObjectMeta::default()
+///     },
+///     ..ConfigMap::default()
+/// };
+/// match kubewasm_sdk::create(&cm) {
+///     Ok(_) | Err(kubewasm_sdk::Error::AlreadyExists(_)) => {} // idempotent
+///     Err(e) => return Err(e),
+/// }
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Forbidden`] without `create`, [`Error::AlreadyExists`], [`Error::Invalid`].
@@ -150,6 +199,19 @@ impl Patch {
 
 /// Patches an object of kind `T`; returns it as stored.
 ///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<ConfigMap>(serde_json::json!({"metadata": {"namespace": "demo", "name": "settings"}}));
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use kubewasm_sdk::Patch;
+/// use serde_json::json;
+///
+/// let patch = Patch::merge(json!({"metadata": {"labels": {"checked": "true"}}}))?;
+/// let cm: ConfigMap = kubewasm_sdk::patch("demo", "settings", &patch)?;
+/// assert_eq!(cm.metadata.labels.unwrap()["checked"], "true");
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
+///
 /// # Errors
 /// [`Error::Forbidden`] without `patch`, [`Error::NotFound`], [`Error::Conflict`] (a failed
 /// `test` op), [`Error::Invalid`].
@@ -183,7 +245,8 @@ pub fn apply<T: Object>(obj: &T, force: bool) -> Result<T> {
     decode(&out)
 }
 
-/// Deletes an object of kind `T`.
+/// Deletes an object of kind `T`. An object with `metadata.finalizers` is only marked
+/// (`metadata.deletionTimestamp`) until its finalizers are removed.
 ///
 /// # Errors
 /// [`Error::Forbidden`] without `delete`, [`Error::NotFound`].
@@ -232,6 +295,19 @@ impl Event {
 }
 
 /// Records `event` about `obj` (its kind must be in the manifest).
+///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<ConfigMap>(serde_json::json!({"metadata": {"namespace": "demo", "name": "settings"}}));
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use kubewasm_sdk::Event;
+///
+/// if let Some(cm) = kubewasm_sdk::get::<ConfigMap>("demo", "settings")? {
+///     kubewasm_sdk::event(&cm, &Event::warning("Invalid", "data.replicas is not a number"))?;
+/// }
+/// # assert_eq!(host.events().len(), 1);
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
 ///
 /// # Errors
 /// [`Error::Forbidden`] for a kind the manifest does not mention, [`Error::Invalid`] when

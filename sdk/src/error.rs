@@ -7,6 +7,25 @@ use crate::bindings::kubewasm::controller::types::Error as WitError;
 /// The cases mirror the WIT `error` variant; each message is human-readable. Returning any
 /// `Error` from [`Plugin::reconcile`](crate::Plugin::reconcile) fails the reconcile and the
 /// host retries the key with exponential backoff.
+///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<ConfigMap>(serde_json::json!({"metadata": {"namespace": "demo", "name": "x"}}));
+/// # host.fail_next(kubewasm_sdk::testing::Call::Patch, kubewasm_sdk::Error::Conflict("stale".into()));
+/// use std::time::Duration;
+/// use k8s_openapi::api::core::v1::ConfigMap;
+/// use kubewasm_sdk::{Action, Error, Patch};
+///
+/// let patch = Patch::merge(serde_json::json!({"data": {"k": "v"}}))?;
+/// let action = match kubewasm_sdk::patch::<ConfigMap>("demo", "x", &patch) {
+///     Ok(_) => Action::done(),
+///     // Someone else wrote first: try again soon, quietly (no error in the log).
+///     Err(Error::Conflict(_)) => Action::requeue(Duration::from_secs(1)),
+///     Err(e) => return Err(e), // the host retries with backoff
+/// };
+/// # assert_eq!(action.requeue_after(), Some(Duration::from_secs(1)));
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The object does not exist (writes to a missing object).

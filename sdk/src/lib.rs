@@ -39,6 +39,13 @@
 //! ```
 //!
 //! Start with [`Plugin`] and [`Manifest`]; `docs/writing-plugins.md` walks through the rest.
+//!
+//! **Testing.** With the cargo feature `testing` (in your dev-dependencies), the module
+//! `kubewasm_sdk::testing` provides `FakeHost`: an in-memory cluster that serves the SDK's
+//! calls in a native `cargo test`, so you can seed objects, run `reconcile`, and inspect
+//! writes, Events and logs, or inject errors. In a native build without it, every call
+//! returns [`Error::Internal`] saying so. Scaffold a plugin with tests:
+//! `kubewasm plugin new NAME`.
 #![warn(missing_docs)]
 
 extern crate self as kubewasm_sdk;

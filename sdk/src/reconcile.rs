@@ -74,6 +74,16 @@ impl ObjectRef {
 }
 
 /// What to do after a successful reconcile.
+///
+/// ```
+/// use std::time::Duration;
+/// use kubewasm_sdk::Action;
+///
+/// let wait_for_change = Action::done();
+/// let poll = Action::requeue(Duration::from_secs(30)); // e.g. waiting on something external
+/// assert_eq!(poll.requeue_after(), Some(Duration::from_secs(30)));
+/// assert_eq!(wait_for_change.requeue_after(), None);
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Action(Option<Duration>);
 
