@@ -252,3 +252,93 @@ async fn one_replica_reconciles_and_the_other_takes_over_when_it_is_stopped_with
 async fn a_killed_leaders_lease_expires_and_the_standby_takes_over_without_overlap() {
     failover("KILL").await;
 }
+
+fn election(identity: &str) -> kubewasm::leader::LeaderConfig {
+    kubewasm::leader::LeaderConfig {
+        namespace: "default".into(),
+        name: "elector-test".into(),
+        identity: identity.into(),
+        lease_duration: Duration::from_secs(3),
+        renew_deadline: Duration::from_secs(1),
+        retry_period: Duration::from_millis(200),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn while_one_elector_renews_another_never_acquires_and_takes_over_after_a_release() {
+    use kubewasm::leader::LeaderElector;
+    let server = ApiServer::start(Config::default())
+        .await
+        .expect("the embedded API server starts");
+    let client = common::cluster::client_for(&server);
+    let a = LeaderElector::new(client.clone(), election("a")).expect("elector a");
+    let b = LeaderElector::new(client.clone(), election("b")).expect("elector b");
+    let leading = a.acquire().await;
+    // Two lease durations of renewals by a: b keeps waiting.
+    let attempt = tokio::time::timeout(Duration::from_secs(6), b.acquire()).await;
+    assert!(attempt.is_err(), "b acquired a lease that a kept renewing");
+    assert!(!leading.is_lost());
+    leading.release().await.expect("release");
+    let b_leads = tokio::time::timeout(Duration::from_secs(30), b.acquire())
+        .await
+        .expect("b takes over a released lease");
+    let leases: Api<Lease> = Api::namespaced(client, "default");
+    let spec = leases
+        .get("elector-test")
+        .await
+        .expect("lease")
+        .spec
+        .expect("spec");
+    assert_eq!(spec.holder_identity.as_deref(), Some("b"));
+    assert_eq!(spec.lease_transitions, Some(1));
+    b_leads.release().await.expect("release");
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires_for_others() {
+    use kubewasm::leader::LeaderElector;
+    let server = ApiServer::start(Config::default())
+        .await
+        .expect("the embedded API server starts");
+    let client = common::cluster::client_for(&server);
+    let a = LeaderElector::new(client.clone(), election("a")).expect("elector a");
+    let mut leading = a.acquire().await;
+    // Every request fails for a while: a cannot renew.
+    server
+        .faults()
+        .fail_next(40, kubewasm_apiserver::Failure::ServerError);
+    tokio::time::timeout(Duration::from_secs(30), leading.lost())
+        .await
+        .expect("a steps down when it cannot renew");
+    let stepped_down = jiff::Timestamp::now();
+    let leases: Api<Lease> = Api::namespaced(client.clone(), "default");
+    let lease = common::cluster::eventually("the lease to be readable again", || async {
+        leases.get("elector-test").await.ok()
+    })
+    .await;
+    let spec = lease.spec.expect("spec");
+    assert_eq!(
+        spec.holder_identity.as_deref(),
+        Some("a"),
+        "a did not release"
+    );
+    let renewed = spec.renew_time.expect("renewTime").0;
+    let expires = renewed + jiff::SignedDuration::from_secs(3);
+    assert!(
+        stepped_down < expires,
+        "a stepped down at {stepped_down}, after its lease (renewed {renewed}) expired for others"
+    );
+    // Another elector waits for the lease to expire on its own clock before taking over.
+    let b = LeaderElector::new(client, election("b")).expect("elector b");
+    let started = std::time::Instant::now();
+    let b_leads = tokio::time::timeout(Duration::from_secs(30), b.acquire())
+        .await
+        .expect("b takes over an expired lease");
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "b waited a full lease duration after first seeing a's lease"
+    );
+    b_leads.release().await.expect("release");
+    server.shutdown().await;
+}
