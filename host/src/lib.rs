@@ -12,8 +12,9 @@ pub mod loader;
 mod manager;
 pub mod metrics;
 pub mod rbac;
+pub mod reload;
 pub mod runtime;
 pub mod serve;
 
 pub use cluster::ClusterBackend;
-pub use manager::{Manager, ManagerConfig, ManagerError, PluginStatus};
+pub use manager::{Manager, ManagerConfig, ManagerError, PluginStatus, Updated, VersionStats};

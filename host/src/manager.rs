@@ -5,18 +5,19 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use kubewasm_controller::{
-    ControllerConfig, EventType, GroupKind, InformerFactory, InformerHandle, InformerKey,
-    InformerOptions, InitialList, Item, MapBy, Mapper, Mapping, ObjectKey, OwnedKind, QueueStats,
-    RateLimit, Via, WatchMapping as ControllerWatch, WorkQueue, run_controller,
+    EventType, GroupKind, InformerFactory, InformerHandle, InformerKey, InformerOptions,
+    InitialList, Item, MapBy, Mapper, Mapping, ObjectKey, OwnedKind, QueueStats, RateLimit, Via,
+    WatchMapping as ControllerWatch, WorkQueue,
 };
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{ClusterBackend, KindCache, api_resource, kind_key, store_index_name};
+pub use crate::reload::pipeline::VersionStats;
+use crate::reload::pipeline::{Pipeline, Switch, WorkerConfig};
 use crate::runtime::{
-    self, Backend, Kind, Manifest, ObjectRef, Plugin, Reason, Request, Verb, WatchMapping,
+    Backend, Kind, Manifest, ObjectRef, Plugin, Reason, Request, Verb, WatchMapping,
 };
 
 /// Why a plugin could not be started.
@@ -25,6 +26,9 @@ pub enum ManagerError {
     /// A plugin of that name already runs.
     #[error("plugin {0} is already running")]
     AlreadyRunning(String),
+    /// No plugin of that name runs (to update).
+    #[error("plugin {0} is not running")]
+    NotRunning(String),
     /// An informer the plugin needs could not be started.
     #[error("plugin {plugin}: failed to start the informer for {kind}: {source}")]
     Informer {
@@ -76,16 +80,37 @@ pub struct PluginStatus {
     pub synced: bool,
     /// Its queue's counters.
     pub queue: QueueStats,
+    /// The version new reconciles use ([`Plugin::version`]).
+    pub version: String,
+    /// Why the last attempt to reload it failed (the version above keeps serving), if it did.
+    pub last_reload_error: Option<String>,
+}
+
+/// What [`Manager::update`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Updated {
+    /// That version already serves; nothing changed.
+    Unchanged,
+    /// Same informers and mapping: only the version was swapped.
+    Swapped,
+    /// The manifest needs other informers, indexes or mapping: those were started and synced,
+    /// the version swapped, the informers no longer needed released.
+    Rewired {
+        /// Whether every primary was queued once (what it reconciles or how it maps changed).
+        requeued_all: bool,
+    },
 }
 
 struct Running {
-    /// The version that new reconciles use (swapped by hot reload).
-    plugin: Arc<ArcSwap<Plugin>>,
-    queue: WorkQueue<ObjectKey>,
+    pipeline: Arc<Pipeline>,
+    /// The informers the served version uses (each also held by its backend).
     informers: Vec<InformerHandle>,
-    task: JoinHandle<()>,
+    /// What the informers and mapping were planned from, to tell what a new manifest changes.
+    plan_informers: Vec<(Kind, InformerKey, InformerOptions)>,
+    mapping: Mapping,
     /// Says when the plugin's caches have synced; holds handles, so it is aborted on stop.
     sync_log: JoinHandle<()>,
+    last_reload_error: Option<String>,
 }
 
 /// Runs plugins against one cluster. Cheap to clone.
@@ -219,7 +244,7 @@ fn mapping_name(kind: &Kind) -> String {
 }
 
 /// Turns a queued item into the plugin's request.
-fn request(manifest: &Manifest, item: &Item<ObjectKey>) -> Request {
+pub(crate) fn request(manifest: &Manifest, item: &Item<ObjectKey>) -> Request {
     use kubewasm_controller::Reason as Q;
     fn find_kind<'a>(name: &str, mut candidates: impl Iterator<Item = &'a Kind>) -> Option<Kind> {
         candidates
@@ -305,18 +330,61 @@ impl Manager {
         }
         let manifest = Arc::clone(plugin.manifest());
         let plan = Plan::new(&manifest, &self.inner.config);
+        let (handles, backend) = self.acquire(&name, &plan)?;
+        let mapper = Mapper::new(plan.mapping.clone(), handles[0].store().clone());
+        let queue = WorkQueue::new(self.inner.config.rate_limit.clone());
+        let sync_log = sync_log(&name, &handles);
+        tracing::info!(
+            plugin = %name,
+            version = plugin.version(),
+            "plugin started; reconciles begin once its caches have synced"
+        );
+        let pipeline = Pipeline::start(
+            plugin,
+            backend,
+            &handles,
+            mapper,
+            queue,
+            WorkerConfig {
+                concurrency: manifest.concurrency as usize,
+                resync: self.inner.config.resync,
+                metrics: self.inner.metrics.clone(),
+            },
+        );
+        running.insert(
+            name,
+            Running {
+                pipeline: Arc::new(pipeline),
+                informers: handles,
+                plan_informers: plan.informers,
+                mapping: plan.mapping,
+                sync_log,
+                last_reload_error: None,
+            },
+        );
+        Ok(())
+    }
+
+    /// The informer handles and the cache-backed backend a plan needs.
+    fn acquire(
+        &self,
+        name: &str,
+        plan: &Plan,
+    ) -> Result<(Vec<InformerHandle>, Arc<dyn Backend>), ManagerError> {
         let mut handles = Vec::with_capacity(plan.informers.len());
         let mut caches = HashMap::new();
-        for (kind, key, options) in plan.informers {
-            let handle = self.inner.factory.acquire(key, options).map_err(|source| {
-                ManagerError::Informer {
-                    plugin: name.clone(),
+        for (kind, key, options) in &plan.informers {
+            let handle = self
+                .inner
+                .factory
+                .acquire(key.clone(), options.clone())
+                .map_err(|source| ManagerError::Informer {
+                    plugin: name.to_owned(),
                     kind: kind.to_string(),
                     source: Box::new(source),
-                }
-            })?;
+                })?;
             caches.insert(
-                kind_key(&kind),
+                kind_key(kind),
                 KindCache {
                     informer: handle.clone(),
                 },
@@ -328,62 +396,134 @@ impl Manager {
             caches,
             self.inner.config.reporting_instance.clone(),
         ));
-        let mapper = Mapper::new(plan.mapping, handles[0].store().clone());
-        let queue = WorkQueue::new(self.inner.config.rate_limit.clone());
-        let slot = Arc::new(ArcSwap::from_pointee(plugin));
-        let controller = ControllerConfig {
-            concurrency: manifest.concurrency as usize,
-            resync: self.inner.config.resync,
+        Ok((handles, backend))
+    }
+
+    /// Hot reload: makes `plugin` the version of the running plugin of the same name that new
+    /// reconciles use. Reconciles in flight finish on the old version; the queue (and every key
+    /// in it), the caches and the workers keep running.
+    ///
+    /// When the manifest needs other informers, indexes or mapping, those are acquired first and
+    /// this waits for them to sync before the new version serves (cancel it, e.g. with a
+    /// timeout, to give up: the old version keeps serving and the new informers are released);
+    /// informers no longer needed are released once reconciles in flight on the old version end;
+    /// and when what the plugin reconciles or how it maps watched objects changed, every primary
+    /// is queued once. A change of `concurrency` takes effect at the next start.
+    ///
+    /// # Errors
+    /// [`ManagerError::NotRunning`] when no plugin of that name runs; [`ManagerError::Informer`]
+    /// when a new informer cannot start (the old version keeps serving).
+    pub async fn update(&self, plugin: Plugin) -> Result<Updated, ManagerError> {
+        let name = plugin.name().to_owned();
+        let (pipeline, old_informers, old_mapping) = {
+            let running = self.inner.running.lock();
+            let r = running
+                .get(&name)
+                .ok_or_else(|| ManagerError::NotRunning(name.clone()))?;
+            (
+                Arc::clone(&r.pipeline),
+                r.plan_informers.clone(),
+                r.mapping.clone(),
+            )
         };
-        let reconcile = {
-            let slot = Arc::clone(&slot);
-            move |item: Item<ObjectKey>| {
-                let plugin = slot.load_full();
-                let request = request(plugin.manifest(), &item);
-                let backend = Arc::clone(&backend);
-                async move {
-                    match plugin.reconcile(backend, request).await {
-                        Ok(runtime::Action::Done) => Ok(kubewasm_controller::Action::done()),
-                        Ok(runtime::Action::RequeueAfter(after)) => {
-                            Ok(kubewasm_controller::Action::requeue_after(after))
-                        }
-                        Err(e) => Err(e),
-                    }
-                }
+        let old = pipeline.plugin();
+        if old.version() == plugin.version() {
+            self.clear_reload_error(&name);
+            return Ok(Updated::Unchanged);
+        }
+        let manifest = Arc::clone(plugin.manifest());
+        if manifest.concurrency != old.manifest().concurrency {
+            tracing::warn!(
+                plugin = %name,
+                "the new version asks for concurrency {} (was {}); it takes effect when the host restarts",
+                manifest.concurrency,
+                old.manifest().concurrency
+            );
+        }
+        let plan = Plan::new(&manifest, &self.inner.config);
+        let version = plugin.version().to_owned();
+        if plan.informers == old_informers && plan.mapping == old_mapping {
+            let backend = pipeline.backend();
+            pipeline.swap(plugin, backend, None);
+            self.clear_reload_error(&name);
+            tracing::info!(plugin = %name, from = old.version(), to = %version, "plugin version swapped");
+            return Ok(Updated::Swapped);
+        }
+        let (handles, backend) = self.acquire(&name, &plan)?;
+        for h in &handles {
+            if !h.has_synced() {
+                tracing::info!(plugin = %name, informer = %h.key(), "new version: waiting for the cache to sync");
             }
+            h.wait_synced().await;
+        }
+        let primaries = handles[0].store().clone();
+        let switch = Switch {
+            events: handles
+                .iter()
+                .map(InformerHandle::subscribe_changes)
+                .collect(),
+            mapper: Mapper::new(plan.mapping.clone(), primaries.clone()),
         };
-        let sync_log = {
-            let handles = handles.clone();
-            let name = name.clone();
-            tokio::spawn(async move {
-                for h in &handles {
-                    if !h.has_synced() {
-                        tracing::info!(plugin = %name, informer = %h.key(), "waiting for the cache to sync");
-                    }
-                    h.wait_synced().await;
-                }
-                tracing::info!(plugin = %name, "caches synced; reconciling");
-            })
+        let requeue_all = plan.mapping != old_mapping;
+        let mut running = self.inner.running.lock();
+        let Some(r) = running
+            .get_mut(&name)
+            .filter(|r| Arc::ptr_eq(&r.pipeline, &pipeline))
+        else {
+            // Stopped (or restarted) while the new caches synced: nothing to swap into.
+            return Err(ManagerError::NotRunning(name));
         };
-        let task = tokio::spawn(run_controller(
-            handles.clone(),
-            mapper,
-            queue.clone(),
-            controller,
-            reconcile,
-        ));
-        tracing::info!(plugin = %name, "plugin started; reconciles begin once its caches have synced");
-        running.insert(
-            name,
-            Running {
-                plugin: slot,
-                queue,
-                informers: handles,
-                task,
-                sync_log,
-            },
+        pipeline.swap(plugin, backend, Some(switch));
+        let queued = if requeue_all {
+            pipeline.queue_all(&primaries, "plugin reloaded")
+        } else {
+            0
+        };
+        r.sync_log.abort();
+        r.sync_log = sync_log(&name, &handles);
+        // The old handles are released here; the old backend holds its own until reconciles
+        // in flight on the old version end.
+        r.informers = handles;
+        r.plan_informers = plan.informers;
+        r.mapping = plan.mapping;
+        r.last_reload_error = None;
+        drop(running);
+        tracing::info!(
+            plugin = %name,
+            from = old.version(),
+            to = %version,
+            queued,
+            "plugin version swapped with new informers and mapping"
         );
-        Ok(())
+        Ok(Updated::Rewired {
+            requeued_all: requeue_all,
+        })
+    }
+
+    fn clear_reload_error(&self, name: &str) {
+        if let Some(r) = self.inner.running.lock().get_mut(name) {
+            r.last_reload_error = None;
+        }
+    }
+
+    /// Records why reloading `name` failed (shown by [`Manager::status`]); the served version is
+    /// unaffected. Cleared by the next successful [`Manager::update`].
+    pub fn set_reload_error(&self, name: &str, error: String) {
+        if let Some(r) = self.inner.running.lock().get_mut(name) {
+            r.last_reload_error = Some(error);
+        }
+    }
+
+    /// Every version of `name` served since it started, oldest first, with its reconcile
+    /// outcomes; the last one serves. Empty when no such plugin runs.
+    pub fn versions(&self, name: &str) -> Vec<VersionStats> {
+        let pipeline = self
+            .inner
+            .running
+            .lock()
+            .get(name)
+            .map(|r| Arc::clone(&r.pipeline));
+        pipeline.map(|p| p.versions()).unwrap_or_default()
     }
 
     /// Stops a plugin: takes no new keys, lets reconciles in flight finish, releases its informers.
@@ -393,8 +533,8 @@ impl Manager {
             return false;
         };
         running.sync_log.abort();
-        running.queue.shutdown();
-        let _ = running.task.await;
+        running.pipeline.stop().await;
+        drop(running);
         tracing::info!(plugin = %name, "plugin stopped");
         true
     }
@@ -417,7 +557,9 @@ impl Manager {
             .map(|(name, r)| PluginStatus {
                 name: name.clone(),
                 synced: r.informers.iter().all(InformerHandle::has_synced),
-                queue: r.queue.stats(),
+                queue: r.pipeline.queue.stats(),
+                version: r.pipeline.plugin().version().to_owned(),
+                last_reload_error: r.last_reload_error.clone(),
             })
             .collect();
         status.sort_by(|a, b| a.name.cmp(&b.name));
@@ -430,7 +572,7 @@ impl Manager {
             .running
             .lock()
             .get(name)
-            .map(|r| r.plugin.load_full())
+            .map(|r| r.pipeline.plugin())
     }
 
     /// Waits until every running plugin's informers have synced.
@@ -446,4 +588,19 @@ impl Manager {
             h.wait_synced().await;
         }
     }
+}
+
+/// Logs once the plugin's caches have synced.
+fn sync_log(name: &str, handles: &[InformerHandle]) -> JoinHandle<()> {
+    let handles = handles.to_vec();
+    let name = name.to_owned();
+    tokio::spawn(async move {
+        for h in &handles {
+            if !h.has_synced() {
+                tracing::info!(plugin = %name, informer = %h.key(), "waiting for the cache to sync");
+            }
+            h.wait_synced().await;
+        }
+        tracing::info!(plugin = %name, "caches synced; reconciling");
+    })
 }

@@ -164,29 +164,41 @@ impl CacheArgs {
     }
 }
 
-/// Loads the plugins in `dir` and starts them on `manager`; returns how many run.
+/// Hot reload options, shared by `run` and `dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    /// Load the plugins folder once at start instead of following its changes (hot reload is
+    /// on by default: added, changed and removed plugin files take effect while running).
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+/// Loads the plugins in `dir`, starts them on `manager` and (unless `--no-watch`) keeps them in
+/// step with the folder; returns how many run and the watcher (keep it alive while running).
 pub async fn start_plugins(
     runtime: &kubewasm::runtime::Runtime,
     manager: &kubewasm::Manager,
     dir: &std::path::Path,
-) -> anyhow::Result<usize> {
-    let (plugins, errors) = kubewasm::loader::load_dir(runtime, dir)
-        .await
-        .with_context(|| format!("loading plugins from {}", dir.display()))?;
-    let mut started = 0;
-    for plugin in plugins {
-        let name = plugin.name().to_owned();
-        match manager.start(plugin) {
-            Ok(()) => started += 1,
-            Err(e) => tracing::error!(plugin = %name, "{e}"),
-        }
-    }
-    if !errors.is_empty() {
+    watch: &WatchArgs,
+) -> anyhow::Result<(usize, kubewasm::reload::PluginWatcher)> {
+    let options = kubewasm::reload::WatchOptions {
+        watch: !watch.no_watch,
+        ..kubewasm::reload::WatchOptions::default()
+    };
+    let watcher =
+        kubewasm::reload::PluginWatcher::start(runtime.clone(), manager.clone(), dir, options)
+            .await
+            .with_context(|| format!("loading plugins from {}", dir.display()))?;
+    let failed = watcher
+        .files()
+        .iter()
+        .filter(|(_, f)| f.error.is_some())
+        .count();
+    if failed > 0 {
         tracing::warn!(
-            "{} plugin file(s) in {} failed to load (see the errors above)",
-            errors.len(),
+            "{failed} plugin file(s) in {} failed to load (see the errors above)",
             dir.display()
         );
     }
-    Ok(started)
+    Ok((manager.status().len(), watcher))
 }

@@ -8,7 +8,7 @@ use kubewasm::Manager;
 use kubewasm::runtime::Runtime;
 
 use super::apiserver;
-use super::common::{CacheArgs, RuntimeArgs, shutdown_signal, start_plugins};
+use super::common::{CacheArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins};
 
 /// Start an in-memory Kubernetes API server, write a kubeconfig for kubectl, and run the
 /// plugins in --plugins against it.
@@ -31,6 +31,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub watch: WatchArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -57,7 +60,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
     let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
     let manager = Manager::new(client, args.cache.config());
-    let started = start_plugins(&runtime, &manager, &args.plugins).await?;
+    let (started, watcher) = start_plugins(&runtime, &manager, &args.plugins, &args.watch).await?;
+    // Hot reload in dev: say what happened to each plugin file as a plain line.
+    let mut reloads = watcher.subscribe();
+    let printer = tokio::spawn(async move {
+        use tokio::sync::broadcast::error::RecvError;
+        loop {
+            match reloads.recv().await {
+                Ok(event) => println!("{event}"),
+                Err(RecvError::Lagged(n)) => println!("({n} plugin reload messages skipped)"),
+                Err(RecvError::Closed) => return,
+            }
+        }
+    });
     if started == 0 {
         tracing::warn!(
             "no plugin is running: put plugin components in {}",
@@ -82,6 +97,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
                 .join(", ")
         }
     );
+    for (path, file) in watcher.files() {
+        if let Some(error) = file.error {
+            println!("  not loaded:  {}: {error}", path.display());
+        }
+    }
+    if !args.watch.no_watch {
+        println!(
+            "  hot reload:  on (add, replace or remove files in {})",
+            args.plugins.display()
+        );
+    }
     println!();
     println!("Try it (see examples/README.md for every example):");
     println!("  export KUBECONFIG={kubeconfig}");
@@ -92,6 +118,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     );
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
+    watcher.stop().await;
+    printer.abort();
     manager.shutdown().await;
     server.shutdown().await;
     Ok(())

@@ -7,7 +7,7 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kubewasm::Manager;
 use kubewasm::runtime::Runtime;
 
-use super::common::{CacheArgs, RuntimeArgs, shutdown_signal, start_plugins};
+use super::common::{CacheArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins};
 use super::leader::{self, Ended, LeaderArgs, ServeArgs};
 
 /// Load every plugin in a folder and run it against a Kubernetes cluster.
@@ -33,6 +33,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub watch: WatchArgs,
 
     #[command(flatten)]
     pub leader: LeaderArgs,
@@ -103,8 +106,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     let mut leadership = elected;
     health.set_leading(true);
-    let started = tokio::select! {
-        started = start_plugins(&runtime, &manager, &args.plugins) => started?,
+    let (started, watcher) = tokio::select! {
+        started = start_plugins(&runtime, &manager, &args.plugins, &args.watch) => started?,
         () = async {
             match leadership.as_mut() {
                 Some(l) => l.lost().await,
@@ -121,6 +124,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Ended::Signal => {}
         Ended::LostLeadership => leader::exit_on_lost_leadership(),
     }
+    // No plugin starts or reloads while shutting down.
+    watcher.stop().await;
     leader::shut_down(
         &manager,
         &health,

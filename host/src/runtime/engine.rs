@@ -181,4 +181,17 @@ impl Runtime {
             .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
         Plugin::load(self.clone(), name, path.to_owned(), bytes).await
     }
+
+    /// Loads a plugin from `bytes` already read from `path` (named after the file stem), as
+    /// [`Runtime::load`] does: hot reload hashes the bytes it read and loads exactly those, so
+    /// the version it reports is the code that runs even if the file changes again meanwhile.
+    ///
+    /// # Errors
+    /// As [`Runtime::load`], except reading.
+    pub async fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        let name = path
+            .file_stem()
+            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+        Plugin::load(self.clone(), name, path.to_owned(), bytes).await
+    }
 }

@@ -47,4 +47,6 @@ pub use manifest::{
     guess_plural,
 };
 pub use memory::MemoryBackend;
-pub use plugin::{Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request};
+pub use plugin::{
+    Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request, version_of,
+};

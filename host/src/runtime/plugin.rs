@@ -267,6 +267,7 @@ struct PluginInner {
     pre: PluginPre<HostState>,
     manifest: Arc<Manifest>,
     source: CompileSource,
+    version: Arc<str>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -305,6 +306,7 @@ impl Plugin {
         if bytes[4..8] == [1, 0, 0, 0] {
             return Err(LoadError::CoreModule { path });
         }
+        let version: Arc<str> = version_of(&bytes).into();
         let (component, source) = compile(&runtime, &path, bytes).await?;
         let instance_pre = runtime
             .inner
@@ -399,6 +401,7 @@ impl Plugin {
                 pre,
                 manifest: Arc::new(manifest),
                 source,
+                version,
             }),
         })
     }
@@ -416,6 +419,12 @@ impl Plugin {
     /// Its validated manifest.
     pub fn manifest(&self) -> &Arc<Manifest> {
         &self.inner.manifest
+    }
+
+    /// This version's identity: the first 12 hex digits of the SHA-256 of the component's
+    /// bytes. Logged with every reconcile (`version`), so a reload shows which code ran.
+    pub fn version(&self) -> &str {
+        &self.inner.version
     }
 
     /// True when the compiled component came from the compile cache (no compilation).
@@ -436,7 +445,12 @@ impl Plugin {
         request: Request,
     ) -> Result<Action, ReconcileError> {
         let key = request.key();
-        let span = tracing::info_span!("reconcile", plugin = %self.inner.name, key = %key);
+        let span = tracing::info_span!(
+            "reconcile",
+            plugin = %self.inner.name,
+            version = %self.inner.version,
+            key = %key
+        );
         self.reconcile_inner(backend, request, key)
             .instrument(span)
             .await
@@ -577,6 +591,13 @@ fn describe_failure(
         format!("trapped: {}", trap_text(e))
     };
     format!("{what}{}", stderr_suffix(stderr))
+}
+
+/// The short content hash that identifies a plugin version (see [`Plugin::version`]).
+pub fn version_of(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(bytes);
+    hex::encode(&digest[..6])
 }
 
 async fn compile(

@@ -1,0 +1,611 @@
+//! Hot reload through the real host: a watched plugins folder, the manager, the embedded API
+//! server. Which version ran each reconcile is read from the host's `reconcile` spans (fields
+//! `plugin`, `version`, `key`), captured by a tracing layer installed for this test binary.
+
+mod common;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use common::cluster::{TestCluster, eventually};
+use kube::api::{Patch, PatchParams};
+use kubewasm::Updated;
+use kubewasm::reload::{PluginWatcher, ReloadEvent, WatchOptions};
+use parking_lot::Mutex;
+use serde_json::json;
+use tracing::span;
+use tracing_subscriber::layer::{Context, SubscriberExt as _};
+use tracing_subscriber::registry::LookupSpan;
+
+/// One finished reconcile as its span recorded it.
+#[derive(Debug, Clone)]
+struct Run {
+    version: String,
+    key: String,
+}
+
+#[derive(Default)]
+struct Spans {
+    /// Open reconcile spans per (plugin, key).
+    open: HashMap<(String, String), usize>,
+    /// Reconciles that ran concurrently with another of the same key: (plugin, key).
+    overlaps: Vec<(String, String)>,
+    /// Finished reconciles per plugin, in order.
+    finished: HashMap<String, Vec<Run>>,
+}
+
+#[derive(Default, Clone)]
+struct Fields {
+    plugin: String,
+    version: String,
+    key: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        let text = format!("{value:?}");
+        match field.name() {
+            "plugin" => self.plugin = text,
+            "version" => self.version = text,
+            "key" => self.key = text,
+            _ => {}
+        }
+    }
+}
+
+struct Recorder(Arc<Mutex<Spans>>);
+
+impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
+    fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
+        if attrs.metadata().name() != "reconcile" {
+            return;
+        }
+        let mut fields = Fields::default();
+        attrs.record(&mut fields);
+        let mut spans = self.0.lock();
+        let open = spans
+            .open
+            .entry((fields.plugin.clone(), fields.key.clone()))
+            .or_default();
+        *open += 1;
+        if *open > 1 {
+            spans
+                .overlaps
+                .push((fields.plugin.clone(), fields.key.clone()));
+        }
+        if let Some(span) = ctx.span(id) {
+            span.extensions_mut().insert(fields);
+        }
+    }
+
+    fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
+        let Some(span) = ctx.span(&id) else { return };
+        let Some(fields) = span.extensions().get::<Fields>().cloned() else {
+            return;
+        };
+        let mut spans = self.0.lock();
+        if let Some(open) = spans
+            .open
+            .get_mut(&(fields.plugin.clone(), fields.key.clone()))
+        {
+            *open -= 1;
+        }
+        spans.finished.entry(fields.plugin).or_default().push(Run {
+            version: fields.version,
+            key: fields.key,
+        });
+    }
+}
+
+/// The reconcile spans of this test binary (installed once).
+fn spans() -> Arc<Mutex<Spans>> {
+    static SPANS: OnceLock<Arc<Mutex<Spans>>> = OnceLock::new();
+    SPANS
+        .get_or_init(|| {
+            let spans = Arc::new(Mutex::new(Spans::default()));
+            let subscriber = tracing_subscriber::registry().with(Recorder(Arc::clone(&spans)));
+            tracing::subscriber::set_global_default(subscriber)
+                .expect("no other global subscriber in this test binary");
+            spans
+        })
+        .clone()
+}
+
+fn finished(plugin: &str) -> Vec<Run> {
+    spans()
+        .lock()
+        .finished
+        .get(plugin)
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn open_reconciles(plugin: &str) -> usize {
+    spans()
+        .lock()
+        .open
+        .iter()
+        .filter(|((p, _), _)| p == plugin)
+        .map(|(_, n)| *n)
+        .sum()
+}
+
+/// The same component with a custom section appended: other bytes (another version), same
+/// behaviour.
+fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"kubewasm-test";
+    let payload_len = 1 + name.len() + tag.len();
+    assert!(payload_len < 128, "one-byte LEB128 sizes only");
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push(u8::try_from(payload_len).expect("small"));
+    out.push(u8::try_from(name.len()).expect("small"));
+    out.extend_from_slice(name);
+    out.extend_from_slice(tag.as_bytes());
+    out
+}
+
+fn version(bytes: &[u8]) -> String {
+    kubewasm::runtime::version_of(bytes)
+}
+
+fn read(path: &Path) -> Vec<u8> {
+    std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
+}
+
+/// Writes `bytes` to a hidden temporary file beside `path`, then renames it over `path`.
+fn replace_by_rename(path: &Path, bytes: &[u8]) {
+    let dir = path.parent().expect("a folder");
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().expect("a name").to_string_lossy()
+    ));
+    std::fs::write(&tmp, bytes).expect("write the temporary file");
+    std::fs::rename(&tmp, path).expect("rename into place");
+}
+
+fn options() -> WatchOptions {
+    WatchOptions {
+        watch: true,
+        debounce: Duration::from_millis(100),
+        // Long: these tests must be driven by filesystem events, not the safety-net rescan.
+        rescan: Duration::from_secs(3600),
+        sync_timeout: Duration::from_secs(60),
+    }
+}
+
+async fn watch(cluster: &TestCluster, dir: &Path) -> PluginWatcher {
+    let _ = spans();
+    PluginWatcher::start(
+        cluster.runtime.clone(),
+        cluster.manager.clone(),
+        dir,
+        options(),
+    )
+    .await
+    .expect("the plugins folder is watched")
+}
+
+async fn serving(cluster: &TestCluster, name: &str, version: &str) {
+    eventually(&format!("{name} serves version {version}"), || async {
+        let p = cluster.manager.plugin(name)?;
+        (p.version() == version).then_some(())
+    })
+    .await;
+    cluster.manager.wait_synced().await;
+}
+
+fn list_requests(cluster: &TestCluster, resource: &str) -> usize {
+    cluster
+        .server
+        .faults()
+        .requests()
+        .iter()
+        .filter(|r| r.verb == "list" && r.resource.as_deref() == Some(resource))
+        .count()
+}
+
+async fn set_keys(cluster: &TestCluster, name: &str, keys: usize) {
+    let data: serde_json::Map<String, serde_json::Value> =
+        (0..keys).map(|k| (format!("k{k}"), json!("v"))).collect();
+    // Keys only ever grow in these tests, so a merge patch sets them all.
+    cluster
+        .dynamic("v1", "ConfigMap", "configmaps", Some("default"))
+        .patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({ "data": data })),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("updating {name}: {e}"));
+}
+
+async fn stamped_keys(cluster: &TestCluster, name: &str) -> Option<String> {
+    let cm = cluster
+        .dynamic("v1", "ConfigMap", "configmaps", Some("default"))
+        .get(name)
+        .await
+        .ok()?;
+    cm.metadata
+        .annotations?
+        .get("hello.kubewasm.dev/keys")
+        .cloned()
+}
+
+async fn create_configmaps(cluster: &TestCluster, names: &[String]) {
+    for name in names {
+        cluster
+            .create(
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "namespace": "default"}, "data": {"k0": "v"}}),
+            )
+            .await;
+    }
+}
+
+fn temp_dir() -> tempfile::TempDir {
+    tempfile::tempdir().expect("a temporary plugins folder")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_plugin_under_a_stream_of_changes_loses_no_reconcile_and_never_serves_the_invalid_version()
+ {
+    let hello = read(&common::example("hello"));
+    let (v1, v2, v3) = (hello.clone(), variant(&hello, "v2"), variant(&hello, "v3"));
+    let invalid = hello[..hello.len() / 2].to_vec();
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("stream.wasm");
+    std::fs::write(&file, &v1).expect("write");
+    let names: Vec<String> = (0..6).map(|i| format!("cm-{i}")).collect();
+    create_configmaps(&cluster, &names).await;
+    let watcher = watch(&cluster, dir.path()).await;
+    serving(&cluster, "stream", &version(&v1)).await;
+
+    // A steady stream of changes: every ConfigMap gets one more data key per round.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(1));
+    let writer = {
+        let (stop, rounds, names) = (Arc::clone(&stop), Arc::clone(&rounds), names.clone());
+        let client = cluster.client.clone();
+        tokio::spawn(async move {
+            let cluster_api: kube::Api<kube::api::DynamicObject> = kube::Api::namespaced_with(
+                client,
+                "default",
+                &kube::api::ApiResource::erase::<k8s_openapi::api::core::v1::ConfigMap>(&()),
+            );
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let round = rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                for name in &names {
+                    let data: serde_json::Map<String, serde_json::Value> =
+                        (0..round).map(|k| (format!("k{k}"), json!("v"))).collect();
+                    let patch = Patch::Merge(json!({ "data": data }));
+                    cluster_api
+                        .patch(name, &PatchParams::default(), &patch)
+                        .await
+                        .expect("update");
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+    };
+
+    std::fs::write(&file, &v2).expect("write v2 in place");
+    serving(&cluster, "stream", &version(&v2)).await;
+    let failures = watcher.failures();
+    std::fs::write(&file, &invalid).expect("write an invalid file in place");
+    eventually("the invalid file is reported", || async {
+        (watcher.failures() > failures).then_some(())
+    })
+    .await;
+    let status = cluster
+        .manager
+        .status()
+        .into_iter()
+        .find(|s| s.name == "stream")
+        .expect("stream still runs");
+    assert_eq!(
+        status.version,
+        version(&v2),
+        "the old version keeps serving"
+    );
+    assert!(
+        status
+            .last_reload_error
+            .as_deref()
+            .is_some_and(|e| e.contains("stream.wasm")),
+        "status says why: {status:?}"
+    );
+    std::fs::write(&file, &v3).expect("write v3 in place");
+    serving(&cluster, "stream", &version(&v3)).await;
+    assert_eq!(
+        cluster.manager.status()[0].last_reload_error,
+        None,
+        "a successful reload clears the error"
+    );
+    // Let the stream run on v3 for a while, then stop it; the last round is what must be stamped.
+    let on_v3 = finished("stream")
+        .iter()
+        .filter(|r| r.version == version(&v3))
+        .count();
+    eventually("v3 reconciles the stream", || async {
+        let now = finished("stream")
+            .iter()
+            .filter(|r| r.version == version(&v3))
+            .count();
+        (now >= on_v3 + names.len()).then_some(())
+    })
+    .await;
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    writer.await.expect("the writer");
+    let last_round = rounds.load(std::sync::atomic::Ordering::SeqCst);
+    for name in &names {
+        eventually(&format!("{name} stamped with its last data"), || async {
+            (stamped_keys(&cluster, name).await? == last_round.to_string()).then_some(())
+        })
+        .await;
+    }
+    let runs = finished("stream");
+    let versions: Vec<&str> = runs.iter().map(|r| r.version.as_str()).collect();
+    assert!(
+        !versions.contains(&version(&invalid).as_str()),
+        "the invalid file never served"
+    );
+    for name in &names {
+        let key = format!("default/{name}");
+        let last = runs
+            .iter()
+            .rev()
+            .find(|r| r.key == key)
+            .expect("reconciled");
+        assert_eq!(
+            last.version,
+            version(&v3),
+            "{key} was last reconciled by the last valid version"
+        );
+    }
+    assert!(
+        spans()
+            .lock()
+            .overlaps
+            .iter()
+            .all(|(plugin, _)| plugin != "stream"),
+        "no key was reconciled twice at once"
+    );
+    let stats = cluster.manager.versions("stream");
+    let listed: Vec<&str> = stats.iter().map(|s| s.version.as_str()).collect();
+    assert_eq!(
+        listed,
+        [version(&v1), version(&v2), version(&v3)],
+        "every served version is counted, the invalid one never"
+    );
+    assert!(stats.iter().all(|s| s.faults == 0), "{stats:?}");
+    assert!(stats[2].serving && stats[2].ok > 0, "{stats:?}");
+    // The caches were not re-listed: one LIST of ConfigMaps, ever.
+    assert_eq!(list_requests(&cluster, "configmaps"), 1);
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn files_renamed_into_place_are_started_and_reloaded() {
+    let hello = read(&common::example("hello"));
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let watcher = watch(&cluster, dir.path()).await;
+    assert!(
+        cluster.manager.status().is_empty(),
+        "an empty folder runs nothing"
+    );
+    let mut events = watcher.subscribe();
+    let file = dir.path().join("renamed.wasm");
+    replace_by_rename(&file, &hello);
+    serving(&cluster, "renamed", &version(&hello)).await;
+    let next = variant(&hello, "renamed-2");
+    replace_by_rename(&file, &next);
+    serving(&cluster, "renamed", &version(&next)).await;
+    create_configmaps(&cluster, &["after-rename".to_owned()]).await;
+    eventually("the renamed version reconciles", || async {
+        (stamped_keys(&cluster, "after-rename").await? == "1").then_some(())
+    })
+    .await;
+    // What happened was announced, as `kubewasm dev` prints it.
+    let mut lines = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        lines.push(e.to_string());
+    }
+    assert!(
+        lines[0].starts_with("plugin renamed: started version "),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains(&format!("-> {} (same manifest)", version(&next)))),
+        "{lines:?}"
+    );
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_configmap_volume_update_that_swaps_the_data_symlink_is_picked_up() {
+    let hello = read(&common::example("hello"));
+    let next = variant(&hello, "symlinked-2");
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let root = dir.path();
+    // The kubelet's layout: name.wasm -> ..data/name.wasm, ..data -> ..<timestamp>.
+    let first = root.join("..2026_11_24_05_00_00.000000001");
+    std::fs::create_dir(&first).expect("mkdir");
+    std::fs::write(first.join("volume.wasm"), &hello).expect("write");
+    std::os::unix::fs::symlink(first.file_name().expect("name"), root.join("..data"))
+        .expect("..data");
+    std::os::unix::fs::symlink("..data/volume.wasm", root.join("volume.wasm")).expect("link");
+    let watcher = watch(&cluster, root).await;
+    serving(&cluster, "volume", &version(&hello)).await;
+    // An update: a new timestamped folder, ..data_tmp pointing at it renamed over ..data, the
+    // old folder removed.
+    let second = root.join("..2026_11_24_05_01_00.000000002");
+    std::fs::create_dir(&second).expect("mkdir");
+    std::fs::write(second.join("volume.wasm"), &next).expect("write");
+    std::os::unix::fs::symlink(second.file_name().expect("name"), root.join("..data_tmp"))
+        .expect("..data_tmp");
+    std::fs::rename(root.join("..data_tmp"), root.join("..data")).expect("swap ..data");
+    std::fs::remove_dir_all(&first).expect("remove the old folder");
+    serving(&cluster, "volume", &version(&next)).await;
+    assert_eq!(
+        watcher.files().len(),
+        1,
+        "hidden entries are not plugins: {:?}",
+        watcher.files()
+    );
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn removing_a_file_drains_its_reconciles_in_flight_and_releases_its_informers() {
+    // spin runs until the deadline interrupts it: a reconcile that is surely in flight.
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("drain.wasm");
+    std::fs::copy(common::test_plugin("spin"), &file).expect("copy");
+    let watcher = watch(&cluster, dir.path()).await;
+    let mut events = watcher.subscribe();
+    cluster.manager.wait_synced().await;
+    assert_eq!(cluster.manager.informers().running(), 1);
+    create_configmaps(&cluster, &["busy".to_owned()]).await;
+    eventually("a reconcile is in flight", || async {
+        (open_reconciles("drain") > 0).then_some(())
+    })
+    .await;
+    std::fs::remove_file(&file).expect("remove");
+    loop {
+        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+            Ok(Ok(ReloadEvent::Stopped { name })) if name == "drain" => break,
+            Ok(Ok(_)) => {}
+            other => panic!("expected the plugin to stop, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        open_reconciles("drain"),
+        0,
+        "the reconcile in flight finished (at the deadline) before the plugin stopped"
+    );
+    assert!(cluster.manager.plugin("drain").is_none());
+    assert_eq!(
+        cluster.manager.informers().running(),
+        0,
+        "its informer was released"
+    );
+    let runs = finished("drain").len();
+    create_configmaps(&cluster, &["after-removal".to_owned()]).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        finished("drain").len(),
+        runs,
+        "no new keys for a removed plugin"
+    );
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_change_starts_new_informers_before_serving_and_releases_old_ones() {
+    let hello = read(&common::example("hello"));
+    let mirror = read(&common::example("configmap-mirror"));
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("shape.wasm");
+    std::fs::write(&file, &hello).expect("write");
+    create_configmaps(&cluster, &["existing".to_owned()]).await;
+    let watcher = watch(&cluster, dir.path()).await;
+    let mut events = watcher.subscribe();
+    serving(&cluster, "shape", &version(&hello)).await;
+    assert_eq!(
+        cluster.manager.informers().running(),
+        1,
+        "hello reads ConfigMaps only"
+    );
+    // configmap-mirror also watches Namespaces (and indexes ConfigMaps by annotation).
+    replace_by_rename(&file, &mirror);
+    serving(&cluster, "shape", &version(&mirror)).await;
+    assert_eq!(cluster.manager.informers().running(), 2);
+    let namespaces = cluster
+        .manager
+        .informers()
+        .stats()
+        .into_iter()
+        .find(|(k, _)| k.resource.kind == "Namespace")
+        .expect("a Namespace informer");
+    assert!(
+        namespaces.1.lists >= 1,
+        "it synced before the new version served"
+    );
+    let reloaded = loop {
+        match tokio::time::timeout(Duration::from_secs(60), events.recv()).await {
+            Ok(Ok(ReloadEvent::Reloaded { how, .. })) => break how,
+            Ok(Ok(_)) => {}
+            other => panic!("expected a reload, got {other:?}"),
+        }
+    };
+    assert_eq!(
+        reloaded,
+        Updated::Rewired { requeued_all: true },
+        "what it watches changed, so every primary was queued once"
+    );
+    replace_by_rename(&file, &hello);
+    serving(&cluster, "shape", &version(&hello)).await;
+    eventually("the Namespace informer is released", || async {
+        (cluster.manager.informers().running() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(
+        list_requests(&cluster, "configmaps"),
+        1,
+        "the shared ConfigMap cache was never re-listed"
+    );
+    // Still reconciling after going back and forth.
+    create_configmaps(&cluster, &["after-reloads".to_owned()]).await;
+    eventually("the last version reconciles", || async {
+        (stamped_keys(&cluster, "after-reloads").await? == "1").then_some(())
+    })
+    .await;
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_that_traps_on_every_call_shows_in_its_own_error_counts() {
+    let hello = read(&common::example("hello"));
+    let panic = read(&common::test_plugin("panic"));
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("trappy.wasm");
+    std::fs::write(&file, &hello).expect("write");
+    create_configmaps(&cluster, &["a".to_owned()]).await;
+    let watcher = watch(&cluster, dir.path()).await;
+    serving(&cluster, "trappy", &version(&hello)).await;
+    eventually("hello stamps", || async {
+        (stamped_keys(&cluster, "a").await? == "1").then_some(())
+    })
+    .await;
+    replace_by_rename(&file, &panic);
+    serving(&cluster, "trappy", &version(&panic)).await;
+    set_keys(&cluster, "a", 2).await;
+    let stats = eventually("the trapping version's faults are counted", || async {
+        let stats = cluster.manager.versions("trappy");
+        (stats.len() == 2 && stats[1].faults > 0).then_some(stats)
+    })
+    .await;
+    assert_eq!(stats[0].version, version(&hello));
+    assert!(stats[0].ok > 0 && stats[0].faults == 0, "{stats:?}");
+    assert_eq!(stats[1].version, version(&panic));
+    assert!(stats[1].serving && stats[1].ok == 0, "{stats:?}");
+    watcher.stop().await;
+    cluster.stop().await;
+}
