@@ -3,7 +3,7 @@
 mod common;
 mod host_process;
 
-use host_process::{Host, Metrics, plugin_dir, wait};
+use host_process::{Host, plugin_dir, wait};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
 use kube::api::{ListParams, PostParams};
