@@ -151,6 +151,16 @@ fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
             if !text.contains("cdylib") {
                 continue;
             }
+            // A crate with a `[workspace]` of its own (e.g. fresh from `kubewasm plugin new`)
+            // is not a member of the plugins workspace: cargo could not build it with `-p`.
+            if text.lines().any(|l| l.trim() == "[workspace]") {
+                eprintln!(
+                    "==> skipping {}: it is a workspace of its own (to build it here, remove its \
+                     [workspace] table and add it to `members` in plugins/Cargo.toml)",
+                    path.display()
+                );
+                continue;
+            }
             crates.push(PluginCrate {
                 name: entry.file_name().to_string_lossy().into_owned(),
                 out_dir: out.clone(),
