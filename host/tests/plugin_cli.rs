@@ -95,6 +95,27 @@ async fn a_scaffolded_plugin_builds_and_reconciles_in_a_cluster() {
         text(&build.stderr)
     );
     let artifact = target_dir.join("wasm32-wasip2/release/greeter.wasm");
+
+    // Its own unit tests pass natively on the SDK's fake host (sharing the native target
+    // dir of the plugins' unit tests).
+    let unit = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+        .current_dir(&crate_dir)
+        .args(["test", "--target-dir"])
+        .arg(repo().join("plugins/target"))
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .expect("cargo runs");
+    assert!(
+        unit.status.success(),
+        "the scaffolded crate's tests fail:\n{}\n{}",
+        text(&unit.stdout),
+        text(&unit.stderr)
+    );
+    assert!(
+        text(&unit.stdout).contains("reconcile_annotates_the_object_once ... ok"),
+        "{}",
+        text(&unit.stdout)
+    );
     let plugins = dir.path().join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let component = plugins.join("greeter.wasm");
