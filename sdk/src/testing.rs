@@ -63,8 +63,10 @@
 //! - **Deletes and finalizers**: deleting an object with `metadata.finalizers` only sets
 //!   `metadata.deletionTimestamp`; the object goes once a write empties its finalizers.
 //!   No garbage collection of owned objects, no defaulting, no validation, no admission.
+//! - **No queue**: nothing reconciles by itself. You call [`FakeHost::reconcile`]; owned and
+//!   watched kinds are not mapped to keys, and a returned requeue is only returned.
 //! - **Time** is frozen: timestamps are `2000-01-01T00:00:00Z`.
-//! - Labels selectors support `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`.
+//! - Label selectors support `k=v`, `k==v`, `k!=v`, `k`, `!k`, `k in (a,b)`, `k notin (a,b)`.
 //!
 //! Against the real host and the embedded API server, test the built component instead
 //! (see `docs/writing-plugins.md`, "Testing").

@@ -465,6 +465,7 @@ struct RbacRule {
 }
 
 #[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Grant {
     api_group: String,
     resource: String,
