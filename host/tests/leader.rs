@@ -145,14 +145,17 @@ async fn failover(stop: &str) {
         "the standby never reconciles while the other leads\n{}",
         standby.dump()
     );
-    let (lm, sm) = (leader.metrics(), standby.metrics());
-    assert!(
-        lm.sum(
+    // A stamp is visible before its reconcile returns and is counted: poll.
+    let lm = host_process::wait("the leader to count its reconciles", || {
+        let m = leader.metrics();
+        (m.sum(
             "controller_runtime_reconcile_total",
-            &[("controller", "hello")]
-        ) >= 3.0,
-        "the leader counts its reconciles"
-    );
+            &[("controller", "hello")],
+        ) >= 3.0)
+            .then_some(m)
+    })
+    .unwrap_or_else(|| panic!("{}", leader.dump()));
+    let sm = standby.metrics();
     assert_eq!(
         sm.sum("controller_runtime_reconcile_total", &[]),
         0.0,
@@ -341,4 +344,66 @@ async fn a_leader_that_cannot_renew_steps_down_before_its_lease_expires_for_othe
     );
     b_leads.release().await.expect("release");
     server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_leader_whose_api_server_stops_answering_exits_and_the_standby_takes_over() {
+    let mut pair = start_pair().await;
+    let (a_leads, _) = leader_of(&pair).await;
+    create_configmap(&pair.cms, "before").await;
+    common::cluster::eventually("before to be stamped", || async {
+        stamped(&pair.cms, "before").await.then_some(())
+    })
+    .await;
+    // Every request now takes 10 s: the leader cannot renew within its 2 s renew deadline.
+    pair.server.faults().set_latency(Duration::from_secs(10));
+    let status = if a_leads {
+        pair.a.wait_exit()
+    } else {
+        pair.b.wait_exit()
+    };
+    pair.server.faults().set_latency(Duration::ZERO);
+    let (leader, standby) = if a_leads {
+        (&pair.a, &pair.b)
+    } else {
+        (&pair.b, &pair.a)
+    };
+    assert_eq!(
+        status.code(),
+        Some(1),
+        "a leader that lost its lease exits with an error\n{}",
+        leader.dump()
+    );
+    let lost = timestamp(
+        &leader.wait_log("leader election lost; exiting so that only the new leader reconciles"),
+    );
+    let standby_identity = standby.identity();
+    common::cluster::eventually("the standby to take the lease over", || async {
+        holder(&pair.leases)
+            .await
+            .filter(|h| *h == standby_identity)
+    })
+    .await;
+    let elected = timestamp(&standby.wait_log("became the leader"));
+    assert!(
+        lost < elected,
+        "the old leader stopped before the new one led"
+    );
+    create_configmap(&pair.cms, "after").await;
+    common::cluster::eventually("after to be stamped", || async {
+        stamped(&pair.cms, "after").await.then_some(())
+    })
+    .await;
+    let last_old = stamps(leader)
+        .into_iter()
+        .max()
+        .expect("old leader stamped");
+    let first_new = stamps(standby)
+        .into_iter()
+        .min()
+        .expect("new leader stamped");
+    assert!(last_old < first_new, "reconciles overlapped");
+    drop(pair.a);
+    drop(pair.b);
+    pair.server.shutdown().await;
 }
