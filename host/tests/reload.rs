@@ -609,3 +609,78 @@ async fn a_version_that_traps_on_every_call_shows_in_its_own_error_counts() {
     watcher.stop().await;
     cluster.stop().await;
 }
+
+/// `kubewasm dev` as a process: hot reload is on, and it says in plain lines what happened.
+#[test]
+fn kubewasm_dev_prints_a_line_for_a_file_that_fails_to_load_and_for_a_reload() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let hello = read(&common::example("hello"));
+    let dir = temp_dir();
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("mkdir");
+    let file = plugins.join("hello.wasm");
+    std::fs::write(&file, &hello).expect("write");
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .arg("dev")
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--kubeconfig-out")
+        .arg(dir.path().join("dev.kubeconfig"))
+        .arg("--compile-cache")
+        .arg(Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubewasm-compile-cache"))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubewasm dev starts");
+    let stdout = dev.stdout.take().expect("stdout");
+    let (tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { return };
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let wait_for = |what: &str, matches: &dyn Fn(&str) -> bool| -> String {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines.recv_timeout(left) {
+                Ok(line) if matches(&line) => return line,
+                Ok(line) => seen.push(line),
+                Err(_) => panic!("kubewasm dev never printed {what}; it printed: {seen:#?}"),
+            }
+        }
+    };
+    wait_for("its hot reload banner line", &|l| {
+        l.contains("hot reload:  on")
+    });
+    wait_for("Press Ctrl-C", &|l| l.starts_with("Press Ctrl-C"));
+    std::fs::write(&file, &hello[..hello.len() / 3]).expect("write a truncated file");
+    let failed = wait_for("a load failure", &|l| l.contains("not loaded"));
+    assert!(
+        failed.contains("hello.wasm")
+            && failed.contains(&format!("version {} keeps serving", version(&hello))),
+        "{failed}"
+    );
+    let next = variant(&hello, "dev-2");
+    replace_by_rename(&file, &next);
+    let reloaded = wait_for("the reload", &|l| l.contains("reloaded"));
+    let expected = format!(
+        "plugin hello: reloaded {} -> {} (same manifest)",
+        version(&hello),
+        version(&next)
+    );
+    // A later run finds the variant in the shared compile cache and says so at the end.
+    assert!(reloaded.starts_with(&expected), "{reloaded}");
+    let killed = Command::new("kill")
+        .args(["-TERM", &dev.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    assert!(dev.wait().expect("kubewasm dev exits").success());
+}

@@ -531,3 +531,56 @@ async fn sleep_until(when: Option<Instant>) {
         None => std::future::pending().await,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn reads_do_not_trigger_a_rescan_but_writes_renames_and_removals_do() {
+        assert!(!relevant(EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!relevant(EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(relevant(EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(relevant(EventKind::Create(CreateKind::File)));
+        assert!(relevant(EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(relevant(EventKind::Remove(RemoveKind::File)));
+    }
+
+    #[test]
+    fn events_read_as_one_plain_line_each() {
+        let failed = ReloadEvent::Failed {
+            path: "plugins/hello.wasm".into(),
+            serving: Some("0123456789ab".into()),
+            reason: "not a WebAssembly file".into(),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "plugin file plugins/hello.wasm not loaded: not a WebAssembly file (version 0123456789ab keeps serving)"
+        );
+        let reloaded = ReloadEvent::Reloaded {
+            name: "hello".into(),
+            from: "aaaaaaaaaaaa".into(),
+            to: "bbbbbbbbbbbb".into(),
+            how: Updated::Rewired { requeued_all: true },
+            from_cache: true,
+        };
+        assert_eq!(
+            reloaded.to_string(),
+            "plugin hello: reloaded aaaaaaaaaaaa -> bbbbbbbbbbbb (new informers or mapping, every object queued) (compile cache hit)"
+        );
+        assert_eq!(
+            ReloadEvent::Stopped { name: "x".into() }.to_string(),
+            "plugin x: file removed, stopped"
+        );
+    }
+}
