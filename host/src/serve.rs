@@ -123,17 +123,43 @@ async fn metrics(State(state): State<AppState>) -> Response {
         .into_response()
 }
 
-/// The router with `/healthz`, `/readyz` and `/metrics`.
-pub fn router(manager: Manager, health: Health) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/livez", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
-        .with_state(AppState { manager, health })
+/// Which endpoints a server answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routes {
+    /// `/healthz` (also `/livez`) and `/readyz`.
+    pub probes: bool,
+    /// `/metrics`.
+    pub metrics: bool,
 }
 
-/// Binds `addr` and serves [`router`] in a background task; returns the bound address (useful
+impl Routes {
+    /// The paths served, for logs.
+    pub fn paths(self) -> &'static str {
+        match (self.probes, self.metrics) {
+            (true, true) => "/healthz /readyz /metrics",
+            (true, false) => "/healthz /readyz",
+            (false, true) => "/metrics",
+            (false, false) => "",
+        }
+    }
+}
+
+/// The router with the `routes` asked for.
+pub fn router(manager: Manager, health: Health, routes: Routes) -> Router {
+    let mut router = Router::new();
+    if routes.probes {
+        router = router
+            .route("/healthz", get(healthz))
+            .route("/livez", get(healthz))
+            .route("/readyz", get(readyz));
+    }
+    if routes.metrics {
+        router = router.route("/metrics", get(metrics));
+    }
+    router.with_state(AppState { manager, health })
+}
+
+/// Binds `addr` and serves [`router`] with `routes` in a background task; returns the bound address (useful
 /// with port 0).
 ///
 /// # Errors
@@ -142,6 +168,7 @@ pub async fn serve(
     addr: SocketAddr,
     manager: Manager,
     health: Health,
+    routes: Routes,
 ) -> Result<SocketAddr, ServeError> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -149,12 +176,71 @@ pub async fn serve(
     let bound = listener
         .local_addr()
         .map_err(|source| ServeError::Bind { addr, source })?;
-    let app = router(manager, health);
+    let app = router(manager, health, routes);
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
             tracing::error!("the health and metrics server stopped: {e}");
         }
     });
-    tracing::info!(address = %bound, "serving /healthz, /readyz and /metrics");
+    tracing::info!(address = %bound, paths = routes.paths(), "serving HTTP endpoints");
     Ok(bound)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+
+    use super::*;
+
+    fn manager() -> Manager {
+        // Never contacted: no plugin runs.
+        let config = kube::Config::new("http://127.0.0.1:9".parse().expect("url"));
+        let client = kube::Client::try_from(config).expect("client");
+        Manager::new(client, crate::ManagerConfig::default())
+    }
+
+    async fn status(addr: SocketAddr, path: &str) -> u16 {
+        let path = path.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            write!(s, "GET {path} HTTP/1.0\r\n\r\n").expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).expect("read");
+            out.split_whitespace()
+                .nth(1)
+                .and_then(|c| c.parse().ok())
+                .expect("status code")
+        })
+        .await
+        .expect("request")
+    }
+
+    #[tokio::test]
+    async fn each_server_answers_only_the_routes_it_was_given() {
+        let any = "127.0.0.1:0".parse().expect("addr");
+        let health = Health::default();
+        let probes = Routes {
+            probes: true,
+            metrics: false,
+        };
+        let metrics = Routes {
+            probes: false,
+            metrics: true,
+        };
+        let p = serve(any, manager(), health.clone(), probes)
+            .await
+            .expect("serve");
+        let m = serve(any, manager(), health.clone(), metrics)
+            .await
+            .expect("serve");
+        assert_eq!(status(p, "/healthz").await, 200);
+        assert_eq!(status(p, "/readyz").await, 503, "plugins not loaded yet");
+        assert_eq!(status(p, "/metrics").await, 404);
+        assert_eq!(status(m, "/metrics").await, 200);
+        assert_eq!(status(m, "/healthz").await, 404);
+        health.set_loaded();
+        assert_eq!(status(p, "/readyz").await, 200, "loaded, nothing to sync");
+        health.set_stopping();
+        assert_eq!(status(p, "/readyz").await, 503, "shutting down");
+    }
 }

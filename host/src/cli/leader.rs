@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use kubewasm::Manager;
 use kubewasm::leader::{LeaderConfig, LeaderElector, Leadership, default_identity};
-use kubewasm::serve::{Health, serve};
+use kubewasm::serve::{Health, Routes, serve};
 
 use super::common::parse_duration;
 
@@ -95,7 +95,8 @@ fn parse_addr(text: &str) -> Result<Listen, String> {
         .map_err(|e| format!("{text:?} is not an address like 0.0.0.0:8081: {e}"))
 }
 
-/// Starts the endpoints the arguments ask for (one server when both addresses are equal).
+/// Starts the endpoints the arguments ask for: probes on --health-addr, /metrics on
+/// --metrics-addr (one server when both addresses are equal).
 ///
 /// # Errors
 /// When an address cannot be bound.
@@ -104,16 +105,32 @@ pub async fn serve_endpoints(
     manager: &Manager,
     health: &Health,
 ) -> anyhow::Result<()> {
-    let mut addrs: Vec<SocketAddr> = args.health_addr.0.into_iter().collect();
-    if let Some(m) = args.metrics_addr.0
-        && !addrs.contains(&m)
-    {
-        addrs.push(m);
+    let (probes, metrics) = (args.health_addr.0, args.metrics_addr.0);
+    let mut servers: Vec<(SocketAddr, Routes)> = Vec::new();
+    if let Some(addr) = probes {
+        servers.push((
+            addr,
+            Routes {
+                probes: true,
+                metrics: metrics == Some(addr),
+            },
+        ));
     }
-    for addr in addrs {
-        serve(addr, manager.clone(), health.clone())
+    if let Some(addr) = metrics
+        && probes != Some(addr)
+    {
+        servers.push((
+            addr,
+            Routes {
+                probes: false,
+                metrics: true,
+            },
+        ));
+    }
+    for (addr, routes) in servers {
+        serve(addr, manager.clone(), health.clone(), routes)
             .await
-            .with_context(|| format!("serving probes and metrics on {addr}"))?;
+            .with_context(|| format!("serving {} on {addr}", routes.paths()))?;
     }
     Ok(())
 }

@@ -108,9 +108,15 @@ impl Host {
         .unwrap_or_else(|| panic!("{}", self.dump()))
     }
 
-    /// The address serving /healthz, /readyz and /metrics.
+    /// The address serving /healthz, /readyz and /metrics (the tests give both the same
+    /// address, 127.0.0.1:0, so one server answers all three).
     pub fn addr(&self) -> String {
-        self.wait_log("serving /healthz, /readyz and /metrics")["fields"]["address"]
+        let line = self.wait_log("serving HTTP endpoints");
+        assert_eq!(
+            line["fields"]["paths"].as_str(),
+            Some("/healthz /readyz /metrics")
+        );
+        line["fields"]["address"]
             .as_str()
             .expect("address field")
             .to_owned()
