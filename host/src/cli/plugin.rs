@@ -731,6 +731,27 @@ mod tests {
     }
 
     #[test]
+    fn every_kind_renders_every_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        for kind in KINDS {
+            let path = dir.path().join(kind.kind);
+            let args = NewArgs {
+                name: "demo-plugin".into(),
+                path: Some(path.clone()),
+                kind: kind.kind.into(),
+                sdk_path: None,
+            };
+            new(&args).unwrap();
+            for file in ["Cargo.toml", "src/lib.rs", "README.md", ".gitignore"] {
+                let text = std::fs::read_to_string(path.join(file)).unwrap();
+                assert!(!text.contains("{{"), "{} {file}:\n{text}", kind.kind);
+            }
+            let lib = std::fs::read_to_string(path.join("src/lib.rs")).unwrap();
+            assert!(lib.contains(&format!("use {};", kind.path)), "{lib}");
+        }
+    }
+
+    #[test]
     fn type_names_are_camel_case_and_avoid_the_imported_names() {
         assert_eq!(type_name("my-plugin", "ConfigMap"), "MyPlugin");
         assert_eq!(type_name("a_b", "Pod"), "AB");
