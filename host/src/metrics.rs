@@ -229,7 +229,7 @@ impl Snapshots {
         encoder: &mut DescriptorEncoder<'_>,
         name: &str,
         help: &str,
-        counter: bool,
+        (label, counter): (&str, bool),
         value: impl Fn(&PluginStatus) -> u64,
     ) -> Result<(), std::fmt::Error> {
         let ty = if counter {
@@ -239,7 +239,7 @@ impl Snapshots {
         };
         let mut metric = encoder.encode_descriptor(name, help, None, ty)?;
         for p in self.plugins.iter() {
-            let labels = [("name", p.name.as_str())];
+            let labels = [(label, p.name.as_str())];
             let mut family = metric.encode_family(&labels)?;
             let v = value(p);
             if counter {
@@ -282,28 +282,35 @@ impl Collector for Snapshots {
             &mut encoder,
             "workqueue_depth",
             "Current depth of workqueue",
-            false,
+            ("name", false),
             |p| p.queue.depth as u64,
         )?;
         self.per_queue(
             &mut encoder,
             "workqueue_adds",
             "Total number of adds handled by workqueue",
-            true,
+            ("name", true),
             |p| p.queue.adds,
         )?;
         self.per_queue(
             &mut encoder,
             "workqueue_retries",
             "Total number of retries handled by workqueue",
-            true,
+            ("name", true),
             |p| p.queue.retries,
+        )?;
+        self.per_queue(
+            &mut encoder,
+            "controller_runtime_active_workers",
+            "Number of currently used workers per controller",
+            ("controller", false),
+            |p| p.queue.in_flight as u64,
         )?;
         self.per_queue(
             &mut encoder,
             "workqueue_unfinished_work",
             "Keys being worked on now",
-            false,
+            ("name", false),
             |p| p.queue.in_flight as u64,
         )?;
         self.queue_histogram(

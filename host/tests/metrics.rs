@@ -129,6 +129,7 @@ async fn metrics_parse_as_prometheus_text_and_count_what_happened() {
         ("controller_runtime_reconcile", "counter"),
         ("controller_runtime_reconcile_errors", "counter"),
         ("controller_runtime_reconcile_time_seconds", "histogram"),
+        ("controller_runtime_active_workers", "gauge"),
         ("workqueue_depth", "gauge"),
         ("workqueue_adds", "counter"),
         ("workqueue_retries", "counter"),
