@@ -684,3 +684,32 @@ fn kubewasm_dev_prints_a_line_for_a_file_that_fails_to_load_and_for_a_reload() {
     assert!(killed.success());
     assert!(dev.wait().expect("kubewasm dev exits").success());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_periodic_rescan_picks_up_a_change_even_when_events_are_not_acted_on() {
+    let hello = read(&common::example("hello"));
+    let next = variant(&hello, "rescanned");
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("rescan.wasm");
+    std::fs::write(&file, &hello).expect("write");
+    let _ = spans();
+    // A debounce far longer than the test: only the rescan can notice the change.
+    let watcher = PluginWatcher::start(
+        cluster.runtime.clone(),
+        cluster.manager.clone(),
+        dir.path(),
+        WatchOptions {
+            debounce: Duration::from_secs(3600),
+            rescan: Duration::from_millis(200),
+            ..options()
+        },
+    )
+    .await
+    .expect("watch");
+    serving(&cluster, "rescan", &version(&hello)).await;
+    std::fs::write(&file, &next).expect("write");
+    serving(&cluster, "rescan", &version(&next)).await;
+    watcher.stop().await;
+    cluster.stop().await;
+}
