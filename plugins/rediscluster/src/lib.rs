@@ -322,3 +322,224 @@ fn delete_orphans(ns: &str, name: &str) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    //! Reconciles against the SDK's fake host. It models the cache, resourceVersions and
+    //! finalizers, but server-side apply is a plain merge patch there (no field ownership,
+    //! no apply conflicts) and nothing garbage-collects owned objects: these tests check
+    //! what the operator sends and what it deletes itself, not apply ownership.
+
+    use super::*;
+    use kubewasm_sdk::testing::{Call, FakeHost};
+
+    fn seed_cluster(host: &FakeHost, replicas: i64) {
+        host.seed_json::<RedisCluster>(json!({
+            "metadata": {"namespace": "demo", "name": "cache", "generation": 1},
+            "spec": {"replicas": replicas, "image": "redis:7.2"}
+        }));
+    }
+
+    fn cluster(host: &FakeHost) -> RedisCluster {
+        host.object("demo", "cache")
+            .expect("the RedisCluster exists")
+    }
+
+    fn status(host: &FakeHost) -> Status {
+        cluster(host)
+            .current_status()
+            .expect("a status was written")
+    }
+
+    #[test]
+    fn a_new_cluster_gets_a_controlled_service_and_stateful_set_and_the_finalizer() {
+        let host = FakeHost::for_plugin::<RedisOperator>();
+        seed_cluster(&host, 3);
+        assert_eq!(
+            host.reconcile::<RedisOperator>("demo", "cache"),
+            Ok(Action::done())
+        );
+        let rc = cluster(&host);
+        assert!(rc.has_finalizer());
+        let uid = rc.metadata.uid.clone().unwrap();
+
+        let sts: StatefulSet = host.object("demo", "cache").expect("StatefulSet created");
+        assert_eq!(desired::replicas(&sts), 3);
+        assert_eq!(desired::image(&sts), Some("redis:7.2"));
+        let svc: Service = host.object("demo", "cache").expect("Service created");
+        for meta in [&sts.metadata, &svc.metadata] {
+            let owner = &meta.owner_references.as_ref().unwrap()[0];
+            assert_eq!(
+                (owner.kind.as_str(), owner.uid.as_str(), owner.controller),
+                ("RedisCluster", uid.as_str(), Some(true))
+            );
+        }
+        assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("None"));
+        let created: Vec<_> = host
+            .writes()
+            .into_iter()
+            .filter(|w| w.call == Call::Create)
+            .map(|w| w.kind.kind)
+            .collect();
+        assert_eq!(
+            created,
+            ["Service", "StatefulSet"],
+            "the Service goes first"
+        );
+        assert_eq!(
+            host.events()
+                .iter()
+                .filter(|e| e.event.reason == "Created")
+                .count(),
+            2
+        );
+    }
+
+    #[test]
+    fn a_replica_change_in_the_spec_scales_the_stateful_set() {
+        let host = FakeHost::for_plugin::<RedisOperator>();
+        seed_cluster(&host, 3);
+        host.reconcile::<RedisOperator>("demo", "cache").unwrap();
+        host.clear_records();
+
+        let mut rc = cluster(&host);
+        rc.spec = json!({"replicas": 5, "image": "redis:7.2"});
+        rc.metadata.generation = Some(2);
+        host.seed(&rc);
+        assert_eq!(
+            host.reconcile::<RedisOperator>("demo", "cache"),
+            Ok(Action::done())
+        );
+        let sts: StatefulSet = host.object("demo", "cache").unwrap();
+        assert_eq!(desired::replicas(&sts), 5);
+        // In the fake host apply is a merge patch: this checks the operator applies the
+        // StatefulSet, not that it owns the fields it applied.
+        let applies: Vec<_> = host
+            .writes()
+            .into_iter()
+            .filter(|w| w.call == Call::Apply)
+            .map(|w| w.kind.kind)
+            .collect();
+        assert_eq!(
+            applies,
+            ["StatefulSet"],
+            "the unchanged Service is left alone"
+        );
+        let events = host.events();
+        assert!(
+            events
+                .iter()
+                .any(|e| e.event.reason == "Scaling"
+                    && e.event.note == "scaling from 3 to 5 replicas"),
+            "{events:?}"
+        );
+        assert_eq!(status(&host).observed_generation, Some(2));
+    }
+
+    #[test]
+    fn status_reports_ready_replicas_and_the_phase_and_is_not_rewritten_when_unchanged() {
+        let host = FakeHost::for_plugin::<RedisOperator>();
+        seed_cluster(&host, 3);
+        host.reconcile::<RedisOperator>("demo", "cache").unwrap();
+        assert_eq!(
+            status(&host),
+            Status {
+                ready_replicas: 0,
+                phase: Phase::Pending,
+                observed_generation: Some(1),
+                message: None,
+            }
+        );
+
+        // The StatefulSet controller reports two ready pods, then three.
+        for (ready, phase) in [(2, Phase::Scaling), (3, Phase::Running)] {
+            let mut sts: StatefulSet = host.object("demo", "cache").unwrap();
+            sts.status = Some(k8s_openapi::api::apps::v1::StatefulSetStatus {
+                ready_replicas: Some(ready),
+                ..Default::default()
+            });
+            host.seed(&sts);
+            host.reconcile::<RedisOperator>("demo", "cache").unwrap();
+            let st = status(&host);
+            assert_eq!((st.ready_replicas, st.phase), (ready, phase));
+        }
+
+        host.clear_records();
+        host.reconcile::<RedisOperator>("demo", "cache").unwrap();
+        assert!(host.writes().is_empty(), "{:?}", host.writes());
+    }
+
+    #[test]
+    fn an_invalid_spec_sets_phase_failed_with_a_warning_and_creates_nothing() {
+        let host = FakeHost::for_plugin::<RedisOperator>();
+        seed_cluster(&host, 0);
+        assert_eq!(
+            host.reconcile::<RedisOperator>("demo", "cache"),
+            Ok(Action::done())
+        );
+        let st = status(&host);
+        assert_eq!(st.phase, Phase::Failed);
+        assert!(
+            st.message.as_deref().unwrap().contains("between 1 and 20"),
+            "{st:?}"
+        );
+        assert!(host.objects::<StatefulSet>().is_empty());
+        assert_eq!(host.events()[0].event.reason, "InvalidSpec");
+    }
+
+    #[test]
+    fn deleting_the_cluster_deletes_its_objects_and_then_releases_the_finalizer() {
+        let host = FakeHost::for_plugin::<RedisOperator>();
+        seed_cluster(&host, 3);
+        host.reconcile::<RedisOperator>("demo", "cache").unwrap();
+
+        // What the API server does on delete while the finalizer is on: it only marks it.
+        let mut rc = cluster(&host);
+        rc.metadata.deletion_timestamp =
+            Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                "2000-01-01T00:00:00Z".parse().unwrap(),
+            ));
+        host.seed(&rc);
+        host.clear_records();
+        assert_eq!(
+            host.reconcile::<RedisOperator>("demo", "cache"),
+            Ok(Action::done())
+        );
+        assert!(host.object::<StatefulSet>("demo", "cache").is_none());
+        assert!(host.object::<Service>("demo", "cache").is_none());
+        assert!(
+            host.object::<RedisCluster>("demo", "cache").is_none(),
+            "the finalizer is removed once the owned objects are gone"
+        );
+        assert_eq!(host.events()[0].event.reason, "CleanedUp");
+    }
+
+    #[test]
+    fn a_conflict_on_the_finalizer_patch_requeues_and_keeps_other_finalizers() {
+        let host = FakeHost::for_plugin::<RedisOperator>();
+        host.seed_json::<RedisCluster>(json!({
+            "metadata": {"namespace": "demo", "name": "cache", "generation": 1,
+                         "finalizers": ["example.com/keep"]},
+            "spec": {"replicas": 1, "image": "redis:7.2"}
+        }));
+        host.fail_next(Call::Patch, Error::Conflict("stale resourceVersion".into()));
+        assert_eq!(
+            host.reconcile::<RedisOperator>("demo", "cache"),
+            Ok(Action::requeue(RETRY_SOON))
+        );
+        assert!(
+            host.objects::<StatefulSet>().is_empty(),
+            "stopped at the conflict"
+        );
+
+        assert_eq!(
+            host.reconcile::<RedisOperator>("demo", "cache"),
+            Ok(Action::done())
+        );
+        assert_eq!(
+            cluster(&host).metadata.finalizers.unwrap(),
+            ["example.com/keep", FINALIZER]
+        );
+        assert!(host.object::<StatefulSet>("demo", "cache").is_some());
+    }
+}
