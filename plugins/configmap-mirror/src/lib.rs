@@ -328,12 +328,9 @@ mod tests {
         assert_eq!(mirrors(&host), [pair("team-b", "v2"), pair("team-c", "v2")]);
     }
 
-    // Cleanup from the source's side goes through `list_by_index("by-source")`, on the
-    // index field `metadata.annotations['mirror.kubewasm.dev/source']`. The fake host does
-    // not strip the quotes of a bracketed key (the real controller does), so that lookup
-    // finds nothing there; these tests check the other cleanup path, which the host takes
-    // for every mirror after a restart and whenever a mirror changes: a mirror reconciled
-    // after its source went, or its namespace stopped matching, deletes itself.
+    // Mirrors go two ways: the source's reconcile deletes them through the `by-source`
+    // index (above), and a mirror reconciled after its source went, or after its namespace
+    // stopped matching, deletes itself (below; the path a restart takes).
 
     #[test]
     fn after_the_source_is_deleted_each_mirror_deletes_itself() {
@@ -348,6 +345,30 @@ mod tests {
             assert_eq!(host.reconcile::<Mirror>(ns, "settings"), Ok(Action::done()));
         }
         assert!(host.objects::<ConfigMap>().is_empty());
+    }
+
+    #[test]
+    fn reconciling_a_deleted_or_unlabelled_source_removes_its_mirrors_through_the_index() {
+        let host = host_with_source("v1");
+        host.reconcile::<Mirror>("team-a", "settings").unwrap();
+        assert_eq!(mirrors(&host), [pair("team-b", "v1"), pair("team-c", "v1")]);
+
+        seed_source(&host, "v1", false);
+        host.reconcile::<Mirror>("team-a", "settings").unwrap();
+        assert!(
+            mirrors(&host).is_empty(),
+            "unlabelling the source removes its mirrors"
+        );
+
+        seed_source(&host, "v1", true);
+        host.reconcile::<Mirror>("team-a", "settings").unwrap();
+        assert_eq!(mirrors(&host).len(), 2);
+        kubewasm_sdk::delete::<ConfigMap>("team-a", "settings").unwrap();
+        host.reconcile::<Mirror>("team-a", "settings").unwrap();
+        assert!(
+            host.objects::<ConfigMap>().is_empty(),
+            "deleting the source removes its mirrors"
+        );
     }
 
     #[test]

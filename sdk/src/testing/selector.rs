@@ -5,7 +5,8 @@ use serde_json::Value;
 
 use crate::error::{Error, Result};
 
-/// Splits a dotted path with `[...]` for keys containing dots.
+/// Splits a dotted path with `[...]` for keys containing dots; the key may be quoted
+/// (`['a.b']`, `["a.b"]`) or not (`[a.b]`), as the host accepts.
 pub(super) fn field_path(path: &str) -> Vec<String> {
     let mut parts = Vec::new();
     let mut current = String::new();
@@ -21,7 +22,11 @@ pub(super) fn field_path(path: &str) -> Vec<String> {
                 if !current.is_empty() {
                     parts.push(std::mem::take(&mut current));
                 }
-                parts.push(chars.by_ref().take_while(|&c| c != ']').collect());
+                let key: String = chars.by_ref().take_while(|&c| c != ']').collect();
+                let unquoted = ['\'', '"']
+                    .iter()
+                    .find_map(|q| key.strip_prefix(*q).and_then(|k| k.strip_suffix(*q)));
+                parts.push(unquoted.map_or(key.clone(), str::to_owned));
             }
             c => current.push(c),
         }
@@ -117,5 +122,28 @@ impl Selector {
             Requirement::In(k, vs) => label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
             Requirement::NotIn(k, vs) => !label(k).is_some_and(|l| vs.iter().any(|v| v == l)),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::field_path;
+
+    #[test]
+    fn bracketed_keys_parse_the_same_with_or_without_quotes() {
+        let expected = ["metadata", "annotations", "mirror.kubewasm.dev/source"];
+        assert_eq!(
+            field_path("metadata.annotations[mirror.kubewasm.dev/source]"),
+            expected
+        );
+        assert_eq!(
+            field_path("metadata.annotations['mirror.kubewasm.dev/source']"),
+            expected
+        );
+        assert_eq!(
+            field_path("metadata.annotations[\"mirror.kubewasm.dev/source\"]"),
+            expected
+        );
+        assert_eq!(field_path("spec.nodeName"), ["spec", "nodeName"]);
     }
 }
