@@ -118,20 +118,29 @@ fn ensure_wasm_target() -> Result {
     )
 }
 
-/// A plugin crate and where its component goes.
-struct PluginCrate {
-    /// Directory name, which is also the package name.
-    name: String,
-    /// `target/plugins` for examples, `target/test-plugins` for plugins under `plugins/testing/`.
-    out_dir: PathBuf,
+/// A plugin's source folder and where its component goes.
+pub(crate) struct PluginSource {
+    /// Folder name, which is also the package or component name.
+    pub(crate) name: String,
+    /// The plugin's folder.
+    pub(crate) dir: PathBuf,
+    /// `target/plugins` for examples, `target/test-plugins` for test plugins.
+    pub(crate) out_dir: PathBuf,
 }
 
-fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
-    let mut crates = Vec::new();
-    for (dir, out) in [
-        (root.join("plugins"), root.join("target/plugins")),
+/// The plugin folders under `<root>/<base>` (examples, into `target/plugins`) and
+/// `<root>/<base>/testing` (test plugins, into `target/test-plugins`) that `keep` accepts,
+/// sorted by name.
+pub(crate) fn scan_plugins(
+    root: &Path,
+    base: &str,
+    mut keep: impl FnMut(&Path) -> Result<bool>,
+) -> Result<Vec<PluginSource>> {
+    let mut found = Vec::new();
+    for (dir, out_dir) in [
+        (root.join(base), root.join("target/plugins")),
         (
-            root.join("plugins/testing"),
+            root.join(base).join("testing"),
             root.join("target/test-plugins"),
         ),
     ] {
@@ -141,34 +150,45 @@ fn plugin_crates(root: &Path) -> Result<Vec<PluginCrate>> {
         for entry in entries {
             let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
             let path = entry.path();
-            let manifest = path.join("Cargo.toml");
-            if !manifest.is_file() {
-                continue;
+            if path.is_dir() && keep(&path)? {
+                found.push(PluginSource {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    dir: path,
+                    out_dir: out_dir.clone(),
+                });
             }
-            let text = fs::read_to_string(&manifest)
-                .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
-            // Only crates that build a component (cdylib) produce a plugin.
-            if !text.contains("cdylib") {
-                continue;
-            }
-            // A crate with a `[workspace]` of its own (e.g. fresh from `kubewasm plugin new`)
-            // is not a member of the plugins workspace: cargo could not build it with `-p`.
-            if text.lines().any(|l| l.trim() == "[workspace]") {
-                eprintln!(
-                    "==> skipping {}: it is a workspace of its own (to build it here, remove its \
-                     [workspace] table and add it to `members` in plugins/Cargo.toml)",
-                    path.display()
-                );
-                continue;
-            }
-            crates.push(PluginCrate {
-                name: entry.file_name().to_string_lossy().into_owned(),
-                out_dir: out.clone(),
-            });
         }
     }
-    crates.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(crates)
+    found.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(found)
+}
+
+/// The Rust plugin crates: folders whose Cargo.toml builds a component (cdylib) and belongs
+/// to the plugins workspace.
+fn plugin_crates(root: &Path) -> Result<Vec<PluginSource>> {
+    scan_plugins(root, "plugins", |path| {
+        let manifest = path.join("Cargo.toml");
+        if !manifest.is_file() {
+            return Ok(false);
+        }
+        let text = fs::read_to_string(&manifest)
+            .map_err(|e| format!("reading {}: {e}", manifest.display()))?;
+        // Only crates that build a component (cdylib) produce a plugin.
+        if !text.contains("cdylib") {
+            return Ok(false);
+        }
+        // A crate with a `[workspace]` of its own (e.g. fresh from `kubewasm plugin new`)
+        // is not a member of the plugins workspace: cargo could not build it with `-p`.
+        if text.lines().any(|l| l.trim() == "[workspace]") {
+            eprintln!(
+                "==> skipping {}: it is a workspace of its own (to build it here, remove its \
+                 [workspace] table and add it to `members` in plugins/Cargo.toml)",
+                path.display()
+            );
+            return Ok(false);
+        }
+        Ok(true)
+    })
 }
 
 fn build_plugins() -> Result {
@@ -266,12 +286,7 @@ fn test(extra: &[OsString]) -> Result {
 fn plugin_unit_tests(root: &Path) -> Result {
     let mut names = Vec::new();
     for c in plugin_crates(root)? {
-        let dir = if c.out_dir.ends_with("test-plugins") {
-            root.join("plugins/testing").join(&c.name)
-        } else {
-            root.join("plugins").join(&c.name)
-        };
-        let text = fs::read_to_string(dir.join("Cargo.toml")).unwrap_or_default();
+        let text = fs::read_to_string(c.dir.join("Cargo.toml")).unwrap_or_default();
         if text.contains("features = [\"testing\"]") {
             names.push(c.name);
         }

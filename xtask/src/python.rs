@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::SystemTime;
 
-use crate::{Result, run};
+use crate::{PluginSource, Result, run, scan_plugins};
 
 /// The componentize-py release the Python plugins are built with. Changing it rebuilds the
 /// venv and every Python plugin.
@@ -21,41 +21,12 @@ const COMPONENTIZE_PY: &str = "componentize-py==0.25.1";
 /// The module componentize-py wraps: `app.py` in each plugin folder.
 const APP_MODULE: &str = "app";
 
-/// A Python plugin: `plugins/python/<name>/` (or `plugins/python/testing/<name>/`) with an
+/// The Python plugins: folders under `plugins/python/` (and `plugins/python/testing/`) with an
 /// `app.py`.
-struct PythonPlugin {
-    name: String,
-    dir: PathBuf,
-    /// `target/plugins` for examples, `target/test-plugins` for `plugins/python/testing/*`.
-    out_dir: PathBuf,
-}
-
-fn python_plugins(root: &Path) -> Result<Vec<PythonPlugin>> {
-    let mut plugins = Vec::new();
-    for (dir, out_dir) in [
-        (root.join("plugins/python"), root.join("target/plugins")),
-        (
-            root.join("plugins/python/testing"),
-            root.join("target/test-plugins"),
-        ),
-    ] {
-        let Ok(entries) = fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries {
-            let entry = entry.map_err(|e| format!("reading {}: {e}", dir.display()))?;
-            let path = entry.path();
-            if path.join(format!("{APP_MODULE}.py")).is_file() {
-                plugins.push(PythonPlugin {
-                    name: entry.file_name().to_string_lossy().into_owned(),
-                    dir: path,
-                    out_dir: out_dir.clone(),
-                });
-            }
-        }
-    }
-    plugins.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(plugins)
+fn python_plugins(root: &Path) -> Result<Vec<PluginSource>> {
+    scan_plugins(root, "plugins/python", |path| {
+        Ok(path.join(format!("{APP_MODULE}.py")).is_file())
+    })
 }
 
 /// Builds every Python plugin that is out of date. `rust_plugins` are the components the
