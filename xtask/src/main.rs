@@ -3,6 +3,7 @@
 //!
 //! `cargo xtask` with no task lists the tasks.
 
+mod faults;
 mod python;
 
 use std::env;
@@ -255,14 +256,17 @@ fn has_nextest() -> bool {
 fn test(extra: &[OsString]) -> Result {
     let root = root();
     plugin_unit_tests(&root)?;
+    faults::clear(&root);
     if has_nextest() {
-        run(
+        let tests = run(
             "running the workspace tests (cargo nextest)",
             cargo()
                 .current_dir(&root)
                 .args(["nextest", "run", "--workspace", "--no-fail-fast"])
                 .args(extra),
-        )?;
+        );
+        faults::print_summary(&root);
+        tests?;
         // nextest does not run doc tests.
         run(
             "running the doc tests",
@@ -271,13 +275,15 @@ fn test(extra: &[OsString]) -> Result {
                 .args(["test", "--workspace", "--doc"]),
         )
     } else {
-        run(
+        let tests = run(
             "running the workspace tests (cargo test)",
             cargo()
                 .current_dir(&root)
                 .args(["test", "--workspace", "--no-fail-fast"])
                 .args(extra),
-        )
+        );
+        faults::print_summary(&root);
+        tests
     }
 }
 

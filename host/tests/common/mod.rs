@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod cluster;
+pub mod fault_report;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
