@@ -4,8 +4,12 @@
 //! per reconcile (fresh store + instance + call), median of several batches:
 //! - a no-op reconcile, with the pooling allocator and without;
 //! - a cache get of a ~4 KB Pod, raw (bytes only) and decoded into k8s-openapi's `Pod`;
-//! - a cache list of 1,000 such Pods, raw and decoded;
-//! - native baselines: decoding the same Pod / 1,000 Pods with serde_json on the host.
+//! - the same get projected to 5 fields (`get-fields`) and decoded;
+//! - a cache list of 1,000 such Pods by namespace, by index and by label selector: raw,
+//!   decoded, and projected to 5 fields + decoded;
+//! - a realistic reconcile: get + decode + merge patch of an annotation (in-memory API);
+//! - native baselines: decoding the same Pod / 1,000 Pods with serde_json on the host, and
+//!   the host-side projection of one Pod.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kubewasm::runtime::{
-    Backend, Kind, MemoryBackend, Plugin, Reason, Request, Runtime, RuntimeConfig,
+    Backend, Kind, MemoryBackend, Plugin, Projection, Reason, Request, Runtime, RuntimeConfig,
 };
 use serde_json::{Value, json};
 
@@ -56,13 +60,13 @@ fn pod(i: usize) -> Value {
             "uid": format!("7c0e0f7a-1d2b-4c3d-9e8f-{i:012}"),
             "resourceVersion": format!("{}", 1000 + i),
             "creationTimestamp": "2026-01-01T00:00:00Z",
-            "labels": {"app": "web", "tier": "frontend", "pod-template-hash": "5d8f7c9b6d"},
+            "labels": {"app": "bench", "tier": "frontend", "pod-template-hash": "5d8f7c9b6d"},
             "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
             "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7c9b6d",
                                  "uid": "0a1b2c3d-4e5f-6789-abcd-ef0123456789", "controller": true, "blockOwnerDeletion": true}]
         },
         "spec": {
-            "nodeName": format!("node-{}", i % 10),
+            "nodeName": "node-0",
             "serviceAccountName": "default",
             "restartPolicy": "Always",
             "terminationGracePeriodSeconds": 30,
@@ -197,20 +201,11 @@ async fn main() {
         v.push(b']');
         v
     };
+    let mut own = pod(0);
+    own["metadata"]["namespace"] = json!("bench-own");
+    own["metadata"]["name"] = json!("realistic");
+    memory.insert(&kind, own).expect("inserts");
     let backend: Arc<dyn Backend> = memory;
-
-    let noop = measure(&plugin, &backend, "noop", 2000, 5).await;
-    let noop_od = measure(&plugin_od, &backend, "noop", 2000, 5).await;
-    let get_raw = measure(&plugin, &backend, "get-raw", 2000, 5).await;
-    let get_decoded = measure(&plugin, &backend, "get-decoded", 2000, 5).await;
-    let list_raw = measure(&plugin, &backend, "list-raw", 50, 5).await;
-    let list_decoded = measure(&plugin, &backend, "list-decoded", 20, 5).await;
-    let native_pod = native(5000, || {
-        serde_json::from_slice::<k8s_openapi::api::core::v1::Pod>(&bytes_one).expect("decodes")
-    });
-    let native_list = native(20, || {
-        serde_json::from_slice::<Vec<k8s_openapi::api::core::v1::Pod>>(&list_json).expect("decodes")
-    });
 
     println!(
         "kubewasm runtime benchmark (bench plugin {} KB, Pod {} bytes, list {} KB)",
@@ -219,53 +214,120 @@ async fn main() {
         list_json.len() / 1024
     );
     println!(
-        "{:<58} {}",
+        "{:<60} {}",
         "load: compile (cranelift, cold cache)",
         ms(compile)
     );
     println!(
-        "{:<58} {}",
+        "{:<60} {}",
         "load: from the compile cache + manifest",
         ms(cached_load)
     );
+
+    let noop = measure(&plugin, &backend, "noop", 2000, 5).await;
+    let noop_od = measure(&plugin_od, &backend, "noop", 2000, 5).await;
     println!(
-        "{:<58} {}",
+        "{:<60} {}",
         "reconcile no-op: fresh store+instance+call, pooling",
         us(noop)
     );
     println!(
-        "{:<58} {}",
+        "{:<60} {}",
         "reconcile no-op: fresh store+instance+call, on-demand",
         us(noop_od)
     );
+    for (op, what) in [
+        ("get-raw", "cache get ~4 KB Pod, raw bytes"),
+        ("get-decoded", "cache get ~4 KB Pod, decoded into Pod"),
+        (
+            "get-fields",
+            "cache get ~4 KB Pod, 5 fields projected + decoded",
+        ),
+    ] {
+        let t = measure(&plugin, &backend, op, 2000, 5).await;
+        println!(
+            "{:<60} {}",
+            format!("{what} (minus no-op)"),
+            us(t.saturating_sub(noop))
+        );
+    }
+    let native_pod = native(5000, || {
+        serde_json::from_slice::<k8s_openapi::api::core::v1::Pod>(&bytes_one).expect("decodes")
+    });
     println!(
-        "{:<58} {}",
-        "cache get ~4 KB Pod, raw bytes (minus no-op)",
-        us(get_raw.saturating_sub(noop))
-    );
-    println!(
-        "{:<58} {}",
-        "cache get ~4 KB Pod, decoded in guest (minus no-op)",
-        us(get_decoded.saturating_sub(noop))
-    );
-    println!(
-        "{:<58} {}",
-        "  native baseline: serde_json decode of the Pod",
+        "{:<60} {}",
+        "  native: serde_json decode of the Pod",
         us(native_pod)
     );
+    let projection = Projection::new(&[
+        "metadata.name",
+        "metadata.namespace",
+        "metadata.labels",
+        "spec.nodeName",
+        "status.phase",
+    ])
+    .expect("paths parse");
+    let native_project = native(5000, || projection.project(&bytes_one).expect("projects"));
     println!(
-        "{:<58} {}",
-        "cache list 1k Pods, raw JSON array (minus no-op)",
-        ms(list_raw.saturating_sub(noop))
+        "{:<60} {}",
+        "  native: host-side projection of the Pod",
+        us(native_project)
     );
+
+    for (op, what, n) in [
+        ("list-raw", "list 1k Pods (namespace), raw JSON", 50),
+        ("list-decoded", "list 1k Pods (namespace), decoded", 10),
+        (
+            "list-fields",
+            "list 1k Pods (namespace), projected + decoded",
+            20,
+        ),
+        ("list-index-raw", "list 1k Pods by index, raw JSON", 50),
+        ("list-index-decoded", "list 1k Pods by index, decoded", 10),
+        (
+            "list-index-fields",
+            "list 1k Pods by index, projected + decoded",
+            20,
+        ),
+        ("list-label-raw", "list 1k Pods by label, raw JSON", 50),
+        ("list-label-decoded", "list 1k Pods by label, decoded", 10),
+        (
+            "list-label-fields",
+            "list 1k Pods by label, projected + decoded",
+            20,
+        ),
+    ] {
+        let t = measure(&plugin, &backend, op, n, 5).await;
+        println!(
+            "{:<60} {}",
+            format!("{what} (minus no-op)"),
+            ms(t.saturating_sub(noop))
+        );
+    }
+    let native_list = native(10, || {
+        serde_json::from_slice::<Vec<k8s_openapi::api::core::v1::Pod>>(&list_json).expect("decodes")
+    });
     println!(
-        "{:<58} {}",
-        "cache list 1k Pods, decoded in guest (minus no-op)",
-        ms(list_decoded.saturating_sub(noop))
-    );
-    println!(
-        "{:<58} {}",
-        "  native baseline: serde_json decode of the 1k list",
+        "{:<60} {}",
+        "  native: serde_json decode of the 1k list",
         ms(native_list)
+    );
+    let realistic = {
+        let call = || {
+            plugin.reconcile(
+                backend.clone(),
+                Request::new("bench-own", "realistic", Reason::Resync),
+            )
+        };
+        let start = Instant::now();
+        for _ in 0..500 {
+            call().await.unwrap_or_else(|e| panic!("realistic: {e}"));
+        }
+        start.elapsed() / 500
+    };
+    println!(
+        "{:<60} {}",
+        "realistic: get + decode + merge patch (in-memory API)",
+        us(realistic)
     );
 }

@@ -14,6 +14,11 @@ fn decode<T: Object>(bytes: &[u8]) -> Result<T> {
         .map_err(|e| Error::Other(format!("failed to decode {}: {e}", T::KIND)))
 }
 
+fn decode_list<T: Object>(bytes: &[u8]) -> Result<Vec<T>> {
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::Other(format!("failed to decode a list of {}: {e}", T::KIND)))
+}
+
 fn encode<T: Serialize + ?Sized>(what: &str, value: &T) -> Result<Vec<u8>> {
     serde_json::to_vec(value).map_err(|e| Error::Other(format!("failed to encode {what}: {e}")))
 }
@@ -82,8 +87,7 @@ pub fn get_raw<T: Object>(namespace: &str, name: &str) -> Result<Option<Vec<u8>>
 /// [`Error::NotSynced`], [`Error::Other`] when an object does not decode.
 pub fn list<T: Object>(namespace: &str, selector: &str) -> Result<Vec<T>> {
     let bytes = sys::list(&Kind::of::<T>(), namespace, selector)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Other(format!("failed to decode a list of {}: {e}", T::KIND)))
+    decode_list::<T>(&bytes)
 }
 
 /// Like [`list`] but returns the JSON array undecoded.
@@ -101,8 +105,98 @@ pub fn list_raw<T: Object>(namespace: &str, selector: &str) -> Result<Vec<u8>> {
 /// [`Error::Forbidden`] without `list` on `T`, [`Error::Invalid`] for an undeclared index.
 pub fn list_by_index<T: Object>(index: &str, value: &str) -> Result<Vec<T>> {
     let bytes = sys::list_by_index(&Kind::of::<T>(), index, value)?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| Error::Other(format!("failed to decode a list of {}: {e}", T::KIND)))
+    decode_list::<T>(&bytes)
+}
+
+/// Like [`list_by_index`] but returns the JSON array undecoded.
+///
+/// # Errors
+/// As [`list_by_index`], minus decoding.
+pub fn list_by_index_raw<T: Object>(index: &str, value: &str) -> Result<Vec<u8>> {
+    sys::list_by_index(&Kind::of::<T>(), index, value)
+}
+
+/// Reads one object from the cache with only `fields` set (plus `apiVersion`, `kind` and
+/// `metadata.name`, `namespace`, `resourceVersion`, `uid`); `Ok(None)` when it is not there.
+///
+/// The host copies just those fields out of the stored object, so the plugin receives and
+/// decodes a few hundred bytes instead of the whole object: use it when you read a handful
+/// of fields of a large object. Every other field is left at its default (`None`, empty).
+///
+/// A field is a dotted path: `spec.nodeName`, `metadata.labels` (a whole object),
+/// `metadata.labels[app]` or `metadata.labels['app.kubernetes.io/name']` (one key),
+/// `spec.containers.image` (an array keeps the rest of the path in each element).
+/// At most 128 fields.
+///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<Pod>(serde_json::json!({"metadata": {"namespace": "demo", "name": "web-1",
+/// #     "annotations": {"big": "..."}}, "spec": {"nodeName": "node-a"}, "status": {"phase": "Running"}}));
+/// use k8s_openapi::api::core::v1::Pod;
+///
+/// let Some(pod) = kubewasm_sdk::get_fields::<Pod>("demo", "web-1", &["spec.nodeName", "status.phase"])? else {
+///     return Ok(());
+/// };
+/// let node = pod.spec.as_ref().and_then(|s| s.node_name.as_deref());
+/// assert_eq!(node, Some("node-a"));
+/// assert_eq!(pod.metadata.name.as_deref(), Some("web-1")); // identity is always there
+/// assert_eq!(pod.metadata.annotations, None); // not asked for
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`get`], plus [`Error::Invalid`] for a bad field path.
+pub fn get_fields<T: Object>(namespace: &str, name: &str, fields: &[&str]) -> Result<Option<T>> {
+    match sys::get_fields(&Kind::of::<T>(), namespace, name, fields)? {
+        Some(bytes) => decode(&bytes).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// Like [`get_fields`] but returns the projected JSON bytes undecoded.
+///
+/// # Errors
+/// As [`get_fields`], minus decoding.
+pub fn get_fields_raw<T: Object>(
+    namespace: &str,
+    name: &str,
+    fields: &[&str],
+) -> Result<Option<Vec<u8>>> {
+    sys::get_fields(&Kind::of::<T>(), namespace, name, fields)
+}
+
+/// Like [`list`], with each object holding only `fields` (see [`get_fields`]).
+///
+/// ```
+/// # let host = kubewasm_sdk::testing::FakeHost::new();
+/// # host.seed_json::<Pod>(serde_json::json!({"metadata": {"namespace": "demo", "name": "web-1",
+/// #     "labels": {"app": "web"}}, "spec": {"nodeName": "node-a"}}));
+/// use k8s_openapi::api::core::v1::Pod;
+///
+/// let pods: Vec<Pod> = kubewasm_sdk::list_fields("demo", "app=web", &["spec.nodeName"])?;
+/// assert_eq!(pods[0].spec.as_ref().and_then(|s| s.node_name.as_deref()), Some("node-a"));
+/// assert_eq!(pods[0].metadata.labels, None);
+/// # Ok::<(), kubewasm_sdk::Error>(())
+/// ```
+///
+/// # Errors
+/// As [`list`], plus [`Error::Invalid`] for a bad field path.
+pub fn list_fields<T: Object>(namespace: &str, selector: &str, fields: &[&str]) -> Result<Vec<T>> {
+    let bytes = sys::list_fields(&Kind::of::<T>(), namespace, selector, fields)?;
+    decode_list::<T>(&bytes)
+}
+
+/// Like [`list_by_index`], with each object holding only `fields` (see [`get_fields`]).
+///
+/// # Errors
+/// As [`list_by_index`], plus [`Error::Invalid`] for a bad field path.
+pub fn list_by_index_fields<T: Object>(
+    index: &str,
+    value: &str,
+    fields: &[&str],
+) -> Result<Vec<T>> {
+    let bytes = sys::list_by_index_fields(&Kind::of::<T>(), index, value, fields)?;
+    decode_list::<T>(&bytes)
 }
 
 /// Creates `obj` in its `metadata.namespace`; returns it as stored.

@@ -2,9 +2,10 @@
 //!
 //! A plugin is a `cdylib` crate built for `wasm32-wasip2`. It implements [`Plugin`] — a
 //! [`Manifest`] of what it needs and a `reconcile` function — and exports it with
-//! [`export_plugin!`]. Reads ([`get`], [`list`], [`list_by_index`]) come from the host's
-//! informer cache; writes ([`create`], [`replace`], [`patch`], [`apply`], [`delete`]) go to the
-//! API server; [`event`] records a Kubernetes Event; [`log`] writes to the host's log.
+//! [`export_plugin!`]. Reads ([`get`], [`list`], [`list_by_index`], and their projected forms
+//! [`get_fields`], [`list_fields`], [`list_by_index_fields`]) come from the host's informer
+//! cache; writes ([`create`], [`replace`], [`patch`], [`apply`], [`delete`]) go to the API
+//! server; [`event`] records a Kubernetes Event; [`log`] writes to the host's log.
 //! Every call is checked against the manifest: an undeclared kind or verb returns
 //! [`Error::Forbidden`].
 //!
@@ -63,8 +64,9 @@ mod sys;
 pub mod testing;
 
 pub use api::{
-    Event, Patch, apply, create, delete, event, event_for, get, get_raw, list, list_by_index,
-    list_raw, patch, patch_status, replace, replace_status,
+    Event, Patch, apply, create, delete, event, event_for, get, get_fields, get_fields_raw,
+    get_raw, list, list_by_index, list_by_index_fields, list_by_index_raw, list_fields, list_raw,
+    patch, patch_status, replace, replace_status,
 };
 pub use error::{Error, Result};
 pub use manifest::{Manifest, Verb, WatchMapping};

@@ -61,6 +61,53 @@ mod wasm {
         Ok(cache::list_by_index(&wit_kind(kind), index, value)?)
     }
 
+    fn field_list(fields: &[&str]) -> Vec<String> {
+        fields.iter().map(|f| (*f).to_owned()).collect()
+    }
+
+    pub(crate) fn get_fields(
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+        fields: &[&str],
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(cache::get_fields(
+            &wit_kind(kind),
+            ns(namespace).as_deref(),
+            name,
+            &field_list(fields),
+        )?)
+    }
+
+    pub(crate) fn list_fields(
+        kind: &Kind,
+        namespace: &str,
+        selector: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>> {
+        let selector = (!selector.is_empty()).then_some(selector);
+        Ok(cache::list_fields(
+            &wit_kind(kind),
+            ns(namespace).as_deref(),
+            selector,
+            &field_list(fields),
+        )?)
+    }
+
+    pub(crate) fn list_by_index_fields(
+        kind: &Kind,
+        index: &str,
+        value: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>> {
+        Ok(cache::list_by_index_fields(
+            &wit_kind(kind),
+            index,
+            value,
+            &field_list(fields),
+        )?)
+    }
+
     pub(crate) fn create(kind: &Kind, namespace: &str, body: &[u8]) -> Result<Vec<u8>> {
         Ok(client::create(
             &wit_kind(kind),
@@ -178,6 +225,15 @@ mod no_host {
         no_host()
     }
     pub(crate) fn list_by_index(_: &Kind, _: &str, _: &str) -> Result<Vec<u8>> {
+        no_host()
+    }
+    pub(crate) fn get_fields(_: &Kind, _: &str, _: &str, _: &[&str]) -> Result<Option<Vec<u8>>> {
+        no_host()
+    }
+    pub(crate) fn list_fields(_: &Kind, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>> {
+        no_host()
+    }
+    pub(crate) fn list_by_index_fields(_: &Kind, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>> {
         no_host()
     }
     pub(crate) fn create(_: &Kind, _: &str, _: &[u8]) -> Result<Vec<u8>> {

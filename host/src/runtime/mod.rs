@@ -35,6 +35,7 @@ mod manifest;
 mod memory;
 mod output;
 mod plugin;
+mod projection;
 mod state;
 
 pub use api_error::ApiError;
@@ -50,3 +51,4 @@ pub use memory::MemoryBackend;
 pub use plugin::{
     Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request, version_of,
 };
+pub use projection::{MAX_FIELDS, Projection, ProjectionError};

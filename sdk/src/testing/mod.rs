@@ -85,9 +85,11 @@ use crate::object::{Kind, Object};
 use crate::reconcile::{Action, Plugin, Reason, Request};
 use crate::sys::PatchBody;
 
+mod projection;
 mod selector;
 pub(crate) mod sys;
 
+use projection::Projection;
 use selector::{Selector, field_path, index_values};
 
 /// The frozen clock of the fake host.
@@ -96,11 +98,12 @@ const NOW: &str = "2000-01-01T00:00:00Z";
 /// A host call, to filter [`FakeHost::writes`] and to target [`FakeHost::fail_next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Call {
-    /// [`get`](crate::get), [`get_raw`](crate::get_raw).
+    /// [`get`](crate::get), [`get_raw`](crate::get_raw), [`get_fields`](crate::get_fields).
     Get,
-    /// [`list`](crate::list), [`list_raw`](crate::list_raw).
+    /// [`list`](crate::list), [`list_raw`](crate::list_raw), [`list_fields`](crate::list_fields).
     List,
-    /// [`list_by_index`](crate::list_by_index).
+    /// [`list_by_index`](crate::list_by_index), [`list_by_index_raw`](crate::list_by_index_raw),
+    /// [`list_by_index_fields`](crate::list_by_index_fields).
     ListByIndex,
     /// [`create`](crate::create).
     Create,
@@ -689,17 +692,76 @@ impl State {
 
     fn list(&mut self, kind: &Kind, namespace: &str, selector: &str) -> Result<Vec<u8>> {
         self.check(Call::List, kind, Some(Verb::List))?;
+        let items = self.select(kind, namespace, selector)?;
+        Ok(serde_json::to_vec(&items).unwrap_or_default())
+    }
+
+    fn select(&self, kind: &Kind, namespace: &str, selector: &str) -> Result<Vec<&Value>> {
         let selector = Selector::parse(selector)?;
-        let items: Vec<&Value> = self
+        Ok(self
             .read_all(kind)
             .filter(|((ns, _), v)| (namespace.is_empty() || ns == namespace) && selector.matches(v))
             .map(|(_, v)| v)
+            .collect())
+    }
+
+    fn get_fields(
+        &mut self,
+        kind: &Kind,
+        namespace: &str,
+        name: &str,
+        fields: &[&str],
+    ) -> Result<Option<Vec<u8>>> {
+        self.check(Call::Get, kind, Some(Verb::Get))?;
+        let projection = Projection::new(fields)?;
+        Ok(self
+            .reads()
+            .get(&(kind.group, kind.kind))
+            .and_then(|m| m.get(&(namespace.to_owned(), name.to_owned())))
+            .map(|v| encode(&projection.apply(v))))
+    }
+
+    fn list_fields(
+        &mut self,
+        kind: &Kind,
+        namespace: &str,
+        selector: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>> {
+        self.check(Call::List, kind, Some(Verb::List))?;
+        let projection = Projection::new(fields)?;
+        let items: Vec<Value> = self
+            .select(kind, namespace, selector)?
+            .into_iter()
+            .map(|v| projection.apply(v))
+            .collect();
+        Ok(serde_json::to_vec(&items).unwrap_or_default())
+    }
+
+    fn list_by_index_fields(
+        &mut self,
+        kind: &Kind,
+        index: &str,
+        value: &str,
+        fields: &[&str],
+    ) -> Result<Vec<u8>> {
+        self.check(Call::ListByIndex, kind, Some(Verb::List))?;
+        let projection = Projection::new(fields)?;
+        let items: Vec<Value> = self
+            .indexed(kind, index, value)?
+            .into_iter()
+            .map(|v| projection.apply(v))
             .collect();
         Ok(serde_json::to_vec(&items).unwrap_or_default())
     }
 
     fn list_by_index(&mut self, kind: &Kind, index: &str, value: &str) -> Result<Vec<u8>> {
         self.check(Call::ListByIndex, kind, Some(Verb::List))?;
+        let items = self.indexed(kind, index, value)?;
+        Ok(serde_json::to_vec(&items).unwrap_or_default())
+    }
+
+    fn indexed(&self, kind: &Kind, index: &str, value: &str) -> Result<Vec<&Value>> {
         let field = match &self.manifest {
             Some(m) => m
                 .index_field(kind, index)
@@ -718,12 +780,11 @@ impl State {
             }
         };
         let path = field_path(&field);
-        let items: Vec<&Value> = self
+        Ok(self
             .read_all(kind)
             .filter(|(_, v)| index_values(v, &path).iter().any(|x| x == value))
             .map(|(_, v)| v)
-            .collect();
-        Ok(serde_json::to_vec(&items).unwrap_or_default())
+            .collect())
     }
 
     fn event(&mut self, kind: &Kind, namespace: &str, name: &str, event: Event) -> Result<()> {

@@ -30,6 +30,33 @@ pub(crate) fn list_by_index(kind: &Kind, index: &str, value: &str) -> Result<Vec
     with(|s| s.list_by_index(kind, index, value))
 }
 
+pub(crate) fn get_fields(
+    kind: &Kind,
+    namespace: &str,
+    name: &str,
+    fields: &[&str],
+) -> Result<Option<Vec<u8>>> {
+    with(|s| s.get_fields(kind, namespace, name, fields))
+}
+
+pub(crate) fn list_fields(
+    kind: &Kind,
+    namespace: &str,
+    selector: &str,
+    fields: &[&str],
+) -> Result<Vec<u8>> {
+    with(|s| s.list_fields(kind, namespace, selector, fields))
+}
+
+pub(crate) fn list_by_index_fields(
+    kind: &Kind,
+    index: &str,
+    value: &str,
+    fields: &[&str],
+) -> Result<Vec<u8>> {
+    with(|s| s.list_by_index_fields(kind, index, value, fields))
+}
+
 pub(crate) fn create(kind: &Kind, namespace: &str, body: &[u8]) -> Result<Vec<u8>> {
     with(|s| s.create(kind, namespace, body))
 }

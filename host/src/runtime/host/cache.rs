@@ -4,6 +4,7 @@ use super::super::api_error::ApiError;
 use super::super::bindings::kubewasm::controller::cache::Host;
 use super::super::bindings::kubewasm::controller::types::{Error, Kind};
 use super::super::manifest::Verb;
+use super::super::projection::Projection;
 use super::super::state::HostState;
 use super::check_scope;
 use kubewasm_controller::LabelSelector;
@@ -30,9 +31,20 @@ impl HostState {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Vec<u8>>, ApiError> {
+        Ok(self
+            .cache_get_bytes(kind, namespace, name)?
+            .map(|b| b.to_vec()))
+    }
+
+    fn cache_get_bytes(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<bytes::Bytes>, ApiError> {
         let kind = self.manifest()?.check(kind, Verb::Get)?;
         check_scope(kind, namespace)?;
-        Ok(self.backend.get(kind, namespace, name)?.map(|b| b.to_vec()))
+        self.backend.get(kind, namespace, name)
     }
 
     fn cache_list(
@@ -41,17 +53,24 @@ impl HostState {
         namespace: Option<&str>,
         selector: Option<&str>,
     ) -> Result<Vec<u8>, ApiError> {
+        Ok(json_array(
+            &self.cache_list_items(kind, namespace, selector)?,
+        ))
+    }
+
+    fn cache_list_items(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+    ) -> Result<Vec<bytes::Bytes>, ApiError> {
         let kind = self.manifest()?.check(kind, Verb::List)?;
         check_scope(kind, namespace)?;
         let selector = selector
             .map(LabelSelector::parse)
             .transpose()
             .map_err(|e| ApiError::Invalid(e.to_string()))?;
-        Ok(json_array(&self.backend.list(
-            kind,
-            namespace,
-            selector.as_ref(),
-        )?))
+        self.backend.list(kind, namespace, selector.as_ref())
     }
 
     fn cache_list_by_index(
@@ -60,6 +79,17 @@ impl HostState {
         index: &str,
         value: &str,
     ) -> Result<Vec<u8>, ApiError> {
+        Ok(json_array(
+            &self.cache_list_by_index_items(kind, index, value)?,
+        ))
+    }
+
+    fn cache_list_by_index_items(
+        &self,
+        kind: &Kind,
+        index: &str,
+        value: &str,
+    ) -> Result<Vec<bytes::Bytes>, ApiError> {
         let manifest = self.manifest()?;
         let kind = manifest.check(kind, Verb::List)?;
         let index = manifest.index(kind, index).ok_or_else(|| {
@@ -67,8 +97,55 @@ impl HostState {
                 "no index {index:?} is declared on {kind} in the manifest"
             ))
         })?;
-        Ok(json_array(&self.backend.list_by_index(kind, index, value)?))
+        self.backend.list_by_index(kind, index, value)
     }
+
+    fn cache_get_fields(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        fields: &[String],
+    ) -> Result<Option<Vec<u8>>, ApiError> {
+        let projection = projection(fields)?;
+        self.cache_get_bytes(kind, namespace, name)?
+            .map(|b| projection.project(&b).map_err(internal))
+            .transpose()
+    }
+
+    fn cache_list_fields(
+        &self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        selector: Option<&str>,
+        fields: &[String],
+    ) -> Result<Vec<u8>, ApiError> {
+        let projection = projection(fields)?;
+        let items = self.cache_list_items(kind, namespace, selector)?;
+        projection.project_array(&items).map_err(internal)
+    }
+
+    fn cache_list_by_index_fields(
+        &self,
+        kind: &Kind,
+        index: &str,
+        value: &str,
+        fields: &[String],
+    ) -> Result<Vec<u8>, ApiError> {
+        let projection = projection(fields)?;
+        let items = self.cache_list_by_index_items(kind, index, value)?;
+        projection.project_array(&items).map_err(internal)
+    }
+}
+
+/// Parses the field paths of a projected read; a bad path is the plugin's `invalid`.
+fn projection(fields: &[String]) -> Result<Projection, ApiError> {
+    Projection::new(fields).map_err(|e| ApiError::Invalid(e.to_string()))
+}
+
+/// A stored object that does not project is a host-side fault, not the plugin's.
+fn internal(e: super::super::projection::ProjectionError) -> ApiError {
+    ApiError::Internal(e.to_string())
 }
 
 impl Host for HostState {
@@ -102,6 +179,47 @@ impl Host for HostState {
     ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
         Ok(self
             .cache_list_by_index(&kind, &index, &value)
+            .map_err(Into::into))
+    }
+
+    fn get_fields(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        name: String,
+        fields: Vec<String>,
+    ) -> wasmtime::Result<Result<Option<Vec<u8>>, Error>> {
+        Ok(self
+            .cache_get_fields(&kind, namespace.as_deref(), &name, &fields)
+            .map_err(Into::into))
+    }
+
+    fn list_fields(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        label_selector: Option<String>,
+        fields: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
+        Ok(self
+            .cache_list_fields(
+                &kind,
+                namespace.as_deref(),
+                label_selector.as_deref(),
+                &fields,
+            )
+            .map_err(Into::into))
+    }
+
+    fn list_by_index_fields(
+        &mut self,
+        kind: Kind,
+        index: String,
+        value: String,
+        fields: Vec<String>,
+    ) -> wasmtime::Result<Result<Vec<u8>, Error>> {
+        Ok(self
+            .cache_list_by_index_fields(&kind, &index, &value, &fields)
             .map_err(Into::into))
     }
 }

@@ -1,39 +1,152 @@
-//! Test plugin for the runtime benchmark: the request's name picks the operation.
+//! Test plugin for the benchmarks: the request's name picks the operation.
 //!
-//! `noop`; `get-raw`/`get-decoded` read Pod `bench/pod-0`; `list-raw`/`list-decoded` list
-//! every Pod in namespace `bench`.
+//! # Naming
+//! A request named `<op>` or `<op>.<anything>` runs `<op>` (the text before the first `.`),
+//! so many distinct keys (`noop.0`, `noop.1`, ...) can run the same operation, e.g. for
+//! throughput. An unknown op fails the reconcile with `other("bench: unknown operation ...")`.
+//!
+//! # Fixture the ops expect
+//! Pods in namespace `bench`, one named `pod-0`, the listed ones labelled `app=bench` and
+//! with `spec.nodeName: node-0` (the manifest declares the index `by-node` on
+//! `spec.nodeName`). A list that comes back empty fails the reconcile (so a wrong fixture is
+//! loud, never a fast no-op).
+//!
+//! # Operations
+//! | op                   | what it does                                                                 |
+//! |----------------------|------------------------------------------------------------------------------|
+//! | `noop`               | nothing (the cost of a reconcile)                                            |
+//! | `get-raw`            | cache get of `bench/pod-0`, JSON bytes only                                  |
+//! | `get-decoded`        | cache get of `bench/pod-0`, decoded into k8s-openapi's `Pod`                 |
+//! | `get-fields`         | cache get of `bench/pod-0` projected to [`FIELDS`], decoded into `Pod`       |
+//! | `list-raw`           | cache list of every Pod in `bench`, JSON array only                          |
+//! | `list-decoded`       | the same, decoded into `Vec<Pod>`                                            |
+//! | `list-fields`        | the same projected to [`FIELDS`], decoded into `Vec<Pod>`                    |
+//! | `list-index-raw`     | cache list by index `by-node` = `node-0`, JSON array only                    |
+//! | `list-index-decoded` | the same, decoded into `Vec<Pod>`                                            |
+//! | `list-index-fields`  | the same projected to [`FIELDS`], decoded into `Vec<Pod>`                    |
+//! | `list-label-raw`     | cache list of Pods in `bench` with label selector `app=bench`, JSON only     |
+//! | `list-label-decoded` | the same, decoded into `Vec<Pod>`                                            |
+//! | `list-label-fields`  | the same projected to [`FIELDS`], decoded into `Vec<Pod>`                    |
+//! | `realistic`          | get the request's own Pod (namespace of the request, `bench` when empty;    |
+//! |                      | name = the full request name, e.g. `realistic.7`) from the cache, decode it, |
+//! |                      | then merge-patch the annotation `bench/seen=<its resourceVersion>` through   |
+//! |                      | the API server. A missing Pod is a no-op (deleted meanwhile).                |
+//!
+//! "Projected" means only what a typical plugin reads: [`FIELDS`] = `metadata.name`,
+//! `metadata.namespace`, `metadata.labels`, `spec.nodeName`, `status.phase` (the host adds
+//! apiVersion, kind, resourceVersion and uid).
 
 use k8s_openapi::api::core::v1::Pod;
-use kubewasm_sdk::{Action, Error, Manifest, Plugin, Request, Result};
+use kubewasm_sdk::{Action, Error, Manifest, Patch, Plugin, Request, Result, Verb};
+
+/// The fields the `-fields` operations ask for.
+pub const FIELDS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.labels",
+    "spec.nodeName",
+    "status.phase",
+];
+
+const NAMESPACE: &str = "bench";
+const POD: &str = "pod-0";
+const INDEX: &str = "by-node";
+const NODE: &str = "node-0";
+const SELECTOR: &str = "app=bench";
 
 struct Bench;
+
+fn nonempty<T>(items: Vec<T>, what: &str) -> Result<Vec<T>> {
+    if items.is_empty() {
+        return Err(Error::other(format!("bench: {what} returned no Pods")));
+    }
+    Ok(items)
+}
+
+fn nonempty_raw(json: Vec<u8>, what: &str) -> Result<Vec<u8>> {
+    if json.as_slice() == b"[]" {
+        return Err(Error::other(format!("bench: {what} returned no Pods")));
+    }
+    Ok(json)
+}
+
+fn found<T>(item: Option<T>) -> Result<T> {
+    item.ok_or_else(|| Error::other(format!("bench: Pod {NAMESPACE}/{POD} is missing")))
+}
+
+fn realistic(req: &Request) -> Result<()> {
+    let namespace = if req.namespace.is_empty() {
+        NAMESPACE
+    } else {
+        req.namespace.as_str()
+    };
+    let Some(pod) = kubewasm_sdk::get::<Pod>(namespace, &req.name)? else {
+        return Ok(());
+    };
+    let rv = pod.metadata.resource_version.unwrap_or_default();
+    let patch = Patch::merge(serde_json::json!({
+        "metadata": {"annotations": {"bench/seen": rv}}
+    }))?;
+    std::hint::black_box(kubewasm_sdk::patch::<Pod>(namespace, &req.name, &patch)?);
+    Ok(())
+}
 
 impl Plugin for Bench {
     fn manifest() -> Manifest {
         Manifest::reconcile::<Pod>()
+            .index::<Pod>(INDEX, "spec.nodeName")
+            .permit::<Pod>(&[Verb::Patch])
     }
 
     fn reconcile(req: Request) -> Result<Action> {
-        match req.name.as_str() {
+        use kubewasm_sdk as k;
+        let op = req.name.split('.').next().unwrap_or_default();
+        match op {
             "noop" => {}
             "get-raw" => {
-                let raw = kubewasm_sdk::get_raw::<Pod>("bench", "pod-0")?;
-                std::hint::black_box(raw.ok_or_else(|| Error::other("pod-0 missing"))?);
+                std::hint::black_box(found(k::get_raw::<Pod>(NAMESPACE, POD)?)?);
             }
             "get-decoded" => {
-                let pod = kubewasm_sdk::get::<Pod>("bench", "pod-0")?;
-                std::hint::black_box(pod.ok_or_else(|| Error::other("pod-0 missing"))?);
+                std::hint::black_box(found(k::get::<Pod>(NAMESPACE, POD)?)?);
+            }
+            "get-fields" => {
+                std::hint::black_box(found(k::get_fields::<Pod>(NAMESPACE, POD, FIELDS)?)?);
             }
             "list-raw" => {
-                std::hint::black_box(kubewasm_sdk::list_raw::<Pod>("bench", "")?);
+                std::hint::black_box(nonempty_raw(k::list_raw::<Pod>(NAMESPACE, "")?, op)?);
             }
             "list-decoded" => {
-                let pods = kubewasm_sdk::list::<Pod>("bench", "")?;
-                if pods.is_empty() {
-                    return Err(Error::other("no pods"));
-                }
-                std::hint::black_box(pods);
+                std::hint::black_box(nonempty(k::list::<Pod>(NAMESPACE, "")?, op)?);
             }
+            "list-fields" => {
+                let pods = k::list_fields::<Pod>(NAMESPACE, "", FIELDS)?;
+                std::hint::black_box(nonempty(pods, op)?);
+            }
+            "list-index-raw" => {
+                let json = k::list_by_index_raw::<Pod>(INDEX, NODE)?;
+                std::hint::black_box(nonempty_raw(json, op)?);
+            }
+            "list-index-decoded" => {
+                let pods = k::list_by_index::<Pod>(INDEX, NODE)?;
+                std::hint::black_box(nonempty(pods, op)?);
+            }
+            "list-index-fields" => {
+                let pods = k::list_by_index_fields::<Pod>(INDEX, NODE, FIELDS)?;
+                std::hint::black_box(nonempty(pods, op)?);
+            }
+            "list-label-raw" => {
+                let json = k::list_raw::<Pod>(NAMESPACE, SELECTOR)?;
+                std::hint::black_box(nonempty_raw(json, op)?);
+            }
+            "list-label-decoded" => {
+                let pods = k::list::<Pod>(NAMESPACE, SELECTOR)?;
+                std::hint::black_box(nonempty(pods, op)?);
+            }
+            "list-label-fields" => {
+                let pods = k::list_fields::<Pod>(NAMESPACE, SELECTOR, FIELDS)?;
+                std::hint::black_box(nonempty(pods, op)?);
+            }
+            "realistic" => realistic(&req)?,
             other => return Err(Error::other(format!("bench: unknown operation {other}"))),
         }
         Ok(Action::done())
