@@ -208,3 +208,25 @@ async fn a_write_that_never_answers_fails_the_reconcile_at_the_deadline() {
         .unwrap_err();
     assert!(matches!(err, ReconcileError::Deadline { .. }), "{err:?}");
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_spinning_plugin_yields_its_thread_to_other_tasks_until_its_deadline() {
+    // One thread only: if the spinning guest held it, this task could not wake before the
+    // reconcile ended at its 2 s deadline.
+    let runtime = common::runtime();
+    let spin = common::load(&runtime, &common::test_plugin("spin")).await;
+    let backend: Arc<dyn Backend> = common::backend();
+    let stuck = tokio::spawn(async move {
+        spin.reconcile(backend, Request::new("demo", "x", Reason::Created))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert!(
+        !stuck.is_finished(),
+        "this task woke while the spinning reconcile still ran"
+    );
+    assert!(matches!(
+        stuck.await.unwrap(),
+        Err(ReconcileError::Deadline { .. })
+    ));
+}

@@ -13,6 +13,52 @@ use super::manifest::Manifest;
 /// How much guest stdout/stderr one reconcile may write (each); more fails the write.
 pub(crate) const OUTPUT_CAPACITY: usize = 1 << 20;
 
+/// How many plugin log lines one reconcile may emit, and how many bytes in all; past either, lines
+/// are dropped and counted, and one line at the end of the reconcile says how many.
+pub(crate) const LOG_LINES_PER_RECONCILE: u32 = 1000;
+pub(crate) const LOG_BYTES_PER_RECONCILE: usize = 256 << 10;
+
+/// What one store may still log, and what it dropped.
+#[derive(Debug, Default)]
+pub(crate) struct LogBudget {
+    lines: u32,
+    bytes: usize,
+    dropped_lines: u64,
+    dropped_bytes: u64,
+}
+
+impl LogBudget {
+    /// Whether a line of `len` bytes may be logged; counts it either way.
+    pub(crate) fn admit(&mut self, len: usize) -> bool {
+        if self.lines < LOG_LINES_PER_RECONCILE && self.bytes + len <= LOG_BYTES_PER_RECONCILE {
+            self.lines += 1;
+            self.bytes += len;
+            true
+        } else {
+            self.dropped_lines += 1;
+            self.dropped_bytes += len as u64;
+            false
+        }
+    }
+
+    /// Logs one warning when lines were dropped.
+    pub(crate) fn report(&self, plugin: &str) {
+        if self.dropped_lines > 0 {
+            tracing::warn!(
+                target: "kubewasm::plugin",
+                plugin,
+                dropped_lines = self.dropped_lines,
+                dropped_bytes = self.dropped_bytes,
+                "plugin log flood: dropped {} log lines ({} bytes) past the limit of {} lines or {} bytes per reconcile",
+                self.dropped_lines,
+                self.dropped_bytes,
+                LOG_LINES_PER_RECONCILE,
+                LOG_BYTES_PER_RECONCILE
+            );
+        }
+    }
+}
+
 /// Memory and table limits of one store, remembering whether the memory cap was hit so a
 /// trap that follows can be reported as "memory cap" rather than a generic trap.
 pub(crate) struct Limiter {
@@ -67,6 +113,8 @@ pub(crate) struct HostState {
     /// `None` while the manifest itself is being read: imports are then refused.
     pub(crate) manifest: Option<Arc<Manifest>>,
     pub(crate) plugin: Arc<str>,
+    /// What the plugin may still log in this reconcile.
+    pub(crate) log_budget: LogBudget,
 }
 
 impl HostState {
@@ -97,6 +145,7 @@ impl HostState {
             backend,
             manifest,
             plugin,
+            log_budget: LogBudget::default(),
         }
     }
 }
@@ -107,5 +156,27 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_log_flood_is_cut_at_the_line_limit_and_counted() {
+        let mut budget = LogBudget::default();
+        let admitted = (0..5000).filter(|_| budget.admit(10)).count();
+        assert_eq!(admitted, LOG_LINES_PER_RECONCILE as usize);
+        assert_eq!(budget.dropped_lines, 4000);
+        assert_eq!(budget.dropped_bytes, 40_000);
+    }
+
+    #[test]
+    fn long_lines_are_cut_at_the_byte_limit() {
+        let mut budget = LogBudget::default();
+        let admitted = (0..100).filter(|_| budget.admit(16 << 10)).count();
+        assert_eq!(admitted, 16);
+        assert_eq!(budget.dropped_lines, 84);
     }
 }

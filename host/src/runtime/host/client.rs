@@ -14,6 +14,22 @@ use super::check_scope;
 
 type Reply<T> = wasmtime::Result<Result<T, Error>>;
 
+/// Largest write body the host sends: the Kubernetes API server's own request limit (3 MiB).
+/// A bigger body fails at once as `invalid`, naming its size, without a round trip.
+pub(crate) const MAX_WRITE_BODY: usize = 3 << 20;
+
+/// `invalid` when `body` is over [`MAX_WRITE_BODY`].
+fn check_body(body: &[u8]) -> Result<(), ApiError> {
+    if body.len() > MAX_WRITE_BODY {
+        return Err(ApiError::Invalid(format!(
+            "the request body is {} bytes, over the API server's limit of {MAX_WRITE_BODY} bytes; \
+             nothing was sent",
+            body.len()
+        )));
+    }
+    Ok(())
+}
+
 impl HostState {
     /// The permission check, done before any await so that the write future owns everything
     /// it uses (the store's data is not `Sync` and must not be borrowed across an await).
@@ -36,7 +52,7 @@ async fn replace_any(
     body: Vec<u8>,
     subresource: Subresource,
 ) -> Reply<Vec<u8>> {
-    let (backend, kind) = match target {
+    let (backend, kind) = match target.and_then(|t| check_body(&body).map(|()| t)) {
         Ok(t) => t,
         Err(e) => return Ok(Err(e.into())),
     };
@@ -59,7 +75,10 @@ impl Host for HostState {
         namespace: Option<String>,
         body: Vec<u8>,
     ) -> Reply<Vec<u8>> {
-        let (backend, kind) = match self.writable(&kind, namespace.as_deref(), Verb::Create) {
+        let target = self
+            .writable(&kind, namespace.as_deref(), Verb::Create)
+            .and_then(|t| check_body(&body).map(|()| t));
+        let (backend, kind) = match target {
             Ok(t) => t,
             Err(e) => return Ok(Err(e.into())),
         };
@@ -103,6 +122,13 @@ impl Host for HostState {
             Ok(t) => t,
             Err(e) => return Ok(Err(e.into())),
         };
+        let bytes = match &patch {
+            PatchBody::Merge(b) | PatchBody::JsonPatch(b) => b,
+            PatchBody::Apply(a) => &a.body,
+        };
+        if let Err(e) = check_body(bytes) {
+            return Ok(Err(e.into()));
+        }
         let request = match patch {
             PatchBody::Merge(b) => PatchRequest::Merge(Bytes::from(b)),
             PatchBody::JsonPatch(b) => PatchRequest::Json(Bytes::from(b)),
@@ -132,5 +158,18 @@ impl Host for HostState {
             .delete(&kind, namespace.as_deref(), &name)
             .await
             .map_err(Into::into))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_over_the_api_server_limit_is_invalid_and_names_its_size() {
+        assert_eq!(check_body(&vec![b' '; MAX_WRITE_BODY]), Ok(()));
+        let err = check_body(&vec![b' '; MAX_WRITE_BODY + 1]).unwrap_err();
+        assert!(matches!(err, ApiError::Invalid(_)), "{err:?}");
+        assert!(err.to_string().contains("3145729 bytes"), "{err}");
     }
 }

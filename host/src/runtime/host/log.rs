@@ -4,6 +4,7 @@ use super::super::bindings::kubewasm::controller::log::{Host, Level};
 use super::super::state::HostState;
 
 /// Longest log line kept; longer ones are cut (a plugin cannot flood the log with one call).
+/// Lines per reconcile are capped too (see `LogBudget`).
 const MAX_LINE: usize = 16 * 1024;
 
 impl Host for HostState {
@@ -13,6 +14,9 @@ impl Host for HostState {
             end -= 1;
         }
         let message = &message[..end];
+        if !self.log_budget.admit(message.len()) {
+            return Ok(());
+        }
         let plugin = &*self.plugin;
         match level {
             Level::Trace => tracing::trace!(target: "kubewasm::plugin", plugin, "{message}"),
