@@ -19,7 +19,124 @@ pub enum LoaderError {
     },
 }
 
-/// The `.wasm` files directly in `dir`, sorted by name (hidden files skipped).
+/// Largest plugin file read by default (`--max-plugin-size`): far above any real component (the
+/// examples are 0.1-2 MB, a Python plugin ~20 MB), far below what would hurt the host.
+pub const DEFAULT_MAX_PLUGIN_SIZE: u64 = 64 << 20;
+
+/// Why one plugin file could not be read. Every case names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// The file (or what its symlink points to) cannot be opened or read, e.g. a symlink loop
+    /// or a permission error.
+    #[error("failed to read plugin file {path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory, FIFO, socket or device named `*.wasm` (reading a FIFO would block forever).
+    #[error("plugin file {path} is not a regular file (it is {what})")]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        what: &'static str,
+    },
+    /// Bigger than the size cap; nothing of it was loaded.
+    #[error(
+        "plugin file {path} is {size} bytes, over the limit of {max} bytes (raise it with --max-plugin-size)"
+    )]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size (at least; a file still growing may be bigger).
+        size: u64,
+        /// The cap.
+        max: u64,
+    },
+}
+
+impl ReadError {
+    /// True when the file is gone (e.g. between a listing and the read, mid-rename).
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Self::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+fn file_type(meta: &std::fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt as _;
+    let t = meta.file_type();
+    if t.is_dir() {
+        "a directory"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else if t.is_block_device() || t.is_char_device() {
+        "a device"
+    } else {
+        "not a regular file"
+    }
+}
+
+/// Reads the plugin file at `path` (through symlinks), refusing what is not a regular file and
+/// anything over `max` bytes before reading it (and a file that grows past `max` while read).
+///
+/// # Errors
+/// [`ReadError`] naming the file and why.
+pub fn read_plugin_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    use std::io::Read as _;
+    let io = |source| ReadError::Io {
+        path: path.to_owned(),
+        source,
+    };
+    let meta = std::fs::metadata(path).map_err(io)?;
+    if !meta.is_file() {
+        return Err(ReadError::NotAFile {
+            path: path.to_owned(),
+            what: file_type(&meta),
+        });
+    }
+    let too_large = |size| ReadError::TooLarge {
+        path: path.to_owned(),
+        size,
+        max,
+    };
+    if meta.len() > max {
+        return Err(too_large(meta.len()));
+    }
+    let file = std::fs::File::open(path).map_err(io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > max {
+        return Err(too_large(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
+/// [`read_plugin_file`] off the async threads.
+///
+/// # Errors
+/// As [`read_plugin_file`].
+pub async fn read_plugin_file_async(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
+    let owned = path.to_owned();
+    tokio::task::spawn_blocking(move || read_plugin_file(&owned, max))
+        .await
+        .unwrap_or_else(|e| {
+            Err(ReadError::Io {
+                path: path.to_owned(),
+                source: std::io::Error::other(format!("the read task failed: {e}")),
+            })
+        })
+}
+
+/// The `.wasm` entries directly in `dir`, sorted by name (hidden ones skipped). Entries that
+/// are not readable regular files (a broken symlink, a symlink loop, a directory or FIFO named
+/// `*.wasm`) are listed too, so that loading them reports why instead of skipping them silently.
 ///
 /// # Errors
 /// [`LoaderError::ReadDir`] when the folder cannot be read.
@@ -34,7 +151,7 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, LoaderError> {
         let hidden = path
             .file_name()
             .is_some_and(|n| n.to_string_lossy().starts_with('.'));
-        if !hidden && path.extension().is_some_and(|e| e == "wasm") && path.is_file() {
+        if !hidden && path.extension().is_some_and(|e| e == "wasm") {
             files.push(path);
         }
     }
@@ -42,29 +159,49 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, LoaderError> {
     Ok(files)
 }
 
-/// Loads every plugin file in `dir`, logging progress (compiling a plugin can take seconds).
-/// Returns the plugins that loaded and the errors of those that did not.
+/// Why one plugin file of a folder did not load.
+#[derive(Debug, thiserror::Error)]
+pub enum FileError {
+    /// It could not be read.
+    #[error(transparent)]
+    Read(#[from] ReadError),
+    /// It was read but did not load.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+}
+
+/// Loads every plugin file in `dir` (each at most `max_size` bytes), logging progress
+/// (compiling a plugin can take seconds). Returns the plugins that loaded and the errors of
+/// those that did not.
 ///
 /// # Errors
 /// [`LoaderError::ReadDir`] when the folder cannot be read.
 pub async fn load_dir(
     runtime: &Runtime,
     dir: &Path,
-) -> Result<(Vec<Plugin>, Vec<LoadError>), LoaderError> {
+    max_size: u64,
+) -> Result<(Vec<Plugin>, Vec<FileError>), LoaderError> {
     let files = plugin_files(dir)?;
     let mut plugins = Vec::new();
     let mut errors = Vec::new();
     for (i, path) in files.iter().enumerate() {
-        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        let bytes = match read_plugin_file_async(path, max_size).await {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!("{e}");
+                errors.push(e.into());
+                continue;
+            }
+        };
         tracing::info!(
             "loading plugin {}/{}: {} ({:.1} MB)",
             i + 1,
             files.len(),
             path.display(),
-            size as f64 / 1e6
+            bytes.len() as f64 / 1e6
         );
         let started = Instant::now();
-        match runtime.load(path).await {
+        match runtime.load_bytes(path, bytes).await {
             Ok(plugin) => {
                 tracing::info!(
                     plugin = plugin.name(),
@@ -80,9 +217,73 @@ pub async fn load_dir(
             }
             Err(e) => {
                 tracing::error!("{e}");
-                errors.push(e);
+                errors.push(e.into());
             }
         }
     }
     Ok((plugins, errors))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_over_the_cap_is_refused_naming_its_size_and_the_flag() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("big.wasm");
+        std::fs::write(&path, vec![0u8; 1001]).expect("write");
+        let err = read_plugin_file(&path, 1000).unwrap_err();
+        assert!(
+            matches!(err, ReadError::TooLarge { size: 1001, .. }),
+            "{err:?}"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("big.wasm") && text.contains("1001 bytes"),
+            "{text}"
+        );
+        assert!(text.contains("--max-plugin-size"), "{text}");
+        assert_eq!(
+            read_plugin_file(&path, 1001).expect("at the cap").len(),
+            1001
+        );
+    }
+
+    #[test]
+    fn a_fifo_or_a_directory_is_refused_without_being_opened() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let fifo = dir.path().join("pipe.wasm");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo runs");
+        assert!(status.success());
+        let err = read_plugin_file(&fifo, 1000).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("is not a regular file (it is a FIFO)"),
+            "{err}"
+        );
+        let sub = dir.path().join("folder.wasm");
+        std::fs::create_dir(&sub).expect("mkdir");
+        let err = read_plugin_file(&sub, 1000).unwrap_err();
+        assert!(err.to_string().contains("a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_symlink_loop_is_listed_and_fails_to_read_with_its_cause() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (a, b) = (dir.path().join("a.wasm"), dir.path().join("b.wasm"));
+        std::os::unix::fs::symlink(&b, &a).expect("symlink");
+        std::os::unix::fs::symlink(&a, &b).expect("symlink");
+        assert_eq!(
+            plugin_files(dir.path()).expect("listed"),
+            vec![a.clone(), b]
+        );
+        let err = read_plugin_file(&a, 1000).unwrap_err();
+        assert!(matches!(err, ReadError::Io { .. }), "{err:?}");
+        assert!(!err.is_not_found());
+        assert!(err.to_string().contains("a.wasm"), "{err}");
+    }
 }

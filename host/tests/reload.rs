@@ -173,6 +173,7 @@ fn options() -> WatchOptions {
         // Long: these tests must be driven by filesystem events, not the safety-net rescan.
         rescan: Duration::from_secs(3600),
         sync_timeout: Duration::from_secs(60),
+        ..WatchOptions::default()
     }
 }
 

@@ -171,6 +171,10 @@ pub struct WatchArgs {
     /// on by default: added, changed and removed plugin files take effect while running).
     #[arg(long)]
     pub no_watch: bool,
+    /// Largest plugin file loaded (e.g. 64MiB); a bigger one is refused, unread, with an error
+    /// naming its size.
+    #[arg(long, value_parser = parse_size, default_value = "64MiB")]
+    pub max_plugin_size: usize,
 }
 
 /// Loads the plugins in `dir`, starts them on `manager` and (unless `--no-watch`) keeps them in
@@ -183,6 +187,7 @@ pub async fn start_plugins(
 ) -> anyhow::Result<(usize, kubewasm::reload::PluginWatcher)> {
     let options = kubewasm::reload::WatchOptions {
         watch: !watch.no_watch,
+        max_plugin_size: watch.max_plugin_size as u64,
         ..kubewasm::reload::WatchOptions::default()
     };
     let watcher =

@@ -56,7 +56,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut manifests = Vec::with_capacity(files.len());
     for file in &files {
         eprintln!("loading {}", file.display());
-        let plugin = runtime.load(file).await?;
+        let bytes = kubewasm::loader::read_plugin_file_async(
+            file,
+            kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE,
+        )
+        .await?;
+        let plugin = runtime.load_bytes(file, bytes).await?;
         manifests.push(plugin.manifest().clone());
     }
     let target = RbacTarget {

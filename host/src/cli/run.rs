@@ -84,9 +84,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if args.leader.leader_elect {
         // A standby compiles and validates its plugins now (filling the compile cache), so it is
         // ready and takes over fast; it starts them (informers, workers) once elected.
-        let (plugins, errors) = kubewasm::loader::load_dir(&runtime, &args.plugins)
-            .await
-            .with_context(|| format!("loading plugins from {}", args.plugins.display()))?;
+        let (plugins, errors) =
+            kubewasm::loader::load_dir(&runtime, &args.plugins, args.watch.max_plugin_size as u64)
+                .await
+                .with_context(|| format!("loading plugins from {}", args.plugins.display()))?;
         if plugins.is_empty() {
             bail!(
                 "no plugin could be loaded from {} ({} failed)",

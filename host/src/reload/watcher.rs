@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use crate::loader::{LoaderError, plugin_files};
+use crate::loader::{LoaderError, plugin_files, read_plugin_file_async};
 use crate::manager::{Manager, Updated};
 use crate::runtime::{Runtime, version_of};
 
@@ -55,6 +55,8 @@ pub struct WatchOptions {
     /// How long a new version may wait for the caches its new manifest needs before the reload
     /// is given up (the old version keeps serving).
     pub sync_timeout: Duration,
+    /// Largest plugin file read; a bigger one fails with an error naming its size, unread.
+    pub max_plugin_size: u64,
 }
 
 impl Default for WatchOptions {
@@ -64,6 +66,7 @@ impl Default for WatchOptions {
             debounce: Duration::from_millis(300),
             rescan: Duration::from_secs(30),
             sync_timeout: Duration::from_secs(120),
+            max_plugin_size: crate::loader::DEFAULT_MAX_PLUGIN_SIZE,
         }
     }
 }
@@ -400,13 +403,19 @@ impl Scanner {
         let name = path
             .file_stem()
             .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
-        let bytes = match tokio::fs::read(path).await {
+        let bytes = match read_plugin_file_async(path, self.options.max_plugin_size).await {
             Ok(b) => b,
             // Gone between the listing and the read (e.g. mid-rename): the next scan sees it.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return,
+            Err(e) if e.is_not_found() => return,
             Err(e) => {
-                let reason = format!("failed to read it: {e}");
-                self.failed(path, &name, String::new(), reason);
+                let reason = e.to_string();
+                // Said once, not again at every rescan while the file stays as it is.
+                let known = self.shared.files.lock().get(path).is_some_and(|s| {
+                    s.version.is_empty() && s.error.as_deref() == Some(reason.as_str())
+                });
+                if !known {
+                    self.failed(path, &name, String::new(), reason);
+                }
                 return;
             }
         };
