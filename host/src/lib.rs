@@ -11,6 +11,7 @@ pub mod leader;
 pub mod loader;
 mod manager;
 pub mod metrics;
+pub mod policy;
 pub mod rbac;
 pub mod reload;
 pub mod runtime;

@@ -243,9 +243,19 @@ fn mapping_name(kind: &Kind) -> String {
     }
 }
 
-/// Turns a queued item into the plugin's request.
-pub(crate) fn request(manifest: &Manifest, item: &Item<ObjectKey>) -> Request {
+/// Turns a queued item into the plugin's request; `None` for a key in a namespace the operator's
+/// policy does not allow (the reconciled kind's informer may see every namespace when the policy
+/// allows several; such keys are never handed to the plugin).
+pub(crate) fn request(manifest: &Manifest, item: &Item<ObjectKey>) -> Option<Request> {
     use kubewasm_controller::Reason as Q;
+    if let Some(allowed) = manifest.read_namespaces(&manifest.reconciles.kind)
+        && !item
+            .key
+            .namespace()
+            .is_some_and(|ns| allowed.iter().any(|a| a == ns))
+    {
+        return None;
+    }
     fn find_kind<'a>(name: &str, mut candidates: impl Iterator<Item = &'a Kind>) -> Option<Kind> {
         candidates
             .find(|k| k.kind == name || mapping_name(k) == name)
@@ -277,11 +287,11 @@ pub(crate) fn request(manifest: &Manifest, item: &Item<ObjectKey>) -> Request {
         Q::Resync => Reason::Resync,
         Q::Other(_) => Reason::Changed,
     };
-    Request {
+    Some(Request {
         namespace: item.key.namespace().map(str::to_owned),
         name: item.key.name.clone(),
         reason,
-    }
+    })
 }
 
 fn object_ref(kind: Kind, key: &ObjectKey) -> ObjectRef {

@@ -260,6 +260,14 @@ fn reconcile(
     let metrics = metrics.clone();
     let request = crate::manager::request(served.plugin.manifest(), &item);
     async move {
+        let Some(request) = request else {
+            tracing::debug!(
+                plugin = served.plugin.name(),
+                key = %item.key,
+                "key outside the namespaces the policy allows: not reconciled"
+            );
+            return Ok(kubewasm_controller::Action::done());
+        };
         let started = std::time::Instant::now();
         let result = served
             .plugin

@@ -46,6 +46,9 @@ pub struct RuntimeConfig {
     pub pool_slots: u32,
     /// Epoch tick: deadline granularity. Default 10 ms.
     pub epoch_tick: Duration,
+    /// The operator's policy: every plugin loaded gets its manifest narrowed by it (see
+    /// [`crate::policy`]). Default none.
+    pub policy: Option<Arc<crate::policy::Policy>>,
 }
 
 impl Default for RuntimeConfig {
@@ -57,6 +60,7 @@ impl Default for RuntimeConfig {
             pooling: true,
             pool_slots: 128,
             epoch_tick: Duration::from_millis(10),
+            policy: None,
         }
     }
 }

@@ -83,6 +83,16 @@ pub enum LoadError {
         #[source]
         source: ManifestError,
     },
+    /// The operator's policy ([`RuntimeConfig::policy`](super::RuntimeConfig::policy)) does not
+    /// let the plugin run: its reconciled kind or namespace is not allowed.
+    #[error("failed to load plugin {path}: {source}")]
+    Policy {
+        /// The file.
+        path: PathBuf,
+        /// What the policy does not allow.
+        #[source]
+        source: crate::policy::PolicyError,
+    },
 }
 
 /// Why one reconcile failed. The host carries on in every case; only this reconcile fails.
@@ -389,10 +399,19 @@ impl Plugin {
                 });
             }
         };
-        let manifest = Manifest::from_wit(wit_manifest).map_err(|source| LoadError::Manifest {
-            path: path.clone(),
-            source,
-        })?;
+        let mut manifest =
+            Manifest::from_wit(wit_manifest).map_err(|source| LoadError::Manifest {
+                path: path.clone(),
+                source,
+            })?;
+        if let Some(policy) = &cfg.policy {
+            manifest = policy
+                .narrow(&name, manifest)
+                .map_err(|source| LoadError::Policy {
+                    path: path.clone(),
+                    source,
+                })?;
+        }
         Ok(Self {
             inner: Arc::new(PluginInner {
                 runtime,

@@ -7,6 +7,7 @@ use super::super::manifest::Verb;
 use super::super::projection::Projection;
 use super::super::state::HostState;
 use super::check_scope;
+use crate::policy::object_namespace;
 use kubewasm_controller::LabelSelector;
 
 /// Joins objects into one JSON array: one copy, no re-serialization.
@@ -42,8 +43,10 @@ impl HostState {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<bytes::Bytes>, ApiError> {
-        let kind = self.manifest()?.check(kind, Verb::Get)?;
+        let manifest = self.manifest()?;
+        let kind = manifest.check(kind, Verb::Get)?;
         check_scope(kind, namespace)?;
+        manifest.check_namespace(kind, namespace, Verb::Get)?;
         self.backend.get(kind, namespace, name)
     }
 
@@ -64,12 +67,24 @@ impl HostState {
         namespace: Option<&str>,
         selector: Option<&str>,
     ) -> Result<Vec<bytes::Bytes>, ApiError> {
-        let kind = self.manifest()?.check(kind, Verb::List)?;
+        let manifest = self.manifest()?;
+        let kind = manifest.check(kind, Verb::List)?;
         check_scope(kind, namespace)?;
         let selector = selector
             .map(LabelSelector::parse)
             .transpose()
             .map_err(|e| ApiError::Invalid(e.to_string()))?;
+        // A policy that narrows namespaces turns "every namespace" into each allowed one.
+        if namespace.is_none()
+            && let Some(allowed) = manifest.read_namespaces(kind)
+        {
+            let mut items = Vec::new();
+            for ns in allowed {
+                items.extend(self.backend.list(kind, Some(ns), selector.as_ref())?);
+            }
+            return Ok(items);
+        }
+        manifest.check_namespace(kind, namespace, Verb::List)?;
         self.backend.list(kind, namespace, selector.as_ref())
     }
 
@@ -97,7 +112,11 @@ impl HostState {
                 "no index {index:?} is declared on {kind} in the manifest"
             ))
         })?;
-        self.backend.list_by_index(kind, index, value)
+        let mut items = self.backend.list_by_index(kind, index, value)?;
+        if let Some(allowed) = manifest.read_namespaces(kind) {
+            items.retain(|item| object_namespace(item).is_some_and(|ns| allowed.contains(&ns)));
+        }
+        Ok(items)
     }
 
     fn cache_get_fields(

@@ -39,8 +39,10 @@ impl HostState {
         namespace: Option<&str>,
         verb: Verb,
     ) -> Result<(Arc<dyn Backend>, manifest::Kind), ApiError> {
-        let kind = self.manifest()?.check(kind, verb)?;
+        let manifest = self.manifest()?;
+        let kind = manifest.check(kind, verb)?;
         check_scope(kind, namespace)?;
+        manifest.check_namespace(kind, namespace, verb)?;
         Ok((self.backend.clone(), kind.clone()))
     }
 }

@@ -9,8 +9,12 @@ use super::check_scope;
 
 impl HostState {
     fn event_record(&self, e: wit::Event) -> Result<EventRecord, ApiError> {
-        let kind = self.manifest()?.declared(&e.regarding.kind)?;
+        let manifest = self.manifest()?;
+        let kind = manifest.declared(&e.regarding.kind)?;
         check_scope(kind, e.regarding.namespace.as_deref())?;
+        // The Event is written in the object's namespace, `default` for a cluster-scoped one.
+        manifest
+            .check_event_namespace(kind, e.regarding.namespace.as_deref().unwrap_or("default"))?;
         if e.reason.is_empty() || e.regarding.name.is_empty() {
             return Err(ApiError::Invalid(
                 "an event needs a reason and an object name".into(),
