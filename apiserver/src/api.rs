@@ -209,6 +209,13 @@ fn verb_for(method: &Method, path: &ResourcePath, query: &Query) -> (&'static st
 }
 
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let faults = state.faults.clone();
+    let response = respond(state, req).await;
+    faults.on_response(response.status().as_u16());
+    response
+}
+
+async fn respond(state: Arc<AppState>, req: Request) -> Response {
     let method = req.method().clone();
     let uri_path = req.uri().path().to_string();
     let raw_query = req.uri().query().unwrap_or("").to_string();

@@ -1,11 +1,11 @@
 //! Fault injection and the request log: a handle for tests, never reachable over the network.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::store::Store;
 
@@ -50,6 +50,35 @@ struct State {
     failures: VecDeque<Failure>,
     latency: Duration,
     requests: VecDeque<RequestRecord>,
+    /// How many responses were sent with each status code.
+    statuses: BTreeMap<u16, u64>,
+}
+
+/// A restart asked for by [`Faults::restart`], taken by the serving loop in `server.rs`.
+pub(crate) struct RestartRequest {
+    /// How long new connections are refused.
+    pub down_for: Duration,
+    /// Answered once the listener and every connection are closed.
+    pub down: oneshot::Sender<()>,
+}
+
+/// Whether the server is listening, as the serving loop reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Serving {
+    /// Accepting connections.
+    Up,
+    /// Inside a restart's outage.
+    Down,
+    /// Shut down for good.
+    Stopped,
+}
+
+/// The link between the fault handle and the serving loop.
+struct Lifecycle {
+    restarts: mpsc::UnboundedSender<RestartRequest>,
+    /// The receiving end, until the serving loop takes it.
+    pending: Mutex<Option<mpsc::UnboundedReceiver<RestartRequest>>>,
+    serving: watch::Sender<Serving>,
 }
 
 /// Fault injection and observation. Cheap to clone; all clones act on the same server.
@@ -58,16 +87,63 @@ pub struct Faults {
     state: Arc<Mutex<State>>,
     drop_watches: Arc<watch::Sender<u64>>,
     store: Arc<Store>,
+    lifecycle: Arc<Lifecycle>,
 }
 
 impl Faults {
     pub(crate) fn new(store: Arc<Store>) -> Faults {
         let (tx, _) = watch::channel(0);
+        let (restarts, pending) = mpsc::unbounded_channel();
         Faults {
             state: Arc::new(Mutex::new(State::default())),
             drop_watches: Arc::new(tx),
             store,
+            lifecycle: Arc::new(Lifecycle {
+                restarts,
+                pending: Mutex::new(Some(pending)),
+                serving: watch::channel(Serving::Up).0,
+            }),
         }
+    }
+
+    /// Restarts the server as a kube-apiserver restarts in front of etcd: the listener and every open
+    /// connection are closed at once (watches end, in-flight requests fail, pooled client connections
+    /// break), new connections are refused for `down_for`, then the server listens again on the same
+    /// address with the same objects, and resourceVersions continue where they were (watch history is
+    /// kept, so a client may resume its watches from its last resourceVersion).
+    ///
+    /// Returns once the server is down, so a request sent right after fails to connect; it comes back by
+    /// itself after `down_for` ([`Faults::wait_serving`] waits for that). Returns at once when the server
+    /// was shut down.
+    pub async fn restart(&self, down_for: Duration) {
+        let (down, is_down) = oneshot::channel();
+        if self
+            .lifecycle
+            .restarts
+            .send(RestartRequest { down_for, down })
+            .is_ok()
+        {
+            // An error means the serving loop has ended: there is nothing left to restart.
+            let _ = is_down.await;
+        }
+    }
+
+    /// Waits until the server accepts connections (at once unless inside a [`Faults::restart`]'s
+    /// outage); also returns when the server was shut down.
+    pub async fn wait_serving(&self) {
+        let mut rx = self.lifecycle.serving.subscribe();
+        let _ = rx.wait_for(|s| *s != Serving::Down).await;
+    }
+
+    /// Whether the server accepts connections now (false inside a restart's outage and after shutdown).
+    pub fn is_serving(&self) -> bool {
+        *self.lifecycle.serving.borrow() == Serving::Up
+    }
+
+    /// How many responses were sent with HTTP status `code` since start (or since
+    /// [`Faults::clear_requests`]), e.g. `responses_with_status(409)` counts conflicts.
+    pub fn responses_with_status(&self, code: u16) -> u64 {
+        self.state.lock().statuses.get(&code).copied().unwrap_or(0)
     }
 
     /// Ends every open watch stream now (clients see EOF and must re-watch).
@@ -100,9 +176,26 @@ impl Faults {
         self.state.lock().requests.iter().cloned().collect()
     }
 
-    /// Forgets the request log.
+    /// Forgets the request log and the response counts.
     pub fn clear_requests(&self) {
-        self.state.lock().requests.clear();
+        let mut s = self.state.lock();
+        s.requests.clear();
+        s.statuses.clear();
+    }
+
+    /// Counts a response's status code.
+    pub(crate) fn on_response(&self, code: u16) {
+        *self.state.lock().statuses.entry(code).or_default() += 1;
+    }
+
+    /// The restart requests, for the serving loop (`None` once taken).
+    pub(crate) fn take_restart_requests(&self) -> Option<mpsc::UnboundedReceiver<RestartRequest>> {
+        self.lifecycle.pending.lock().take()
+    }
+
+    /// The serving loop reports whether it listens.
+    pub(crate) fn set_serving(&self, serving: Serving) {
+        self.lifecycle.serving.send_replace(serving);
     }
 
     /// Records a request and returns the failure to inject (if any) and the latency to add.

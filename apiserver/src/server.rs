@@ -5,11 +5,16 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 use crate::api::{self, AppState};
-use crate::faults::Faults;
+use crate::faults::{Faults, Serving};
 
 /// Server settings.
 #[derive(Clone)]
@@ -134,17 +139,7 @@ impl ApiServer {
         let state = Arc::new(AppState::new(config, shutdown_rx.clone()));
         let faults = state.faults.clone();
         let app = api::router(state);
-        let mut rx = shutdown_rx;
-        let task = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = rx.wait_for(|stop| *stop).await;
-                })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "embedded API server stopped");
-            }
-        });
+        let task = tokio::spawn(serve_loop(listener, addr, app, shutdown_rx, faults.clone()));
         tracing::info!(url = %format!("http://{addr}"), "embedded API server listening");
         Ok(ApiServer {
             addr,
@@ -221,6 +216,104 @@ impl Drop for ApiServer {
     fn drop(&mut self) {
         let _ = self.shutdown.send(true);
         self.faults.drop_watches();
+    }
+}
+
+/// How long shutdown waits for in-flight requests before closing their connections.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(4);
+
+/// Accepts connections and serves each on its own task until shutdown; carries out
+/// [`Faults::restart`]: closes the listener and every connection, waits out the outage, listens again.
+async fn serve_loop(
+    listener: TcpListener,
+    addr: SocketAddr,
+    app: Router,
+    mut shutdown: watch::Receiver<bool>,
+    faults: Faults,
+) {
+    let mut restarts = faults.take_restart_requests();
+    // Bumped by a restart: every connection task sees it and drops its connection at once.
+    let (sever, _) = watch::channel(0u64);
+    let mut conns = JoinSet::new();
+    let mut listener = Some(listener);
+    while let Some(accepting) = listener.as_ref() {
+        tokio::select! {
+            () = stopped(&mut shutdown) => break,
+            Some(req) = async { restarts.as_mut()?.recv().await } => {
+                drop(listener.take());
+                sever.send_modify(|n| *n += 1);
+                faults.drop_watches();
+                while conns.join_next().await.is_some() {}
+                faults.set_serving(Serving::Down);
+                tracing::info!(down_for = ?req.down_for, "embedded API server restarting");
+                let _ = req.down.send(());
+                tokio::select! {
+                    () = stopped(&mut shutdown) => break,
+                    () = tokio::time::sleep(req.down_for) => {}
+                }
+                listener = rebind(addr, &mut shutdown).await;
+                if listener.is_some() {
+                    faults.set_serving(Serving::Up);
+                    tracing::info!(%addr, "embedded API server listening again");
+                }
+            }
+            accepted = accepting.accept() => match accepted {
+                Ok((stream, _)) => {
+                    let service = TowerToHyperService::new(app.clone());
+                    let mut severed = sever.subscribe();
+                    let mut stop = shutdown.clone();
+                    conns.spawn(async move {
+                        let builder = auto::Builder::new(TokioExecutor::new());
+                        let conn = builder.serve_connection(TokioIo::new(stream), service);
+                        tokio::pin!(conn);
+                        tokio::select! {
+                            _ = conn.as_mut() => {}
+                            // A restart: drop the connection (and its in-flight request) at once.
+                            _ = severed.changed() => {}
+                            () = stopped(&mut stop) => {
+                                conn.as_mut().graceful_shutdown();
+                                let _ = conn.await;
+                            }
+                        }
+                    });
+                }
+                // Like axum::serve: a failed accept (e.g. out of file descriptors) must not end the server.
+                Err(e) => {
+                    tracing::warn!(error = %e, "embedded API server failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            },
+            Some(_) = conns.join_next(), if !conns.is_empty() => {}
+        }
+    }
+    drop(listener);
+    faults.set_serving(Serving::Stopped);
+    // In-flight requests finish (watches were ended by shutdown); what does not is dropped with the set.
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Resolves once shutdown was asked for (or its sender is gone).
+async fn stopped(shutdown: &mut watch::Receiver<bool>) {
+    let _ = shutdown.wait_for(|stop| *stop).await;
+}
+
+/// Binds `addr` again after a restart's outage, retrying while the port is briefly unavailable;
+/// `None` when the server is shut down meanwhile.
+async fn rebind(addr: SocketAddr, shutdown: &mut watch::Receiver<bool>) -> Option<TcpListener> {
+    loop {
+        match TcpListener::bind(addr).await {
+            Ok(l) => return Some(l),
+            Err(e) => {
+                tracing::warn!(%addr, error = %e, "embedded API server cannot listen again yet");
+                tokio::select! {
+                    () = stopped(shutdown) => return None,
+                    () = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        }
     }
 }
 
