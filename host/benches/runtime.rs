@@ -167,6 +167,11 @@ async fn main() {
     let config = |pooling| RuntimeConfig {
         pooling,
         compile_cache_dir: Some(cache.path().to_owned()),
+        // `BENCH_KEEP_RESIDENT=<bytes>` compares pool reset strategies.
+        pool_keep_resident: std::env::var("BENCH_KEEP_RESIDENT")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(RuntimeConfig::default().pool_keep_resident),
         ..RuntimeConfig::default()
     };
     let pooled = Runtime::new(config(true)).expect("runtime");
@@ -207,6 +212,26 @@ async fn main() {
     memory.insert(&kind, own).expect("inserts");
     let backend: Arc<dyn Backend> = memory;
 
+    // `BENCH_PROFILE=<op>[,<op>...] cargo bench ...` runs only those ops, 3 s each (e.g.
+    // under `perf record`), and prints the mean time per reconcile.
+    if let Ok(ops) = std::env::var("BENCH_PROFILE") {
+        for op in ops.split(',') {
+            let start = Instant::now();
+            let mut n = 0u32;
+            while start.elapsed() < Duration::from_secs(3) {
+                plugin
+                    .reconcile(
+                        backend.clone(),
+                        Request::new("bench-own", op, Reason::Resync),
+                    )
+                    .await
+                    .unwrap_or_else(|e| panic!("{op}: {e}"));
+                n += 1;
+            }
+            println!("{op:<20} {}", us(start.elapsed() / n.max(1)));
+        }
+        return;
+    }
     println!(
         "kubewasm runtime benchmark (bench plugin {} KB, Pod {} bytes, list {} KB)",
         std::fs::metadata(&path).map_or(0, |m| m.len() / 1024),

@@ -97,3 +97,23 @@ async fn bench_operations_fail_loudly_without_the_fixture_or_with_an_unknown_op(
         );
     }
 }
+
+#[tokio::test]
+async fn every_reconcile_starts_from_fresh_guest_memory_even_with_pooled_resident_pages() {
+    let runtime = common::runtime();
+    assert!(
+        runtime.config().pooling && runtime.config().pool_keep_resident > 0,
+        "the test runtime should pool and keep pages resident, as production does"
+    );
+    let plugin = common::load(&runtime, &common::test_plugin("bench")).await;
+    let backend: Arc<dyn Backend> = common::backend();
+    for i in 0..20 {
+        let result = plugin
+            .reconcile(
+                backend.clone(),
+                Request::new("", &format!("fresh.{i}"), Reason::Resync),
+            )
+            .await;
+        assert_eq!(result.ok(), Some(Action::Done), "reconcile {i}");
+    }
+}

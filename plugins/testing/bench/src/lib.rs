@@ -27,6 +27,8 @@
 //! | `list-label-raw`     | cache list of Pods in `bench` with label selector `app=bench`, JSON only     |
 //! | `list-label-decoded` | the same, decoded into `Vec<Pod>`                                            |
 //! | `list-label-fields`  | the same projected to [`FIELDS`], decoded into `Vec<Pod>`                    |
+//! | `fresh`              | fails unless the guest's memory is fresh: bumps a static counter and fails   |
+//! |                      | if an earlier reconcile already bumped it                                    |
 //! | `realistic`          | get the request's own Pod (namespace of the request, `bench` when empty;    |
 //! |                      | name = the full request name, e.g. `realistic.7`) from the cache, decode it, |
 //! |                      | then merge-patch the annotation `bench/seen=<its resourceVersion>` through   |
@@ -55,6 +57,19 @@ const NODE: &str = "node-0";
 const SELECTOR: &str = "app=bench";
 
 struct Bench;
+
+/// Bumped by `fresh`; a reconcile that finds it set runs in memory an earlier one used.
+static TOUCHED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+fn fresh() -> Result<()> {
+    let before = TOUCHED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    if before != 0 {
+        return Err(Error::other(format!(
+            "bench: memory is not fresh (a static already counted {before} reconciles)"
+        )));
+    }
+    Ok(())
+}
 
 fn nonempty<T>(items: Vec<T>, what: &str) -> Result<Vec<T>> {
     if items.is_empty() {
@@ -146,6 +161,7 @@ impl Plugin for Bench {
                 let pods = k::list_fields::<Pod>(NAMESPACE, SELECTOR, FIELDS)?;
                 std::hint::black_box(nonempty(pods, op)?);
             }
+            "fresh" => fresh()?,
             "realistic" => realistic(&req)?,
             other => return Err(Error::other(format!("bench: unknown operation {other}"))),
         }
