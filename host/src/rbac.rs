@@ -8,7 +8,7 @@ use k8s_openapi::api::rbac::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::runtime::{Manifest, Verb};
+use crate::runtime::{Kind, Manifest, Verb, Verbs};
 
 /// Why the RBAC objects could not be printed.
 #[derive(Debug, thiserror::Error)]
@@ -64,40 +64,80 @@ fn add(rules: &mut Rules, group: &str, resource: &str, verbs: &[&'static str]) {
     entry.sort_by_key(|v| ORDER.iter().position(|o| o == v).unwrap_or(ORDER.len()));
 }
 
+/// Adds the rules for `verbs` on `kind`: reads as get/list/watch when `reads`, the write verbs
+/// when `writes`.
+fn add_grant(rules: &mut Rules, kind: &Kind, verbs: Verbs, reads: bool, writes: bool) {
+    let (group, plural) = (kind.group.as_str(), kind.plural.as_str());
+    let status = format!("{plural}/status");
+    if reads
+        && (verbs.contains(Verb::Get) || verbs.contains(Verb::List) || verbs.contains(Verb::Watch))
+    {
+        add(rules, group, plural, &["get", "list", "watch"]);
+    }
+    if !writes {
+        return;
+    }
+    if verbs.contains(Verb::Create) {
+        add(rules, group, plural, &["create"]);
+    }
+    if verbs.contains(Verb::Update) {
+        add(rules, group, plural, &["update"]);
+        add(rules, group, &status, &["update"]);
+    }
+    if verbs.contains(Verb::Patch) {
+        add(rules, group, plural, &["patch"]);
+        add(rules, group, &status, &["patch"]);
+    }
+    if verbs.contains(Verb::Delete) {
+        add(rules, group, plural, &["delete"]);
+    }
+}
+
 /// The cluster-wide rules the plugins with these manifests need.
 ///
 /// Every readable kind (reconciled, owned, watched, or granted get/list/watch) is served from an
 /// informer, so it needs get, list and watch. `update` also covers `<plural>/status` (plugins may
-/// replace status), `patch` also covers `<plural>/status`.
+/// replace status), `patch` also covers `<plural>/status`. Writes to namespaced kinds of a
+/// manifest a policy narrowed to some namespaces are left out here: [`namespaced_rules`] grants
+/// them in those namespaces only.
 pub fn plugin_rules<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Rules {
     let mut rules = Rules::new();
     for manifest in manifests {
+        let narrowed = manifest.allowed_namespaces().is_some();
         for (kind, verbs) in manifest.grants() {
-            let (group, plural) = (kind.group.as_str(), kind.plural.as_str());
-            let status = format!("{plural}/status");
-            if verbs.contains(Verb::Get)
-                || verbs.contains(Verb::List)
-                || verbs.contains(Verb::Watch)
-            {
-                add(&mut rules, group, plural, &["get", "list", "watch"]);
-            }
-            if verbs.contains(Verb::Create) {
-                add(&mut rules, group, plural, &["create"]);
-            }
-            if verbs.contains(Verb::Update) {
-                add(&mut rules, group, plural, &["update"]);
-                add(&mut rules, group, &status, &["update"]);
-            }
-            if verbs.contains(Verb::Patch) {
-                add(&mut rules, group, plural, &["patch"]);
-                add(&mut rules, group, &status, &["patch"]);
-            }
-            if verbs.contains(Verb::Delete) {
-                add(&mut rules, group, plural, &["delete"]);
-            }
+            add_grant(
+                &mut rules,
+                kind,
+                verbs,
+                true,
+                !(narrowed && kind.namespaced),
+            );
         }
     }
     rules
+}
+
+/// Per namespace, the write rules of manifests a policy narrowed to some namespaces (see
+/// [`crate::policy`]): their writes to namespaced kinds are granted only where the policy allows
+/// them. Reads stay cluster-wide (in [`plugin_rules`]): the host's informers list and watch
+/// every namespace, and the host filters reads by the policy.
+pub fn namespaced_rules<'a>(
+    manifests: impl IntoIterator<Item = &'a Manifest>,
+) -> BTreeMap<String, Rules> {
+    let mut out: BTreeMap<String, Rules> = BTreeMap::new();
+    for manifest in manifests {
+        let Some(namespaces) = manifest.allowed_namespaces() else {
+            continue;
+        };
+        for ns in namespaces {
+            let rules = out.entry(ns.clone()).or_default();
+            for (kind, verbs) in manifest.grants().filter(|(k, _)| k.namespaced) {
+                add_grant(rules, kind, verbs, false, true);
+            }
+        }
+    }
+    out.retain(|_, rules| !rules.is_empty());
+    out
 }
 
 /// What the host itself needs cluster-wide: recording Events in any namespace.
@@ -143,11 +183,18 @@ pub struct Rbac {
     pub role: Role,
     /// Binds the Role to the ServiceAccount.
     pub role_binding: RoleBinding,
+    /// Writes of policy-narrowed plugins, one Role (`<name>-plugins`) and binding per allowed
+    /// namespace (see [`namespaced_rules`]); empty without a namespace-narrowing policy.
+    pub namespaced: Vec<(Role, RoleBinding)>,
 }
 
 impl Rbac {
     /// Builds the objects for `manifests`, granted to `target`.
-    pub fn new<'a>(manifests: impl IntoIterator<Item = &'a Manifest>, target: &RbacTarget) -> Self {
+    pub fn new<'a>(
+        manifests: impl IntoIterator<Item = &'a Manifest> + Clone,
+        target: &RbacTarget,
+    ) -> Self {
+        let per_namespace = namespaced_rules(manifests.clone());
         let mut cluster = plugin_rules(manifests);
         for (k, verbs) in host_rules() {
             add(&mut cluster, &k.0, &k.1, &verbs);
@@ -195,6 +242,32 @@ impl Rbac {
                 role_ref: role_ref("Role"),
                 subjects: Some(subject()),
             },
+            namespaced: per_namespace
+                .into_iter()
+                .map(|(ns, rules)| {
+                    let meta = ObjectMeta {
+                        name: Some(format!("{}-plugins", target.name)),
+                        namespace: Some(ns),
+                        labels: labels.clone(),
+                        ..ObjectMeta::default()
+                    };
+                    (
+                        Role {
+                            metadata: meta.clone(),
+                            rules: Some(policy_rules(&rules)),
+                        },
+                        RoleBinding {
+                            metadata: meta,
+                            role_ref: RoleRef {
+                                api_group: "rbac.authorization.k8s.io".into(),
+                                kind: "Role".into(),
+                                name: format!("{}-plugins", target.name),
+                            },
+                            subjects: Some(subject()),
+                        },
+                    )
+                })
+                .collect(),
         }
     }
 
@@ -209,13 +282,17 @@ impl Rbac {
         ) -> Result<String, RbacError> {
             serde_yaml::to_string(object).map_err(|source| RbacError::Yaml { what, source })
         }
-        Ok([
+        let mut docs = vec![
             doc("the ClusterRole", &self.cluster_role)?,
             doc("the ClusterRoleBinding", &self.cluster_role_binding)?,
             doc("the Role", &self.role)?,
             doc("the RoleBinding", &self.role_binding)?,
-        ]
-        .join("---\n"))
+        ];
+        for (role, binding) in &self.namespaced {
+            docs.push(doc("a plugins Role", role)?);
+            docs.push(doc("a plugins RoleBinding", binding)?);
+        }
+        Ok(docs.join("---\n"))
     }
 }
 

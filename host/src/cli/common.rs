@@ -132,6 +132,31 @@ impl RuntimeArgs {
     }
 }
 
+/// The operator's policy, shared by `run`, `dev` and `rbac`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PolicyArgs {
+    /// A policy file (YAML) that narrows what plugins' manifests ask for: the kinds, verbs and
+    /// namespaces each plugin may use (see docs/operating.md, "Policy"). It never widens a
+    /// manifest. Read once at start (edits take effect at the next start); a bad file stops the
+    /// start with an error naming the problem.
+    #[arg(long, env = "KUBEWASM_POLICY", value_name = "FILE")]
+    pub policy: Option<PathBuf>,
+}
+
+impl PolicyArgs {
+    /// `config` with the policy file read and validated, if one was given.
+    pub fn apply(&self, mut config: RuntimeConfig) -> anyhow::Result<RuntimeConfig> {
+        if let Some(path) = &self.policy {
+            // The error's message already carries its cause: printed once, not as a chain.
+            let policy =
+                kubewasm::policy::Policy::from_file(path).map_err(|e| anyhow::anyhow!("{e}"))?;
+            tracing::info!(policy = %path.display(), "policy in force: plugins' manifests are narrowed by it");
+            config.policy = Some(std::sync::Arc::new(policy));
+        }
+        Ok(config)
+    }
+}
+
 /// Informer options, shared by `run` and `dev`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct CacheArgs {

@@ -8,7 +8,9 @@ use kubewasm::Manager;
 use kubewasm::runtime::Runtime;
 
 use super::apiserver;
-use super::common::{CacheArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins};
+use super::common::{
+    CacheArgs, PolicyArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins,
+};
 
 /// Start an in-memory Kubernetes API server, write a kubeconfig for kubectl, and run the
 /// plugins in --plugins against it.
@@ -30,6 +32,9 @@ pub struct Args {
     pub runtime: RuntimeArgs,
 
     #[command(flatten)]
+    pub policy: PolicyArgs,
+
+    #[command(flatten)]
     pub cache: CacheArgs,
 
     #[command(flatten)]
@@ -37,6 +42,8 @@ pub struct Args {
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
+    // A bad policy file stops the start before the API server starts.
+    let runtime_config = args.policy.apply(args.runtime.config())?;
     if !args.plugins.is_dir() {
         anyhow::bail!(
             "the plugins folder {} does not exist; build the example plugins with `cargo xtask plugins` \
@@ -58,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .context("parsing the embedded API server's URL")?,
     );
     let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
-    let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
+    let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client, args.cache.config());
     let (started, watcher) = start_plugins(&runtime, &manager, &args.plugins, &args.watch).await?;
     // Hot reload in dev: say what happened to each plugin file as a plain line.

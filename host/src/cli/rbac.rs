@@ -6,7 +6,7 @@ use anyhow::{Context as _, bail};
 use kubewasm::rbac::{Rbac, RbacTarget};
 use kubewasm::runtime::Runtime;
 
-use super::common::RuntimeArgs;
+use super::common::{PolicyArgs, RuntimeArgs};
 
 /// Print a ClusterRole (what the plugins' manifests need, plus Events), a Role (the
 /// leader-election Lease) and their bindings to the host's ServiceAccount.
@@ -33,10 +33,14 @@ pub struct Args {
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
+    let runtime_config = args.policy.apply(args.runtime.config())?;
+    let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let mut files = Vec::new();
     for path in &args.plugins {
         if path.is_dir() {

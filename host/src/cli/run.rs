@@ -7,7 +7,9 @@ use kube::config::{KubeConfigOptions, Kubeconfig};
 use kubewasm::Manager;
 use kubewasm::runtime::Runtime;
 
-use super::common::{CacheArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins};
+use super::common::{
+    CacheArgs, PolicyArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins,
+};
 use super::leader::{self, Ended, LeaderArgs, ServeArgs};
 
 /// Load every plugin in a folder and run it against a Kubernetes cluster.
@@ -30,6 +32,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+
+    #[command(flatten)]
+    pub policy: PolicyArgs,
 
     #[command(flatten)]
     pub cache: CacheArgs,
@@ -76,8 +81,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Listen for SIGTERM/Ctrl-C from the start, so a signal while waiting for the Lease or
     // loading plugins is a clean exit too.
     let mut signal = tokio::spawn(shutdown_signal());
+    // A bad policy file stops the start before anything connects.
+    let runtime_config = args.policy.apply(args.runtime.config())?;
     let client = client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
-    let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
+    let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client.clone(), args.cache.config());
     let health = kubewasm::serve::Health::default();
     leader::serve_endpoints(&args.serve, &manager, &health).await?;

@@ -298,12 +298,24 @@ impl Narrowing {
             || "across all namespaces".to_owned(),
             |ns| format!("in namespace {ns}"),
         );
-        ApiError::Forbidden(format!(
+        self.denied(format!(
             "the policy {} does not allow plugin {} to {verb} {kind} {place} (allowed namespaces: {})",
             self.policy,
             self.plugin,
             self.namespaces.as_deref().unwrap_or_default().join(", ")
         ))
+    }
+
+    /// Logs a denial (the operator sees what a plugin tried) and makes it the plugin's error.
+    #[cold]
+    fn denied(&self, message: String) -> ApiError {
+        tracing::warn!(
+            target: "kubewasm::policy",
+            plugin = %self.plugin,
+            policy = %self.policy,
+            "denied by the policy: {message}"
+        );
+        ApiError::Forbidden(message)
     }
 
     fn allows(&self, namespace: &str) -> bool {
@@ -318,7 +330,7 @@ impl Narrowing {
             .removed
             .iter()
             .find(|g| g.kind.is(group, kind) && verb.is_none_or(|v| g.verbs.contains(v)))?;
-        Some(ApiError::Forbidden(format!(
+        Some(self.denied(format!(
             "the policy {} does not allow plugin {} to {} {} (its manifest asks for it; the policy removed: {})",
             self.policy,
             self.plugin,
