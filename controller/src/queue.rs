@@ -331,12 +331,18 @@ impl<K: Clone + Eq + Hash + Send + 'static> WorkQueue<K> {
 
     /// Queues `key` after its rate-limited delay (see [`RateLimit`]) and counts one more failure for it.
     pub fn add_rate_limited(&self, key: K, reason: Reason) {
+        self.add_rate_limited_at_least(key, reason, Duration::ZERO);
+    }
+
+    /// [`WorkQueue::add_rate_limited`], but no sooner than `at_least` (e.g. how long the failed
+    /// attempt took, so a key that fails only after a long attempt cannot keep a worker busy).
+    pub fn add_rate_limited_at_least(&self, key: K, reason: Reason, at_least: Duration) {
         self.shared.counters.retries.fetch_add(1, Ordering::Relaxed);
         let delay = {
             let mut inner = self.shared.inner.lock();
             inner.next_delay(&key, &self.shared.rate_limit, Instant::now())
         };
-        self.add_after(key, reason, delay);
+        self.add_after(key, reason, delay.max(at_least));
     }
 
     /// Resets the per-key backoff of `key` (call it after a successful reconcile).

@@ -44,7 +44,9 @@ impl Action {
 /// * `Ok(action)`: the key's backoff is reset; with `requeue_after`, it is queued again after that
 ///   delay ([`Reason::RequeueAfter`]);
 /// * `Err(e)`: the key is queued again with per-key backoff and the global rate limit
-///   ([`Reason::Retry`]); the error is logged;
+///   ([`Reason::Retry`]), and no sooner than the failed attempt took (a key that fails only at its
+///   deadline would otherwise keep a worker, and a core, busy through its first retries: its
+///   share is capped at half); the error is logged;
 /// * a panic in `reconcile` is caught and handled like an error, so one bad key cannot stop a worker
 ///   or leave its key in flight for ever.
 ///
@@ -64,7 +66,9 @@ where
         workers.spawn(async move {
             while let Some(item) = queue.get().await {
                 let key = item.key.clone();
+                let started = tokio::time::Instant::now();
                 let outcome = AssertUnwindSafe(reconcile(item)).catch_unwind().await;
+                let took = started.elapsed();
                 match outcome {
                     Ok(Ok(action)) => {
                         queue.forget(&key);
@@ -74,11 +78,11 @@ where
                     }
                     Ok(Err(error)) => {
                         tracing::warn!(key = ?key, %error, "reconcile failed; retrying with backoff");
-                        queue.add_rate_limited(key.clone(), Reason::Retry);
+                        queue.add_rate_limited_at_least(key.clone(), Reason::Retry, took);
                     }
                     Err(_panic) => {
                         tracing::error!(key = ?key, "reconcile panicked; retrying with backoff");
-                        queue.add_rate_limited(key.clone(), Reason::Retry);
+                        queue.add_rate_limited_at_least(key.clone(), Reason::Retry, took);
                     }
                 }
                 queue.done(&key);
@@ -241,5 +245,33 @@ mod tests {
             1,
             "the in-flight reconcile finished before run_workers returned"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_failure_is_retried_no_sooner_than_it_took() {
+        let queue: WorkQueue<&'static str> = WorkQueue::default();
+        let starts: Arc<parking_lot::Mutex<Vec<Duration>>> = Arc::default();
+        let start = Instant::now();
+        let s = starts.clone();
+        let workers = tokio::spawn(run_workers(
+            queue.clone(),
+            1,
+            move |_: Item<&'static str>| {
+                let s = s.clone();
+                async move {
+                    s.lock().push(start.elapsed());
+                    // Fails only after a long attempt, like a plugin stopped at its deadline.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    Err::<Action, _>("deadline".to_owned())
+                }
+            },
+        ));
+        queue.add("slow", why());
+        tokio::time::sleep(Duration::from_millis(2600)).await;
+        queue.shutdown();
+        workers.await.expect("workers");
+        // Backoff alone (5, 10, 20 ms) would start attempts at 0, 505, 1015, 1535, 2075 ms.
+        let ms: Vec<u128> = starts.lock().iter().map(Duration::as_millis).collect();
+        assert_eq!(ms, vec![0, 1000, 2000]);
     }
 }

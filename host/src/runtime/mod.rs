@@ -21,9 +21,10 @@
 //! | same, decoded in the guest | +38–41 ms (native: 36–43 ms) | decode cost is the same in and out of wasm |
 //! | load: cold compile / from the compile cache | 0.45–1.3 s / 2 ms | compiled components cached on disk (`CompileCache`) |
 //!
-//! Deadlines use epoch interruption (a ticker thread, 10 ms granularity) plus a slightly longer
-//! tokio timeout for time spent waiting in host calls; the memory cap is a `ResourceLimiter`
-//! that remembers it refused a growth, so the trap that follows is reported as the cap.
+//! Deadlines use epoch interruption (a ticker thread, 1 ms granularity; a guest still computing
+//! yields its thread at every tick) plus a slightly longer tokio timeout for time spent waiting in
+//! host calls; the memory cap is a `ResourceLimiter` that remembers it refused a growth, so the
+//! trap that follows is reported as the cap.
 
 mod api_error;
 mod backend;

@@ -613,7 +613,7 @@ fn typecheck(
 
 /// A store for one call: memory capped, and guest compute stopped at the deadline.
 ///
-/// At every epoch tick (10 ms by default) a guest still computing yields its thread back to the
+/// At every epoch tick (1 ms by default) a guest still computing yields its thread back to the
 /// async runtime, so a plugin that spins never holds a worker thread for its whole deadline:
 /// other plugins' reconciles, informers and the API client keep running beside it (measured in
 /// the fault suite: a spinning plugin cut a healthy plugin's reconcile rate to 0.6 without the
