@@ -306,3 +306,61 @@ async fn kubewasm_run_with_a_policy_logs_what_it_dropped_and_each_denial() {
     assert!(status.success(), "{}", host.dump());
     server.shutdown().await;
 }
+
+#[test]
+fn kubewasm_dev_with_a_policy_runs_the_allowed_plugins_and_says_which_it_refused() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::Stdio;
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = plugin_dir(
+        dir.path(),
+        &[
+            common::test_plugin("trespass"),
+            common::test_plugin("probe"),
+        ],
+    );
+    let policy = write(
+        dir.path(),
+        "policy.yaml",
+        "default:\n  namespaces: [default]\nplugins:\n  trespass:\n    kinds: [Secret]\n",
+    );
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .arg("dev")
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--kubeconfig-out")
+        .arg(dir.path().join("dev.kubeconfig"))
+        .arg("--policy")
+        .arg(&policy)
+        .arg("--compile-cache")
+        .arg(host_process::compile_cache())
+        .env_remove("KUBEWASM_POLICY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubewasm dev starts");
+    let stdout = dev.stdout.take().expect("stdout");
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let _ = dev.kill();
+    let _ = dev.wait();
+    assert!(banner.contains("plugins:     probe\n"), "{banner}");
+    let refused = banner
+        .lines()
+        .find(|l| l.contains("not loaded:") && l.contains("trespass.wasm"))
+        .unwrap_or_else(|| panic!("trespass is reported as not loaded: {banner}"));
+    assert!(
+        refused.contains("policy.yaml")
+            && refused.contains("does not allow plugin trespass to run")
+            && refused.contains("reconciles ConfigMap"),
+        "{refused}"
+    );
+}
