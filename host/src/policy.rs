@@ -332,6 +332,11 @@ impl Policy {
         &self.source_name
     }
 
+    /// The plugins the policy has an entry for, by name.
+    pub fn plugin_names(&self) -> impl Iterator<Item = &str> {
+        self.plugins.keys().map(String::as_str)
+    }
+
     /// What the policy allows `plugin`: its own entry (merged over `default`), else `default`.
     pub fn allowance(&self, plugin: &str) -> &Allowance {
         self.plugins.get(plugin).unwrap_or(&self.default)
@@ -410,6 +415,10 @@ plugins:
     #[test]
     fn the_documented_example_parses_and_entries_merge_over_default() {
         let p = Policy::parse(EXAMPLE, "policy.yaml").unwrap();
+        assert_eq!(
+            p.plugin_names().collect::<Vec<_>>(),
+            ["open", "rediscluster"]
+        );
         let r = p.allowance("rediscluster");
         assert_eq!(r.namespaces.as_deref(), Some(&["apps".to_owned()][..]));
         assert!(r.lists("apps", "StatefulSet"));

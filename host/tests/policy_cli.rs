@@ -1,6 +1,6 @@
 //! `--policy FILE` on the command line: a bad file stops `run` and `dev` with a clear message,
-//! `rbac` prints the narrowed rules, and `kubewasm run --policy` logs what it dropped and every
-//! denial while it runs.
+//! `rbac` prints the narrowed rules, and `kubewasm run --policy` logs what it dropped, an entry
+//! for a plugin that is not there, and every denial while it runs.
 
 mod common;
 mod host_process;
@@ -250,7 +250,7 @@ async fn kubewasm_run_with_a_policy_logs_what_it_dropped_and_each_denial() {
     let policy = write(
         dir.path(),
         "policy.yaml",
-        "default:\n  namespaces: [default]\nplugins:\n  trespass:\n    verbs: {Secret: [get, list, watch]}\n",
+        "default:\n  namespaces: [default]\nplugins:\n  trespass:\n    verbs: {Secret: [get, list, watch]}\n  tresspass:\n    namespaces: ['*']\n",
     );
     let policy_arg = policy.to_str().expect("utf-8 path");
     let mut host = Host::start(
@@ -281,6 +281,13 @@ async fn kubewasm_run_with_a_policy_logs_what_it_dropped_and_each_denial() {
     );
     assert_eq!(dropped["fields"]["policy"].as_str(), Some(policy_arg));
     find("caches synced");
+    let typo = find("the entry applies to nothing");
+    assert!(
+        typo["fields"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("plugin tresspass")),
+        "{typo}"
+    );
 
     let client = common::cluster::client_for(&server);
     let api: Api<ConfigMap> = Api::namespaced(client, "default");

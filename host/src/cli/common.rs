@@ -230,5 +230,22 @@ pub async fn start_plugins(
             dir.display()
         );
     }
+    if let Some(policy) = &runtime.config().policy {
+        // An entry for a plugin that is not there is most likely a typo: say so, since that
+        // plugin would silently get `default` instead.
+        let files = watcher.files();
+        let present = |name: &str| {
+            files
+                .iter()
+                .any(|(path, _)| path.file_stem().is_some_and(|s| s == name))
+        };
+        for name in policy.plugin_names().filter(|n| !present(n)) {
+            tracing::warn!(
+                policy = %policy.source_name(),
+                "the policy has an entry for plugin {name}, but {} holds no {name}.wasm:                  the entry applies to nothing (plugins are named after their file)",
+                dir.display()
+            );
+        }
+    }
     Ok((manager.status().len(), watcher))
 }
