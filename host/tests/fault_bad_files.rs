@@ -5,6 +5,7 @@
 //! reconciled by version 1, as the host's `reconcile` span (field `version`) shows.
 
 mod common;
+mod host_process;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -345,7 +346,38 @@ async fn every_kind_of_bad_plugin_file_is_reported_and_the_old_version_keeps_ser
         let added = dir.path().join(format!("added-{i}.wasm"));
         put(&added, bad);
 
-        // A clear error naming the file and the cause, for the replaced and the added file.
+        // Both failures are announced (the replaced file's with the version that keeps serving),
+        // naming the file and the cause.
+        let (mut replaced, mut added_seen) = (None, None);
+        eventually(&format!("{scenario}: both failures are announced"), || {
+            while let Ok(event) = events.try_recv() {
+                if let ReloadEvent::Failed { path, serving, .. } = &event {
+                    if *path == victim {
+                        assert_eq!(serving.as_deref(), Some(v1.as_str()), "{event}");
+                        replaced = Some(event.to_string());
+                    } else if *path == added {
+                        assert_eq!(serving, &None, "{event}");
+                        added_seen = Some(event.to_string());
+                    }
+                }
+            }
+            std::future::ready((replaced.is_some() && added_seen.is_some()).then_some(()))
+        })
+        .await;
+        let announced = replaced.unwrap_or_default();
+        assert!(
+            announced.contains(cause.as_str())
+                && announced.contains("victim.wasm")
+                && announced.contains(&format!("version {v1} keeps serving")),
+            "{announced}"
+        );
+        let announced_added = added_seen.unwrap_or_default();
+        assert!(
+            announced_added.contains(cause.as_str())
+                && announced_added.contains(&format!("added-{i}.wasm")),
+            "{announced_added}"
+        );
+        // The same in the watcher's file states.
         let replaced_error = file_error(&watcher, &victim, cause).await;
         let added_error = file_error(&watcher, &added, cause).await;
         assert!(replaced_error.contains("victim.wasm"), "{replaced_error}");
@@ -367,24 +399,6 @@ async fn every_kind_of_bad_plugin_file_is_reported_and_the_old_version_keeps_ser
                 .as_deref()
                 .is_some_and(|e| e.contains(cause.as_str())),
             "{scenario}: the plugin's status says why: {status:?}"
-        );
-        let announced = eventually(&format!("{scenario}: the failure is announced"), || {
-            let mut seen = None;
-            while let Ok(event) = events.try_recv() {
-                if let ReloadEvent::Failed { path, serving, .. } = &event
-                    && *path == victim
-                {
-                    assert_eq!(serving.as_deref(), Some(v1.as_str()));
-                    seen = Some(event.to_string());
-                }
-            }
-            std::future::ready(seen)
-        })
-        .await;
-        assert!(
-            announced.contains(cause.as_str())
-                && announced.contains(&format!("version {v1} keeps serving")),
-            "{announced}"
         );
         let names: Vec<String> = cluster
             .manager
@@ -437,4 +451,56 @@ fn short(cause: &str) -> String {
         s.push_str("...");
     }
     s
+}
+
+#[test]
+fn kubewasm_dev_refuses_a_plugin_file_over_max_plugin_size_and_runs_the_others() {
+    use std::io::{BufRead as _, BufReader};
+    use std::process::{Command, Stdio};
+
+    // panic.wasm is ~80 KB, hello.wasm ~500 KB: a 256 KiB cap lets one through.
+    let (small, big) = (common::test_plugin("panic"), common::example("hello"));
+    let big_size = std::fs::metadata(&big).expect("hello.wasm").len();
+    assert!(std::fs::metadata(&small).expect("panic.wasm").len() < 256 << 10);
+    assert!(big_size > 256 << 10);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = host_process::plugin_dir(dir.path(), &[small, big]);
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .arg("dev")
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--kubeconfig-out")
+        .arg(dir.path().join("dev.kubeconfig"))
+        .arg("--max-plugin-size")
+        .arg("256KiB")
+        .arg("--compile-cache")
+        .arg(host_process::compile_cache())
+        .env_remove("KUBEWASM_POLICY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubewasm dev starts");
+    let stdout = dev.stdout.take().expect("stdout");
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let _ = dev.kill();
+    let _ = dev.wait();
+    assert!(banner.contains("plugins:     panic\n"), "{banner}");
+    let refused = banner
+        .lines()
+        .find(|l| l.contains("not loaded:") && l.contains("hello.wasm"))
+        .unwrap_or_else(|| panic!("hello is reported as not loaded: {banner}"));
+    assert!(
+        refused.contains(&format!(
+            "is {big_size} bytes, over the limit of 262144 bytes (raise it with --max-plugin-size)"
+        )),
+        "{refused}"
+    );
 }
