@@ -49,7 +49,10 @@ impl Plugin for Faulty {
         let cm = kubewasm_sdk::get::<ConfigMap>(ns, &req.name)?;
         let bytes = data_number(cm.as_ref(), "bytes", DEFAULT_BYTES as u64)? as usize;
         match req.name.as_str() {
-            "panic" => panic!("faulty plugin panicked on purpose while reconciling {ns}/{}", req.name),
+            "panic" => panic!(
+                "faulty plugin panicked on purpose while reconciling {ns}/{}",
+                req.name
+            ),
             "spin" => {
                 let mut n: u64 = 0;
                 loop {

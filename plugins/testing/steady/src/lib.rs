@@ -36,7 +36,8 @@ impl Plugin for Steady {
         if count >= target {
             return Ok(Action::done());
         }
-        let patch = Patch::merge(json!({"metadata": {"annotations": {COUNT: (count + 1).to_string()}}}))?;
+        let patch =
+            Patch::merge(json!({"metadata": {"annotations": {COUNT: (count + 1).to_string()}}}))?;
         kubewasm_sdk::patch::<ConfigMap>(&req.namespace, &req.name, &patch)?;
         Ok(Action::done())
     }
