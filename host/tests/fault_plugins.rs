@@ -693,6 +693,35 @@ async fn a_tight_loop_of_host_calls_is_stopped_at_the_deadline_and_its_log_flood
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_print_loop_fills_its_pipe_and_its_flood_is_capped_in_the_log() {
+    let _serial = SERIAL.lock().await;
+    let fault = Fault {
+        scenario: "print-loop",
+        injected: "println! in a loop forever (fills the 1 MiB stdout pipe)",
+        data: &[],
+        counter: Some("kubewasm_plugin_traps_total"),
+        cause: "failed printing to stdout",
+    };
+    let m = run_fault(&fault).await;
+    let all_attempts = attempts(&m.faulty, "faulty/print-loop").len();
+    let lines = logged(&["print-loop: line ", &m.faulty]).len();
+    let floods = logged(&["plugin stdout flood: dropped", &m.faulty]);
+    assert!(
+        lines <= all_attempts * 1000,
+        "{lines} stdout lines for {all_attempts} reconciles"
+    );
+    assert!(!floods.is_empty(), "one line says how much was dropped");
+    record(
+        &fault,
+        &m,
+        &format!(
+            "; trap counted; stdout capped: {lines} lines kept over {all_attempts} reconciles"
+        ),
+    );
+    m.cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_at_once_in_one_plugin_leaves_the_healthy_plugin_unharmed() {
     let _serial = SERIAL.lock().await;
     let cluster = start_cluster().await;

@@ -4,8 +4,9 @@
 //! `panic`, `spin` (never returns), `memory-bomb` (allocates until the cap), `recursion` (stack
 //! overflow), `huge-return` (an error message of `data.bytes` bytes, default 8 MiB), `huge-write`
 //! (creates a ConfigMap whose data is `data.bytes` bytes, default 8 MiB), `host-call-loop`
-//! (cache get + log in a tight loop forever), `always-error`, `slow` (sleeps `data.sleep_ms`
-//! milliseconds, then succeeds). Any other name succeeds at once.
+//! (cache get + log in a tight loop forever), `print-loop` (`println!` forever: the host's 1 MiB
+//! stdout pipe fills, the write fails and `println!` panics), `always-error`, `slow` (sleeps
+//! `data.sleep_ms` milliseconds, then succeeds). Any other name succeeds at once.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -89,6 +90,13 @@ impl Plugin for Faulty {
                     let again = kubewasm_sdk::get_raw::<ConfigMap>(ns, &req.name)?;
                     n += std::hint::black_box(again.map_or(0, |b| b.len() as u64));
                     log::info(format!("host-call-loop: {n} bytes read so far"));
+                }
+            }
+            "print-loop" => {
+                let mut n: u64 = 0;
+                loop {
+                    n += 1;
+                    println!("print-loop: line {n}");
                 }
             }
             "always-error" => Err(Error::other(
