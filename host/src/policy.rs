@@ -380,20 +380,79 @@ impl Policy {
     }
 }
 
-/// `metadata.namespace` of a JSON object, read without decoding the rest into a tree.
+/// `metadata.namespace` of a JSON object. Parsing stops as soon as it is found (or `metadata`
+/// ends without it): objects from the API server carry `metadata` near the top, so filtering a
+/// list by namespace costs a few hundred bytes of parsing per object, not the whole object.
 pub(crate) fn object_namespace(json: &[u8]) -> Option<String> {
-    #[derive(Deserialize)]
-    struct Meta {
-        namespace: Option<String>,
+    use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, Visitor};
+
+    /// Stops the parse once the answer is known (the error is the way out, not a failure).
+    const STOP: &str = "kubewasm: namespace found";
+
+    /// Whether a map key is `self.0`, without allocating it.
+    struct IsKey(&'static str);
+    impl<'de> DeserializeSeed<'de> for IsKey {
+        type Value = bool;
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+            d.deserialize_str(self)
+        }
     }
-    #[derive(Deserialize)]
-    struct Object {
-        metadata: Option<Meta>,
+    impl Visitor<'_> for IsKey {
+        type Value = bool;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("a key")
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+            Ok(v == self.0)
+        }
     }
-    serde_json::from_slice::<Object>(json)
-        .ok()
-        .and_then(|o| o.metadata)
-        .and_then(|m| m.namespace)
+
+    /// Walks the object (`inner` false) or its metadata (`inner` true).
+    struct Walk<'a> {
+        found: &'a mut Option<String>,
+        inner: bool,
+    }
+    impl<'de> DeserializeSeed<'de> for Walk<'_> {
+        type Value = ();
+        fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+    impl<'de> Visitor<'de> for Walk<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let wanted = if self.inner { "namespace" } else { "metadata" };
+            while let Some(hit) = map.next_key_seed(IsKey(wanted))? {
+                if !hit {
+                    map.next_value::<IgnoredAny>()?;
+                } else if self.inner {
+                    *self.found = map.next_value::<Option<String>>()?;
+                    return Err(de::Error::custom(STOP));
+                } else {
+                    map.next_value_seed(Walk {
+                        found: self.found,
+                        inner: true,
+                    })?;
+                    // `metadata` ended without a namespace: nothing more to look for.
+                    return Err(de::Error::custom(STOP));
+                }
+            }
+            Ok(())
+        }
+    }
+
+    let mut found = None;
+    let mut de = serde_json::Deserializer::from_slice(json);
+    // Err is how the walk stops early (or a malformed object: then no namespace).
+    let _ = Walk {
+        found: &mut found,
+        inner: false,
+    }
+    .deserialize(&mut de);
+    found
 }
 
 #[cfg(test)]
@@ -519,5 +578,20 @@ plugins:
         );
         assert_eq!(object_namespace(br#"{"metadata":{"name":"n"}}"#), None);
         assert_eq!(object_namespace(b"not json"), None);
+        assert_eq!(
+            object_namespace(br#"{"spec":{"metadata":{"namespace":"nested"}},"metadata":{"labels":{"namespace":"label"},"namespace":"real"}}"#).as_deref(),
+            Some("real"),
+            "only the object's own metadata.namespace counts"
+        );
+        assert_eq!(
+            object_namespace(br#"{"metadata":{"namespace":"ap\u0070s"},"spec":{"x":"#).as_deref(),
+            Some("apps"),
+            "escapes are decoded, and parsing stops before what follows"
+        );
+        assert_eq!(
+            object_namespace(br#"{"metadata":{"namespace":null}}"#),
+            None
+        );
+        assert_eq!(object_namespace(br#"{"metadata":{"namespace":3}}"#), None);
     }
 }
