@@ -331,6 +331,7 @@ async fn a_policy_keeps_a_running_plugin_inside_its_namespaces_and_kinds() {
         "get ConfigMap other victim",
         "get ConfigMap apps victim",
         "list ConfigMap - -",
+        "index ConfigMap victim -",
         "list ConfigMap other -",
         "create Secret apps token",
         "get Secret other token",
@@ -361,6 +362,11 @@ async fn a_policy_keeps_a_running_plugin_inside_its_namespaces_and_kinds() {
         answer(&answers, "list ConfigMap - -"),
         "ok: apps/victim,staging/victim",
         "a list across namespaces sees only the allowed ones"
+    );
+    assert_eq!(
+        answer(&answers, "index ConfigMap victim -"),
+        "ok: apps/victim,staging/victim",
+        "a list by index sees only the allowed namespaces"
     );
     // Outside: forbidden, naming the policy.
     for (attempt, needles) in [
@@ -482,7 +488,7 @@ async fn a_policy_keeps_a_running_plugin_inside_its_namespaces_and_kinds() {
         "policy",
         "namespaces and kinds (running host)",
         "policy apps+staging, Secret read-only, no Namespace; plugin writes/reads/events in other, creates Secret and Namespace",
-        "17 attempts: 7 inside ok, 10 forbidden naming the policy; key from other never reconciled",
+        "18 attempts: 8 inside ok (lists see only apps, staging), 10 forbidden naming the policy; key from other never reconciled",
         Some(escaped),
     );
     cluster.stop().await;

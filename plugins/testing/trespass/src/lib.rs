@@ -10,7 +10,8 @@
 //! `CASE: MESSAGE` (e.g. `forbidden: the policy ...`). An order is carried out once: when its
 //! result exists the plugin does nothing.
 //!
-//! The manifest reconciles ConfigMaps and may create, update, patch and delete them; it may get,
+//! The manifest reconciles ConfigMaps (with an index `by-trespass` on their label `trespass`,
+//! listed by `index ConfigMap VALUE -`) and may create, update, patch and delete them; it may get,
 //! list, create and delete Secrets, and create Namespaces (cluster-scoped). Attempts on Pods
 //! (`create Pod NS NAME`, `list Pod NS -`) exercise a kind the manifest does not declare.
 
@@ -91,6 +92,11 @@ fn attempt(line: &str) -> Result<String> {
                     .map(|o| if o.is_some() { "found" } else { "absent" }.to_owned()),
                 ("list", "ConfigMap") => kubewasm_sdk::list::<ConfigMap>(ns, "trespass=victim")
                     .map(|items| names(&items)),
+                // `index ConfigMap VALUE -`: ConfigMaps whose label `trespass` is VALUE.
+                ("index", "ConfigMap") => {
+                    kubewasm_sdk::list_by_index::<ConfigMap>("by-trespass", namespace)
+                        .map(|items| names(&items))
+                }
                 ("event", "ConfigMap") => kubewasm_sdk::event_for::<ConfigMap>(
                     ns,
                     name,
@@ -126,6 +132,7 @@ fn attempt(line: &str) -> Result<String> {
 impl Plugin for Trespass {
     fn manifest() -> Manifest {
         Manifest::reconcile::<ConfigMap>()
+            .index::<ConfigMap>("by-trespass", "metadata.labels.trespass")
             .permit::<ConfigMap>(&[Verb::Create, Verb::Update, Verb::Patch, Verb::Delete])
             .permit::<Secret>(&[Verb::Get, Verb::List, Verb::Create, Verb::Delete])
             .permit::<Namespace>(&[Verb::Create])
