@@ -571,3 +571,48 @@ async fn with_one_allowed_namespace_the_plugin_only_sees_that_namespace() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hot_reloaded_plugin_is_narrowed_by_the_policy_read_at_start() {
+    let cluster = TestCluster::start().await;
+    let runtime = runtime_with_policy("default: {namespaces: [apps, staging]}");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("trespass.wasm");
+    std::fs::copy(common::test_plugin("trespass"), &file).expect("copy");
+    let watcher = kubewasm::reload::PluginWatcher::start(
+        runtime,
+        cluster.manager.clone(),
+        dir.path(),
+        kubewasm::reload::WatchOptions::default(),
+    )
+    .await
+    .expect("the watcher starts");
+    let first = cluster.manager.plugin("trespass").expect("trespass runs");
+    assert_eq!(first.manifest().policy(), Some("test-policy.yaml"));
+
+    // A new version (here: another component under the same name) is loaded through the same
+    // runtime, so the policy narrows it too.
+    let tmp = dir.path().join(".trespass.wasm.tmp");
+    std::fs::copy(common::test_plugin("probe"), &tmp).expect("copy");
+    std::fs::rename(&tmp, &file).expect("rename");
+    let second = eventually("the new version serves", || {
+        let manager = cluster.manager.clone();
+        let old = first.version().to_owned();
+        async move { manager.plugin("trespass").filter(|p| p.version() != old) }
+    })
+    .await;
+    assert_eq!(second.manifest().policy(), Some("test-policy.yaml"));
+    assert_eq!(
+        second.manifest().allowed_namespaces(),
+        Some(&["apps".to_owned(), "staging".to_owned()][..])
+    );
+    watcher.stop().await;
+    common::fault_report::record(
+        "policy",
+        "hot reload under a policy",
+        "the plugin file is replaced while the host runs with a policy",
+        "the new version is narrowed by the same policy",
+        None,
+    );
+    cluster.stop().await;
+}
