@@ -59,9 +59,12 @@ impl ClusterBackend {
     }
 
     fn cache(&self, kind: &Kind) -> Result<&KindCache, ApiError> {
+        // A scan of the few cached kinds: no key to allocate on this per-read path.
         let cache = self
             .caches
-            .get(&(kind.group.clone(), kind.kind.clone()))
+            .iter()
+            .find(|((group, name), _)| *group == kind.group && *name == kind.kind)
+            .map(|(_, cache)| cache)
             .ok_or_else(|| {
                 // The manifest check passed, so the host failed to start an informer it needed.
                 ApiError::Internal(format!("the host keeps no cache of {kind}"))

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use kubewasm::runtime::{Action, Backend, Reason, ReconcileError, Request};
 use serde_json::json;
 
-const OPS: [&str; 13] = [
+const OPS: [&str; 14] = [
     "noop",
     "get-raw",
     "get-decoded",
@@ -22,6 +22,7 @@ const OPS: [&str; 13] = [
     "list-label-raw",
     "list-label-decoded",
     "list-label-fields",
+    "list-index-summary",
 ];
 
 #[tokio::test]

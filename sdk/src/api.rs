@@ -186,6 +186,31 @@ pub fn list_fields<T: Object>(namespace: &str, selector: &str, fields: &[&str]) 
     decode_list::<T>(&bytes)
 }
 
+/// Like [`list_fields`] but returns the projected JSON array undecoded: decode it into a
+/// small struct of your own to skip building full k8s-openapi objects.
+///
+/// # Errors
+/// As [`list_fields`], minus decoding.
+pub fn list_fields_raw<T: Object>(
+    namespace: &str,
+    selector: &str,
+    fields: &[&str],
+) -> Result<Vec<u8>> {
+    sys::list_fields(&Kind::of::<T>(), namespace, selector, fields)
+}
+
+/// Like [`list_by_index_fields`] but returns the projected JSON array undecoded.
+///
+/// # Errors
+/// As [`list_by_index_fields`], minus decoding.
+pub fn list_by_index_fields_raw<T: Object>(
+    index: &str,
+    value: &str,
+    fields: &[&str],
+) -> Result<Vec<u8>> {
+    sys::list_by_index_fields(&Kind::of::<T>(), index, value, fields)
+}
+
 /// Like [`list_by_index`], with each object holding only `fields` (see [`get_fields`]).
 ///
 /// # Errors

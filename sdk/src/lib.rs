@@ -65,8 +65,9 @@ pub mod testing;
 
 pub use api::{
     Event, Patch, apply, create, delete, event, event_for, get, get_fields, get_fields_raw,
-    get_raw, list, list_by_index, list_by_index_fields, list_by_index_raw, list_fields, list_raw,
-    patch, patch_status, replace, replace_status,
+    get_raw, list, list_by_index, list_by_index_fields, list_by_index_fields_raw,
+    list_by_index_raw, list_fields, list_fields_raw, list_raw, patch, patch_status, replace,
+    replace_status,
 };
 pub use error::{Error, Result};
 pub use manifest::{Manifest, Verb, WatchMapping};

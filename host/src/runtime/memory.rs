@@ -17,7 +17,26 @@ use super::backend::{Backend, EventRecord, PatchRequest, Subresource};
 use super::manifest::{Index, Kind};
 use kubewasm_controller::LabelSelector;
 
-type Objects = BTreeMap<(String, String), Bytes>;
+type Objects = BTreeMap<(String, String), Stored>;
+
+/// One object: the bytes reads hand out, and the parsed form selectors and indexes look at
+/// (so a filtered list never re-parses every object).
+#[derive(Debug)]
+struct Stored {
+    bytes: Bytes,
+    value: Value,
+}
+
+impl Stored {
+    fn new(bytes: Bytes, value: Value) -> Self {
+        Self { bytes, value }
+    }
+
+    fn parse(bytes: Bytes) -> Self {
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        Self { bytes, value }
+    }
+}
 
 /// An in-memory cluster: objects by kind, namespace and name, kept as JSON bytes.
 #[derive(Debug, Default)]
@@ -111,7 +130,10 @@ impl MemoryBackend {
             .write()
             .entry(kind_key(kind))
             .or_default()
-            .insert(obj_key(namespace.as_deref(), &name), bytes.clone());
+            .insert(
+                obj_key(namespace.as_deref(), &name),
+                Stored::new(bytes.clone(), object),
+            );
         Ok(bytes)
     }
 
@@ -122,7 +144,7 @@ impl MemoryBackend {
             .write()
             .entry(kind_key(kind))
             .or_default()
-            .insert(obj_key(namespace, name), bytes);
+            .insert(obj_key(namespace, name), Stored::parse(bytes));
     }
 
     /// The stored object, decoded.
@@ -132,6 +154,7 @@ impl MemoryBackend {
             .read()
             .get(&kind_key(kind))?
             .get(&obj_key(namespace, name))?
+            .bytes
             .clone();
         serde_json::from_slice(&bytes).ok()
     }
@@ -143,13 +166,13 @@ impl MemoryBackend {
 
     fn current(&self, kind: &Kind, namespace: Option<&str>, name: &str) -> Result<Value, ApiError> {
         let kinds = self.kinds.read();
-        let bytes = kinds
+        let stored = kinds
             .get(&kind_key(kind))
             .and_then(|objs| objs.get(&obj_key(namespace, name)))
             .ok_or_else(|| {
                 ApiError::NotFound(format!("{kind} {} not found", display(namespace, name)))
             })?;
-        parse(bytes)
+        parse(&stored.bytes)
     }
 
     /// Writes `new` over the current object if its resourceVersion is still `expected_rv`.
@@ -170,7 +193,7 @@ impl MemoryBackend {
                 display(namespace, name)
             )));
         };
-        let old = parse(old)?;
+        let old = parse(&old.bytes)?;
         let current_rv = str_at(&old, "/metadata/resourceVersion").unwrap_or_default();
         if let Some(expected) = expected_rv
             && expected != current_rv
@@ -192,7 +215,7 @@ impl MemoryBackend {
             m.insert("uid".into(), uid);
         }
         let bytes = encode(&new)?;
-        objs.insert(key, bytes.clone());
+        objs.insert(key, Stored::new(bytes.clone(), new));
         Ok(bytes)
     }
 }
@@ -238,7 +261,7 @@ impl Backend for MemoryBackend {
             .read()
             .get(&kind_key(kind))
             .and_then(|o| o.get(&obj_key(namespace, name)))
-            .cloned())
+            .map(|s| s.bytes.clone()))
     }
 
     fn list(
@@ -251,7 +274,7 @@ impl Backend for MemoryBackend {
         let Some(objs) = kinds.get(&kind_key(kind)) else {
             return Ok(Vec::new());
         };
-        let in_scope: Box<dyn Iterator<Item = (&(String, String), &Bytes)>> = match namespace {
+        let in_scope: Box<dyn Iterator<Item = (&(String, String), &Stored)>> = match namespace {
             Some(ns) => Box::new(
                 objs.range((ns.to_owned(), String::new())..)
                     .take_while(move |((n, _), _)| n == ns),
@@ -259,13 +282,13 @@ impl Backend for MemoryBackend {
             None => Box::new(objs.iter()),
         };
         let mut out = Vec::new();
-        for (_, bytes) in in_scope {
+        for (_, stored) in in_scope {
             if let Some(sel) = selector
-                && !sel.matches(&labels(&parse(bytes)?))
+                && !sel.matches(&labels(&stored.value))
             {
                 continue;
             }
-            out.push(bytes.clone());
+            out.push(stored.bytes.clone());
         }
         Ok(out)
     }
@@ -281,14 +304,14 @@ impl Backend for MemoryBackend {
             return Ok(Vec::new());
         };
         let mut out = Vec::new();
-        for bytes in objs.values() {
+        for stored in objs.values() {
             if index
                 .field
-                .values_in_json(&parse(bytes)?)
+                .values_in_json(&stored.value)
                 .iter()
                 .any(|v| v == value)
             {
-                out.push(bytes.clone());
+                out.push(stored.bytes.clone());
             }
         }
         Ok(out)
@@ -356,7 +379,7 @@ impl Backend for MemoryBackend {
                     display(namespace, &name)
                 )));
             }
-            objs.insert(key, bytes.clone());
+            objs.insert(key, Stored::new(bytes.clone(), obj));
             Ok(bytes)
         })
     }

@@ -19,6 +19,7 @@ use super::engine::Runtime;
 use super::manifest::{Kind, Manifest, ManifestError};
 use super::memory::MemoryBackend;
 use super::output;
+use super::projection::ProjectionCache;
 use super::state::HostState;
 
 /// Why a plugin could not be loaded. Every case names the file.
@@ -278,6 +279,8 @@ struct PluginInner {
     manifest: Arc<Manifest>,
     source: CompileSource,
     version: Arc<str>,
+    /// Projections memoised across this plugin's reconciles (see `ProjectionCache`).
+    projections: Arc<ProjectionCache>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -421,6 +424,7 @@ impl Plugin {
                 manifest: Arc::new(manifest),
                 source,
                 version,
+                projections: Arc::new(ProjectionCache::new(PROJECTION_MEMO_CAP)),
             }),
         })
     }
@@ -484,12 +488,13 @@ impl Plugin {
         let inner = &*self.inner;
         let cfg = &inner.runtime.inner.config;
         let plugin = || inner.name.to_string();
-        let state = HostState::new(
+        let mut state = HostState::new(
             inner.name.clone(),
             Some(inner.manifest.clone()),
             backend,
             cfg.memory_cap,
         );
+        state.projections = Some(inner.projections.clone());
         let mut store = new_store(&inner.runtime, state);
         let instance = inner.pre.instantiate_async(&mut store).await.map_err(|e| {
             ReconcileError::Instantiate {
@@ -585,6 +590,9 @@ fn cap_message(error: ApiError) -> ApiError {
         ApiError::Other(m) => ApiError::Other(cut(m)),
     }
 }
+
+/// Source bytes a plugin's projection memo may retain per field set (64 MiB).
+const PROJECTION_MEMO_CAP: usize = 64 << 20;
 
 /// The exported interface, as the host's WIT names it.
 const RECONCILER: &str = "kubewasm:controller/reconciler@0.1.0";

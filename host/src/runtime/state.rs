@@ -9,6 +9,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::backend::Backend;
 use super::manifest::Manifest;
+use super::projection::ProjectionCache;
 
 /// How much guest stdout/stderr one reconcile may write (each); more fails the write.
 pub(crate) const OUTPUT_CAPACITY: usize = 1 << 20;
@@ -115,6 +116,8 @@ pub(crate) struct HostState {
     pub(crate) plugin: Arc<str>,
     /// What the plugin may still log in this reconcile.
     pub(crate) log_budget: LogBudget,
+    /// The plugin's projection memo (shared by its reconciles); `None` projects directly.
+    pub(crate) projections: Option<Arc<ProjectionCache>>,
 }
 
 impl HostState {
@@ -146,6 +149,7 @@ impl HostState {
             manifest,
             plugin,
             log_budget: LogBudget::default(),
+            projections: None,
         }
     }
 }

@@ -4,7 +4,7 @@ use super::super::api_error::ApiError;
 use super::super::bindings::kubewasm::controller::cache::Host;
 use super::super::bindings::kubewasm::controller::types::{Error, Kind};
 use super::super::manifest::Verb;
-use super::super::projection::Projection;
+use super::super::projection::{Projection, ProjectionError};
 use super::super::state::HostState;
 use super::check_scope;
 use crate::policy::object_namespace;
@@ -126,10 +126,10 @@ impl HostState {
         name: &str,
         fields: &[String],
     ) -> Result<Option<Vec<u8>>, ApiError> {
-        let projection = projection(fields)?;
-        self.cache_get_bytes(kind, namespace, name)?
-            .map(|b| projection.project(&b).map_err(internal))
-            .transpose()
+        match self.cache_get_bytes(kind, namespace, name)? {
+            Some(b) => self.project(fields, &[b], false).map(Some),
+            None => check_fields(fields).map(|()| None),
+        }
     }
 
     fn cache_list_fields(
@@ -139,9 +139,8 @@ impl HostState {
         selector: Option<&str>,
         fields: &[String],
     ) -> Result<Vec<u8>, ApiError> {
-        let projection = projection(fields)?;
         let items = self.cache_list_items(kind, namespace, selector)?;
-        projection.project_array(&items).map_err(internal)
+        self.project(fields, &items, true)
     }
 
     fn cache_list_by_index_fields(
@@ -151,20 +150,40 @@ impl HostState {
         value: &str,
         fields: &[String],
     ) -> Result<Vec<u8>, ApiError> {
-        let projection = projection(fields)?;
         let items = self.cache_list_by_index_items(kind, index, value)?;
-        projection.project_array(&items).map_err(internal)
+        self.project(fields, &items, true)
+    }
+
+    /// Projects through the plugin's memo when it has one, else directly.
+    fn project(
+        &self,
+        fields: &[String],
+        items: &[bytes::Bytes],
+        array: bool,
+    ) -> Result<Vec<u8>, ApiError> {
+        if items.is_empty() {
+            check_fields(fields)?;
+        }
+        let out = match &self.projections {
+            Some(memo) => memo.project(fields, items, array),
+            None => Projection::new(fields).and_then(|p| match (array, items) {
+                (false, [one]) => p.project(one),
+                _ => p.project_array(items),
+            }),
+        };
+        out.map_err(|e| match e {
+            ProjectionError::Object(_) => ApiError::Internal(e.to_string()),
+            _ => ApiError::Invalid(e.to_string()),
+        })
     }
 }
 
-/// Parses the field paths of a projected read; a bad path is the plugin's `invalid`.
-fn projection(fields: &[String]) -> Result<Projection, ApiError> {
-    Projection::new(fields).map_err(|e| ApiError::Invalid(e.to_string()))
-}
-
-/// A stored object that does not project is a host-side fault, not the plugin's.
-fn internal(e: super::super::projection::ProjectionError) -> ApiError {
-    ApiError::Internal(e.to_string())
+/// Validates field paths when there is nothing to project, so a bad path is `invalid`
+/// whether or not objects were found.
+fn check_fields(fields: &[String]) -> Result<(), ApiError> {
+    Projection::new(fields)
+        .map(drop)
+        .map_err(|e| ApiError::Invalid(e.to_string()))
 }
 
 impl Host for HostState {

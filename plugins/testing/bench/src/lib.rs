@@ -27,6 +27,8 @@
 //! | `list-label-raw`     | cache list of Pods in `bench` with label selector `app=bench`, JSON only     |
 //! | `list-label-decoded` | the same, decoded into `Vec<Pod>`                                            |
 //! | `list-label-fields`  | the same projected to [`FIELDS`], decoded into `Vec<Pod>`                    |
+//! | `list-index-summary` | `list-index-fields` decoded into a small struct of just those fields instead |
+//! |                      | of `Pod` (the cheapest way to read a list: what a tuned plugin does)         |
 //! | `fresh`              | fails unless the guest's memory is fresh: bumps a static counter and fails   |
 //! |                      | if an earlier reconcile already bumped it                                    |
 //! | `realistic`          | get the request's own Pod (namespace of the request, `bench` when empty;    |
@@ -57,6 +59,43 @@ const NODE: &str = "node-0";
 const SELECTOR: &str = "app=bench";
 
 struct Bench;
+
+/// [`FIELDS`] of a Pod, borrowing its strings from the JSON (no copies).
+#[derive(serde::Deserialize)]
+#[allow(dead_code)] // read only through black_box
+struct PodSummary<'a> {
+    #[serde(borrow)]
+    metadata: SummaryMeta<'a>,
+    #[serde(borrow, default)]
+    spec: Option<SummarySpec<'a>>,
+    #[serde(borrow, default)]
+    status: Option<SummaryStatus<'a>>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct SummaryMeta<'a> {
+    #[serde(borrow)]
+    name: std::borrow::Cow<'a, str>,
+    #[serde(borrow, default)]
+    namespace: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    labels: std::collections::BTreeMap<std::borrow::Cow<'a, str>, std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct SummarySpec<'a> {
+    #[serde(borrow, default, rename = "nodeName")]
+    node_name: Option<std::borrow::Cow<'a, str>>,
+}
+
+#[derive(serde::Deserialize)]
+#[allow(dead_code)]
+struct SummaryStatus<'a> {
+    #[serde(borrow, default)]
+    phase: Option<std::borrow::Cow<'a, str>>,
+}
 
 /// Bumped by `fresh`; a reconcile that finds it set runs in memory an earlier one used.
 static TOUCHED: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
@@ -159,6 +198,11 @@ impl Plugin for Bench {
             }
             "list-label-fields" => {
                 let pods = k::list_fields::<Pod>(NAMESPACE, SELECTOR, FIELDS)?;
+                std::hint::black_box(nonempty(pods, op)?);
+            }
+            "list-index-summary" => {
+                let json = k::list_by_index_fields_raw::<Pod>(INDEX, NODE, FIELDS)?;
+                let pods: Vec<PodSummary<'_>> = serde_json::from_slice(&json)?;
                 std::hint::black_box(nonempty(pods, op)?);
             }
             "fresh" => fresh()?,
