@@ -961,6 +961,56 @@ mod tests {
     }
 
     #[test]
+    fn projected_reads_keep_only_the_asked_fields_and_follow_the_manifest() {
+        let host = FakeHost::for_plugin::<Limited>();
+        let mut x = cm("a", "x", json!({"kubewasm.dev/node": "n1", "other": "o"}));
+        x["data"] = json!({"k": "v", "big": "not wanted"});
+        host.seed_json::<ConfigMap>(x);
+        host.seed_json::<ConfigMap>(cm("a", "y", json!({"kubewasm.dev/node": "n2"})));
+
+        let got = crate::get_fields::<ConfigMap>("a", "x", &["data.k"])
+            .unwrap()
+            .unwrap();
+        assert_eq!(got.data, Some([("k".to_owned(), "v".to_owned())].into()));
+        assert_eq!(got.metadata.name.as_deref(), Some("x"));
+        assert!(
+            got.metadata.resource_version.is_some(),
+            "identity is always kept"
+        );
+        assert_eq!(got.metadata.labels, None);
+        assert_eq!(
+            crate::get_fields::<ConfigMap>("a", "none", &["data"]).unwrap(),
+            None
+        );
+
+        let labelled = crate::list_fields::<ConfigMap>(
+            "a",
+            "kubewasm.dev/node=n1",
+            &["metadata.labels[other]"],
+        )
+        .unwrap();
+        assert_eq!(labelled.len(), 1);
+        assert_eq!(
+            labelled[0].metadata.labels,
+            Some([("other".to_owned(), "o".to_owned())].into())
+        );
+        let on_n2 = crate::list_by_index_fields::<ConfigMap>("by-node", "n2", &["data"]).unwrap();
+        assert_eq!(on_n2.len(), 1);
+        assert_eq!(on_n2[0].metadata.name.as_deref(), Some("y"));
+
+        let bad = crate::get_fields::<ConfigMap>("a", "x", &["data..k"]).unwrap_err();
+        assert!(matches!(bad, Error::Invalid(_)), "{bad}");
+        let forbidden = crate::list_fields::<Pod>("", "", &["metadata.name"]).unwrap_err();
+        assert!(matches!(forbidden, Error::Forbidden(_)), "{forbidden}");
+        host.fail_next(Call::List, Error::NotSynced("later".into()));
+        assert_eq!(
+            crate::list_fields::<ConfigMap>("a", "", &["data"]).unwrap_err(),
+            Error::NotSynced("later".into()),
+            "projected reads fail like the plain call they mirror"
+        );
+    }
+
+    #[test]
     fn an_injected_failure_hits_the_next_matching_call_once() {
         let host = FakeHost::new();
         host.seed_json::<ConfigMap>(cm("a", "x", json!({})));
