@@ -3,6 +3,7 @@
 //!
 //! `cargo xtask` with no task lists the tasks.
 
+mod bench;
 mod faults;
 mod python;
 
@@ -32,6 +33,10 @@ const TASKS: &[(&str, &str)] = &[
         "cargo fmt --check and cargo clippy -D warnings over the host workspace and the plugins",
     ),
     ("ci", "what CI runs: lint, then test"),
+    (
+        "bench [ARGS]",
+        "build the plugins, kubewasm and kubewasm-bench in release, then run the benchmark suite (--full, --json FILE, --only GROUPS; see bench/README.md)",
+    ),
 ];
 
 fn main() -> ExitCode {
@@ -47,6 +52,7 @@ fn main() -> ExitCode {
         Some("test") => build_plugins().and_then(|()| test(&rest)),
         Some("dev") => build_plugins().and_then(|()| dev(&rest)),
         Some("lint") => lint(),
+        Some("bench") => build_plugins().and_then(|()| bench::bench(&rest)),
         Some("ci") => lint()
             .and_then(|()| build_plugins())
             .and_then(|()| test(&rest)),

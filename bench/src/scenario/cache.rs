@@ -1,0 +1,388 @@
+//! Figures 1 and 2: a cache get of a Pod and lists of 1k Pods from inside a plugin, against a
+//! kube-rs reflector `Store<Pod>` over the same API server.
+//!
+//! kubewasm: the `bench` test plugin called in a loop (a fresh sandbox per call, as every
+//! reconcile gets) over the real informer store; each figure is the call's time minus the median
+//! no-op call, i.e. what the read adds to a reconcile. Native: the same read on the reflector
+//! store, whose objects are already decoded structs (so the native "decoded" read is an `Arc`
+//! clone); separate rows give what decoding the same JSON costs natively with serde_json.
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::ApiResource;
+use kube::core::GroupVersionKind;
+use kube::runtime::reflector::{ObjectRef, Store};
+use kubewasm::runtime::{Backend, Kind, Plugin, Reason, Request};
+use kubewasm_controller::{FieldPath, InformerFactory, InformerKey, InformerOptions};
+
+use super::{Ctx, micros, millis};
+use crate::fixture::{Cluster, PodSpec};
+use crate::peer::pod_reflector;
+use crate::report::{Figure, Goal, Side, Unit};
+use crate::stats::Summary;
+use crate::store_backend::StoreBackend;
+
+/// The node every listed Pod runs on (the by-index figures look it up).
+pub const NODE: &str = "node-0";
+/// The `app` label every listed Pod has (the by-label figures select `app=bench`).
+pub const APP: &str = "bench";
+/// The namespace of the listed Pods; Pod `pod-0` there is the one the get figures read.
+pub const NAMESPACE: &str = "bench";
+
+/// The operations of the `bench` plugin each figure calls, and the native read it is set
+/// against.
+struct ListCase {
+    id: String,
+    title: String,
+    op: String,
+    native: fn(&Store<Pod>) -> Vec<Arc<Pod>>,
+    native_label: String,
+}
+
+fn pods_kind() -> Kind {
+    Kind {
+        group: String::new(),
+        version: "v1".into(),
+        kind: "Pod".into(),
+        plural: "pods".into(),
+        namespaced: true,
+    }
+}
+
+/// Runs figures 1 and 2.
+///
+/// # Errors
+/// When the cluster, the plugin or a native read fails.
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
+    let n = ctx.sizes.list_pods;
+    let cluster = Cluster::start().await?;
+    // The listed Pods, and as many others (another namespace, node and app) that every index
+    // and selector must skip.
+    let listed = (0..n).map(|i| PodSpec::new(i, NAMESPACE, NODE, APP));
+    let others = (0..n).map(|i| PodSpec::new(i, "other", "node-1", "api"));
+    cluster.create_pods(listed.chain(others)).await?;
+
+    // kubewasm: the real informer store (with the host's spec.nodeName index) behind the plugin.
+    let factory = InformerFactory::new(cluster.client.clone());
+    let field = FieldPath::parse("spec.nodeName").context("the index path")?;
+    let informer = factory
+        .acquire(
+            InformerKey::all(ApiResource::from_gvk_with_plural(
+                &GroupVersionKind::gvk("", "v1", "Pod"),
+                "pods",
+            )),
+            InformerOptions {
+                indexes: vec![(field.canonical(), field)],
+                ..InformerOptions::default()
+            },
+        )
+        .context("starting the Pod informer")?;
+    informer.wait_synced().await;
+    let backend: Arc<dyn Backend> =
+        Arc::new(StoreBackend::default().with(&pods_kind(), informer.clone()));
+    let runtime = ctx.runtime()?;
+    let plugin = runtime
+        .load(&ctx.test_plugin(super::CACHE_PLUGIN)?)
+        .await
+        .context("loading the bench plugin")?;
+
+    // Native: a reflector over the same server.
+    let (store, reflector_task) = pod_reflector(cluster.client.clone());
+    let deadline = Instant::now() + std::time::Duration::from_secs(300);
+    while store.len() < 2 * n {
+        if Instant::now() > deadline {
+            bail!(
+                "the native reflector holds {} of {} Pods after 5 minutes",
+                store.len(),
+                2 * n
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+
+    let s = &ctx.sizes;
+    let noop = call_samples(&plugin, &backend, "noop", s.get_samples, micros)
+        .await?
+        .context("the bench plugin has no noop operation")?;
+    let noop_p50 = Summary::of(&noop).map_or(0.0, |x| x.p50);
+    let mut figures = Vec::new();
+
+    // Figure 1: get.
+    let pod0 = ObjectRef::<Pod>::new("pod-0").within(NAMESPACE);
+    let native_get = batched_micros(s.get_samples, 100, || {
+        black_box(store.get(&pod0));
+    });
+    let raw_bytes = informer
+        .store()
+        .get(Some(NAMESPACE), "pod-0")
+        .map(|e| e.json().clone())
+        .context("pod-0 is not cached")?;
+    let native_decode = batched_micros(s.get_samples, 10, || {
+        black_box(serde_json::from_slice::<Pod>(&raw_bytes).ok());
+    });
+    let get_raw = call_samples(&plugin, &backend, "get-raw", s.get_samples, micros).await?;
+    let get_decoded = call_samples(&plugin, &backend, "get-decoded", s.get_samples, micros).await?;
+    let kube_get = "kube-rs reflector Store::get (an Arc clone of a decoded Pod)";
+    figures.push(
+        Figure::new(
+            "cache.get.raw",
+            1,
+            "cache get of a Pod, raw bytes",
+            Unit::Micros,
+            minus_noop("bench plugin get-raw, minus the no-op call", get_raw.as_deref(), noop_p50),
+            Side::from_samples(kube_get, &native_get),
+        )
+        .goal(Goal::P95AtMost { value: 1.0 })
+        .note(format!(
+            "{} B Pod; anchor: client-go cache hit 35 µs p95; no-op call median {noop_p50:.1} µs subtracted",
+            raw_bytes.len()
+        )),
+    );
+    figures.push(
+        Figure::new(
+            "cache.get.decoded",
+            1,
+            "cache get of a Pod, decoded into k8s-openapi Pod",
+            Unit::Micros,
+            minus_noop(
+                "bench plugin get-decoded, minus the no-op call",
+                get_decoded.as_deref(),
+                noop_p50,
+            ),
+            Side::from_samples(kube_get, &native_get),
+        )
+        .goal(Goal::P95AtMost { value: 10.0 })
+        .note("native objects are decoded once, when the watch event arrives: its get decodes nothing"),
+    );
+    let get_fields = call_samples(&plugin, &backend, "get-fields", s.get_samples, micros).await?;
+    figures.push(
+        Figure::new(
+            "cache.get.fields",
+            1,
+            "cache get of a Pod, only what the plugin needs (5 fields), decoded",
+            Unit::Micros,
+            minus_noop(
+                "bench plugin get-fields, minus the no-op call",
+                get_fields.as_deref(),
+                noop_p50,
+            ),
+            Side::from_samples(kube_get, &native_get),
+        )
+        .goal(Goal::P95AtMost { value: 10.0 }),
+    );
+    figures.push(Figure::new(
+        "cache.get.decoded_vs_serde",
+        1,
+        "cache get decoded, against a native serde_json decode of the same bytes",
+        Unit::Micros,
+        minus_noop(
+            "bench plugin get-decoded, minus the no-op call",
+            get_decoded.as_deref(),
+            noop_p50,
+        ),
+        Side::from_samples(
+            "serde_json::from_slice::<Pod> of the cached bytes, native",
+            &native_decode,
+        ),
+    ));
+
+    // Figure 2: lists.
+    let ns =
+        |s: &Store<Pod>| s.state_filter(|p| p.metadata.namespace.as_deref() == Some(NAMESPACE));
+    let mut cases = Vec::new();
+    for (form, what) in [
+        ("raw", "raw JSON"),
+        ("decoded", "decoded"),
+        ("fields", "only what the plugin needs (5 fields), decoded"),
+    ] {
+        let projected = if form == "raw" {
+            ""
+        } else {
+            " (objects already decoded)"
+        };
+        cases.push(ListCase {
+            id: format!("list.namespace.{form}"),
+            title: format!("list 1k Pods of a namespace, {what}"),
+            op: if form == "fields" {
+                "list-fields".into()
+            } else {
+                format!("list-{form}")
+            },
+            native: ns,
+            native_label: format!("reflector Store::state_filter on namespace{projected}"),
+        });
+        cases.push(ListCase {
+            id: format!("list.index.{form}"),
+            title: format!("list 1k Pods by index (spec.nodeName), {what}"),
+            op: format!("list-index-{form}"),
+            native: by_node,
+            native_label: format!(
+                "reflector Store::state_filter on spec.nodeName (kube-rs stores have no indexes){projected}"
+            ),
+        });
+        cases.push(ListCase {
+            id: format!("list.label.{form}"),
+            title: format!("list 1k Pods by label selector, {what}"),
+            op: format!("list-label-{form}"),
+            native: by_label,
+            native_label: format!(
+                "reflector Store::state_filter on namespace and app label{projected}"
+            ),
+        });
+    }
+    for case in &cases {
+        let found = (case.native)(&store).len();
+        if found != n {
+            bail!(
+                "the native list for {} found {found} Pods, not {n}",
+                case.id
+            );
+        }
+        let native = batched_millis(s.list_samples, 1, || {
+            black_box((case.native)(&store));
+        });
+        let wasm = call_samples(&plugin, &backend, &case.op, s.list_samples, millis).await?;
+        figures.push(
+            Figure::new(
+                &case.id,
+                2,
+                &case.title,
+                Unit::Millis,
+                minus_noop(
+                    &format!("bench plugin {}, minus the no-op call", case.op),
+                    wasm.as_deref(),
+                    noop_p50 / 1e3,
+                ),
+                Side::from_samples(&case.native_label, &native),
+            )
+            .goal(Goal::P95AtMost { value: 0.5 })
+            .note(format!(
+                "{n} Pods listed out of {} cached; anchor: client-go 1.7 ms p95",
+                2 * n
+            )),
+        );
+    }
+    let entries = informer.store().list(Some(NAMESPACE), None);
+    let list_json = {
+        let mut v = b"[".to_vec();
+        for (i, e) in entries.iter().enumerate() {
+            if i > 0 {
+                v.push(b',');
+            }
+            v.extend_from_slice(e.json());
+        }
+        v.push(b']');
+        v
+    };
+    let native_list_decode = batched_millis(s.list_samples, 1, || {
+        black_box(serde_json::from_slice::<Vec<Pod>>(&list_json).ok());
+    });
+    let list_decoded =
+        call_samples(&plugin, &backend, "list-decoded", s.list_samples, millis).await?;
+    figures.push(Figure::new(
+        "list.namespace.decoded_vs_serde",
+        2,
+        "list 1k Pods decoded, against a native serde_json decode of the same bytes",
+        Unit::Millis,
+        minus_noop(
+            "bench plugin list-decoded, minus the no-op call",
+            list_decoded.as_deref(),
+            noop_p50 / 1e3,
+        ),
+        Side::from_samples(
+            "serde_json::from_slice::<Vec<Pod>> of the cached bytes, native",
+            &native_list_decode,
+        ),
+    ));
+
+    reflector_task.abort();
+    drop(informer);
+    cluster.stop().await;
+    Ok(figures)
+}
+
+fn by_node(store: &Store<Pod>) -> Vec<Arc<Pod>> {
+    store.state_filter(|p| p.spec.as_ref().and_then(|s| s.node_name.as_deref()) == Some(NODE))
+}
+
+fn by_label(store: &Store<Pod>) -> Vec<Arc<Pod>> {
+    store.state_filter(|p| {
+        p.metadata.namespace.as_deref() == Some(NAMESPACE)
+            && p.metadata
+                .labels
+                .as_ref()
+                .and_then(|l| l.get("app"))
+                .is_some_and(|a| a == APP)
+    })
+}
+
+/// The kubewasm side of a figure: the samples minus the no-op median, or why there are none.
+fn minus_noop(label: &str, samples: Option<&[f64]>, noop: f64) -> Side {
+    match samples.and_then(Summary::of) {
+        Some(s) => Side::measured(label, s.minus(noop)),
+        None => Side::missing(
+            label,
+            "the bench plugin has no such operation yet (plugins/testing/bench)",
+        ),
+    }
+}
+
+/// Times `n` calls of operation `op` (after a warm-up), each in `unit`; `None` when the plugin
+/// does not know the operation.
+///
+/// # Errors
+/// When a call fails for another reason.
+async fn call_samples(
+    plugin: &Plugin,
+    backend: &Arc<dyn Backend>,
+    op: &str,
+    n: usize,
+    unit: fn(std::time::Duration) -> f64,
+) -> anyhow::Result<Option<Vec<f64>>> {
+    let call = || plugin.reconcile(Arc::clone(backend), Request::new("", op, Reason::Resync));
+    match call().await {
+        Ok(_) => {}
+        Err(e) if e.to_string().contains("unknown operation") => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("bench plugin operation {op}")),
+    }
+    for _ in 0..(n / 10).clamp(1, 50) {
+        call()
+            .await
+            .with_context(|| format!("bench plugin operation {op}"))?;
+    }
+    let mut samples = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        call()
+            .await
+            .with_context(|| format!("bench plugin operation {op}"))?;
+        samples.push(unit(start.elapsed()));
+    }
+    Ok(Some(samples))
+}
+
+/// `n` samples, each the mean time of `batch` calls of `f`, in µs (single native calls are too
+/// short to time one by one).
+fn batched_micros(n: usize, batch: u32, mut f: impl FnMut()) -> Vec<f64> {
+    (0..n)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..batch {
+                f();
+            }
+            micros(start.elapsed() / batch)
+        })
+        .collect()
+}
+
+/// As [`batched_micros`], in ms.
+fn batched_millis(n: usize, batch: u32, f: impl FnMut()) -> Vec<f64> {
+    batched_micros(n, batch, f)
+        .into_iter()
+        .map(|us| us / 1e3)
+        .collect()
+}

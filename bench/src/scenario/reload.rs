@@ -1,0 +1,234 @@
+//! Figure 5: hot reload, from a plugin file replaced to the first reconcile on the new version,
+//! with a cold compile and with a compile-cache hit; native peer: restarting a kube-runtime
+//! controller (a new `Controller`, its re-list, its first reconcile), which is what a native
+//! operator does to change its code (without building and rolling out an image).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::Api;
+use kube::api::{Patch, PatchParams};
+use kubewasm::reload::{PluginWatcher, WatchOptions};
+use kubewasm::runtime::{Runtime, RuntimeConfig, version_of};
+use kubewasm::{Manager, ManagerConfig};
+use serde_json::json;
+
+use super::{CONCURRENCY, Ctx, PEER_PLUGIN, millis};
+use crate::fixture::Cluster;
+use crate::peer::NativeController;
+use crate::report::{Figure, Side, Unit};
+
+const OBJECTS: usize = 50;
+const NAME: &str = "bench-reload";
+const TIMEOUT: Duration = Duration::from_secs(120);
+
+/// The same component with a custom section appended: new bytes (a new version, a cold
+/// compile), same behaviour.
+pub fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"kubewasm-bench";
+    let payload = name.len() + 1 + tag.len();
+    let mut out = bytes.to_vec();
+    out.push(0);
+    leb128(&mut out, payload);
+    leb128(&mut out, name.len());
+    out.extend_from_slice(name);
+    out.extend_from_slice(tag.as_bytes());
+    out
+}
+
+fn leb128(out: &mut Vec<u8>, mut v: usize) {
+    loop {
+        let byte = (v & 0x7f) as u8;
+        v >>= 7;
+        if v == 0 {
+            out.push(byte);
+            return;
+        }
+        out.push(byte | 0x80);
+    }
+}
+
+/// Reconciles finished by `version` of the reload plugin.
+fn reconciled(manager: &Manager, version: &str) -> u64 {
+    manager
+        .versions(NAME)
+        .iter()
+        .filter(|s| s.version == version)
+        .map(|s| s.ok + s.errors + s.faults)
+        .sum()
+}
+
+/// Writes `bytes` over `file` (temporary name, then rename) and returns how long until the
+/// first reconcile on the new version finished.
+async fn replace_and_time(
+    manager: &Manager,
+    file: &Path,
+    bytes: &[u8],
+) -> anyhow::Result<Duration> {
+    let version = version_of(bytes);
+    let before = reconciled(manager, &version);
+    let tmp = file.with_file_name(".bench.tmp");
+    let started = Instant::now();
+    std::fs::write(&tmp, bytes).context("writing the new plugin file")?;
+    std::fs::rename(&tmp, file).context("renaming the new plugin file into place")?;
+    loop {
+        if reconciled(manager, &version) > before {
+            return Ok(started.elapsed());
+        }
+        if started.elapsed() > TIMEOUT {
+            bail!("no reconcile on the new version after {TIMEOUT:?}");
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+}
+
+/// Runs figure 5.
+///
+/// # Errors
+/// When the cluster, a plugin file or a reload fails.
+pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
+    let original = std::fs::read(ctx.test_plugin(PEER_PLUGIN)?).context("reading the plugin")?;
+    let cluster = Cluster::start().await?;
+    cluster
+        .create_config_maps("reload", (0..OBJECTS).map(|i| format!("reload-{i}")))
+        .await?;
+    // A steady stream of changes, so a new version gets a reconcile soon after it serves.
+    let stop = Arc::new(AtomicBool::new(false));
+    let writer = {
+        let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), "reload");
+        let stop = Arc::clone(&stop);
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            while !stop.load(Ordering::Relaxed) {
+                n += 1;
+                let patch = Patch::Merge(json!({"data": {"n": n.to_string()}}));
+                let _ = api
+                    .patch(
+                        &format!("reload-{}", n % OBJECTS),
+                        &PatchParams::default(),
+                        &patch,
+                    )
+                    .await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    };
+
+    // kubewasm: a watched plugin folder, a fresh compile cache (so new bytes compile cold).
+    let cache = tempfile::tempdir().context("a temporary compile cache")?;
+    let dir = tempfile::tempdir().context("a temporary plugin folder")?;
+    let runtime = Runtime::new(RuntimeConfig {
+        compile_cache_dir: Some(cache.path().to_owned()),
+        ..RuntimeConfig::default()
+    })
+    .context("starting the plugin runtime")?;
+    let file = dir.path().join(format!("{NAME}.wasm"));
+    std::fs::write(&file, &original).context("writing the plugin file")?;
+    let manager = Manager::new(cluster.client.clone(), ManagerConfig::default());
+    let watcher = PluginWatcher::start(
+        runtime.clone(),
+        manager.clone(),
+        dir.path(),
+        WatchOptions::default(),
+    )
+    .await
+    .context("watching the plugin folder")?;
+    manager.wait_synced().await;
+    let stamp = jiff::Timestamp::now().as_nanosecond();
+    let mut cold = Vec::new();
+    for i in 0..ctx.sizes.reloads {
+        let bytes = variant(&original, &format!("cold-{stamp}-{i}"));
+        cold.push(millis(replace_and_time(&manager, &file, &bytes).await?));
+    }
+    // Compile-cache hits: versions never served, compiled beforehand into the same cache (a
+    // version served before keeps its counters, which would blur "first reconcile on it").
+    let mut cached = Vec::new();
+    let compiler = Runtime::new(RuntimeConfig {
+        compile_cache_dir: Some(cache.path().to_owned()),
+        ..RuntimeConfig::default()
+    })
+    .context("starting a second runtime on the same compile cache")?;
+    for i in 0..ctx.sizes.reloads {
+        let bytes = variant(&original, &format!("cached-{stamp}-{i}"));
+        compiler
+            .load_bytes(&dir.path().join(".precompile.wasm"), bytes.clone())
+            .await
+            .context("compiling a variant into the cache")?;
+        cached.push(millis(replace_and_time(&manager, &file, &bytes).await?));
+    }
+    watcher.stop().await;
+    manager.shutdown().await;
+
+    // Native: stop the controller, start a new one, time to its first reconcile.
+    let mut restarts = Vec::new();
+    let mut controller =
+        NativeController::spawn(cluster.client.clone(), Arc::clone(&ctx.probe), CONCURRENCY);
+    controller.ready(OBJECTS).await?;
+    for _ in 0..ctx.sizes.reloads {
+        ctx.probe.reset(1);
+        let started = Instant::now();
+        controller.stop();
+        controller =
+            NativeController::spawn(cluster.client.clone(), Arc::clone(&ctx.probe), CONCURRENCY);
+        while ctx.probe.run().elapsed.is_none() {
+            if started.elapsed() > TIMEOUT {
+                bail!("the restarted native controller did not reconcile in {TIMEOUT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        restarts.push(millis(started.elapsed()));
+    }
+    controller.stop();
+    stop.store(true, Ordering::Relaxed);
+    let _ = writer.await;
+    cluster.stop().await;
+
+    let debounce = WatchOptions::default().debounce;
+    let native =
+        "native controller restart: new kube-runtime Controller, re-list, first reconcile done";
+    let note = format!(
+        "{:.1} MB plugin; includes the plugin watcher's {debounce:?} debounce; {OBJECTS} ConfigMaps patched every ~2 ms so a new version reconciles soon; the native figure has no compile (rebuilding and rolling out a native binary is not timed)",
+        original.len() as f64 / 1e6
+    );
+    Ok(vec![
+        Figure::new(
+            "reload.cold",
+            5,
+            "hot reload, cold compile (file replaced -> first reconcile on the new version)",
+            Unit::Millis,
+            Side::from_samples("kubewasm PluginWatcher, empty compile cache", &cold),
+            Side::from_samples(native, &restarts),
+        )
+        .note(note.clone()),
+        Figure::new(
+            "reload.cached",
+            5,
+            "hot reload, compile-cache hit",
+            Unit::Millis,
+            Side::from_samples("kubewasm PluginWatcher, bytes compiled before", &cached),
+            Side::from_samples(native, &restarts),
+        )
+        .note(note),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_variant_appends_a_well_formed_custom_section() {
+        let tag = "x".repeat(200);
+        let out = variant(b"\0asm", &tag);
+        let section = &out[4..];
+        assert_eq!(section[0], 0, "custom section id");
+        // payload = 1 (name length) + 14 (name) + 200 = 215 = 0xd7 -> LEB128 0xd7 0x01
+        assert_eq!(&section[1..3], &[0xd7, 0x01]);
+        assert_eq!(section[3] as usize, b"kubewasm-bench".len());
+        assert_eq!(section.len(), 3 + 215);
+    }
+}

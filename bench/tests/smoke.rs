@@ -1,0 +1,127 @@
+//! Runs the benchmark suite in smoke mode (tiny sizes) and checks the report's shape: every
+//! figure present with a measured kubewasm side and a measured native side. No timing is
+//! asserted; the one behaviour checked is that 3 plugins on one kind open one watch.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+const FIGURES: &[&str] = &[
+    "cache.get.raw",
+    "cache.get.decoded",
+    "cache.get.fields",
+    "cache.get.decoded_vs_serde",
+    "list.namespace.raw",
+    "list.namespace.decoded",
+    "list.namespace.fields",
+    "list.index.raw",
+    "list.index.decoded",
+    "list.index.fields",
+    "list.label.raw",
+    "list.label.decoded",
+    "list.label.fields",
+    "list.namespace.decoded_vs_serde",
+    "reconcile.noop.throughput",
+    "reconcile.realistic.throughput",
+    "event.latency",
+    "reload.cold",
+    "reload.cached",
+    "memory.rss",
+    "startup.ready",
+    "memory.rss_per_pod",
+    "memory.store_bytes_per_object",
+    "memory.idle_per_plugin",
+    "watch.connections",
+];
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+#[test]
+fn smoke_mode_reports_every_figure_with_a_kubewasm_and_a_native_side() {
+    let plugins = root().join("target/test-plugins");
+    for plugin in ["bench", "bench-peer-ops"] {
+        let path = plugins.join(format!("{plugin}.wasm"));
+        assert!(
+            path.is_file(),
+            "{} is missing: build the plugins with `cargo xtask plugins`",
+            path.display()
+        );
+    }
+    let bench = PathBuf::from(env!("CARGO_BIN_EXE_kubewasm-bench"));
+    let kubewasm = bench.with_file_name("kubewasm");
+    assert!(
+        kubewasm.is_file(),
+        "{} is missing: build it with `cargo build -p kubewasm`",
+        kubewasm.display()
+    );
+    let out = tempfile::tempdir().expect("a temp dir");
+    let json = out.path().join("results.json");
+    let output = Command::new(&bench)
+        .args(["--mode", "smoke", "--json"])
+        .arg(&json)
+        .arg("--plugins")
+        .arg(&plugins)
+        .arg("--kubewasm-bin")
+        .arg(&kubewasm)
+        .output()
+        .expect("kubewasm-bench runs");
+    assert!(
+        output.status.success(),
+        "kubewasm-bench --mode smoke failed ({}):\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("| # | figure |"),
+        "a table is printed:\n{table}"
+    );
+
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json).expect("the JSON report is written"))
+            .expect("the report is JSON");
+    assert_eq!(report["mode"], "smoke");
+    assert!(report["machine"]["cores"].as_u64().unwrap_or(0) >= 1);
+    assert!(report["timestamp"].as_str().is_some_and(|t| !t.is_empty()));
+    let figures = report["figures"].as_array().expect("a figure list");
+    for id in FIGURES {
+        let figure = figures
+            .iter()
+            .find(|f| f["id"] == *id)
+            .unwrap_or_else(|| panic!("figure {id} is missing from the report"));
+        for side in ["kubewasm", "native"] {
+            let summary = &figure[side]["summary"];
+            assert!(
+                summary["n"].as_u64().unwrap_or(0) >= 1 && summary["p50"].is_number(),
+                "figure {id} has no measured {side} side: {}",
+                figure[side]
+            );
+            assert!(
+                figure[side]["label"]
+                    .as_str()
+                    .is_some_and(|l| !l.is_empty())
+            );
+        }
+        assert!(figure["ratio"].is_number(), "figure {id} has a ratio");
+    }
+    // Only the full mode caches 100k Pods; the smoke report says so rather than leaving it out.
+    let big = figures
+        .iter()
+        .find(|f| f["id"] == "memory.rss.100k_pods")
+        .expect("the 100k-Pod row is listed");
+    assert!(
+        big["kubewasm"]["not_measured"]
+            .as_str()
+            .is_some_and(|w| w.contains("full mode"))
+    );
+    let watches = figures
+        .iter()
+        .find(|f| f["id"] == "watch.connections")
+        .expect("the watch figure");
+    assert_eq!(
+        watches["kubewasm"]["summary"]["p50"], 1.0,
+        "plugins on one kind share one watch"
+    );
+    assert_eq!(watches["met"], true);
+}
