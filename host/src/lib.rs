@@ -6,6 +6,7 @@
 //! [`runtime::Backend`] (the informer cache for reads, the API client for writes;
 //! [`runtime::MemoryBackend`] for tests).
 
+pub mod client;
 mod cluster;
 pub mod leader;
 pub mod loader;

@@ -16,7 +16,8 @@ use std::time::{Duration, Instant};
 use common::cluster::TestCluster;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
-use kubewasm_apiserver::{Failure, Faults};
+use kubewasm::{Manager, ManagerConfig};
+use kubewasm_apiserver::{ApiServer, Config, Failure, Faults};
 use kubewasm_controller::{InformerKey, InformerOptions, InformerStats};
 use serde_json::json;
 
@@ -43,6 +44,16 @@ fn source(name: &str, value: &str) -> ConfigMap {
         "data": {"value": value},
     }))
     .expect("a ConfigMap")
+}
+
+/// With `CHAOS_TRACE` set, says on stderr when each phase of a scenario starts (to see where time goes).
+fn trace(what: &str) {
+    if std::env::var_os("CHAOS_TRACE").is_some() {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64() % 1000.0);
+        eprintln!("TRACE {now:.2} {what}");
+    }
 }
 
 /// Retries `op` until it succeeds: the test's own requests meet the injected faults too. Fails the
@@ -280,6 +291,7 @@ async fn converge(cluster: &TestCluster, what: &str) -> (Duration, Check) {
         .await;
         let last = match checked {
             Ok(()) if check.lost.is_empty() && check.stale_caches.is_empty() => {
+                trace(&format!("{what}: converged in {:?}", start.elapsed()));
                 return (start.elapsed(), check);
             }
             Ok(()) => format!("{check:?}"),
@@ -296,7 +308,24 @@ async fn converge(cluster: &TestCluster, what: &str) -> (Duration, Check) {
 
 /// The cluster with namespaces, the configmap-mirror plugin and the initial sources, converged.
 async fn start() -> TestCluster {
-    let cluster = TestCluster::start().await;
+    trace("starting");
+    let server = ApiServer::start(Config::default())
+        .await
+        .expect("the embedded API server starts");
+    // The host talks through its own client (bounded retries of 429s: see kubewasm::client).
+    let url: http::Uri = server.url().parse().expect("the server URL parses");
+    let host_client =
+        kubewasm::client::client(kube::Config::new(url.clone())).expect("the host's client");
+    // The test's own requests are not retried by the client: `retrying` does it, visibly.
+    let mut config = kube::Config::new(url);
+    config.default_retry = false;
+    let client = kube::Client::try_from(config).expect("the test's client");
+    let cluster = TestCluster {
+        manager: Manager::new(host_client, ManagerConfig::default()),
+        runtime: common::runtime(),
+        client,
+        server,
+    };
     let ns = |name: &str, labels: serde_json::Value| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
     cluster.create("namespaces", ns(SRC, json!({}))).await;
     for t in TARGETS {
@@ -307,6 +336,7 @@ async fn start() -> TestCluster {
     cluster
         .start_plugin(&common::example("configmap-mirror"))
         .await;
+    trace("plugin started");
     let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), SRC);
     for i in 0..INITIAL_SOURCES {
         create_source(&api, &format!("s-{i:03}"), "0").await;
@@ -364,9 +394,12 @@ where
     let faults = cluster.server.faults();
     faults.clear_requests();
     let retries_before = retries(cluster);
+    trace(&format!("{name}: chaos starts"));
     let churn = Churn::start(Api::namespaced(cluster.client.clone(), SRC));
     inject(faults.clone()).await;
     let writes = churn.stop().await;
+    trace(&format!("{name}: chaos over"));
+    probe(&cluster.client).await;
     let (converged_in, check) = converge(cluster, name).await;
     assert!(check.lost.is_empty());
     let mut watch_requests = BTreeMap::new();
@@ -381,6 +414,41 @@ where
         watch_requests,
         retries: retries(cluster) - retries_before,
     }
+}
+
+/// Writes one Namespace and one ConfigMap after the chaos, so that the caches can only equal the server
+/// once every informer watches again (a cache that stopped watching would still equal the server if
+/// nothing changed after the chaos).
+async fn probe(client: &kube::Client) {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+        .to_string();
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    retrying("labelling the source namespace", || async {
+        let mut ns = namespaces.get(SRC).await?;
+        ns.metadata
+            .labels
+            .get_or_insert_default()
+            .insert("chaos-probe".into(), stamp.clone());
+        ns.metadata.resource_version = None;
+        namespaces
+            .replace(SRC, &PostParams::default(), &ns)
+            .await
+            .map(|_| ())
+    })
+    .await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), SRC);
+    let cm: ConfigMap =
+        serde_json::from_value(json!({"metadata": {"name": format!("probe-{stamp}")}}))
+            .expect("a ConfigMap");
+    retrying("creating a probe ConfigMap", || async {
+        match api.create(&PostParams::default(), &cm).await {
+            Err(e) if is_code(&e, 409) => Ok(()),
+            other => other.map(|_| ()),
+        }
+    })
+    .await;
 }
 
 /// Creates a Secret: a kind no informer of the Manager watches.
@@ -637,6 +705,56 @@ async fn every_fault_in_one_sequence_loses_no_object() {
         "50 ms latency, 500 burst, dropped watches, 429 burst, compaction + 5 s restart (410 on resume), 500 burst + dropped watches",
         &out.summary(""),
         Some(out.check.lost.len() as u64),
+    );
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429s_met_by_the_host_alone_is_waited_out_within_bounded_retries() {
+    let cluster = start().await;
+    let faults = cluster.server.faults();
+    faults.clear_requests();
+    let storm = 30;
+    faults.fail_next(
+        storm,
+        Failure::TooManyRequests {
+            retry_after: Duration::from_secs(1),
+        },
+    );
+    trace("429 storm: chaos starts");
+    // Both informers re-watch into the storm; nothing else sends a request until it is over, so
+    // every 429 is met by the host. kube's default client would retry each watch up to 15 times
+    // with a backoff growing to minutes; the host's client waits Retry-After at most 10 times and
+    // hands the error to the informer's own backoff.
+    faults.drop_watches();
+    let started = Instant::now();
+    while faults.responses_with_status(429) < storm as u64 {
+        assert!(
+            started.elapsed() < CONVERGE_WITHIN,
+            "after {CONVERGE_WITHIN:?} the host has met only {} of {storm} 429s: its requests are stuck in retries",
+            faults.responses_with_status(429)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let storm_over = started.elapsed();
+    trace("429 storm: chaos over");
+    probe(&cluster.client).await;
+    let (converged_in, check) = converge(&cluster, "429 storm").await;
+    let stats = informer_stats(&cluster);
+    for (key, s) in &stats {
+        assert!(s.errors >= 1, "{key} should have met the storm: {s:?}");
+    }
+    let errors: u64 = stats.iter().map(|(_, s)| s.errors).sum();
+    common::fault_report::record(
+        "api chaos",
+        "429 storm on the host",
+        &format!("{storm} x 429 (Retry-After: 1) met only by the host's re-watching informers"),
+        &format!(
+            "all 429s waited out in {:.1} s (at most 10 Retry-After waits per request, then the informer's backoff: {errors} watch errors); converged {:.1} s later, caches == server",
+            storm_over.as_secs_f64(),
+            converged_in.as_secs_f64()
+        ),
+        Some(check.lost.len() as u64),
     );
     cluster.stop().await;
 }

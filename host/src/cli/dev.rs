@@ -64,7 +64,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .parse()
             .context("parsing the embedded API server's URL")?,
     );
-    let client = kube::Client::try_from(config).context("creating the Kubernetes client")?;
+    let client = kubewasm::client::client(config).context("creating the Kubernetes client")?;
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client, args.cache.config());
     let (started, watcher) = start_plugins(&runtime, &manager, &args.plugins, &args.watch).await?;

@@ -74,7 +74,8 @@ pub async fn client(
             .context("finding a cluster (no kubeconfig and not in a cluster)")?,
     };
     tracing::info!(cluster = %config.cluster_url, "using cluster");
-    kube::Client::try_from(config).context("creating the Kubernetes client")
+    // Bounded retries of 429s (kube's default waits minutes in a storm): see kubewasm::client.
+    kubewasm::client::client(config).context("creating the Kubernetes client")
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
