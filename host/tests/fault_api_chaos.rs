@@ -4,6 +4,9 @@
 //! latency, restarts. After the chaos stops a checker computes the desired state from the final
 //! objects (every active source mirrored into each target namespace with its data, no mirror without
 //! a source) and compares every informer cache of the Manager with the server: no object may be lost.
+//! The Manager runs on the host's own client (`kubewasm::client`, bounded 429 retries); the test's
+//! writes use a client that does not retry, and retry explicitly. Set `CHAOS_TRACE=1` to see on stderr
+//! when each phase starts and how long convergence took.
 
 mod common;
 
