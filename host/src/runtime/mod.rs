@@ -13,11 +13,11 @@
 //!
 //! | what | figure | decision |
 //! |---|---|---|
-//! | fresh store + instance + no-op reconcile | 9–10 µs pooling (26–37 µs when pooled memory was unmapped on reset), 30–50 µs on-demand | a fresh `Store` per reconcile from an `InstancePre`, never reused: no state leaks between keys, a fault drops only that store, and at ~10 µs it is not what limits throughput. Pooling on by default; `RuntimeConfig::pool_keep_resident` (8 MiB) + `PAGEMAP_SCAN` reset only the pages a reconcile dirtied, with `memset`, instead of unmapping them (no page faults or TLB shootdowns next time); the bench plugin's `fresh` op and a test prove memory is still reset |
-//! | cache get of the Pod, raw bytes | +1–2 µs over no-op | objects cross as JSON bytes (`list<u8>`): one copy, no UTF-8 re-validation |
-//! | same, decoded into k8s-openapi `Pod` in the guest | +22–30 µs (native serde_json: 13–19 µs) | decoding dominates; hence projections |
-//! | get projected to 5 fields (`get-fields`) + decoded | +9–16 µs; host-side projection 2.8 µs, ~0.2 µs from the memo | `get-fields`/`list-fields`/`list-by-index-fields`: one streaming serde pass over the cached bytes (skip with `IgnoredAny`, copy subtrees as `RawValue`), memoised per plugin by source buffer (`ProjectionCache`) |
-//! | list of 1,000 Pods, raw / decoded / projected + decoded / projected into a small struct | 1.1–1.6 ms / 30–35 ms (native 31 ms) / 2.2–3.2 ms / 1.8 ms | lists cross as one JSON array (one host concatenation, one guest allocation); decode speed in wasm is about native |
+//! | fresh store + instance + no-op reconcile | 8–10 µs pooling (26–37 µs when pooled memory was unmapped on reset), 30–50 µs on-demand | a fresh `Store` per reconcile from an `InstancePre`, never reused: no state leaks between keys, a fault drops only that store, and at ~10 µs it is not what limits throughput. Pooling on by default; `RuntimeConfig::pool_keep_resident` (8 MiB) + `PAGEMAP_SCAN` reset only the pages a reconcile dirtied, with `memset`, instead of unmapping them (no page faults or TLB shootdowns next time); the bench plugin's `fresh` op and a test prove memory is still reset |
+//! | cache get of the Pod, raw bytes | +1.3–2 µs over no-op | objects cross as JSON bytes (`list<u8>`): one copy, no UTF-8 re-validation |
+//! | same, decoded into k8s-openapi `Pod` in the guest | +21–30 µs (native serde_json: 13–19 µs) | decoding dominates; hence projections |
+//! | get projected to 5 fields (`get-fields`) + decoded | +4–16 µs; host-side projection 2.8 µs, ~0.2 µs from the memo | `get-fields`/`list-fields`/`list-by-index-fields`: one streaming serde pass over the cached bytes (skip with `IgnoredAny`, copy subtrees as `RawValue`), memoised per plugin by source buffer (`ProjectionCache`) |
+//! | list of 1,000 Pods, raw / decoded / projected + decoded / projected into a small struct | 1.0–1.7 ms / 30–34 ms (native 31 ms) / 1.9–3.2 ms / 1.5–1.8 ms | lists cross as one JSON array (one host concatenation, one guest allocation); decode speed in wasm is about native |
 //! | plugin profile `codegen-units = 1` + `lto` | no faster decode (±5%), cold compile 0.5–0.9 s -> 1.9–2.6 s, plugin build 5 s -> 2.5 min | not used (`codegen-units = 4`, no LTO) |
 //! | load: cold compile / from the compile cache | 0.5–1.3 s / 2–3 ms | compiled components cached on disk (`CompileCache`) |
 //!
