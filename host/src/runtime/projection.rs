@@ -545,7 +545,7 @@ mod tests {
         let fields = vec!["spec.nodeName".to_owned()];
         let a = bytes::Bytes::from(serde_json::to_vec(&pod()).expect("encodes"));
         let first = cache
-            .project(&fields, &[a.clone()], false)
+            .project(&fields, std::slice::from_ref(&a), false)
             .expect("projects");
         let again = cache
             .project(&fields, &[a.clone(), a.clone()], true)
