@@ -45,9 +45,20 @@ pub struct RequestRecord {
 /// development cluster does not grow without bound.
 pub const MAX_REQUEST_RECORDS: usize = 100_000;
 
+/// Which requests a targeted failure hits (see [`Faults::fail_next_matching`]).
+pub type RequestFilter = Arc<dyn Fn(&RequestRecord) -> bool + Send + Sync>;
+
+/// Failures waiting for a request that matches their filter.
+struct Targeted {
+    filter: RequestFilter,
+    failure: Failure,
+    remaining: usize,
+}
+
 #[derive(Default)]
 struct State {
     failures: VecDeque<Failure>,
+    targeted: Vec<Targeted>,
     latency: Duration,
     requests: VecDeque<RequestRecord>,
     /// How many responses were sent with each status code.
@@ -165,6 +176,25 @@ impl Faults {
         }
     }
 
+    /// The next `n` requests for which `filter` returns true fail with this failure; other
+    /// requests pass (or meet [`Faults::fail_next`]'s failures). Lets a test aim at one client,
+    /// e.g. a controller's writes in its namespace, when other clients share the server.
+    pub fn fail_next_matching(
+        &self,
+        n: usize,
+        failure: Failure,
+        filter: impl Fn(&RequestRecord) -> bool + Send + Sync + 'static,
+    ) {
+        if n == 0 {
+            return;
+        }
+        self.state.lock().targeted.push(Targeted {
+            filter: Arc::new(filter),
+            failure,
+            remaining: n,
+        });
+    }
+
     /// Added before every response (`Duration::ZERO` turns it off).
     pub fn set_latency(&self, latency: Duration) {
         self.state.lock().latency = latency;
@@ -204,12 +234,67 @@ impl Faults {
         if s.requests.len() >= MAX_REQUEST_RECORDS {
             s.requests.pop_front();
         }
+        let targeted = s.targeted.iter().position(|t| (t.filter)(&record));
         s.requests.push_back(record);
-        (s.failures.pop_front(), s.latency)
+        let failure = match targeted {
+            Some(i) => {
+                let t = &mut s.targeted[i];
+                t.remaining -= 1;
+                let failure = t.failure.clone();
+                if t.remaining == 0 {
+                    s.targeted.remove(i);
+                }
+                Some(failure)
+            }
+            None => s.failures.pop_front(),
+        };
+        (failure, s.latency)
     }
 
     /// A receiver that changes whenever [`Faults::drop_watches`] is called.
     pub(crate) fn watch_drops(&self) -> watch::Receiver<u64> {
         self.drop_watches.subscribe()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(verb: &str, namespace: &str) -> RequestRecord {
+        RequestRecord {
+            verb: verb.into(),
+            method: "PATCH".into(),
+            path: format!("/api/v1/namespaces/{namespace}/configmaps/x"),
+            query: String::new(),
+            watch: false,
+            resource: Some("configmaps".into()),
+            namespace: Some(namespace.into()),
+        }
+    }
+
+    #[test]
+    fn targeted_failures_hit_only_matching_requests_and_run_out() {
+        let faults = Faults::new(Arc::new(Store::new(100)));
+        faults.fail_next_matching(2, Failure::ServerError, |r| {
+            r.verb == "patch" && r.namespace.as_deref() == Some("mirror")
+        });
+        faults.fail_next(1, Failure::ServerError);
+        // Another client's request takes the untargeted failure, not a targeted one.
+        assert_eq!(
+            faults.on_request(request("patch", "src")).0,
+            Some(Failure::ServerError)
+        );
+        assert_eq!(faults.on_request(request("patch", "src")).0, None);
+        assert_eq!(faults.on_request(request("get", "mirror")).0, None);
+        assert_eq!(
+            faults.on_request(request("patch", "mirror")).0,
+            Some(Failure::ServerError)
+        );
+        assert_eq!(
+            faults.on_request(request("patch", "mirror")).0,
+            Some(Failure::ServerError)
+        );
+        assert_eq!(faults.on_request(request("patch", "mirror")).0, None);
     }
 }

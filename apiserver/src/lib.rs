@@ -41,5 +41,5 @@ mod validation;
 mod watch;
 mod write;
 
-pub use faults::{Failure, Faults, MAX_REQUEST_RECORDS, RequestRecord};
+pub use faults::{Failure, Faults, MAX_REQUEST_RECORDS, RequestFilter, RequestRecord};
 pub use server::{ApiServer, Config, Error};

@@ -547,21 +547,38 @@ async fn forced_410s_make_every_informer_relist_and_lose_no_object() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bursts_of_500s_are_retried_and_lose_no_object() {
     let cluster = start().await;
-    let (bursts, size) = (5, 20);
+    // Bursts on whatever comes next (the test's writer, the informers, the plugin), then one
+    // aimed at the plugin's own writes, so that the host's retry of a failed write is certain
+    // to be exercised however the untargeted bursts were shared out.
+    let (bursts, size, aimed) = (5, 20, 5);
+    let total = (bursts * size + aimed) as u64;
     let out = scenario(&cluster, "500 bursts", |f| async move {
         for _ in 0..bursts {
             pace().await;
             f.fail_next(size, Failure::ServerError);
         }
+        f.fail_next_matching(aimed, Failure::ServerError, |r| {
+            r.namespace
+                .as_deref()
+                .is_some_and(|ns| TARGETS.contains(&ns))
+                && matches!(r.verb.as_str(), "create" | "update" | "patch" | "delete")
+        });
+        let served = tokio::time::timeout(Duration::from_secs(60), async {
+            while f.responses_with_status(500) < total {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+        .await;
+        assert!(
+            served.is_ok(),
+            "only {} of {total} injected 500s were served in 60 s",
+            f.responses_with_status(500)
+        );
         pace().await;
     })
     .await;
     let served = cluster.server.faults().responses_with_status(500);
-    assert_eq!(
-        served,
-        (bursts * size) as u64,
-        "every injected 500 was served"
-    );
+    assert_eq!(served, total, "every injected 500 was served");
     assert!(
         out.retries > 0,
         "the plugin's writes met 500s and were retried"
@@ -569,7 +586,9 @@ async fn bursts_of_500s_are_retried_and_lose_no_object() {
     common::fault_report::record(
         "api chaos",
         "500 bursts",
-        &format!("{bursts} bursts of {size} x 500 InternalError while writing"),
+        &format!(
+            "{bursts} bursts of {size} x 500 InternalError while writing, then {aimed} aimed at the plugin's writes"
+        ),
         &out.summary(&format!("{served} 500s served; ")),
         Some(out.check.lost.len() as u64),
     );
