@@ -24,7 +24,7 @@ use tokio::sync::{mpsc, watch};
 use crate::event::{EventType, ObjectEvent};
 use crate::field_path::FieldPath;
 use crate::selector::{self, LabelSelector};
-use crate::store::{self, Change, Store};
+use crate::store::{self, Change, Prepared, Store};
 
 /// Why an informer could not be acquired.
 #[derive(Debug, thiserror::Error)]
@@ -532,13 +532,10 @@ impl Informer {
         }
     }
 
-    fn replace(&self, objs: Vec<DynamicObject>) {
+    fn replace(&self, listed: Vec<Prepared>) {
         let initial = !*self.synced.borrow();
         let mut subs = self.subscribers.lock();
-        let (changes, errors) = self.store.replace(objs);
-        for e in &errors {
-            self.on_error("skipped a listed object that cannot be cached", e);
-        }
+        let changes = self.store.replace_prepared(listed);
         for change in changes {
             self.publish(&mut subs, change, initial);
         }
@@ -619,7 +616,8 @@ async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::
     // kube-runtime's StreamBackoff.
     let mut events = watcher::watcher(api, config).boxed();
     let mut retry = Retry::default();
-    let mut listing: Vec<DynamicObject> = Vec::new();
+    // The initial list, prepared object by object as it arrives (never all decoded at once).
+    let mut listing: Vec<Prepared> = Vec::new();
     // Failures in a row: the first is a warning, repeats of the same failure are debug lines
     // (a kind whose CRD is not installed yet fails every second until it is).
     let mut failing: Option<String> = None;
@@ -634,7 +632,10 @@ async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::
         }
         match event {
             Ok(Event::Init) => listing.clear(),
-            Ok(Event::InitApply(obj)) => listing.push(obj),
+            Ok(Event::InitApply(obj)) => match informer.store.prepare(obj) {
+                Ok(p) => listing.push(p),
+                Err(e) => informer.on_error("skipped a listed object that cannot be cached", &e),
+            },
             Ok(Event::InitDone) => informer.replace(std::mem::take(&mut listing)),
             Ok(Event::Apply(obj)) => informer.apply(obj),
             Ok(Event::Delete(obj)) => informer.delete(obj),

@@ -76,5 +76,5 @@ pub use labels::{LabelSource, Labels};
 pub use mapping::{GroupKind, MapBy, MappedKey, Mapper, Mapping, OwnedKind, WatchMapping, resync};
 pub use queue::{Item, Priority, QueueStats, RateLimit, Reason, Via, WorkQueue};
 pub use selector::{Error as SelectorError, LabelSelector};
-pub use store::{Change, Error as StoreError, Store, StoreStats};
+pub use store::{Change, Error as StoreError, Prepared, Store, StoreStats};
 pub use worker::{Action, run_workers};

@@ -126,6 +126,14 @@ struct Inner {
     json_bytes: usize,
 }
 
+/// A listed object turned into its cache entry, with its values for the declared field indexes:
+/// see [`Store::prepare`].
+#[derive(Debug)]
+pub struct Prepared {
+    entry: Arc<Entry>,
+    fields: Vec<(String, Vec<String>)>,
+}
+
 /// The cache of one informer. Cheap to clone; clones share the cache. Reads take a shared lock and
 /// hand out `Arc<Entry>`s, so they never copy object bytes.
 #[derive(Clone, Debug)]
@@ -167,10 +175,12 @@ impl Store {
     pub fn apply(&self, mut obj: DynamicObject) -> Result<Change, Error> {
         let entry = self.entry(&mut obj)?;
         let mut inner = self.inner.write();
-        Ok(match inner.upsert(Arc::clone(&entry), &obj) {
-            Some(old) => Change::Modified { new: entry, old },
-            None => Change::Added(entry),
-        })
+        Ok(
+            match inner.upsert(Arc::clone(&entry), |_, path| path.values(&obj)) {
+                Some(old) => Change::Modified { new: entry, old },
+                None => Change::Added(entry),
+            },
+        )
     }
 
     /// Removes an object (a watch DELETED event carrying its final state).
@@ -187,6 +197,25 @@ impl Store {
         })
     }
 
+    /// Turns a listed object into its cache entry and its values for the declared field indexes,
+    /// for [`Store::replace_prepared`]. An informer prepares each object of an initial list as it
+    /// arrives, so a list of many objects never holds all their decoded trees at once (each
+    /// decoded object is several times its JSON; the entry is about its JSON).
+    ///
+    /// # Errors
+    /// [`Error::Entry`] if the object has no name or cannot be serialized.
+    pub fn prepare(&self, mut obj: DynamicObject) -> Result<Prepared, Error> {
+        let entry = self.entry(&mut obj)?;
+        let fields = self
+            .inner
+            .read()
+            .fields
+            .iter()
+            .map(|(name, idx)| (name.clone(), idx.path.values(&obj)))
+            .collect();
+        Ok(Prepared { entry, fields })
+    }
+
     /// Replaces the whole content with a fresh list (the initial list, or a re-list after a 410 or a
     /// lost watch), atomically for readers. Objects whose resourceVersion did not change keep their
     /// entry and report [`Change::Unchanged`]; objects missing from the list are deleted.
@@ -195,15 +224,20 @@ impl Store {
     pub fn replace(&self, objs: Vec<DynamicObject>) -> (Vec<Change>, Vec<Error>) {
         let mut errors = Vec::new();
         let mut fresh = Vec::with_capacity(objs.len());
-        for mut obj in objs {
-            match self.entry(&mut obj) {
-                Ok(e) => fresh.push((e, obj)),
+        for obj in objs {
+            match self.prepare(obj) {
+                Ok(p) => fresh.push(p),
                 Err(e) => errors.push(e),
             }
         }
+        (self.replace_prepared(fresh), errors)
+    }
+
+    /// [`Store::replace`] with objects already [prepared](Store::prepare).
+    pub fn replace_prepared(&self, fresh: Vec<Prepared>) -> Vec<Change> {
         let mut changes = Vec::with_capacity(fresh.len());
         let mut inner = self.inner.write();
-        let listed: HashSet<&ObjectKey> = fresh.iter().map(|(e, _)| e.key()).collect();
+        let listed: HashSet<&ObjectKey> = fresh.iter().map(|p| p.entry.key()).collect();
         let gone: Vec<ObjectKey> = inner
             .entries()
             .filter(|e| !listed.contains(e.key()))
@@ -218,7 +252,7 @@ impl Store {
                 });
             }
         }
-        for (entry, obj) in &fresh {
+        for Prepared { entry, fields } in &fresh {
             let same = inner
                 .get(entry.namespace(), entry.name())
                 .filter(|old| {
@@ -230,7 +264,15 @@ impl Store {
                 changes.push(Change::Unchanged(old));
                 continue;
             }
-            match inner.upsert(Arc::clone(entry), obj) {
+            let values = |name: &str, path: &FieldPath| match fields.iter().find(|(n, _)| n == name)
+            {
+                Some((_, values)) => values.clone(),
+                // An index declared after the object was prepared: read the entry's JSON.
+                None => serde_json::from_slice::<serde_json::Value>(entry.json())
+                    .map(|v| path.values_in_json(&v))
+                    .unwrap_or_default(),
+            };
+            match inner.upsert(Arc::clone(entry), values) {
                 Some(old) => changes.push(Change::Modified {
                     new: Arc::clone(entry),
                     old,
@@ -238,7 +280,7 @@ impl Store {
                 None => changes.push(Change::Added(Arc::clone(entry))),
             }
         }
-        (changes, errors)
+        changes
     }
 
     /// The object `namespace/name` (`namespace` `None` for cluster-scoped), if cached.
@@ -492,8 +534,13 @@ impl Inner {
         self.id(namespace, name).and_then(|id| self.slot(id))
     }
 
-    /// Inserts or replaces; returns the replaced entry.
-    fn upsert(&mut self, entry: Arc<Entry>, obj: &DynamicObject) -> Option<Arc<Entry>> {
+    /// Inserts or replaces; returns the replaced entry. `values` gives the entry's values for a
+    /// declared field index.
+    fn upsert(
+        &mut self,
+        entry: Arc<Entry>,
+        values: impl Fn(&str, &FieldPath) -> Vec<String>,
+    ) -> Option<Arc<Entry>> {
         let (id, old) = match self.id(entry.namespace(), entry.name()) {
             Some(id) => {
                 let old = self.slots[id as usize].take();
@@ -520,7 +567,7 @@ impl Inner {
                 (id, None)
             }
         };
-        self.index(id, &entry, obj);
+        self.index(id, &entry, values);
         self.json_bytes += entry.json().len();
         self.slots[id as usize] = Some(entry);
         old
@@ -541,7 +588,7 @@ impl Inner {
         Some(old)
     }
 
-    fn index(&mut self, id: Id, entry: &Entry, obj: &DynamicObject) {
+    fn index(&mut self, id: Id, entry: &Entry, values: impl Fn(&str, &FieldPath) -> Vec<String>) {
         for (k, v) in entry.labels().iter() {
             let idx = self.by_label.entry(k.to_owned()).or_default();
             idx.all.insert(id);
@@ -553,8 +600,8 @@ impl Inner {
                 .or_default()
                 .insert(id);
         }
-        for idx in self.fields.values_mut() {
-            let values = idx.path.values(obj);
+        for (name, idx) in &mut self.fields {
+            let values = values(name, &idx.path);
             idx.insert(id, values);
         }
     }

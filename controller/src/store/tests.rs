@@ -313,6 +313,45 @@ fn add_index_backfills_existing_objects_and_rejects_a_conflicting_path() {
 }
 
 #[test]
+fn a_list_prepared_object_by_object_indexes_like_replace_even_for_an_index_added_meanwhile() {
+    let s = Store::new(pods(), false);
+    s.add_index("node", FieldPath::parse("spec.nodeName").expect("path"))
+        .expect("index");
+    let prepared: Vec<Prepared> = [
+        pod("a", "web-1", 1, &[("app", "web")], Some("rs1"), Some("n1")),
+        pod("a", "web-2", 1, &[("app", "web")], None, Some("n2")),
+        pod("b", "db-1", 1, &[("app", "db")], None, Some("n1")),
+    ]
+    .into_iter()
+    .map(|o| s.prepare(o).expect("prepares"))
+    .collect();
+    // Declared after the objects were prepared: their values come from the cached JSON.
+    s.add_index(
+        "app",
+        FieldPath::parse("metadata.labels.app").expect("path"),
+    )
+    .expect("index");
+    let changes = s.replace_prepared(prepared);
+    assert_eq!(changes.len(), 3);
+    assert!(changes.iter().all(|c| matches!(c, Change::Added(_))));
+    assert_eq!(
+        names(s.list_by_index("node", "n1").expect("index")),
+        ["a/web-1", "b/db-1"]
+    );
+    assert_eq!(
+        names(s.list_by_index("app", "web").expect("index")),
+        ["a/web-1", "a/web-2"]
+    );
+    assert_eq!(names(s.list_by_owner("rs1")), ["a/web-1"]);
+    let unnamed: DynamicObject =
+        serde_json::from_value(json!({"metadata": {"namespace": "a"}})).expect("object");
+    assert!(
+        s.prepare(unnamed).is_err(),
+        "an object without a name is refused"
+    );
+}
+
+#[test]
 fn stats_count_objects_and_json_bytes() {
     let s = sample();
     let st = s.stats();
