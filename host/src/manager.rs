@@ -539,10 +539,14 @@ impl Manager {
     /// Stops a plugin: takes no new keys, lets reconciles in flight finish, releases its informers.
     /// Returns false when no such plugin runs.
     pub async fn stop(&self, name: &str) -> bool {
-        let Some(running) = self.inner.running.lock().remove(name) else {
+        let Some(mut running) = self.inner.running.lock().remove(name) else {
             return false;
         };
         running.sync_log.abort();
+        // The aborted task holds clones of the informer handles until its future is dropped,
+        // which tokio does later on a worker thread: wait for it, so the informers no other
+        // plugin uses are released by the time `stop` returns.
+        let _ = (&mut running.sync_log).await;
         running.pipeline.stop().await;
         drop(running);
         tracing::info!(plugin = %name, "plugin stopped");
