@@ -4,6 +4,7 @@
 //! The binary `kubewasm-bench` runs it (`cargo xtask bench` builds everything in release and
 //! runs it); see `bench/README.md` for what each figure means.
 
+pub mod cpu;
 pub mod fixture;
 pub mod mode;
 pub mod peer;

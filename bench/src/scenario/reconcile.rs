@@ -13,7 +13,8 @@ use kubewasm::runtime::Plugin;
 use kubewasm::{Manager, ManagerConfig};
 use serde_json::json;
 
-use super::{CONCURRENCY, Ctx, PEER_PLUGIN, millis};
+use super::{CONCURRENCY, Ctx, PEER_PLUGIN, micros, millis};
+use crate::cpu::CpuClock;
 use crate::fixture::Cluster;
 use crate::peer::NativeController;
 use crate::report::{Figure, Goal, Side, Unit};
@@ -88,58 +89,84 @@ pub async fn throughput(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             "each key is patched once; the watch event of that patch reconciles it again (a no-op then), on both sides",
         ),
     ] {
-        let mut sides = Vec::new();
+        let mut rates = Vec::new();
+        let mut cpu = Vec::new();
         for which in [Which::Kubewasm, Which::Native] {
-            let mut rates = Vec::new();
+            let mut side_rates = Vec::new();
+            let mut side_cpu = Vec::new();
             for _ in 0..ctx.sizes.throughput_rounds {
-                rates.push(round(ctx, which, &plugin, prefix, n).await?);
+                let r = round(ctx, which, &plugin, prefix, n).await?;
+                side_rates.push(r.keys_per_sec);
+                side_cpu.push(r.cpu_per_key_us);
             }
-            sides.push(rates);
+            rates.push(side_rates);
+            cpu.push(side_cpu);
         }
+        let kubewasm =
+            format!("kubewasm Manager + bench-peer-ops plugin, concurrency {CONCURRENCY}");
+        let native = format!("kube-runtime Controller, concurrency {CONCURRENCY}");
         figures.push(
             Figure::new(
                 id,
                 3,
                 title,
                 Unit::KeysPerSec,
-                Side::from_samples(
-                    format!("kubewasm Manager + bench-peer-ops plugin, concurrency {CONCURRENCY}"),
-                    &sides[0],
-                ),
-                Side::from_samples(
-                    format!("kube-runtime Controller, concurrency {CONCURRENCY}"),
-                    &sides[1],
-                ),
+                Side::from_samples(&kubewasm, &rates[0]),
+                Side::from_samples(&native, &rates[1]),
             )
             .goal(Goal::RatioAtLeast { value: goal })
             .note(format!(
                 "{n} pre-created ConfigMaps per round, one round per sample on a fresh API server; keys/s = {n} / (first reconcile start -> {n}th distinct key done). {note}"
             )),
         );
+        figures.push(
+            Figure::new(
+                &format!("{id}.cpu_per_key"),
+                3,
+                &format!("{title}: CPU per key"),
+                Unit::Micros,
+                Side::from_samples(&kubewasm, &cpu[0]),
+                Side::from_samples(&native, &cpu[1]),
+            )
+            .note(format!(
+                "CPU time of the whole bench process (API server, client and controller share it) from the controller's start to the {n}th distinct key done, / {n}; the API server's share is the same work on both sides, so the difference is what the controller costs"
+            )),
+        );
     }
     Ok(figures)
 }
 
+/// What one throughput round measured.
+struct Round {
+    keys_per_sec: f64,
+    /// CPU microseconds of the whole process per key.
+    cpu_per_key_us: f64,
+}
+
 /// One throughput round: `n` ConfigMaps named `{prefix}-{i}` on a fresh server, then the
-/// controller starts; returns keys per second.
+/// controller starts.
 async fn round(
     ctx: &Ctx,
     which: Which,
     plugin: &Plugin,
     prefix: &str,
     n: usize,
-) -> anyhow::Result<f64> {
+) -> anyhow::Result<Round> {
     let cluster = Cluster::start().await?;
     cluster
         .create_config_maps("tput", (0..n).map(|i| format!("{prefix}-{i}")))
         .await?;
     ctx.probe.reset(n);
+    let cpu = CpuClock::now().context("reading this process's CPU time")?;
     let running = Running::start(which, ctx, &cluster, plugin)?;
     let deadline = Instant::now() + RUN_TIMEOUT;
-    let elapsed = loop {
+    let (elapsed, cpu) = loop {
         let run = ctx.probe.run();
         if let Some(elapsed) = run.elapsed {
-            break elapsed;
+            break (
+                elapsed,
+                cpu.elapsed().context("reading this process's CPU time")?,
+            );
         }
         if Instant::now() > deadline {
             bail!(
@@ -151,7 +178,10 @@ async fn round(
     };
     running.stop().await;
     cluster.stop().await;
-    Ok(n as f64 / elapsed.as_secs_f64())
+    Ok(Round {
+        keys_per_sec: n as f64 / elapsed.as_secs_f64(),
+        cpu_per_key_us: micros(cpu) / n as f64,
+    })
 }
 
 /// Figure 4: from a write sent to the API server to the start of the reconcile it causes, with
