@@ -42,7 +42,28 @@ async fn a_missing_file_is_a_read_error() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = common::runtime();
     let err = load_err(&runtime, &dir.path().join("absent.wasm")).await;
-    assert!(matches!(err, LoadError::Read { .. }), "{err:?}");
+    assert!(matches!(err, LoadError::Read(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn a_fifo_is_refused_without_reading_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("pipe.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+    let runtime = common::runtime();
+    // A read of a FIFO with no writer would block this test forever.
+    let err = load_err(&runtime, &path).await;
+    assert!(matches!(err, LoadError::Read(_)), "{err:?}");
+    assert!(
+        err.to_string()
+            .contains("is not a regular file (it is a FIFO)"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("pipe.wasm"), "{err}");
 }
 
 #[tokio::test]

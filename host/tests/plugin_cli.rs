@@ -310,6 +310,30 @@ fn plugin_check_rejects_each_kind_of_bad_file_naming_it() {
     );
     check_fails(&common::test_plugin("bad-manifest"), "invalid manifest");
     check_fails(&dir.path().join("absent.wasm"), "failed to read plugin");
+    let fifo = dir.path().join("pipe.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    // Reading a FIFO with no writer would hang the check forever.
+    check_fails(&fifo, "is not a regular file (it is a FIFO)");
+}
+
+#[test]
+fn plugin_check_refuses_a_file_over_max_plugin_size_unread() {
+    let hello = common::example("hello");
+    let out = kubewasm(&[
+        "plugin",
+        "check",
+        hello.to_str().unwrap(),
+        "--max-plugin-size",
+        "1KiB",
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("over the limit of 1024 bytes"), "{stderr}");
+    assert!(stderr.contains("hello.wasm"), "{stderr}");
 }
 
 #[test]

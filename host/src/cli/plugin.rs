@@ -62,6 +62,11 @@ pub struct CheckArgs {
     #[arg(long)]
     json: bool,
 
+    /// Largest plugin file checked (e.g. 64MiB); a bigger one is refused, unread, with an error
+    /// naming its size.
+    #[arg(long, value_parser = super::common::parse_size, default_value = "64MiB")]
+    max_plugin_size: usize,
+
     #[command(flatten)]
     runtime: RuntimeArgs,
 }
@@ -659,10 +664,11 @@ fn text_report(r: &Report, m: &Manifest) -> String {
 
 async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
-    let plugin = runtime.load(&args.file).await?;
-    let bytes = tokio::fs::read(&args.file)
-        .await
-        .with_context(|| format!("reading {}", args.file.display()))?;
+    // Read once: the size and hash reported are those of the bytes checked, even if the file
+    // is replaced meanwhile; a FIFO or an oversized file is refused before any read.
+    let bytes =
+        kubewasm::loader::read_plugin_file_async(&args.file, args.max_plugin_size as u64).await?;
+    let plugin = runtime.load_bytes(&args.file, bytes.clone()).await?;
     let manifest = plugin.manifest();
     let permissions = manifest
         .grants()

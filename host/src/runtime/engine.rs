@@ -178,21 +178,20 @@ impl Runtime {
         self.inner.cache.as_ref()
     }
 
-    /// Loads the plugin at `path`, named after the file stem: reads it, compiles it (or
-    /// takes it from the compile cache), pre-instantiates it against the host's imports,
-    /// then reads and validates its manifest.
+    /// Loads the plugin at `path`, named after the file stem: reads it (a regular file of at
+    /// most [`DEFAULT_MAX_PLUGIN_SIZE`](crate::loader::DEFAULT_MAX_PLUGIN_SIZE) bytes),
+    /// compiles it (or takes it from the compile cache), pre-instantiates it against the
+    /// host's imports, then reads and validates its manifest.
     ///
     /// # Errors
-    /// [`LoadError`] naming the file and the reason: unreadable, not WebAssembly, a core
-    /// module instead of a component, another world or WIT major version, a trap while
-    /// returning the manifest, or an invalid manifest. Nothing else is affected.
+    /// [`LoadError`] naming the file and the reason: unreadable, not a regular file, too large,
+    /// not WebAssembly, a core module instead of a component, another world or WIT major
+    /// version, a trap while returning the manifest, or an invalid manifest. Nothing else is
+    /// affected.
     pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(path)
-            .await
-            .map_err(|source| LoadError::Read {
-                path: path.to_owned(),
-                source,
-            })?;
+        let bytes =
+            crate::loader::read_plugin_file_async(path, crate::loader::DEFAULT_MAX_PLUGIN_SIZE)
+                .await?;
         let name = path
             .file_stem()
             .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());

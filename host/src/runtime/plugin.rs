@@ -25,15 +25,10 @@ use super::state::HostState;
 /// Why a plugin could not be loaded. Every case names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read.
-    #[error("failed to read plugin {path}: {source}")]
-    Read {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        #[source]
-        source: std::io::Error,
-    },
+    /// The file could not be read: missing, unreadable, not a regular file (a FIFO would block
+    /// a read forever), or over the size cap.
+    #[error(transparent)]
+    Read(#[from] crate::loader::ReadError),
     /// The file does not start with the WebAssembly magic number.
     #[error("failed to load plugin {path}: not a WebAssembly file (no \\0asm header)")]
     NotWasm {
