@@ -44,6 +44,15 @@ pub enum ReadError {
         /// What it is instead.
         what: &'static str,
     },
+    /// A symlink whose target does not exist: kept apart from a missing file (which hot reload
+    /// skips as mid-rename) so that a link left pointing nowhere is reported, not ignored.
+    #[error("plugin file {path} is a symlink to {target}, which does not exist")]
+    DanglingSymlink {
+        /// The file.
+        path: PathBuf,
+        /// Where the link points.
+        target: PathBuf,
+    },
     /// Bigger than the size cap; nothing of it was loaded.
     #[error(
         "plugin file {path} is {size} bytes, over the limit of {max} bytes (raise it with --max-plugin-size)"
@@ -92,7 +101,19 @@ pub fn read_plugin_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadError> {
         path: path.to_owned(),
         source,
     };
-    let meta = std::fs::metadata(path).map_err(io)?;
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(match std::fs::read_link(path) {
+                Ok(target) => ReadError::DanglingSymlink {
+                    path: path.to_owned(),
+                    target,
+                },
+                Err(_) => io(e),
+            });
+        }
+        Err(e) => return Err(io(e)),
+    };
     if !meta.is_file() {
         return Err(ReadError::NotAFile {
             path: path.to_owned(),
@@ -269,6 +290,32 @@ mod tests {
         std::fs::create_dir(&sub).expect("mkdir");
         let err = read_plugin_file(&sub, 1000).unwrap_err();
         assert!(err.to_string().contains("a directory"), "{err}");
+    }
+
+    #[test]
+    fn a_dangling_symlink_is_an_error_naming_its_target_not_a_missing_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let link = dir.path().join("plugin.wasm");
+        let target = dir.path().join("..data").join("plugin.wasm");
+        std::os::unix::fs::symlink(&target, &link).expect("symlink");
+        assert_eq!(
+            plugin_files(dir.path()).expect("listed"),
+            vec![link.clone()]
+        );
+        let err = read_plugin_file(&link, 1000).unwrap_err();
+        assert!(matches!(err, ReadError::DanglingSymlink { .. }), "{err:?}");
+        assert!(
+            !err.is_not_found(),
+            "hot reload must report it, not skip it"
+        );
+        let text = err.to_string();
+        assert!(
+            text.contains("plugin.wasm") && text.contains("..data"),
+            "{text}"
+        );
+        assert!(text.contains("which does not exist"), "{text}");
+        let gone = read_plugin_file(&dir.path().join("absent.wasm"), 1000).unwrap_err();
+        assert!(gone.is_not_found(), "{gone:?}");
     }
 
     #[test]

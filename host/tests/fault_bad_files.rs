@@ -100,6 +100,8 @@ enum Bad {
     Unreadable,
     /// A FIFO: opening it for reading would block until a writer comes.
     Fifo,
+    /// A symlink to a file that does not exist.
+    DanglingSymlink,
 }
 
 /// Puts `bad` at `path` without a moment where `path` is missing (a missing file would stop the
@@ -126,6 +128,9 @@ fn put(path: &Path, bad: &Bad) {
             std::os::unix::fs::symlink(&back, &tmp).expect("symlink");
         }
         Bad::Unreadable => unreadable(&tmp),
+        Bad::DanglingSymlink => {
+            std::os::unix::fs::symlink(dir.join("..data/absent.wasm"), &tmp).expect("symlink");
+        }
         Bad::Fifo => {
             let made = std::process::Command::new("mkfifo")
                 .arg(&tmp)
@@ -337,6 +342,12 @@ async fn every_kind_of_bad_plugin_file_is_reported_and_the_old_version_keeps_ser
             "a FIFO named *.wasm (a read would block forever)".into(),
             Bad::Fifo,
             "is not a regular file (it is a FIFO)".into(),
+        ),
+        (
+            "dangling symlink",
+            "a symlink to a file that does not exist".into(),
+            Bad::DanglingSymlink,
+            "which does not exist".into(),
         ),
     ];
 
