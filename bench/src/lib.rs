@@ -8,11 +8,11 @@ pub mod cpu;
 pub mod fixture;
 pub mod mode;
 pub mod peer;
+pub mod pod;
 pub mod probe;
 pub mod report;
 pub mod scenario;
 pub mod stats;
-pub mod store_backend;
 
 use std::path::PathBuf;
 use std::time::Instant;

@@ -33,82 +33,12 @@ fn pods() -> Kind {
     }
 }
 
-/// A realistic Pod of about 4 KB.
+#[path = "../../bench/src/pod.rs"]
+mod fixture;
+
+/// The benchmarks' realistic ~4 KB Pod, `pod-{i}` in namespace `bench`.
 fn pod(i: usize) -> Value {
-    let conditions: Vec<Value> = ["Initialized", "Ready", "ContainersReady", "PodScheduled"]
-        .iter()
-        .map(|t| json!({"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:02Z"}))
-        .collect();
-    let statuses: Vec<Value> = ["web", "sidecar"]
-        .iter()
-        .map(|n| {
-            json!({"name": n, "ready": true, "restartCount": 0, "started": true,
-                "image": format!("registry.example.com/team/{n}:1.2.3"),
-                "imageID": format!("registry.example.com/team/{n}@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"),
-                "containerID": "containerd://0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                "state": {"running": {"startedAt": "2026-01-01T00:00:03Z"}}})
-        })
-        .collect();
-    let env: Vec<Value> =
-        (0..8).map(|e| json!({"name": format!("ENV_VAR_{e}"), "value": format!("value-{e}-for-the-web-container")})).collect();
-    let mut pod = json!({
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {
-            "name": format!("pod-{i}"),
-            "namespace": "bench",
-            "uid": format!("7c0e0f7a-1d2b-4c3d-9e8f-{i:012}"),
-            "resourceVersion": format!("{}", 1000 + i),
-            "creationTimestamp": "2026-01-01T00:00:00Z",
-            "labels": {"app": "bench", "tier": "frontend", "pod-template-hash": "5d8f7c9b6d"},
-            "annotations": {"kubectl.kubernetes.io/restartedAt": "2026-01-01T00:00:00Z"},
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "web-5d8f7c9b6d",
-                                 "uid": "0a1b2c3d-4e5f-6789-abcd-ef0123456789", "controller": true, "blockOwnerDeletion": true}]
-        },
-        "spec": {
-            "nodeName": "node-0",
-            "serviceAccountName": "default",
-            "restartPolicy": "Always",
-            "terminationGracePeriodSeconds": 30,
-            "dnsPolicy": "ClusterFirst",
-            "containers": [{
-                "name": "web",
-                "image": "registry.example.com/team/web:1.2.3",
-                "ports": [{"containerPort": 8080, "name": "http", "protocol": "TCP"}],
-                "env": env,
-                "resources": {"requests": {"cpu": "100m", "memory": "128Mi"}, "limits": {"cpu": "500m", "memory": "256Mi"}},
-                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 10},
-                "livenessProbe": {"httpGet": {"path": "/livez", "port": 8080}, "periodSeconds": 10, "failureThreshold": 3},
-                "volumeMounts": [{"name": "config", "mountPath": "/etc/web"}, {"name": "kube-api-access", "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount", "readOnly": true}]
-            }, {
-                "name": "sidecar",
-                "image": "registry.example.com/team/proxy:4.5.6",
-                "args": ["--listen=:9090", "--upstream=127.0.0.1:8080", "--log-level=info"],
-                "resources": {"requests": {"cpu": "50m", "memory": "64Mi"}}
-            }],
-            "volumes": [{"name": "config", "configMap": {"name": "web-config"}},
-                        {"name": "kube-api-access", "projected": {"sources": [{"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}}]}}],
-            "tolerations": [{"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
-                            {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300}]
-        },
-        "status": {
-            "phase": "Running",
-            "hostIP": "10.0.0.10",
-            "podIP": format!("10.244.{}.{}", i / 250, i % 250),
-            "startTime": "2026-01-01T00:00:01Z",
-            "qosClass": "Burstable",
-            "conditions": conditions,
-            "containerStatuses": statuses
-        }
-    });
-    // Pad with annotations to just over 4 KB.
-    let mut n = 0;
-    while serde_json::to_vec(&pod).map_or(0, |v| v.len()) < 4096 {
-        pod["metadata"]["annotations"][format!("example.com/note-{n}")] =
-            json!("padding so the pod is about four kilobytes");
-        n += 1;
-    }
-    pod
+    fixture::pod(&fixture::PodSpec::new(i, "bench", "node-0", "web"))
 }
 
 fn plugin_path() -> std::path::PathBuf {

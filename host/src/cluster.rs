@@ -16,12 +16,6 @@ use crate::runtime::{
     ApiError, Backend, EventRecord, EventType, Index, Kind, PatchRequest, Subresource,
 };
 
-/// One kind a plugin may read: its shared informer and the plugin's index names.
-#[derive(Debug, Clone)]
-pub(crate) struct KindCache {
-    pub(crate) informer: InformerHandle,
-}
-
 /// A plugin's view of the cluster. Every call has already passed the plugin's manifest check.
 ///
 /// Reads are answered from the informers the plugin declared (each object as the JSON bytes the
@@ -31,8 +25,9 @@ pub(crate) struct KindCache {
 /// see the old object (cache lag, as with client-go's cache-backed client).
 pub struct ClusterBackend {
     client: kube::Client,
-    /// Keyed by `(group, kind)`: versions do not matter for the manifest check either.
-    caches: HashMap<(String, String), KindCache>,
+    /// The informer of each kind the plugin may read, keyed by `(group, kind)`: versions do not
+    /// matter for the manifest check either.
+    informers: HashMap<(String, String), InformerHandle>,
     /// `reportingInstance` of the Events this plugin records.
     reporting_instance: String,
 }
@@ -40,41 +35,49 @@ pub struct ClusterBackend {
 impl std::fmt::Debug for ClusterBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ClusterBackend")
-            .field("kinds", &self.caches.keys().collect::<Vec<_>>())
+            .field("kinds", &self.informers.keys().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
 impl ClusterBackend {
-    pub(crate) fn new(
+    /// A backend that answers reads of each kind from its informer (shared, already acquired;
+    /// reads fail with [`ApiError::NotSynced`] until it has synced), writes through `client`,
+    /// and records Events as `reporting_instance`. The manager builds one per plugin from the
+    /// plugin's manifest; the calls reaching it have passed the manifest check.
+    pub fn new<'k>(
         client: kube::Client,
-        caches: HashMap<(String, String), KindCache>,
+        informers: impl IntoIterator<Item = (&'k Kind, InformerHandle)>,
         reporting_instance: String,
     ) -> Self {
         Self {
             client,
-            caches,
+            informers: informers
+                .into_iter()
+                .map(|(kind, informer)| (kind_key(kind), informer))
+                .collect(),
             reporting_instance,
         }
     }
 
-    fn cache(&self, kind: &Kind) -> Result<&KindCache, ApiError> {
+    /// The store of `kind`, once its informer has synced.
+    fn store(&self, kind: &Kind) -> Result<&kubewasm_controller::Store, ApiError> {
         // A scan of the few cached kinds: no key to allocate on this per-read path.
-        let cache = self
-            .caches
+        let informer = self
+            .informers
             .iter()
             .find(|((group, name), _)| *group == kind.group && *name == kind.kind)
-            .map(|(_, cache)| cache)
+            .map(|(_, informer)| informer)
             .ok_or_else(|| {
                 // The manifest check passed, so the host failed to start an informer it needed.
                 ApiError::Internal(format!("the host keeps no cache of {kind}"))
             })?;
-        if !cache.informer.has_synced() {
+        if !informer.has_synced() {
             return Err(ApiError::NotSynced(format!(
                 "the cache of {kind} has not finished its initial list"
             )));
         }
-        Ok(cache)
+        Ok(informer.store())
     }
 
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<Bytes, ApiError> {
@@ -165,10 +168,8 @@ impl Backend for ClusterBackend {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<Option<Bytes>, ApiError> {
-        let cache = self.cache(kind)?;
-        Ok(cache
-            .informer
-            .store()
+        Ok(self
+            .store(kind)?
             .get(namespace.filter(|_| kind.namespaced), name)
             .map(|e| e.json().clone()))
     }
@@ -179,10 +180,8 @@ impl Backend for ClusterBackend {
         namespace: Option<&str>,
         selector: Option<&LabelSelector>,
     ) -> Result<Vec<Bytes>, ApiError> {
-        let cache = self.cache(kind)?;
-        Ok(cache
-            .informer
-            .store()
+        Ok(self
+            .store(kind)?
             .list(namespace.filter(|_| kind.namespaced), selector)
             .into_iter()
             .map(|e| e.json().clone())
@@ -195,10 +194,7 @@ impl Backend for ClusterBackend {
         index: &Index,
         value: &str,
     ) -> Result<Vec<Bytes>, ApiError> {
-        let cache = self.cache(kind)?;
-        cache
-            .informer
-            .store()
+        self.store(kind)?
             .list_by_index(&store_index_name(index), value)
             .map(|entries| entries.into_iter().map(|e| e.json().clone()).collect())
             .map_err(|e| ApiError::Internal(e.to_string()))
@@ -312,10 +308,10 @@ impl Backend for ClusterBackend {
                 .unwrap_or_else(|| "default".to_owned());
             // The object's uid lets `kubectl describe` find the event; take it from the cache.
             let cached = self
-                .caches
-                .get(&(event.kind.group.clone(), event.kind.kind.clone()))
-                .and_then(|c| {
-                    c.informer
+                .informers
+                .get(&kind_key(&event.kind))
+                .and_then(|informer| {
+                    informer
                         .store()
                         .get(event.namespace.as_deref(), &event.name)
                 });

@@ -13,7 +13,7 @@ use kubewasm_controller::{
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
-use crate::cluster::{ClusterBackend, KindCache, api_resource, kind_key, store_index_name};
+use crate::cluster::{ClusterBackend, api_resource, store_index_name};
 pub use crate::reload::pipeline::VersionStats;
 use crate::reload::pipeline::{Pipeline, Switch, WorkerConfig};
 use crate::runtime::{
@@ -382,7 +382,7 @@ impl Manager {
         plan: &Plan,
     ) -> Result<(Vec<InformerHandle>, Arc<dyn Backend>), ManagerError> {
         let mut handles = Vec::with_capacity(plan.informers.len());
-        let mut caches = HashMap::new();
+        let mut informers = Vec::new();
         for (kind, key, options) in &plan.informers {
             let handle = self
                 .inner
@@ -393,17 +393,12 @@ impl Manager {
                     kind: kind.to_string(),
                     source: Box::new(source),
                 })?;
-            caches.insert(
-                kind_key(kind),
-                KindCache {
-                    informer: handle.clone(),
-                },
-            );
+            informers.push((kind, handle.clone()));
             handles.push(handle);
         }
         let backend: Arc<dyn Backend> = Arc::new(ClusterBackend::new(
             self.inner.client.clone(),
-            caches,
+            informers,
             self.inner.config.reporting_instance.clone(),
         ));
         Ok((handles, backend))

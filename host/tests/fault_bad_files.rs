@@ -13,6 +13,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::cluster::{TestCluster, eventually};
+use common::reconcile_span::ReconcileFields;
 use kubewasm::reload::{PluginWatcher, ReloadEvent, WatchOptions};
 use parking_lot::Mutex;
 use serde_json::json;
@@ -26,36 +27,15 @@ const MAX_SIZE: u64 = 8 << 20;
 // ---------------------------------------------------------------------------------------------
 // Which version ran each reconcile: (plugin, key) -> versions, from the `reconcile` spans.
 
-#[derive(Default)]
-struct SpanFields {
-    plugin: String,
-    version: String,
-    key: String,
-}
-
-impl tracing::field::Visit for SpanFields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let v = format!("{value:?}");
-        match field.name() {
-            "plugin" => self.plugin = v,
-            "version" => self.version = v,
-            "key" => self.key = v,
-            _ => {}
-        }
-    }
-}
-
 type Versions = Arc<Mutex<HashMap<(String, String), Vec<String>>>>;
 
 struct Recorder(Versions);
 
 impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, _: &span::Id, _: Context<'_, S>) {
-        if attrs.metadata().name() != "reconcile" {
+        let Some(f) = ReconcileFields::of(attrs) else {
             return;
-        }
-        let mut f = SpanFields::default();
-        attrs.record(&mut f);
+        };
         self.0
             .lock()
             .entry((f.plugin, f.key))
@@ -466,9 +446,6 @@ fn short(cause: &str) -> String {
 
 #[test]
 fn kubewasm_dev_refuses_a_plugin_file_over_max_plugin_size_and_runs_the_others() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::{Command, Stdio};
-
     // panic.wasm is ~80 KB, hello.wasm ~500 KB: a 256 KiB cap lets one through.
     let (small, big) = (common::test_plugin("panic"), common::example("hello"));
     let big_size = std::fs::metadata(&big).expect("hello.wasm").len();
@@ -476,33 +453,11 @@ fn kubewasm_dev_refuses_a_plugin_file_over_max_plugin_size_and_runs_the_others()
     assert!(big_size > 256 << 10);
     let dir = tempfile::tempdir().expect("tempdir");
     let plugins = host_process::plugin_dir(dir.path(), &[small, big]);
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
-        .arg("dev")
-        .arg("--plugins")
-        .arg(&plugins)
-        .arg("--kubeconfig-out")
-        .arg(dir.path().join("dev.kubeconfig"))
-        .arg("--max-plugin-size")
-        .arg("256KiB")
-        .arg("--compile-cache")
-        .arg(host_process::compile_cache())
-        .env_remove("KUBEWASM_POLICY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubewasm dev starts");
-    let stdout = dev.stdout.take().expect("stdout");
-    let mut banner = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    let _ = dev.kill();
-    let _ = dev.wait();
+    let banner = host_process::dev_banner(
+        dir.path(),
+        &plugins,
+        &["--max-plugin-size".as_ref(), "256KiB".as_ref()],
+    );
     assert!(banner.contains("plugins:     panic\n"), "{banner}");
     let refused = banner
         .lines()

@@ -316,9 +316,6 @@ async fn kubewasm_run_with_a_policy_logs_what_it_dropped_and_each_denial() {
 
 #[test]
 fn kubewasm_dev_with_a_policy_runs_the_allowed_plugins_and_says_which_it_refused() {
-    use std::io::{BufRead as _, BufReader};
-    use std::process::Stdio;
-
     let dir = tempfile::tempdir().expect("tempdir");
     let plugins = plugin_dir(
         dir.path(),
@@ -332,33 +329,11 @@ fn kubewasm_dev_with_a_policy_runs_the_allowed_plugins_and_says_which_it_refused
         "policy.yaml",
         "default:\n  namespaces: [default]\nplugins:\n  trespass:\n    kinds: [Secret]\n",
     );
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
-        .arg("dev")
-        .arg("--plugins")
-        .arg(&plugins)
-        .arg("--kubeconfig-out")
-        .arg(dir.path().join("dev.kubeconfig"))
-        .arg("--policy")
-        .arg(&policy)
-        .arg("--compile-cache")
-        .arg(host_process::compile_cache())
-        .env_remove("KUBEWASM_POLICY")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubewasm dev starts");
-    let stdout = dev.stdout.take().expect("stdout");
-    let mut banner = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let Ok(line) = line else { break };
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
-    let _ = dev.kill();
-    let _ = dev.wait();
+    let banner = host_process::dev_banner(
+        dir.path(),
+        &plugins,
+        &["--policy".as_ref(), policy.as_os_str()],
+    );
     assert!(banner.contains("plugins:     probe\n"), "{banner}");
     let refused = banner
         .lines()

@@ -10,6 +10,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use common::cluster::{TestCluster, eventually};
+use common::reconcile_span::ReconcileFields;
 use kube::api::{Patch, PatchParams};
 use kubewasm::Updated;
 use kubewasm::reload::{PluginWatcher, ReloadEvent, WatchOptions};
@@ -36,34 +37,13 @@ struct Spans {
     finished: HashMap<String, Vec<Run>>,
 }
 
-#[derive(Default, Clone)]
-struct Fields {
-    plugin: String,
-    version: String,
-    key: String,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        let text = format!("{value:?}");
-        match field.name() {
-            "plugin" => self.plugin = text,
-            "version" => self.version = text,
-            "key" => self.key = text,
-            _ => {}
-        }
-    }
-}
-
 struct Recorder(Arc<Mutex<Spans>>);
 
 impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<S> for Recorder {
     fn on_new_span(&self, attrs: &span::Attributes<'_>, id: &span::Id, ctx: Context<'_, S>) {
-        if attrs.metadata().name() != "reconcile" {
+        let Some(fields) = ReconcileFields::of(attrs) else {
             return;
-        }
-        let mut fields = Fields::default();
-        attrs.record(&mut fields);
+        };
         let mut spans = self.0.lock();
         let open = spans
             .open
@@ -82,7 +62,7 @@ impl<S: tracing::Subscriber + for<'a> LookupSpan<'a>> tracing_subscriber::Layer<
 
     fn on_close(&self, id: span::Id, ctx: Context<'_, S>) {
         let Some(span) = ctx.span(&id) else { return };
-        let Some(fields) = span.extensions().get::<Fields>().cloned() else {
+        let Some(fields) = span.extensions().get::<ReconcileFields>().cloned() else {
             return;
         };
         let mut spans = self.0.lock();

@@ -16,15 +16,16 @@ use k8s_openapi::api::core::v1::Pod;
 use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use kube::runtime::reflector::{ObjectRef, Store};
+use kubewasm::ClusterBackend;
 use kubewasm::runtime::{Backend, Kind, Plugin, Reason, Request};
 use kubewasm_controller::{FieldPath, InformerFactory, InformerKey, InformerOptions};
 
 use super::{Ctx, micros, millis};
-use crate::fixture::{Cluster, PodSpec};
+use crate::fixture::Cluster;
+use crate::pod::PodSpec;
 use crate::peer::pod_reflector;
 use crate::report::{Figure, Goal, Side, Unit};
 use crate::stats::Summary;
-use crate::store_backend::StoreBackend;
 
 /// The node every listed Pod runs on (the by-index figures look it up).
 pub const NODE: &str = "node-0";
@@ -82,8 +83,12 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
         )
         .context("starting the Pod informer")?;
     informer.wait_synced().await;
-    let backend: Arc<dyn Backend> =
-        Arc::new(StoreBackend::default().with(&pods_kind(), informer.clone()));
+    // The host's own backend, as the manager builds it for a plugin (the bench plugin only reads).
+    let backend: Arc<dyn Backend> = Arc::new(ClusterBackend::new(
+        cluster.client.clone(),
+        [(&pods_kind(), informer.clone())],
+        "kubewasm-bench".to_owned(),
+    ));
     let runtime = ctx.runtime()?;
     let plugin = runtime
         .load(&ctx.test_plugin(super::CACHE_PLUGIN)?)

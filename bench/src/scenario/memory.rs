@@ -15,7 +15,8 @@ use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, AsyncWriteExt as _, Buf
 use tokio::process::{Child, Command};
 
 use super::{Ctx, PEER_PLUGIN, millis};
-use crate::fixture::{Cluster, PodSpec};
+use crate::fixture::Cluster;
+use crate::pod::PodSpec;
 use crate::report::{Figure, Side, Unit};
 use crate::stats::Summary;
 

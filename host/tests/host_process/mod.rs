@@ -34,6 +34,39 @@ pub fn compile_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubewasm-compile-cache")
 }
 
+/// Runs `kubewasm dev` on `plugins` with `args` after the common ones (kubeconfig written in
+/// `dir`, the shared compile cache, no policy from the environment), reads its start-up banner up
+/// to "Press Ctrl-C", then stops it; returns the banner.
+pub fn dev_banner(dir: &Path, plugins: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .arg("dev")
+        .arg("--plugins")
+        .arg(plugins)
+        .arg("--kubeconfig-out")
+        .arg(dir.join("dev.kubeconfig"))
+        .args(args)
+        .arg("--compile-cache")
+        .arg(compile_cache())
+        .env_remove("KUBEWASM_POLICY")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("kubewasm dev starts");
+    let stdout = dev.stdout.take().expect("stdout");
+    let mut banner = String::new();
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    let _ = dev.kill();
+    let _ = dev.wait();
+    banner
+}
+
 impl Host {
     /// Starts `kubewasm run` with `args` after the common ones (plugins, kubeconfig, local
     /// ephemeral probe/metrics port, JSON logs with reconcile debug lines).
