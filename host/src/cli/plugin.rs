@@ -668,7 +668,12 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     // is replaced meanwhile; a FIFO or an oversized file is refused before any read.
     let bytes =
         kubewasm::loader::read_plugin_file_async(&args.file, args.max_plugin_size as u64).await?;
-    let plugin = runtime.load_bytes(&args.file, bytes.clone()).await?;
+    let (size, sha256, linked) = (
+        bytes.len() as u64,
+        hex::encode(Sha256::digest(&bytes)),
+        interfaces(&bytes),
+    );
+    let plugin = runtime.load_bytes(&args.file, bytes).await?;
     let manifest = plugin.manifest();
     let permissions = manifest
         .grants()
@@ -682,10 +687,10 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     let report = Report {
         plugin: plugin.name().to_owned(),
         file: args.file.display().to_string(),
-        size: bytes.len() as u64,
-        sha256: hex::encode(Sha256::digest(&bytes)),
+        size,
+        sha256,
         world: WORLD,
-        interfaces: interfaces(&bytes),
+        interfaces: linked,
         manifest: manifest_json(manifest),
         permissions,
         rbac: kubewasm::rbac::plugin_rules([manifest.as_ref()])
