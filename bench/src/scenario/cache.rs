@@ -22,8 +22,8 @@ use kubewasm_controller::{FieldPath, InformerFactory, InformerKey, InformerOptio
 
 use super::{Ctx, micros, millis};
 use crate::fixture::Cluster;
-use crate::pod::PodSpec;
 use crate::peer::pod_reflector;
+use crate::pod::PodSpec;
 use crate::report::{Figure, Goal, Side, Unit};
 use crate::stats::Summary;
 
