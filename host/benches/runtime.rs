@@ -38,7 +38,7 @@ mod fixture;
 
 /// The benchmarks' realistic ~4 KB Pod, `pod-{i}` in namespace `bench`.
 fn pod(i: usize) -> Value {
-    fixture::pod(&fixture::PodSpec::new(i, "bench", "node-0", "web"))
+    fixture::pod(&fixture::PodSpec::new(i, "bench", "node-0", "bench"))
 }
 
 fn plugin_path() -> std::path::PathBuf {
