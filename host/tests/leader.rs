@@ -60,6 +60,25 @@ async fn stamped(cms: &Api<ConfigMap>, name: &str) -> bool {
         .is_some()
 }
 
+/// Waits until `host` has logged its stamp of ConfigMap `name`. The plugin logs after its patch
+/// returns, and the log is read from a pipe, so an annotation seen on the server can come before
+/// the line that says who wrote it.
+fn wait_stamp_logged(host: &Host, name: &str) {
+    let prefix = format!("stamped default/{name}:");
+    host_process::wait(&format!("{} to log its stamp of {name}", host.name), || {
+        host.lines
+            .lock()
+            .iter()
+            .any(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(&prefix))
+            })
+            .then_some(())
+    })
+    .unwrap_or_else(|| panic!("{}", host.dump()));
+}
+
 /// Times at which `host` stamped a ConfigMap (the hello plugin logs each write).
 fn stamps(host: &Host) -> Vec<jiff::Timestamp> {
     host.lines
@@ -139,7 +158,9 @@ async fn failover(stop: &str) {
     } else {
         (&pair.b, &pair.a)
     };
-    assert!(!stamps(leader).is_empty(), "the leader reconciled");
+    for i in 0..3 {
+        wait_stamp_logged(leader, &format!("before-{i}"));
+    }
     assert!(
         stamps(standby).is_empty(),
         "the standby never reconciles while the other leads\n{}",
@@ -218,11 +239,13 @@ async fn failover(stop: &str) {
         })
         .await;
     }
+    for i in 0..3 {
+        wait_stamp_logged(standby, &format!("after-{i}"));
+    }
     // Never at the same time: every reconcile of the first leader precedes every reconcile of
     // the second, and the second became leader only after the first's last reconcile.
     let first_stamps = stamps(leader);
     let second_stamps = stamps(standby);
-    assert!(!second_stamps.is_empty(), "the new leader reconciles");
     let last_first = first_stamps.iter().max().expect("first leader stamped");
     let first_second = second_stamps.iter().min().expect("second leader stamped");
     assert!(
@@ -394,6 +417,7 @@ async fn a_leader_whose_api_server_stops_answering_exits_and_the_standby_takes_o
         stamped(&pair.cms, "after").await.then_some(())
     })
     .await;
+    wait_stamp_logged(standby, "after");
     let last_old = stamps(leader)
         .into_iter()
         .max()
