@@ -32,7 +32,10 @@ const TASKS: &[(&str, &str)] = &[
         "lint",
         "cargo fmt --check and cargo clippy -D warnings over the host workspace and the plugins",
     ),
-    ("ci", "what CI runs: lint, then test"),
+    (
+        "ci",
+        "what CI runs: lint, then test with the `ci` nextest profile (a failed test runs once more and shows as FLAKY if it then passes)",
+    ),
     (
         "bench [ARGS]",
         "build the plugins, kubewasm and kubewasm-bench in release, then run the benchmark suite (--full, --json FILE, --only GROUPS; see bench/README.md)",
@@ -49,13 +52,13 @@ fn main() -> ExitCode {
             Ok(())
         }
         Some("plugins") => build_plugins(),
-        Some("test") => build_plugins().and_then(|()| test(&rest)),
+        Some("test") => build_plugins().and_then(|()| test(&rest, None)),
         Some("dev") => build_plugins().and_then(|()| dev(&rest)),
         Some("lint") => lint(),
         Some("bench") => build_plugins().and_then(|()| bench::bench(&rest)),
         Some("ci") => lint()
             .and_then(|()| build_plugins())
-            .and_then(|()| test(&rest)),
+            .and_then(|()| test(&rest, Some("ci"))),
         Some(other) => {
             eprintln!("unknown task `{other}`\n");
             print_help();
@@ -259,17 +262,23 @@ fn has_nextest() -> bool {
         .unwrap_or(false)
 }
 
-fn test(extra: &[OsString]) -> Result {
+/// Runs every test. `profile` names the nextest profile (`.config/nextest.toml`); without it,
+/// nextest takes `NEXTEST_PROFILE` or its default profile (`.ci/run` sets `ci`).
+fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     let root = root();
     plugin_unit_tests(&root)?;
     faults::clear(&root);
     if has_nextest() {
+        let mut nextest = cargo();
+        nextest
+            .current_dir(&root)
+            .args(["nextest", "run", "--workspace", "--no-fail-fast"]);
+        if let Some(profile) = profile {
+            nextest.args(["--profile", profile]);
+        }
         let tests = run(
             "running the workspace tests (cargo nextest)",
-            cargo()
-                .current_dir(&root)
-                .args(["nextest", "run", "--workspace", "--no-fail-fast"])
-                .args(extra),
+            nextest.args(extra),
         );
         faults::print_summary(&root);
         tests?;
