@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use kube::api::{ApiResource, DynamicObject};
 use kube::core::GroupVersionKind;
 use kubewasm_controller::{
-    Action, Entry, FieldPath, Item, LabelSelector, Reason, Store, WorkQueue, run_workers,
+    Action, Entry, FieldPath, Item, LabelSelector, RawObject, Reason, Store, WorkQueue, run_workers,
 };
 use serde_json::json;
 
@@ -133,18 +133,40 @@ fn bench_store(n: usize) {
         &per_op(decode_value, sample),
         "per object (raw-JSON alternative)",
     );
+    let raw_to_entry = time(sample, |i| {
+        let o: RawObject = serde_json::from_slice(&raw[i]).expect("decode");
+        black_box(Entry::from_raw(o, &resource, false).expect("entry"));
+    });
+    let node = FieldPath::parse("spec.nodeName").expect("path");
+    let raw_index = time(sample, |i| {
+        let o: RawObject = serde_json::from_slice(&raw[i]).expect("decode");
+        black_box(node.values_in_text(o.json()));
+        black_box(Entry::from_raw(o, &resource, false).expect("entry"));
+    });
     row(
         "decode + build Entry (drop managedFields)",
         n,
         &per_op(to_entry, sample),
-        "per object, per event",
+        "per object, through DynamicObject",
+    );
+    row(
+        "RawObject + build Entry (drop managedFields)",
+        n,
+        &per_op(raw_to_entry, sample),
+        "per object, per event: what informers do",
+    );
+    row(
+        "RawObject + Entry + one field index value",
+        n,
+        &per_op(raw_index, sample),
+        "per object, per event, one field index",
     );
 
     let store = Store::new(pods(), false);
     store
         .add_index("node", FieldPath::parse("spec.nodeName").expect("path"))
         .expect("index");
-    let objs: Vec<DynamicObject> = raw
+    let objs: Vec<RawObject> = raw
         .iter()
         .map(|r| serde_json::from_slice(r).expect("decode"))
         .collect();
@@ -305,13 +327,13 @@ fn rss_child(n: usize) {
     // Warm up the allocator and serde with a few objects that are then dropped.
     for i in 0..100 {
         let bytes = serde_json::to_vec(&pod(n + i)).expect("json");
-        black_box(serde_json::from_slice::<DynamicObject>(&bytes).expect("decode"));
+        black_box(serde_json::from_slice::<RawObject>(&bytes).expect("decode"));
     }
     let before = rss_bytes().unwrap_or(0);
     for i in 0..n {
         let bytes = serde_json::to_vec(&pod(i)).expect("json");
         store
-            .apply(serde_json::from_slice(&bytes).expect("decode"))
+            .apply(serde_json::from_slice::<RawObject>(&bytes).expect("decode"))
             .expect("apply");
     }
     let after = rss_bytes().unwrap_or(0);

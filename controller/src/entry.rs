@@ -1,10 +1,13 @@
 //! `Entry`: one cached object, kept as ready-to-send compact JSON plus the parsed bits indexes need.
 
 use bytes::Bytes;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{ApiResource, DynamicObject, TypeMeta};
 
+use crate::field_path::FieldPath;
 use crate::key::ObjectKey;
 use crate::labels::Labels;
+use crate::raw::RawObject;
 
 /// Why an object could not be turned into an [`Entry`].
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,16 @@ impl OwnerRef {
     }
 }
 
+/// The key of an object, which must have a name.
+fn key_of(meta: &ObjectMeta, resource: &ApiResource) -> Result<ObjectKey, Error> {
+    match meta.name.as_deref() {
+        Some(n) if !n.is_empty() => Ok(ObjectKey::new(meta.namespace.as_deref(), n)),
+        _ => Err(Error::NoName {
+            kind: resource.kind.clone(),
+        }),
+    }
+}
+
 /// A cached object: its identity, the parts indexes and key mapping need, and the whole object as
 /// compact JSON bytes, serialized once when the event arrived. Cloning the bytes is a reference count
 /// increment, so a read hands them out without copying or re-serializing.
@@ -75,15 +88,7 @@ impl Entry {
         resource: &ApiResource,
         keep_managed_fields: bool,
     ) -> Result<Self, Error> {
-        let name = match obj.metadata.name.as_deref() {
-            Some(n) if !n.is_empty() => n,
-            _ => {
-                return Err(Error::NoName {
-                    kind: resource.kind.clone(),
-                });
-            }
-        };
-        let key = ObjectKey::new(obj.metadata.namespace.as_deref(), name);
+        let key = key_of(&obj.metadata, resource)?;
         if !keep_managed_fields {
             obj.metadata.managed_fields = None;
         }
@@ -98,8 +103,30 @@ impl Entry {
             key: key.to_string(),
             source,
         })?;
-        let meta = &obj.metadata;
-        Ok(Self {
+        // Copy to an exact-size buffer: `to_vec` grows by doubling, and `Bytes::from(Vec)` would
+        // keep the spare capacity (on average a third of the buffer) for the object's lifetime.
+        Ok(Self::new(key, &obj.metadata, Bytes::copy_from_slice(&json)))
+    }
+
+    /// Builds an entry from an object kept as the JSON the API server sent (what informers
+    /// decode into): the same entry as [`Entry::from_object`] gives, without decoding the whole
+    /// object or serializing it again. The JSON is the received bytes, with `managedFields` cut
+    /// out unless `keep_managed_fields` and `apiVersion`/`kind` added when missing.
+    ///
+    /// # Errors
+    /// [`Error::NoName`] for an object without a name.
+    pub fn from_raw(
+        obj: RawObject,
+        resource: &ApiResource,
+        keep_managed_fields: bool,
+    ) -> Result<Self, Error> {
+        let key = key_of(&obj.metadata, resource)?;
+        let (meta, json) = obj.into_cached(resource, keep_managed_fields);
+        Ok(Self::new(key, &meta, Bytes::from(json)))
+    }
+
+    fn new(key: ObjectKey, meta: &ObjectMeta, json: Bytes) -> Self {
+        Self {
             key,
             uid: meta.uid.clone(),
             resource_version: meta.resource_version.clone(),
@@ -120,10 +147,8 @@ impl Entry {
                     controller: o.controller.unwrap_or(false),
                 })
                 .collect(),
-            // Copy to an exact-size buffer: `to_vec` grows by doubling, and `Bytes::from(Vec)` would
-            // keep the spare capacity (on average a third of the buffer) for the object's lifetime.
-            json: Bytes::copy_from_slice(&json),
-        })
+            json,
+        }
     }
 
     /// Parses the stored JSON back into an object (used to compute new field indexes for objects
@@ -180,6 +205,12 @@ impl Entry {
         &self.json
     }
 
+    /// The values of a field index's path in the cached JSON.
+    pub fn field_values(&self, path: &FieldPath) -> Vec<String> {
+        std::str::from_utf8(&self.json)
+            .map_or_else(|_| Vec::new(), |text| path.values_in_text(text))
+    }
+
     /// Approximate heap bytes held by this entry (JSON plus parsed parts), for memory figures.
     pub fn heap_size(&self) -> usize {
         let s = |x: &String| x.capacity();
@@ -208,15 +239,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn pods() -> ApiResource {
-        ApiResource {
-            group: String::new(),
-            version: "v1".into(),
-            api_version: "v1".into(),
-            kind: "Pod".into(),
-            plural: "pods".into(),
-        }
-    }
+    use crate::testing::pods;
 
     fn pod() -> DynamicObject {
         serde_json::from_value(json!({

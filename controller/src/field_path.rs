@@ -4,6 +4,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use kube::api::DynamicObject;
+use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Why a field path could not be parsed.
@@ -185,6 +186,138 @@ impl FieldPath {
         collect(Some(value), &self.segments, &mut out);
         out
     }
+
+    /// The values at this path in JSON text: the same as [`FieldPath::values_in_json`] of the
+    /// parsed text, read in one pass that skips everything off the path without allocating.
+    /// Text that is not JSON gives the values found before the error.
+    pub fn values_in_text(&self, json: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut de = serde_json::Deserializer::from_str(json);
+        let _ = Walk {
+            rest: &self.segments,
+            out: &mut out,
+        }
+        .deserialize(&mut de);
+        out
+    }
+}
+
+/// Walks JSON along `rest` as [`collect`] walks a `Value`, pushing the scalars at its end.
+struct Walk<'p, 'o> {
+    rest: &'p [String],
+    out: &'o mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        // Arrays on the way, and at the end, are walked element by element.
+        while seq
+            .next_element_seed(Walk {
+                rest: self.rest,
+                out: &mut *self.out,
+            })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let Some((key, rest)) = self.rest.split_first() else {
+            while map.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+            return Ok(());
+        };
+        while let Some(found) = map.next_key_seed(KeyIs(key))? {
+            if found {
+                map.next_value_seed(Walk {
+                    rest,
+                    out: &mut *self.out,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<(), E> {
+        if self.rest.is_empty() {
+            self.out.push(v.to_owned());
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<(), E> {
+        if self.rest.is_empty() {
+            self.out.push(v.to_string());
+        }
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<(), E> {
+        self.number(v.into())
+    }
+
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<(), E> {
+        self.number(v.into())
+    }
+
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<(), E> {
+        match serde_json::Number::from_f64(v) {
+            Some(n) => self.number(n),
+            None => Ok(()),
+        }
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+}
+
+impl Walk<'_, '_> {
+    /// A number at the end of the path, written as `serde_json::Number` writes it.
+    fn number<E>(self, n: serde_json::Number) -> Result<(), E> {
+        if self.rest.is_empty() {
+            self.out.push(n.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Reads a map key and says whether it is the given one, without allocating for plain keys.
+struct KeyIs<'k>(&'k str);
+
+impl<'de> DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a map key")
+    }
+
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
 }
 
 fn collect(value: Option<&Value>, rest: &[String], out: &mut Vec<String>) {
@@ -272,6 +405,87 @@ mod tests {
         assert_eq!(v("metadata.namespace"), ["ns"]);
         assert_eq!(v("metadata.labels['app.kubernetes.io/name']"), ["web"]);
         assert_eq!(v("metadata.ownerReferences.uid"), ["u1"]);
+    }
+
+    #[test]
+    fn values_in_text_reads_what_values_in_json_reads() {
+        let value = json!({
+            "metadata": {"name": "p", "labels": {"app.kubernetes.io/name": "web", "a\"b": "q"},
+                         "ownerReferences": [{"uid": "u1"}, {"uid": "u2"}]},
+            "spec": {"nodeName": "n\u{e9}", "replicas": 3, "neg": -2, "ratio": 0.5, "big": 1e300,
+                     "paused": false, "none": null, "template": {}, "nested": [[{"x": "deep"}], "top"],
+                     "containers": [{"image": "a"}, {"image": "b"}, {"name": "no-image"}]}
+        });
+        let text = value.to_string();
+        for path in [
+            "metadata.name",
+            "metadata.labels['app.kubernetes.io/name']",
+            "metadata.labels['a\"b']",
+            "metadata.ownerReferences.uid",
+            "spec.nodeName",
+            "spec.replicas",
+            "spec.neg",
+            "spec.ratio",
+            "spec.big",
+            "spec.paused",
+            "spec.none",
+            "spec.template",
+            "spec.nested",
+            "spec.nested.x",
+            "spec.containers.image",
+            "spec.containers",
+            "spec.missing.deeper",
+            "spec",
+        ] {
+            let p = FieldPath::parse(path).expect("path");
+            assert_eq!(p.values_in_text(&text), p.values_in_json(&value), "{path}");
+        }
+        let p = FieldPath::parse("spec.nodeName").expect("path");
+        assert_eq!(
+            p.values_in_text(r#"{"spec":{"nodeName":"n1"}"#),
+            ["n1"],
+            "values before an error"
+        );
+        assert!(p.values_in_text("not json").is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn values_in_text_agrees_with_values_in_json_on_any_json(
+            value in json_value(),
+            path in proptest::collection::vec(proptest::sample::select(vec!["a", "b", "c"]), 1..4),
+        ) {
+            let p = FieldPath::parse(&path.join(".")).expect("path");
+            // Compared with the text parsed again: a float need not survive a round trip
+            // through text exactly, and both readers parse it the same way.
+            let text = value.to_string();
+            let parsed: Value = serde_json::from_str(&text).expect("json");
+            proptest::prop_assert_eq!(p.values_in_text(&text), p.values_in_json(&parsed));
+        }
+    }
+
+    /// Any JSON whose object keys are `a`, `b` or `c`.
+    fn json_value() -> impl proptest::strategy::Strategy<Value = Value> {
+        use proptest::prelude::*;
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            "[a-z\\\"é]{0,6}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(4, 32, 4, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                proptest::collection::btree_map(
+                    proptest::sample::select(vec!["a".to_owned(), "b".to_owned(), "c".to_owned()]),
+                    inner,
+                    0..4
+                )
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
     }
 
     #[test]

@@ -16,13 +16,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
 use futures::{Stream, StreamExt};
-use kube::api::{Api, ApiResource, DynamicObject};
+use kube::api::{Api, ApiResource};
 use kube::runtime::watcher::{self, Event};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::{EventType, ObjectEvent};
 use crate::field_path::FieldPath;
+use crate::raw::RawObject;
 use crate::selector::{self, LabelSelector};
 use crate::store::{self, Change, Prepared, Store};
 
@@ -259,7 +260,7 @@ impl InformerFactory {
             counters: Counters::default(),
             last_error: Mutex::new(None),
         });
-        let api: Api<DynamicObject> = match &key.namespace {
+        let api: Api<RawObject> = match &key.namespace {
             Some(ns) => Api::namespaced_with(self.inner.client.clone(), ns, &key.resource),
             None => Api::all_with(self.inner.client.clone(), &key.resource),
         };
@@ -516,7 +517,7 @@ impl Informer {
         tracing::warn!(informer = %self.key, %error, "{what}");
     }
 
-    fn apply(&self, obj: DynamicObject) {
+    fn apply(&self, obj: RawObject) {
         let mut subs = self.subscribers.lock();
         match self.store.apply(obj) {
             Ok(change) => self.publish(&mut subs, change, false),
@@ -524,7 +525,7 @@ impl Informer {
         }
     }
 
-    fn delete(&self, obj: DynamicObject) {
+    fn delete(&self, obj: RawObject) {
         let mut subs = self.subscribers.lock();
         match self.store.delete(obj) {
             Ok(change) => self.publish(&mut subs, change, false),
@@ -611,7 +612,7 @@ fn expired(error: &watcher::Error) -> bool {
     }
 }
 
-async fn run(informer: Arc<Informer>, api: Api<DynamicObject>, config: watcher::Config) {
+async fn run(informer: Arc<Informer>, api: Api<RawObject>, config: watcher::Config) {
     // Not `.default_backoff()`: see [`Retry`]. The watcher is not polled while waiting, as with
     // kube-runtime's StreamBackoff.
     let mut events = watcher::watcher(api, config).boxed();

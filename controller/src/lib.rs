@@ -58,9 +58,12 @@ mod key;
 mod labels;
 mod mapping;
 mod queue;
+mod raw;
 mod selector;
 pub mod stats;
 mod store;
+#[cfg(test)]
+mod testing;
 mod worker;
 
 pub use controller::{ControllerConfig, run_controller};
@@ -75,6 +78,7 @@ pub use key::ObjectKey;
 pub use labels::{LabelSource, Labels};
 pub use mapping::{GroupKind, MapBy, MappedKey, Mapper, Mapping, OwnedKind, WatchMapping, resync};
 pub use queue::{Item, Priority, QueueStats, RateLimit, Reason, Via, WorkQueue};
+pub use raw::RawObject;
 pub use selector::{Error as SelectorError, LabelSelector};
-pub use store::{Change, Error as StoreError, Prepared, Store, StoreStats};
+pub use store::{Cacheable, Change, Error as StoreError, Prepared, Store, StoreStats};
 pub use worker::{Action, run_workers};

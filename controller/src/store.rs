@@ -18,6 +18,7 @@ use parking_lot::RwLock;
 use crate::entry::{self, Entry};
 use crate::field_path::FieldPath;
 use crate::key::ObjectKey;
+use crate::raw::RawObject;
 use crate::selector::LabelSelector;
 
 /// Why a store operation failed.
@@ -134,6 +135,65 @@ pub struct Prepared {
     fields: Vec<(String, Vec<String>)>,
 }
 
+/// An object a [`Store`] can cache: a [`RawObject`] as the API server sent it (what informers
+/// decode into: no full decode, no second serialization) or a decoded `DynamicObject`.
+pub trait Cacheable {
+    /// The values of a field index's path in this object.
+    fn field_values(&self, path: &FieldPath) -> Vec<String>;
+
+    /// The object's cache entry.
+    ///
+    /// # Errors
+    /// [`entry::Error`](crate::EntryError) when the object has no name or cannot be serialized.
+    fn into_entry(
+        self,
+        resource: &ApiResource,
+        keep_managed_fields: bool,
+    ) -> Result<Entry, entry::Error>;
+}
+
+impl Cacheable for RawObject {
+    fn field_values(&self, path: &FieldPath) -> Vec<String> {
+        path.values_in_text(self.json())
+    }
+
+    fn into_entry(
+        self,
+        resource: &ApiResource,
+        keep_managed_fields: bool,
+    ) -> Result<Entry, entry::Error> {
+        Entry::from_raw(self, resource, keep_managed_fields)
+    }
+}
+
+impl Cacheable for DynamicObject {
+    fn field_values(&self, path: &FieldPath) -> Vec<String> {
+        path.values(self)
+    }
+
+    fn into_entry(
+        mut self,
+        resource: &ApiResource,
+        keep_managed_fields: bool,
+    ) -> Result<Entry, entry::Error> {
+        Entry::from_object(&mut self, resource, keep_managed_fields)
+    }
+}
+
+/// The values of index `name` for a prepared entry: those computed when it was prepared, or,
+/// for an index declared since, read from the entry's JSON.
+fn prepared_values(
+    fields: &[(String, Vec<String>)],
+    entry: &Entry,
+    name: &str,
+    path: &FieldPath,
+) -> Vec<String> {
+    match fields.iter().find(|(n, _)| n == name) {
+        Some((_, values)) => values.clone(),
+        None => entry.field_values(path),
+    }
+}
+
 /// The cache of one informer. Cheap to clone; clones share the cache. Reads take a shared lock and
 /// hand out `Arc<Entry>`s, so they never copy object bytes.
 #[derive(Clone, Debug)]
@@ -159,8 +219,8 @@ impl Store {
         &self.resource
     }
 
-    fn entry(&self, obj: &mut DynamicObject) -> Result<Arc<Entry>, Error> {
-        Entry::from_object(obj, &self.resource, self.keep_managed_fields)
+    fn entry(&self, obj: impl Cacheable) -> Result<Arc<Entry>, Error> {
+        obj.into_entry(&self.resource, self.keep_managed_fields)
             .map(Arc::new)
             .map_err(|source| Error::Entry {
                 kind: self.resource.kind.clone(),
@@ -168,15 +228,18 @@ impl Store {
             })
     }
 
-    /// Adds or replaces an object (a watch ADDED/MODIFIED event). Serializes it once, outside the lock.
+    /// Adds or replaces an object (a watch ADDED/MODIFIED event). Builds its entry and index
+    /// values outside the lock.
     ///
     /// # Errors
     /// [`Error::Entry`] if the object has no name or cannot be serialized; the store is unchanged.
-    pub fn apply(&self, mut obj: DynamicObject) -> Result<Change, Error> {
-        let entry = self.entry(&mut obj)?;
+    pub fn apply(&self, obj: impl Cacheable) -> Result<Change, Error> {
+        let Prepared { entry, fields } = self.prepare(obj)?;
         let mut inner = self.inner.write();
         Ok(
-            match inner.upsert(Arc::clone(&entry), |_, path| path.values(&obj)) {
+            match inner.upsert(Arc::clone(&entry), |name, path| {
+                prepared_values(&fields, &entry, name, path)
+            }) {
                 Some(old) => Change::Modified { new: entry, old },
                 None => Change::Added(entry),
             },
@@ -187,8 +250,8 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Entry`] if the object has no name; the store is unchanged.
-    pub fn delete(&self, mut obj: DynamicObject) -> Result<Change, Error> {
-        let last = self.entry(&mut obj)?;
+    pub fn delete(&self, obj: impl Cacheable) -> Result<Change, Error> {
+        let last = self.entry(obj)?;
         let cached = self.inner.write().remove(last.key());
         Ok(Change::Deleted {
             last,
@@ -204,15 +267,15 @@ impl Store {
     ///
     /// # Errors
     /// [`Error::Entry`] if the object has no name or cannot be serialized.
-    pub fn prepare(&self, mut obj: DynamicObject) -> Result<Prepared, Error> {
-        let entry = self.entry(&mut obj)?;
+    pub fn prepare(&self, obj: impl Cacheable) -> Result<Prepared, Error> {
         let fields = self
             .inner
             .read()
             .fields
             .iter()
-            .map(|(name, idx)| (name.clone(), idx.path.values(&obj)))
+            .map(|(name, idx)| (name.clone(), obj.field_values(&idx.path)))
             .collect();
+        let entry = self.entry(obj)?;
         Ok(Prepared { entry, fields })
     }
 
@@ -221,7 +284,7 @@ impl Store {
     /// entry and report [`Change::Unchanged`]; objects missing from the list are deleted.
     ///
     /// Objects that cannot be cached (no name) are skipped and returned as errors beside the changes.
-    pub fn replace(&self, objs: Vec<DynamicObject>) -> (Vec<Change>, Vec<Error>) {
+    pub fn replace<O: Cacheable>(&self, objs: Vec<O>) -> (Vec<Change>, Vec<Error>) {
         let mut errors = Vec::new();
         let mut fresh = Vec::with_capacity(objs.len());
         for obj in objs {
@@ -264,15 +327,9 @@ impl Store {
                 changes.push(Change::Unchanged(old));
                 continue;
             }
-            let values = |name: &str, path: &FieldPath| match fields.iter().find(|(n, _)| n == name)
-            {
-                Some((_, values)) => values.clone(),
-                // An index declared after the object was prepared: read the entry's JSON.
-                None => serde_json::from_slice::<serde_json::Value>(entry.json())
-                    .map(|v| path.values_in_json(&v))
-                    .unwrap_or_default(),
-            };
-            match inner.upsert(Arc::clone(entry), values) {
+            match inner.upsert(Arc::clone(entry), |name, path| {
+                prepared_values(fields, entry, name, path)
+            }) {
                 Some(old) => changes.push(Change::Modified {
                     new: Arc::clone(entry),
                     old,
@@ -384,10 +441,7 @@ impl Store {
         }
         // Compute the values outside the write lock (parsing every object takes a while at 100k);
         // then, under the lock, reuse them for entries that did not change meanwhile.
-        let values_of = |entry: &Entry| match entry.to_object() {
-            Ok(obj) => path.values(&obj),
-            Err(_) => Vec::new(),
-        };
+        let values_of = |entry: &Entry| entry.field_values(&path);
         let computed: HashMap<Id, (Arc<Entry>, Vec<String>)> = {
             let snapshot: Vec<(Id, Arc<Entry>)> = {
                 let inner = self.inner.read();

@@ -8,15 +8,7 @@ use serde_json::json;
 
 use super::*;
 
-fn pods() -> ApiResource {
-    ApiResource {
-        group: String::new(),
-        version: "v1".into(),
-        api_version: "v1".into(),
-        kind: "Pod".into(),
-        plural: "pods".into(),
-    }
-}
+use crate::testing::pods;
 
 fn pod(
     ns: &str,
