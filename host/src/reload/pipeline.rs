@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metrics::{Metrics, Outcome};
+use crate::metrics::{Metrics, Outcome, PluginMetrics};
 use crate::runtime::{self, Backend, Plugin, ReconcileError};
 
 /// Reconcile outcomes of one plugin version.
@@ -102,6 +102,7 @@ impl Pipeline {
             resync: resync_every,
             metrics,
         } = config;
+        let metrics = metrics.for_plugin(plugin.name());
         let counts = Arc::new(Counts::default());
         let versions = Mutex::new(vec![(plugin.version().to_owned(), Arc::clone(&counts))]);
         let served = Arc::new(ArcSwap::from_pointee(Served {
@@ -260,12 +261,12 @@ impl Drop for Pipeline {
 /// The rest ends at once when the queue shuts down.
 fn reconcile(
     served: &ArcSwap<Served>,
-    metrics: &Metrics,
+    metrics: &Arc<PluginMetrics>,
     queue: &WorkQueue<ObjectKey>,
     item: Item<ObjectKey>,
 ) -> impl Future<Output = Result<kubewasm_controller::Action, ReconcileError>> + Send + use<> {
     let served = served.load_full();
-    let metrics = metrics.clone();
+    let metrics = Arc::clone(metrics);
     let queue = queue.clone();
     let request = crate::manager::request(served.plugin.manifest(), &item);
     async move {
@@ -290,7 +291,6 @@ fn reconcile(
         counter.fetch_add(1, Ordering::Relaxed);
         let plugin = &served.plugin;
         metrics.reconciled(
-            plugin.name(),
             plugin.version(),
             started.elapsed(),
             match &result {
