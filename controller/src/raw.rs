@@ -198,9 +198,11 @@ fn member_range(object: &str, value: &str, key: &str) -> Option<Range<usize>> {
     while i > 0 && ws(bytes[i - 1]) {
         i -= 1;
     }
-    let quoted = key.len() + 2;
-    let key_start = i.checked_sub(quoted)?;
-    if &bytes[key_start..i] != format!("\"{key}\"").as_bytes() {
+    let key_start = i.checked_sub(key.len() + 2)?;
+    let unquoted = bytes[key_start..i]
+        .strip_prefix(b"\"")
+        .and_then(|k| k.strip_suffix(b"\""));
+    if unquoted != Some(key.as_bytes()) {
         return None;
     }
     // Take the comma before the member, or else the one after it (it is the first member).

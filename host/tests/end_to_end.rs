@@ -2,6 +2,7 @@
 //! clients create, reading from the shared informer caches and writing through kube::Client.
 
 mod common;
+mod host_process;
 
 use std::time::Duration;
 
@@ -190,35 +191,13 @@ async fn a_stopped_plugin_releases_informers_no_other_plugin_uses() {
 /// runs the example plugins, and reacts to kubectl; SIGTERM stops it with exit code 0.
 #[test]
 fn kubewasm_dev_serves_kubectl_and_runs_the_example_plugins() {
-    use std::io::{BufRead, BufReader};
-    use std::process::{Command, Stdio};
+    use std::process::Command;
 
     let plugins = common::example("hello");
     let plugins = plugins.parent().expect("plugins folder");
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("dev.kubeconfig");
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
-        .arg("dev")
-        .arg("--plugins")
-        .arg(plugins)
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .arg("--compile-cache")
-        .arg(std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubewasm-compile-cache"))
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("kubewasm dev starts");
-    let stdout = dev.stdout.take().expect("stdout");
-    let mut banner = String::new();
-    for line in BufReader::new(stdout).lines() {
-        let line = line.expect("stdout line");
-        banner.push_str(&line);
-        banner.push('\n');
-        if line.starts_with("Press Ctrl-C") {
-            break;
-        }
-    }
+    let (mut dev, banner) = host_process::start_dev(dir.path(), plugins, &[]);
     assert!(
         banner.contains("kubewasm dev is running."),
         "banner: {banner}"

@@ -112,11 +112,7 @@ fn put(path: &Path, bad: &Bad) {
             std::os::unix::fs::symlink(dir.join("..data/absent.wasm"), &tmp).expect("symlink");
         }
         Bad::Fifo => {
-            let made = std::process::Command::new("mkfifo")
-                .arg(&tmp)
-                .status()
-                .expect("mkfifo runs");
-            assert!(made.success(), "mkfifo {}", tmp.display());
+            common::mkfifo(&tmp);
         }
     }
     std::fs::rename(&tmp, path).expect("rename into place");

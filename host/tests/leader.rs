@@ -65,30 +65,13 @@ async fn stamped(cms: &Api<ConfigMap>, name: &str) -> bool {
 /// the line that says who wrote it.
 fn wait_stamp_logged(host: &Host, name: &str) {
     let prefix = format!("stamped default/{name}:");
-    host_process::wait(&format!("{} to log its stamp of {name}", host.name), || {
-        host.lines
-            .lock()
-            .iter()
-            .any(|l| {
-                l["fields"]["message"]
-                    .as_str()
-                    .is_some_and(|m| m.starts_with(&prefix))
-            })
-            .then_some(())
-    })
-    .unwrap_or_else(|| panic!("{}", host.dump()));
+    host.wait_log_where(&format!("its stamp of {name}"), |m| m.starts_with(&prefix));
 }
 
 /// Times at which `host` stamped a ConfigMap (the hello plugin logs each write).
 fn stamps(host: &Host) -> Vec<jiff::Timestamp> {
-    host.lines
-        .lock()
+    host.logs_where(|m| m.starts_with("stamped "))
         .iter()
-        .filter(|l| {
-            l["fields"]["message"]
-                .as_str()
-                .is_some_and(|m| m.starts_with("stamped "))
-        })
         .map(timestamp)
         .collect()
 }

@@ -49,11 +49,7 @@ async fn a_missing_file_is_a_read_error() {
 async fn a_fifo_is_refused_without_reading_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("pipe.wasm");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success(), "mkfifo {}", path.display());
+    common::mkfifo(&path);
     let runtime = common::runtime();
     // A read of a FIFO with no writer would block this test forever.
     let err = load_err(&runtime, &path).await;

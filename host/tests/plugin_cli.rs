@@ -311,11 +311,7 @@ fn plugin_check_rejects_each_kind_of_bad_file_naming_it() {
     check_fails(&common::test_plugin("bad-manifest"), "invalid manifest");
     check_fails(&dir.path().join("absent.wasm"), "failed to read plugin");
     let fifo = dir.path().join("pipe.wasm");
-    let made = std::process::Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success(), "mkfifo {}", fifo.display());
+    common::mkfifo(&fifo);
     // Reading a FIFO with no writer would hang the check forever.
     check_fails(&fifo, "is not a regular file (it is a FIFO)");
 }

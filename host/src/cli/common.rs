@@ -196,10 +196,24 @@ pub struct WatchArgs {
     /// on by default: added, changed and removed plugin files take effect while running).
     #[arg(long)]
     pub no_watch: bool,
-    /// Largest plugin file loaded (e.g. 64MiB); a bigger one is refused, unread, with an error
+    #[command(flatten)]
+    pub size: PluginSizeArgs,
+}
+
+/// The plugin file size cap, shared by `run`, `dev` and `plugin check`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PluginSizeArgs {
+    /// Largest plugin file read (e.g. 64MiB); a bigger one is refused, unread, with an error
     /// naming its size.
     #[arg(long, value_parser = parse_size, default_value = "64MiB")]
-    pub max_plugin_size: usize,
+    max_plugin_size: usize,
+}
+
+impl PluginSizeArgs {
+    /// The cap in bytes.
+    pub fn max_bytes(&self) -> u64 {
+        self.max_plugin_size as u64
+    }
 }
 
 /// Loads the plugins in `dir`, starts them on `manager` and (unless `--no-watch`) keeps them in
@@ -212,7 +226,7 @@ pub async fn start_plugins(
 ) -> anyhow::Result<(usize, kubewasm::reload::PluginWatcher)> {
     let options = kubewasm::reload::WatchOptions {
         watch: !watch.no_watch,
-        max_plugin_size: watch.max_plugin_size as u64,
+        max_plugin_size: watch.size.max_bytes(),
         ..kubewasm::reload::WatchOptions::default()
     };
     let watcher =

@@ -62,10 +62,8 @@ pub struct CheckArgs {
     #[arg(long)]
     json: bool,
 
-    /// Largest plugin file checked (e.g. 64MiB); a bigger one is refused, unread, with an error
-    /// naming its size.
-    #[arg(long, value_parser = super::common::parse_size, default_value = "64MiB")]
-    max_plugin_size: usize,
+    #[command(flatten)]
+    size: super::common::PluginSizeArgs,
 
     #[command(flatten)]
     runtime: RuntimeArgs,
@@ -666,8 +664,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
     // Read once: the size and hash reported are those of the bytes checked, even if the file
     // is replaced meanwhile; a FIFO or an oversized file is refused before any read.
-    let bytes =
-        kubewasm::loader::read_plugin_file_async(&args.file, args.max_plugin_size as u64).await?;
+    let bytes = kubewasm::loader::read_plugin_file_async(&args.file, args.size.max_bytes()).await?;
     let (size, sha256, linked) = (
         bytes.len() as u64,
         hex::encode(Sha256::digest(&bytes)),

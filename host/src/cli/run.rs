@@ -93,7 +93,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         // A standby compiles and validates its plugins now (filling the compile cache), so it is
         // ready and takes over fast; it starts them (informers, workers) once elected.
         let (plugins, errors) =
-            kubewasm::loader::load_dir(&runtime, &args.plugins, args.watch.max_plugin_size as u64)
+            kubewasm::loader::load_dir(&runtime, &args.plugins, args.watch.size.max_bytes())
                 .await
                 .with_context(|| format!("loading plugins from {}", args.plugins.display()))?;
         if plugins.is_empty() {

@@ -35,6 +35,15 @@ pub fn test_plugin(name: &str) -> PathBuf {
     plugin_path("test-plugins", name)
 }
 
+/// Makes a FIFO at `path` (with `mkfifo`): a file a plain read would block on forever.
+pub fn mkfifo(path: &Path) {
+    let made = std::process::Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", path.display());
+}
+
 /// A runtime whose compile cache is shared by the tests of this binary (a later test run
 /// starts warm), with a short deadline and a small memory cap so fault tests finish fast.
 pub fn runtime() -> Runtime {

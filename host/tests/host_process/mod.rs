@@ -34,10 +34,10 @@ pub fn compile_cache() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("kubewasm-compile-cache")
 }
 
-/// Runs `kubewasm dev` on `plugins` with `args` after the common ones (kubeconfig written in
-/// `dir`, the shared compile cache, no policy from the environment), reads its start-up banner up
-/// to "Press Ctrl-C", then stops it; returns the banner.
-pub fn dev_banner(dir: &Path, plugins: &Path, args: &[&std::ffi::OsStr]) -> String {
+/// Starts `kubewasm dev` on `plugins` with `args` after the common ones (kubeconfig written to
+/// `dir/dev.kubeconfig`, the shared compile cache, no policy from the environment) and reads its
+/// start-up banner up to "Press Ctrl-C"; returns the running process and the banner.
+pub fn start_dev(dir: &Path, plugins: &Path, args: &[&std::ffi::OsStr]) -> (Child, String) {
     let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
         .arg("dev")
         .arg("--plugins")
@@ -62,6 +62,12 @@ pub fn dev_banner(dir: &Path, plugins: &Path, args: &[&std::ffi::OsStr]) -> Stri
             break;
         }
     }
+    (dev, banner)
+}
+
+/// [`start_dev`], then stops the process; returns the banner.
+pub fn dev_banner(dir: &Path, plugins: &Path, args: &[&std::ffi::OsStr]) -> String {
+    let (mut dev, banner) = start_dev(dir, plugins, args);
     let _ = dev.kill();
     let _ = dev.wait();
     banner
@@ -116,10 +122,15 @@ impl Host {
 
     /// Log lines whose message is `message`.
     pub fn logs(&self, message: &str) -> Vec<Value> {
+        self.logs_where(|m| m == message)
+    }
+
+    /// Log lines whose message `matches`.
+    pub fn logs_where(&self, matches: impl Fn(&str) -> bool) -> Vec<Value> {
         self.lines
             .lock()
             .iter()
-            .filter(|l| l["fields"]["message"].as_str() == Some(message))
+            .filter(|l| l["fields"]["message"].as_str().is_some_and(&matches))
             .cloned()
             .collect()
     }
@@ -135,8 +146,14 @@ impl Host {
 
     /// Waits for the first log line with `message` and returns it.
     pub fn wait_log(&self, message: &str) -> Value {
-        wait(&format!("{} to log {message:?}", self.name), || {
-            self.logs(message).into_iter().next()
+        self.wait_log_where(&format!("{message:?}"), |m| m == message)
+    }
+
+    /// Waits for the first log line whose message `matches` (described as `what`) and returns
+    /// it.
+    pub fn wait_log_where(&self, what: &str, matches: impl Fn(&str) -> bool) -> Value {
+        wait(&format!("{} to log {what}", self.name), || {
+            self.logs_where(&matches).into_iter().next()
         })
         .unwrap_or_else(|| panic!("{}", self.dump()))
     }
