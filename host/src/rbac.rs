@@ -8,7 +8,7 @@ use k8s_openapi::api::rbac::v1::{
 };
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
-use crate::runtime::{Kind, Manifest, Verb, Verbs};
+use crate::runtime::{Kind, Manifest, Verb, Verbs, WatchMapping};
 
 /// Why the RBAC objects could not be printed.
 #[derive(Debug, thiserror::Error)]
@@ -93,13 +93,45 @@ fn add_grant(rules: &mut Rules, kind: &Kind, verbs: Verbs, reads: bool, writes: 
     }
 }
 
+/// The reconciled kind, when the plugin writes objects that point back at it with
+/// `ownerReferences` (the kinds it owns, or watches through their owner references).
+///
+/// Such references usually set `blockOwnerDeletion` (kube-rs's `controller_owner_ref` and
+/// controller-runtime's `SetControllerReference` do), and a cluster with the
+/// `OwnerReferencesPermissionEnforcement` admission plugin only allows that to whoever may
+/// `update` the owner's `finalizers` subresource.
+fn owner_of_writes(manifest: &Manifest) -> Option<&Kind> {
+    let writes = |kind: &Kind| {
+        manifest.verbs(&kind.group, &kind.kind).is_some_and(|v| {
+            v.contains(Verb::Create) || v.contains(Verb::Update) || v.contains(Verb::Patch)
+        })
+    };
+    let owned = manifest.owns.iter().any(writes)
+        || manifest
+            .watches
+            .iter()
+            .any(|w| matches!(w.mapping, WatchMapping::OwnerReferences) && writes(&w.kind));
+    owned.then_some(&manifest.reconciles.kind)
+}
+
+/// Adds `update` on the `finalizers` subresource of `owner` (see [`owner_of_writes`]).
+fn add_owner_finalizers(rules: &mut Rules, owner: &Kind) {
+    add(
+        rules,
+        &owner.group,
+        &format!("{}/finalizers", owner.plural),
+        &["update"],
+    );
+}
+
 /// The cluster-wide rules the plugins with these manifests need.
 ///
 /// Every readable kind (reconciled, owned, watched, or granted get/list/watch) is served from an
 /// informer, so it needs get, list and watch. `update` also covers `<plural>/status` (plugins may
-/// replace status), `patch` also covers `<plural>/status`. Writes to namespaced kinds of a
-/// manifest a policy narrowed to some namespaces are left out here: [`namespaced_rules`] grants
-/// them in those namespaces only.
+/// replace status), `patch` also covers `<plural>/status`; a plugin that writes objects it owns
+/// gets `update` on `<reconciled plural>/finalizers` (see [`owner_of_writes`]). Writes to
+/// namespaced kinds of a manifest a policy narrowed to some namespaces are left out here:
+/// [`namespaced_rules`] grants them in those namespaces only.
 pub fn plugin_rules<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Rules {
     let mut rules = Rules::new();
     for manifest in manifests {
@@ -112,6 +144,11 @@ pub fn plugin_rules<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Ru
                 true,
                 !(narrowed && kind.namespaced),
             );
+        }
+        if let Some(owner) = owner_of_writes(manifest)
+            && !(narrowed && owner.namespaced)
+        {
+            add_owner_finalizers(&mut rules, owner);
         }
     }
     rules
@@ -133,6 +170,9 @@ pub fn namespaced_rules<'a>(
             let rules = out.entry(ns.clone()).or_default();
             for (kind, verbs) in manifest.grants().filter(|(k, _)| k.namespaced) {
                 add_grant(rules, kind, verbs, false, true);
+            }
+            if let Some(owner) = owner_of_writes(manifest).filter(|k| k.namespaced) {
+                add_owner_finalizers(rules, owner);
             }
         }
     }

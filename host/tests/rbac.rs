@@ -83,6 +83,9 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 "redisclusters",
                 &["get", "list", "watch", "patch"]
             ),
+            // It sets blockOwnerDeletion on what it owns: allowed only to who may update
+            // the owner's finalizers (OwnerReferencesPermissionEnforcement).
+            ("cache.example.com", "redisclusters/finalizers", &["update"]),
             ("cache.example.com", "redisclusters/status", &["patch"]),
         ])
     );
@@ -96,6 +99,8 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
             ),
             ("", "configmaps/status", &["update"]),
             ("", "nodes", READ),
+            // Its summaries point at their Node through ownerReferences.
+            ("", "nodes/finalizers", &["update"]),
             ("", "pods", READ),
         ])
     );
@@ -156,6 +161,7 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
             ("", "events", &["create", "patch"]),
             ("", "namespaces", READ),
             ("", "nodes", READ),
+            ("", "nodes/finalizers", &["update"]),
             ("", "pods", READ),
             // The Python labeler reads ServiceAccounts and Services by name.
             ("", "serviceaccounts", READ),
@@ -176,6 +182,7 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
                 "redisclusters",
                 &["get", "list", "watch", "patch"]
             ),
+            ("cache.example.com", "redisclusters/finalizers", &["update"]),
             ("cache.example.com", "redisclusters/status", &["patch"]),
             ("events.k8s.io", "events", &["create", "patch"]),
         ])

@@ -1,9 +1,10 @@
-//! Project tasks, run as `cargo xtask <task>`. Needs cargo and rustup, and python3 for the
-//! Python plugins (`python.rs`).
+//! Project tasks, run as `cargo xtask <task>`. Needs cargo and rustup, python3 for the
+//! Python plugins (`python.rs`) and Go for the real control plane (`cluster.rs`).
 //!
 //! `cargo xtask` with no task lists the tasks.
 
 mod bench;
+mod cluster;
 mod faults;
 mod python;
 
@@ -22,11 +23,19 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "test [ARGS]",
-        "build the plugins, run their native unit tests (SDK fake host), then every test in the workspace (ARGS go to the test runner)",
+        "build the plugins and the control-plane tools, start a real control plane, run the plugins' native unit tests (SDK fake host), then every test in the workspace with cargo-nextest (ARGS go to nextest)",
     ),
     (
         "plugins",
         "build every plugin in plugins/ for wasm32-wasip2 (Python ones with componentize-py) into target/plugins and target/test-plugins",
+    ),
+    (
+        "cluster-tools",
+        "build kube-apiserver, kube-controller-manager, kube-scheduler, etcd and kwok from Go modules (tools/) into target/k8s-bin (--force, --kubernetes VERSION; see --help)",
+    ),
+    (
+        "cluster up|down|status",
+        "run a real control plane in the background (admin kubeconfig in target/k8s-cluster/kubeconfig), stop it, or say whether one runs",
     ),
     (
         "lint",
@@ -55,6 +64,8 @@ fn main() -> ExitCode {
         Some("test") => build_plugins().and_then(|()| test(&rest, None)),
         Some("dev") => build_plugins().and_then(|()| dev(&rest)),
         Some("lint") => lint(),
+        Some("cluster-tools") => cluster::tools(&rest),
+        Some("cluster") => cluster::cluster(&rest),
         Some("bench") => build_plugins().and_then(|()| bench::bench(&rest)),
         Some("ci") => lint()
             .and_then(|()| build_plugins())
@@ -77,7 +88,7 @@ fn main() -> ExitCode {
 fn print_help() {
     println!("usage: cargo xtask <task>\n\ntasks:");
     for (name, what) in TASKS {
-        println!("  {name:<14} {what}");
+        println!("  {name:<24} {what}");
     }
 }
 
@@ -254,52 +265,76 @@ fn build_plugins() -> Result {
     Ok(())
 }
 
-fn has_nextest() -> bool {
-    cargo()
+/// The cargo-nextest release `cargo xtask test` installs when it is missing.
+const NEXTEST_VERSION: &str = "0.9.151";
+
+/// Installs cargo-nextest (pinned, with `--locked`) unless that version is already installed.
+fn ensure_nextest() -> Result {
+    let installed = cargo()
         .args(["nextest", "--version"])
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|o| String::from_utf8_lossy(&o.stdout).into_owned());
+    if installed
+        .as_deref()
+        .is_some_and(|v| v.split_whitespace().nth(1) == Some(NEXTEST_VERSION))
+    {
+        return Ok(());
+    }
+    run(
+        &format!(
+            "installing cargo-nextest {NEXTEST_VERSION} (once, a few minutes; found: {})",
+            installed.as_deref().map_or("none", str::trim)
+        ),
+        cargo().args([
+            "install",
+            "--locked",
+            "cargo-nextest",
+            "--version",
+            NEXTEST_VERSION,
+        ]),
+    )
 }
 
 /// Runs every test. `profile` names the nextest profile (`.config/nextest.toml`); without it,
 /// nextest takes `NEXTEST_PROFILE` or its default profile (`.ci/run` sets `ci`).
+///
+/// A real control plane (built from Go modules, see `cluster.rs`) runs for the whole test
+/// run; its admin kubeconfig reaches the tests in `KUBEWASM_REAL_CLUSTER_KUBECONFIG`. It is
+/// stopped when the tests end, also when they fail; if this process is killed, the kernel
+/// kills it too.
 fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     let root = root();
+    ensure_nextest()?;
     plugin_unit_tests(&root)?;
     faults::clear(&root);
-    if has_nextest() {
-        let mut nextest = cargo();
-        nextest
-            .current_dir(&root)
-            .args(["nextest", "run", "--workspace", "--no-fail-fast"]);
-        if let Some(profile) = profile {
-            nextest.args(["--profile", profile]);
-        }
-        let tests = run(
-            "running the workspace tests (cargo nextest)",
-            nextest.args(extra),
-        );
-        faults::print_summary(&root);
-        tests?;
-        // nextest does not run doc tests.
-        run(
-            "running the doc tests",
-            cargo()
-                .current_dir(&root)
-                .args(["test", "--workspace", "--doc"]),
-        )
-    } else {
-        let tests = run(
-            "running the workspace tests (cargo test)",
-            cargo()
-                .current_dir(&root)
-                .args(["test", "--workspace", "--no-fail-fast"])
-                .args(extra),
-        );
-        faults::print_summary(&root);
-        tests
+    let plane = cluster::start_for_tests(&root)?;
+    let (env, kubeconfig) = cluster::test_env(&plane);
+    let mut nextest = cargo();
+    nextest.current_dir(&root).env(env, kubeconfig).args([
+        "nextest",
+        "run",
+        "--workspace",
+        "--no-fail-fast",
+    ]);
+    if let Some(profile) = profile {
+        nextest.args(["--profile", profile]);
     }
+    let tests = run(
+        "running the workspace tests (cargo nextest)",
+        nextest.args(extra),
+    );
+    plane.stop();
+    faults::print_summary(&root);
+    tests?;
+    // nextest does not run doc tests.
+    run(
+        "running the doc tests",
+        cargo()
+            .current_dir(&root)
+            .args(["test", "--workspace", "--doc"]),
+    )
 }
 
 /// Runs the native unit tests of the plugins that use the SDK's fake host (crates whose

@@ -1,6 +1,7 @@
 //! Shared by the example operators' end-to-end tests (the real manager against the embedded
-//! API server, via `common::cluster::TestCluster`): JSON reads and writes through kube::Client,
-//! and `kubectl apply` of the files in `examples/`.
+//! API server, via `common::cluster::TestCluster`, and `kubewasm run` against the real control
+//! plane, via `common::real::RealCluster`): JSON reads and writes through kube::Client, and
+//! `kubectl apply` of the files in `examples/`.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -55,12 +56,41 @@ pub const NS: Res = Res {
     plural: "namespaces",
 };
 
-fn api(c: &TestCluster, r: Res, ns: Option<&str>) -> kube::Api<kube::api::DynamicObject> {
-    c.dynamic(r.api_version, r.kind, r.plural, ns)
+/// A cluster the helpers can talk to.
+pub trait Cluster {
+    /// A client with the rights to read and write anything.
+    fn kube(&self) -> &kube::Client;
+}
+
+impl Cluster for TestCluster {
+    fn kube(&self) -> &kube::Client {
+        &self.client
+    }
+}
+
+impl Cluster for crate::common::real::RealCluster {
+    fn kube(&self) -> &kube::Client {
+        &self.client
+    }
+}
+
+fn api(c: &impl Cluster, r: Res, ns: Option<&str>) -> kube::Api<kube::api::DynamicObject> {
+    let (group, version) = r
+        .api_version
+        .rsplit_once('/')
+        .unwrap_or(("", r.api_version));
+    let resource = kube::core::ApiResource::from_gvk_with_plural(
+        &kube::core::GroupVersionKind::gvk(group, version, r.kind),
+        r.plural,
+    );
+    match ns {
+        Some(ns) => kube::Api::namespaced_with(c.kube().clone(), ns, &resource),
+        None => kube::Api::all_with(c.kube().clone(), &resource),
+    }
 }
 
 /// The object as the API server has it now, or `None`.
-pub async fn get(c: &TestCluster, r: Res, ns: Option<&str>, name: &str) -> Option<Value> {
+pub async fn get(c: &impl Cluster, r: Res, ns: Option<&str>, name: &str) -> Option<Value> {
     let obj = api(c, r, ns)
         .get_opt(name)
         .await
@@ -70,19 +100,19 @@ pub async fn get(c: &TestCluster, r: Res, ns: Option<&str>, name: &str) -> Optio
 
 /// Like [`get`], but a failed request (e.g. an injected fault) reads as "not there yet":
 /// for polling.
-pub async fn observe(c: &TestCluster, r: Res, ns: Option<&str>, name: &str) -> Option<Value> {
+pub async fn observe(c: &impl Cluster, r: Res, ns: Option<&str>, name: &str) -> Option<Value> {
     let obj = api(c, r, ns).get_opt(name).await.ok()??;
     Some(serde_json::to_value(obj).expect("objects serialize"))
 }
 
 /// True only when the API server answers that the object does not exist (a failed request
 /// is not an answer): for polling until something is deleted.
-pub async fn absent(c: &TestCluster, r: Res, ns: Option<&str>, name: &str) -> bool {
+pub async fn absent(c: &impl Cluster, r: Res, ns: Option<&str>, name: &str) -> bool {
     matches!(api(c, r, ns).get_opt(name).await, Ok(None))
 }
 
 /// Every object of a kind in `ns` (all namespaces when `None`).
-pub async fn list(c: &TestCluster, r: Res, ns: Option<&str>) -> Vec<Value> {
+pub async fn list(c: &impl Cluster, r: Res, ns: Option<&str>) -> Vec<Value> {
     api(c, r, ns)
         .list(&Default::default())
         .await
@@ -94,12 +124,19 @@ pub async fn list(c: &TestCluster, r: Res, ns: Option<&str>) -> Vec<Value> {
 }
 
 /// Creates `object` (with apiVersion, kind and metadata).
-pub async fn create(c: &TestCluster, r: Res, object: Value) -> Value {
-    serde_json::to_value(c.create(r.plural, object).await).expect("objects serialize")
+pub async fn create(c: &impl Cluster, r: Res, object: Value) -> Value {
+    let ns = object["metadata"]["namespace"].as_str().map(str::to_owned);
+    let obj: kube::api::DynamicObject =
+        serde_json::from_value(object).expect("a Kubernetes object");
+    let created = api(c, r, ns.as_deref())
+        .create(&kube::api::PostParams::default(), &obj)
+        .await
+        .unwrap_or_else(|e| panic!("creating {}: {e}", r.kind));
+    serde_json::to_value(created).expect("objects serialize")
 }
 
 /// A JSON merge patch, as `kubectl patch --type=merge` sends.
-pub async fn merge(c: &TestCluster, r: Res, ns: Option<&str>, name: &str, patch: Value) {
+pub async fn merge(c: &impl Cluster, r: Res, ns: Option<&str>, name: &str, patch: Value) {
     api(c, r, ns)
         .patch(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
@@ -107,7 +144,7 @@ pub async fn merge(c: &TestCluster, r: Res, ns: Option<&str>, name: &str, patch:
 }
 
 /// A JSON merge patch of the status subresource (what a kubelet or StatefulSet controller does).
-pub async fn merge_status(c: &TestCluster, r: Res, ns: Option<&str>, name: &str, patch: Value) {
+pub async fn merge_status(c: &impl Cluster, r: Res, ns: Option<&str>, name: &str, patch: Value) {
     api(c, r, ns)
         .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
         .await
@@ -115,7 +152,7 @@ pub async fn merge_status(c: &TestCluster, r: Res, ns: Option<&str>, name: &str,
 }
 
 /// Deletes an object (finalizers may keep it a while).
-pub async fn delete(c: &TestCluster, r: Res, ns: Option<&str>, name: &str) {
+pub async fn delete(c: &impl Cluster, r: Res, ns: Option<&str>, name: &str) {
     api(c, r, ns)
         .delete(name, &DeleteParams::default())
         .await

@@ -225,6 +225,14 @@ impl Drop for Host {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // A failing test shows what the host was doing (its last 200 log lines).
+        if std::thread::panicking() {
+            let lines = self.lines.lock();
+            eprintln!("--- the last log lines of {} ---", self.name);
+            for line in &lines[lines.len().saturating_sub(200)..] {
+                eprintln!("[{}] {line}", self.name);
+            }
+        }
     }
 }
 
