@@ -74,27 +74,51 @@ pub fn generate_name(prefix: &str) -> String {
 }
 
 /// Validates `metadata.name` as kube does for most resources (DNS-1123 subdomain; a DNS-1123 label for
-/// namespaces). Returns a cause for a 422 if invalid.
+/// namespaces), with kube-apiserver's wording. Returns a cause for a 422 if invalid.
 pub fn validate_name(name: &str, label_only: bool) -> Option<Cause> {
     let max = if label_only { 63 } else { 253 };
+    let invalid = |what: &str| Cause {
+        reason: "FieldValueInvalid".into(),
+        message: format!("Invalid value: {name:?}: {what}"),
+        field: "metadata.name".into(),
+    };
+    if name.len() > max {
+        return Some(invalid(&format!("must be no more than {max} characters")));
+    }
     let ok_chars = name.chars().all(|c| {
         c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || (!label_only && c == '.')
     });
-    let ok_ends = name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.ends_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if !name.is_empty() && name.len() <= max && ok_chars && ok_ends {
+    let alnum = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit();
+    // A subdomain is dot-separated labels, each starting and ending alphanumeric.
+    let ok_parts = if label_only {
+        name.starts_with(alnum) && name.ends_with(alnum)
+    } else {
+        name.split('.')
+            .all(|part| part.starts_with(alnum) && part.ends_with(alnum))
+    };
+    if !name.is_empty() && ok_chars && ok_parts {
         return None;
     }
-    let what = if label_only {
-        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name', or '123-abc')"
+    Some(invalid(if label_only {
+        "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
     } else {
-        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com')"
+        "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    }))
+}
+
+/// Validates `metadata.generateName` as kube does: the prefix must itself be a valid name once a
+/// trailing `-` is masked (so `web-` passes, `web.` does not). Returns a cause for a 422 if invalid.
+pub fn validate_generate_name(prefix: &str, label_only: bool) -> Option<Cause> {
+    let masked = match prefix.strip_suffix('-') {
+        Some(head) => format!("{head}a"),
+        None => prefix.to_owned(),
     };
-    Some(Cause {
-        reason: "FieldValueInvalid".into(),
-        message: format!("Invalid value: {:?}: {what}", name),
-        field: "metadata.name".into(),
-    })
+    let mut cause = validate_name(&masked, label_only)?;
+    cause.message = cause
+        .message
+        .replacen(&format!("{masked:?}"), &format!("{prefix:?}"), 1);
+    cause.field = "metadata.generateName".into();
+    Some(cause)
 }
 
 /// Whether anything outside `metadata` and `status` differs (the rule for bumping generation).
@@ -138,6 +162,17 @@ pub fn same_content(old: &Value, new: &Value) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_generate_name_may_end_in_a_dash_but_not_in_a_dot() {
+        assert!(validate_generate_name("web-", false).is_none());
+        let c = validate_generate_name("web.", false).expect("invalid");
+        assert_eq!(c.field, "metadata.generateName");
+        assert!(
+            c.message
+                .starts_with("Invalid value: \"web.\": a lowercase RFC 1123 subdomain")
+        );
+    }
 
     #[test]
     fn spec_changes_are_detected_but_metadata_and_status_changes_are_not() {

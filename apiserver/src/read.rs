@@ -32,7 +32,7 @@ impl OutputVersion {
     /// For objects served at `ty`'s version.
     pub fn new(ty: &ResourceType) -> OutputVersion {
         let api_version = ty.api_version();
-        // Stored objects are serialized with sorted keys, so apiVersion comes first.
+        // Stored objects are serialized with apiVersion first (see `Stored::from_value`).
         let prefix = format!("{{\"apiVersion\":\"{api_version}\"");
         OutputVersion {
             api_version,
@@ -41,6 +41,25 @@ impl OutputVersion {
             ty: (ty.view != View::Native).then(|| ty.clone()),
         }
     }
+}
+
+impl OutputVersion {
+    /// True when `stored` is served as it is stored (no conversion, the same apiVersion).
+    fn is_native(&self, stored: &Stored) -> bool {
+        self.ty.is_none() && stored.json.starts_with(self.prefix.as_bytes())
+    }
+}
+
+/// `json` (an object) without its `apiVersion` and `kind`.
+fn without_type(json: &[u8]) -> ApiResult<Vec<u8>> {
+    let mut v: Value = serde_json::from_slice(json)
+        .map_err(|e| ApiError::internal(format!("failed to decode object: {e}")))?;
+    if let Some(o) = v.as_object_mut() {
+        o.remove("apiVersion");
+        o.remove("kind");
+    }
+    serde_json::to_vec(&v)
+        .map_err(|e| ApiError::internal(format!("failed to serialize object: {e}")))
 }
 
 /// [`output`] with the version computed once (lists and watches).
@@ -294,7 +313,19 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
         if i > 0 {
             buf.put_u8(b',');
         }
-        buf.put_slice(&output_with(&version, o)?);
+        // kube-apiserver sends the items of a built-in kind's list without apiVersion and
+        // kind (a custom resource's items keep them).
+        match o
+            .list_item()
+            .filter(|_| r.ty.builtin && version.is_native(o))
+        {
+            Some((open, rest)) => {
+                buf.put_slice(open);
+                buf.put_slice(rest);
+            }
+            None if r.ty.builtin => buf.put_slice(&without_type(&output_with(&version, o)?)?),
+            None => buf.put_slice(&output_with(&version, o)?),
+        }
     }
     buf.put_slice(b"]}");
     Ok(bytes_response(StatusCode::OK, buf.freeze()))

@@ -207,10 +207,11 @@ impl ApiError {
     pub fn to_status(&self) -> Value {
         let mut details = serde_json::Map::new();
         let d = &self.details;
-        if let Some(n) = &d.name {
+        // kube-apiserver leaves empty strings out (omitempty).
+        if let Some(n) = d.name.as_ref().filter(|n| !n.is_empty()) {
             details.insert("name".into(), json!(n));
         }
-        if let Some(g) = &d.group {
+        if let Some(g) = d.group.as_ref().filter(|g| !g.is_empty()) {
             details.insert("group".into(), json!(g));
         }
         if let Some(k) = &d.kind {
@@ -259,7 +260,11 @@ pub fn success_deleted(group: &str, resource: &str, name: &str, uid: &str) -> Va
         "apiVersion": "v1",
         "metadata": {},
         "status": "Success",
-        "details": {"name": name, "group": group, "kind": resource, "uid": uid},
+        "details": if group.is_empty() {
+            json!({"name": name, "kind": resource, "uid": uid})
+        } else {
+            json!({"name": name, "group": group, "kind": resource, "uid": uid})
+        },
     })
 }
 

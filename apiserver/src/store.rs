@@ -20,8 +20,13 @@ use crate::status::ApiError;
 /// One stored object: its JSON and what selectors need without parsing it.
 #[derive(Debug)]
 pub struct Stored {
-    /// The serialized object.
+    /// The serialized object: `apiVersion` and `kind` first (as kube-apiserver writes them),
+    /// then the other fields in key order.
     pub json: Bytes,
+    /// Where the fields after `apiVersion` and `kind` start in [`Stored::json`] (0 when the
+    /// object lacks either, or has nothing else): `{` and `json[body_start..]` is the object as
+    /// an item of a built-in kind's list, which kube-apiserver sends without them.
+    pub body_start: usize,
     /// `metadata.labels`, if any.
     pub labels: Option<Box<serde_json::Map<String, Value>>>,
     /// `metadata.resourceVersion` as a number.
@@ -38,7 +43,7 @@ impl Stored {
     /// # Errors
     /// 500 if the value cannot be serialized (it always can for JSON values).
     pub fn from_value(value: &Value, rv: u64) -> Result<Stored, ApiError> {
-        let json = serde_json::to_vec(value)
+        let (json, body_start) = serialize(value)
             .map_err(|e| ApiError::internal(format!("failed to serialize object: {e}")))?;
         let labels = value
             .pointer("/metadata/labels")
@@ -60,11 +65,18 @@ impl Stored {
             .collect();
         Ok(Stored {
             json: Bytes::from(json),
+            body_start,
             labels,
             rv,
             uid,
             owners,
         })
+    }
+
+    /// The object without `apiVersion` and `kind`, as kube-apiserver sends the items of a
+    /// built-in kind's list; `None` when it cannot be cut out of the stored bytes.
+    pub fn list_item(&self) -> Option<(&[u8], &[u8])> {
+        (self.body_start > 0).then(|| (&b"{"[..], &self.json[self.body_start..]))
     }
 
     /// Parses the stored JSON.
@@ -75,6 +87,38 @@ impl Stored {
         serde_json::from_slice(&self.json)
             .map_err(|e| ApiError::internal(format!("failed to decode stored object: {e}")))
     }
+}
+
+/// Serializes `value` with `apiVersion` and `kind` first, the other keys in order; returns
+/// the bytes and where the other keys start (0 when there are none or `apiVersion`/`kind` are
+/// missing).
+fn serialize(value: &Value) -> serde_json::Result<(Vec<u8>, usize)> {
+    let Some(map) = value.as_object() else {
+        return Ok((serde_json::to_vec(value)?, 0));
+    };
+    let (Some(api_version), Some(kind)) = (map.get("apiVersion"), map.get("kind")) else {
+        return Ok((serde_json::to_vec(value)?, 0));
+    };
+    let mut out = Vec::with_capacity(256);
+    out.extend_from_slice(b"{\"apiVersion\":");
+    serde_json::to_writer(&mut out, api_version)?;
+    out.extend_from_slice(b",\"kind\":");
+    serde_json::to_writer(&mut out, kind)?;
+    let mut body_start = 0;
+    for (k, v) in map {
+        if k == "apiVersion" || k == "kind" {
+            continue;
+        }
+        out.push(b',');
+        if body_start == 0 {
+            body_start = out.len();
+        }
+        serde_json::to_writer(&mut out, k)?;
+        out.push(b':');
+        serde_json::to_writer(&mut out, v)?;
+    }
+    out.push(b'}');
+    Ok((out, body_start))
 }
 
 /// Watch event types.

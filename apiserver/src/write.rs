@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::api::{AppState, Req, bytes_response, json_response};
 use crate::object::{
     generate_name, has_finalizers, is_deleting, meta_str, metadata_mut, new_uid, now_rfc3339,
-    same_content, spec_changed, validate_name,
+    same_content, spec_changed, validate_generate_name, validate_name,
 };
 use crate::patching;
 use crate::read::{Selectors, output};
@@ -193,7 +193,12 @@ pub fn create_object(
                 }],
             ));
         }
+        // As kube-apiserver: the name is generated first, so the error names it.
         name = generate_name(prefix);
+        let label_only = ty.resource == "namespaces" && ty.group.is_empty();
+        if let Some(cause) = validate_generate_name(prefix, label_only) {
+            return Err(ApiError::invalid(&ty.group, &ty.kind, &name, vec![cause]));
+        }
         meta.insert("name".into(), json!(name));
     }
     if let Some(cause) = validate_name(&name, ty.resource == "namespaces" && ty.group.is_empty()) {

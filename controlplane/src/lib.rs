@@ -494,24 +494,26 @@ impl ControlPlane {
         self.start_component(component)
     }
 
-    /// Compacts etcd's history up to its current revision (what kube-apiserver does every
-    /// five minutes), so watches from before it get `410 Gone`. Returns the revision.
+    /// Compacts etcd's history (what kube-apiserver does every five minutes), so that every
+    /// watch resuming from a resourceVersion before now gets `410 Gone`: first writes a key of
+    /// its own outside `/registry` (which no client of kube-apiserver sees) so the revision
+    /// moves past anything a client may have seen, then compacts at that revision. Returns it.
     ///
     /// # Errors
     /// When etcd does not answer as expected.
     pub fn compact_etcd(&self) -> Result<i64> {
         let etcd = http::Client::plain(loopback(self.ports.etcd_client));
-        // A range over a key nobody has returns the store's current revision in its header.
-        let key = base64::engine::general_purpose::STANDARD.encode("/kubewasm-compaction-probe");
-        let answer = etcd.request("POST", "/v3/kv/range", Some(&json!({"key": key})))?;
-        let revision: i64 = answer.json()["header"]["revision"]
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let put = etcd.request(
+            "POST",
+            "/v3/kv/put",
+            Some(&json!({"key": b64("/kubewasm-controlplane/compaction"), "value": b64("1")})),
+        )?;
+        let revision: i64 = put.json()["header"]["revision"]
             .as_str()
             .and_then(|r| r.parse().ok())
             .ok_or_else(|| {
-                Error::Http(format!(
-                    "etcd's range answer has no revision: {}",
-                    answer.body
-                ))
+                Error::Http(format!("etcd's put answer has no revision: {}", put.body))
             })?;
         let compacted = etcd.request(
             "POST",

@@ -320,13 +320,14 @@ impl Backend for ClusterBackend {
             } else {
                 event.action.clone()
             };
+            let now = jiff::Timestamp::now();
             let body = Event {
                 metadata: ObjectMeta {
-                    generate_name: Some(format!("{}.", event.name)),
+                    name: Some(event_name(&event.name, now)),
                     namespace: Some(namespace.clone()),
                     ..ObjectMeta::default()
                 },
-                event_time: Some(MicroTime(jiff::Timestamp::now())),
+                event_time: Some(MicroTime(now)),
                 action: Some(action),
                 reason: Some(event.reason),
                 note: Some(event.note),
@@ -364,6 +365,16 @@ impl Backend for ClusterBackend {
     }
 }
 
+/// An Event's name as client-go's recorder makes it: `<object>.<unix nanoseconds in hex>`
+/// (a `generateName` of `<object>.` is refused: a prefix may not end in a dot). A long object
+/// name is cut so the whole stays within the 253 characters a name may have.
+fn event_name(object: &str, at: jiff::Timestamp) -> String {
+    let suffix = format!(".{:x}", at.as_nanosecond());
+    let keep = 253usize.saturating_sub(suffix.len());
+    let head = object.get(..keep.min(object.len())).unwrap_or(object);
+    format!("{}{suffix}", head.trim_end_matches(['.', '-']))
+}
+
 /// The name of a plugin index in the shared store: its field path. Two plugins declaring the
 /// same path share one index, and two different paths never collide, whatever the plugins
 /// named them.
@@ -385,4 +396,23 @@ pub(crate) fn api_resource(kind: &Kind) -> kube::api::ApiResource {
 /// Shared so the manager and the backend agree on the key of a kind.
 pub(crate) fn kind_key(kind: &Kind) -> (String, String) {
     (kind.group.clone(), kind.kind.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::event_name;
+
+    #[test]
+    fn an_event_is_named_after_its_object_and_the_time_in_hex_like_client_gos() {
+        let at = jiff::Timestamp::from_nanosecond(0x1234_abcd).unwrap();
+        assert_eq!(event_name("cache", at), "cache.1234abcd");
+    }
+
+    #[test]
+    fn a_long_object_name_is_cut_so_the_event_name_stays_valid() {
+        let at = jiff::Timestamp::from_nanosecond(0x1_8000_0000_0000_0000).unwrap();
+        let name = event_name(&format!("{}.x", "a".repeat(260)), at);
+        assert_eq!(name.len(), 253);
+        assert!(name.ends_with(".18000000000000000"));
+    }
 }

@@ -3,7 +3,8 @@
 //! its fault handle: dropped watches, forced 410s, bursts of 500 and of 429 with Retry-After, added
 //! latency, restarts. After the chaos stops a checker computes the desired state from the final
 //! objects (every active source mirrored into each target namespace with its data, no mirror without
-//! a source) and compares every informer cache of the Manager with the server: no object may be lost.
+//! a source) and compares every informer cache of the Manager with the server: no object may be lost
+//! (`common::mirror_chaos`, shared with the same chaos on a real control plane in `real_chaos.rs`).
 //! The Manager runs on the host's own client (`kubewasm::client`, bounded 429 retries); the test's
 //! writes use a client that does not retry, and retry explicitly. Set `CHAOS_TRACE=1` to see on stderr
 //! when each phase starts and how long convergence took.
@@ -12,301 +13,30 @@ mod common;
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use common::cluster::TestCluster;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, DynamicObject, ListParams, PostParams};
+use common::mirror_chaos::{
+    CONVERGE_WITHIN, Check, Churn, INITIAL_SOURCES, World, create_source, pace, probe, trace,
+    unwatched_write,
+};
 use kubewasm::{Manager, ManagerConfig};
 use kubewasm_apiserver::{ApiServer, Config, Failure, Faults};
-use kubewasm_controller::{InformerKey, InformerOptions, InformerStats};
-use serde_json::json;
+use kubewasm_controller::{InformerKey, InformerStats};
 
-/// Where sources live.
-const SRC: &str = "chaos-src";
 /// The namespaces the sources select (label `chaos=target`).
 const TARGETS: [&str; 2] = ["chaos-a", "chaos-b"];
-const ENABLED: &str = "mirror.kubewasm.dev/enabled";
-const SELECTOR: &str = "mirror.kubewasm.dev/namespace-selector";
-const SOURCE: &str = "mirror.kubewasm.dev/source";
-/// Sources present before the chaos starts.
-const INITIAL_SOURCES: usize = 12;
-/// How long convergence may take after the chaos stops (generous: machines are shared).
-const CONVERGE_WITHIN: Duration = Duration::from_secs(60);
 
-fn source(name: &str, value: &str) -> ConfigMap {
-    serde_json::from_value(json!({
-        "metadata": {
-            "name": name,
-            "namespace": SRC,
-            "labels": {ENABLED: "true"},
-            "annotations": {SELECTOR: "chaos=target"},
-        },
-        "data": {"value": value},
-    }))
-    .expect("a ConfigMap")
-}
-
-/// With `CHAOS_TRACE` set, says on stderr when each phase of a scenario starts (to see where time goes).
-fn trace(what: &str) {
-    if std::env::var_os("CHAOS_TRACE").is_some() {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64() % 1000.0);
-        eprintln!("TRACE {now:.2} {what}");
+/// Sources in `chaos-src`, mirrored into [`TARGETS`].
+fn world() -> World {
+    World {
+        src: "chaos-src".into(),
+        targets: TARGETS.map(String::from).to_vec(),
     }
 }
 
-/// Retries `op` until it succeeds: the test's own requests meet the injected faults too. Fails the
-/// test when it has not succeeded within a minute.
-async fn retrying<T, F, Fut>(what: &str, mut op: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, kube::Error>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        match op().await {
-            Ok(v) => return v,
-            Err(e) => assert!(
-                Instant::now() < deadline,
-                "{what} kept failing for 60 s: {e}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
-
-fn is_code(e: &kube::Error, code: u16) -> bool {
-    matches!(e, kube::Error::Api(s) if s.code == code)
-}
-
-async fn create_source(api: &Api<ConfigMap>, name: &str, value: &str) {
-    retrying(&format!("creating {name}"), || async {
-        match api
-            .create(&PostParams::default(), &source(name, value))
-            .await
-        {
-            // A create whose answer was lost (a restart cut the connection) may have landed.
-            Err(e) if is_code(&e, 409) => Ok(()),
-            other => other.map(|_| ()),
-        }
-    })
-    .await;
-}
-
-async fn change_source(api: &Api<ConfigMap>, name: &str, value: &str) {
-    retrying(&format!("changing {name}"), || async {
-        let mut cm = api.get(name).await?;
-        cm.data = Some([("value".to_string(), value.to_string())].into());
-        cm.metadata.resource_version = None;
-        api.replace(name, &PostParams::default(), &cm)
-            .await
-            .map(|_| ())
-    })
-    .await;
-}
-
-async fn delete_source(api: &Api<ConfigMap>, name: &str) {
-    retrying(&format!("deleting {name}"), || async {
-        match api.delete(name, &DeleteParams::default()).await {
-            Err(e) if is_code(&e, 404) => Ok(()),
-            other => other.map(|_| ()),
-        }
-    })
-    .await;
-}
-
-/// A writer that keeps creating, changing and deleting sources until stopped.
-struct Churn {
-    stop: Arc<AtomicBool>,
-    task: tokio::task::JoinHandle<usize>,
-}
-
-impl Churn {
-    fn start(api: Api<ConfigMap>) -> Self {
-        let stop = Arc::new(AtomicBool::new(false));
-        let stopping = stop.clone();
-        let task = tokio::spawn(async move {
-            let mut writes = 0;
-            let mut i = INITIAL_SOURCES;
-            while !stopping.load(Ordering::Relaxed) {
-                create_source(&api, &format!("s-{i:03}"), "0").await;
-                // Change a source created three rounds ago (or an initial one), delete one older.
-                change_source(&api, &format!("s-{:03}", i - 3), &i.to_string()).await;
-                writes += 2;
-                if i.is_multiple_of(3) {
-                    delete_source(&api, &format!("s-{:03}", i - 9)).await;
-                    writes += 1;
-                }
-                i += 1;
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-            writes
-        });
-        Self { stop, task }
-    }
-
-    /// Stops the writer; returns how many writes it made.
-    async fn stop(self) -> usize {
-        self.stop.store(true, Ordering::Relaxed);
-        self.task.await.expect("the writer does not panic")
-    }
-}
-
-/// What the checker found: objects not in their desired state, and caches that differ from the server.
-#[derive(Debug, Default)]
-struct Check {
-    /// Sources whose mirrors are missing or stale, and mirrors whose source is gone.
-    lost: Vec<String>,
-    /// Informers whose cache differs from the server, with the first differences.
-    stale_caches: Vec<String>,
-    sources: usize,
-}
-
-/// Desired state from the final objects: each active source in every target namespace with its data;
-/// no mirror of a source that is not active.
-async fn check_desired(client: &kube::Client, check: &mut Check) -> Result<(), kube::Error> {
-    let sources: Vec<ConfigMap> = Api::namespaced(client.clone(), SRC)
-        .list(&ListParams::default())
-        .await?
-        .items;
-    let active: BTreeMap<String, ConfigMap> = sources
-        .into_iter()
-        .filter(|s| {
-            s.metadata.deletion_timestamp.is_none()
-                && s.metadata.labels.as_ref().and_then(|l| l.get(ENABLED))
-                    == Some(&"true".to_string())
-        })
-        .filter_map(|s| Some((s.metadata.name.clone()?, s)))
-        .collect();
-    check.sources = active.len();
-    for ns in TARGETS {
-        let mirrors: BTreeMap<String, ConfigMap> = Api::<ConfigMap>::namespaced(client.clone(), ns)
-            .list(&ListParams::default())
-            .await?
-            .items
-            .into_iter()
-            .filter_map(|m| Some((m.metadata.name.clone()?, m)))
-            .collect();
-        for (name, s) in &active {
-            let want_source = format!("{SRC}/{name}");
-            match mirrors.get(name) {
-                Some(m)
-                    if m.data == s.data
-                        && m.metadata.annotations.as_ref().and_then(|a| a.get(SOURCE))
-                            == Some(&want_source) => {}
-                Some(_) => check.lost.push(format!("{ns}/{name}: stale mirror")),
-                None => check.lost.push(format!("{ns}/{name}: missing mirror")),
-            }
-        }
-        for (name, m) in &mirrors {
-            let is_mirror = m
-                .metadata
-                .annotations
-                .as_ref()
-                .is_some_and(|a| a.contains_key(SOURCE));
-            if is_mirror && !active.contains_key(name) {
-                check
-                    .lost
-                    .push(format!("{ns}/{name}: mirror of a gone source"));
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Every informer of the Manager holds exactly the server's objects for its key, at the same
-/// resourceVersions.
-async fn check_caches(cluster: &TestCluster, check: &mut Check) -> Result<(), kube::Error> {
-    let informers = cluster.manager.informers();
-    for (key, _) in informers.stats() {
-        let handle = informers
-            .acquire(key.clone(), InformerOptions::default())
-            .expect("a running informer can be shared");
-        let cached: BTreeMap<(Option<String>, String), String> = handle
-            .store()
-            .snapshot()
-            .iter()
-            .map(|e| {
-                (
-                    (e.namespace().map(str::to_owned), e.name().to_owned()),
-                    e.resource_version().unwrap_or_default().to_owned(),
-                )
-            })
-            .collect();
-        let api: Api<DynamicObject> = match &key.namespace {
-            Some(ns) => Api::namespaced_with(cluster.client.clone(), ns, &key.resource),
-            None => Api::all_with(cluster.client.clone(), &key.resource),
-        };
-        let mut params = ListParams::default();
-        if let Some(sel) = &key.label_selector {
-            params = params.labels(sel);
-        }
-        let on_server: BTreeMap<(Option<String>, String), String> = api
-            .list(&params)
-            .await?
-            .items
-            .into_iter()
-            .map(|o| {
-                (
-                    (
-                        o.metadata.namespace.clone(),
-                        o.metadata.name.unwrap_or_default(),
-                    ),
-                    o.metadata.resource_version.unwrap_or_default(),
-                )
-            })
-            .collect();
-        if cached != on_server {
-            let diff: Vec<String> = on_server
-                .iter()
-                .filter(|(k, rv)| cached.get(*k) != Some(*rv))
-                .map(|(k, rv)| format!("{k:?}@{rv} (cached {:?})", cached.get(k)))
-                .chain(
-                    cached
-                        .keys()
-                        .filter(|k| !on_server.contains_key(*k))
-                        .map(|k| format!("{k:?} cached but gone")),
-                )
-                .take(5)
-                .collect();
-            check
-                .stale_caches
-                .push(format!("{key}: {}", diff.join(", ")));
-        }
-    }
-    Ok(())
-}
-
-/// Polls the checker until every object is in its desired state and every cache equals the server;
-/// returns how long that took. Fails with what was still wrong after [`CONVERGE_WITHIN`].
 async fn converge(cluster: &TestCluster, what: &str) -> (Duration, Check) {
-    let start = Instant::now();
-    loop {
-        let mut check = Check::default();
-        let checked = async {
-            check_desired(&cluster.client, &mut check).await?;
-            check_caches(cluster, &mut check).await
-        }
-        .await;
-        let last = match checked {
-            Ok(()) if check.lost.is_empty() && check.stale_caches.is_empty() => {
-                trace(&format!("{what}: converged in {:?}", start.elapsed()));
-                return (start.elapsed(), check);
-            }
-            Ok(()) => format!("{check:?}"),
-            Err(e) => format!("the checker's request failed: {e}"),
-        };
-        assert!(
-            start.elapsed() < CONVERGE_WITHIN,
-            "{what}: not converged within {CONVERGE_WITHIN:?}; last check: {last}; informers: {:?}",
-            cluster.manager.informers().stats()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    common::mirror_chaos::converge(&cluster.client, &cluster.manager, &world(), what).await
 }
 
 /// The cluster with namespaces, the configmap-mirror plugin and the initial sources, converged.
@@ -329,20 +59,15 @@ async fn start() -> TestCluster {
         client,
         server,
     };
-    let ns = |name: &str, labels: serde_json::Value| json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
-    cluster.create("namespaces", ns(SRC, json!({}))).await;
-    for t in TARGETS {
-        cluster
-            .create("namespaces", ns(t, json!({"chaos": "target"})))
-            .await;
-    }
+    let world = world();
+    world.create_namespaces(&cluster.client).await;
     cluster
         .start_plugin(&common::example("configmap-mirror"))
         .await;
     trace("plugin started");
-    let api: Api<ConfigMap> = Api::namespaced(cluster.client.clone(), SRC);
+    let api = world.sources(&cluster.client);
     for i in 0..INITIAL_SOURCES {
-        create_source(&api, &format!("s-{i:03}"), "0").await;
+        create_source(&world, &api, &format!("s-{i:03}"), "0").await;
     }
     converge(&cluster, "before the chaos").await;
     cluster
@@ -398,11 +123,11 @@ where
     faults.clear_requests();
     let retries_before = retries(cluster);
     trace(&format!("{name}: chaos starts"));
-    let churn = Churn::start(Api::namespaced(cluster.client.clone(), SRC));
+    let churn = Churn::start(world(), world().sources(&cluster.client));
     inject(faults.clone()).await;
     let writes = churn.stop().await;
     trace(&format!("{name}: chaos over"));
-    probe(&cluster.client).await;
+    probe(&cluster.client, &world()).await;
     let (converged_in, check) = converge(cluster, name).await;
     assert!(check.lost.is_empty());
     let mut watch_requests = BTreeMap::new();
@@ -417,60 +142,6 @@ where
         watch_requests,
         retries: retries(cluster) - retries_before,
     }
-}
-
-/// Writes one Namespace and one ConfigMap after the chaos, so that the caches can only equal the server
-/// once every informer watches again (a cache that stopped watching would still equal the server if
-/// nothing changed after the chaos).
-async fn probe(client: &kube::Client) {
-    let stamp = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
-        .to_string();
-    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
-    retrying("labelling the source namespace", || async {
-        let mut ns = namespaces.get(SRC).await?;
-        ns.metadata
-            .labels
-            .get_or_insert_default()
-            .insert("chaos-probe".into(), stamp.clone());
-        ns.metadata.resource_version = None;
-        namespaces
-            .replace(SRC, &PostParams::default(), &ns)
-            .await
-            .map(|_| ())
-    })
-    .await;
-    let api: Api<ConfigMap> = Api::namespaced(client.clone(), SRC);
-    let cm: ConfigMap =
-        serde_json::from_value(json!({"metadata": {"name": format!("probe-{stamp}")}}))
-            .expect("a ConfigMap");
-    retrying("creating a probe ConfigMap", || async {
-        match api.create(&PostParams::default(), &cm).await {
-            Err(e) if is_code(&e, 409) => Ok(()),
-            other => other.map(|_| ()),
-        }
-    })
-    .await;
-}
-
-/// Creates a Secret: a kind no informer of the Manager watches.
-async fn unwatched_write(client: &kube::Client, i: usize) {
-    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "default");
-    let secret = serde_json::from_value(json!({"metadata": {"name": format!("unwatched-{i}")}}))
-        .expect("a Secret");
-    retrying("creating a Secret", || async {
-        match api.create(&PostParams::default(), &secret).await {
-            Err(e) if is_code(&e, 409) => Ok(()),
-            other => other.map(|_| ()),
-        }
-    })
-    .await;
-}
-
-/// Lets the churn writer and the plugin work a little between injections.
-async fn pace() {
-    tokio::time::sleep(Duration::from_millis(300)).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -760,7 +431,7 @@ async fn a_storm_of_429s_met_by_the_host_alone_is_waited_out_within_bounded_retr
     }
     let storm_over = started.elapsed();
     trace("429 storm: chaos over");
-    probe(&cluster.client).await;
+    probe(&cluster.client, &world()).await;
     let (converged_in, check) = converge(&cluster, "429 storm").await;
     let stats = informer_stats(&cluster);
     for (key, s) in &stats {

@@ -50,24 +50,45 @@ fn start_host(name: &str, deployment: &Deployment) -> Host {
     host
 }
 
-/// Every log line of `host` that mentions a refusal by the API server's authorizer.
-fn forbidden_lines(host: &Host) -> Vec<String> {
+/// Every log line of `host` that mentions a refusal by the real API server: by its authorizer
+/// (403 Forbidden) or by its validation (422 Invalid, e.g. an Event the host wrote wrong).
+fn refusal_lines(host: &Host) -> Vec<String> {
     host.lines
         .lock()
         .iter()
         .map(Value::to_string)
-        .filter(|l| l.to_ascii_lowercase().contains("forbidden"))
+        .filter(|l| {
+            let l = l.to_ascii_lowercase();
+            l.contains("forbidden") || l.contains("invalid:") || l.contains("is invalid")
+        })
         .collect()
 }
 
-fn assert_no_403(host: &Host, deployment: &Deployment) {
-    let lines = forbidden_lines(host);
+/// No write of the host or its plugins was refused: the generated RBAC was enough, and
+/// everything the host wrote (objects, status, Events) passed the real server's validation.
+fn assert_no_refusal(host: &Host, deployment: &Deployment) {
+    let lines = refusal_lines(host);
     assert!(
         lines.is_empty(),
-        "the host met refusals with the generated RBAC:\n{}\n\nthe RBAC:\n{}",
+        "the real API server refused the host's requests:\n{}\n\nthe RBAC:\n{}",
         lines.join("\n"),
         deployment.rbac
     );
+}
+
+/// The Events recorded about `name` in `ns` (events.k8s.io/v1), as `reason`s.
+async fn event_reasons(c: &RealCluster, ns: &str, name: &str) -> Vec<String> {
+    let events: kube::Api<k8s_openapi::api::events::v1::Event> =
+        kube::Api::namespaced(c.client.clone(), ns);
+    events
+        .list(&Default::default())
+        .await
+        .expect("events list")
+        .items
+        .into_iter()
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(name))
+        .filter_map(|e| e.reason)
+        .collect()
 }
 
 /// Waits until the host's reconcile count has not moved for 5 s: after convergence nothing
@@ -186,6 +207,12 @@ async fn rediscluster_converges_on_a_real_control_plane_with_only_its_generated_
         true
     );
     assert_eq!(pods_of(&c, "cache").await.len(), 3);
+    // The Events the plugin recorded reached the real server (client-go's naming).
+    let reasons = event_reasons(&c, &c.namespace, "cache").await;
+    assert!(
+        reasons.iter().any(|r| r == "Created"),
+        "Events about cache: {reasons:?}"
+    );
     let settled = reconciles_settle(&host, "rediscluster").await;
     assert!(settled > 0.0);
 
@@ -219,7 +246,7 @@ async fn rediscluster_converges_on_a_real_control_plane_with_only_its_generated_
     })
     .await;
 
-    assert_no_403(&host, &deployment);
+    assert_no_refusal(&host, &deployment);
     // Not declared by the manifest (patch only on RedisClusters; no update on StatefulSets;
     // nothing on Secrets): refused by the real authorizer, not only by the host.
     let base = format!(
@@ -321,7 +348,7 @@ async fn node_pods_counts_pods_that_kwok_runs_and_a_job_completes() {
     })
     .await;
     reconciles_settle(&host, "node-pods").await;
-    assert_no_403(&host, &deployment);
+    assert_no_refusal(&host, &deployment);
     // Not declared: node-pods reads Nodes, it may not change them.
     refused(
         &deployment,
@@ -432,7 +459,7 @@ async fn configmap_mirror_follows_namespaces_and_its_source_on_a_real_control_pl
     })
     .await;
     reconciles_settle(&host, "configmap-mirror").await;
-    assert_no_403(&host, &deployment);
+    assert_no_refusal(&host, &deployment);
     // Not declared: the plugin reads Namespaces, it may not label them; outside the policy's
     // namespaces it may not write ConfigMaps.
     refused(

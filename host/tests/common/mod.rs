@@ -3,6 +3,7 @@
 
 pub mod cluster;
 pub mod fault_report;
+pub mod mirror_chaos;
 pub mod real;
 pub mod reconcile_span;
 
