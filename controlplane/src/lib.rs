@@ -470,10 +470,16 @@ impl ControlPlane {
         Ok(())
     }
 
-    /// Stops `component` (SIGTERM, SIGKILL after 10 s). Nothing happens if it is not running.
+    /// Stops `component`: SIGTERM, then SIGKILL after a grace period (5 s for kube-apiserver,
+    /// which stops listening at once but then lingers for half a minute draining connections;
+    /// 10 s for the others). Nothing happens if it is not running.
     pub fn stop_component(&mut self, component: Component) {
         if let Some(mut child) = self.children.remove(&component) {
-            process::stop(&mut child, Duration::from_secs(10));
+            let grace = match component {
+                Component::ApiServer => Duration::from_secs(5),
+                _ => Duration::from_secs(10),
+            };
+            process::stop(&mut child, grace);
         }
     }
 

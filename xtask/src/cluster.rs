@@ -526,3 +526,61 @@ pub fn start_for_tests(root: &Path) -> Result<ControlPlane> {
 pub fn test_env(plane: &ControlPlane) -> (&'static str, OsString) {
     (KUBECONFIG_ENV, plane.kubeconfig().as_os_str().to_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_module_the_proxy_refuses_is_named_with_its_reason() {
+        let stderr = "go: downloading k8s.io/api v0.37.2\n\
+                      go: k8s.io/nope@v0.37.9: reading https://proxy.golang.org/k8s.io/nope/@v/v0.37.9.info: 404 Not Found\n\
+                      \tserver response: not found\n";
+        let text = diagnose(stderr);
+        assert!(
+            text.starts_with(
+                "the Go module proxy did not serve:\n  k8s.io/nope@v0.37.9 (404 Not Found)"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("server response: not found"),
+            "the output follows: {text}"
+        );
+    }
+
+    #[test]
+    fn a_build_error_that_is_not_about_modules_is_shown_as_it_is() {
+        let text = diagnose("# k8s.io/x\n./a.go:1: syntax error\n");
+        assert!(!text.contains("proxy"), "{text}");
+        assert!(text.contains("syntax error"));
+    }
+
+    #[test]
+    fn the_pinned_version_is_read_from_a_require_block_or_line() {
+        let go_mod = "module m\n\nrequire k8s.io/kubernetes v1.37.2 // indirect\n\nrequire (\n\tgo.etcd.io/etcd/server/v3 v3.7.3\n)\n";
+        assert_eq!(
+            required_version(go_mod, "k8s.io/kubernetes").as_deref(),
+            Some("v1.37.2")
+        );
+        assert_eq!(
+            required_version(go_mod, "go.etcd.io/etcd/server/v3").as_deref(),
+            Some("v3.7.3")
+        );
+        assert_eq!(required_version(go_mod, "k8s.io/api"), None);
+    }
+
+    #[test]
+    fn the_kubernetes_binaries_are_stamped_with_the_pinned_release() {
+        let flags = ldflags(&root(), Tool::KubeApiserver).unwrap();
+        let version = kubernetes_version(&root()).unwrap();
+        assert!(flags.contains(&format!(
+            "k8s.io/component-base/version.gitVersion={version}"
+        )));
+        assert!(
+            flags.contains("k8s.io/component-base/version.gitMinor=37"),
+            "{flags}"
+        );
+        assert_eq!(ldflags(&root(), Tool::Etcd).unwrap(), "-s -w");
+    }
+}

@@ -162,7 +162,8 @@ async fn send_once(
     };
     let status = response.status().as_u16();
     let mut body = response.into_body();
-    if let Some(watch) = &step.watch {
+    // A watch that is refused answers with a plain Status, not a stream.
+    if let Some(watch) = step.watch.as_ref().filter(|_| status == 200) {
         let mut events = Vec::new();
         let mut pending = Vec::new();
         let until = Instant::now() + Duration::from_secs(watch.seconds);
@@ -181,20 +182,6 @@ async fn send_once(
                     events.push(v);
                 }
             }
-        }
-        if status != 200 && events.is_empty() {
-            // Not a stream: an error answer.
-            let rest = tokio::time::timeout(Duration::from_secs(5), body.collect())
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .map(|c| c.to_bytes().to_vec())
-                .unwrap_or_default();
-            pending.extend(rest);
-            return Answer {
-                status,
-                body: parse(&pending),
-            };
         }
         events.truncate(watch.events);
         return Answer {

@@ -1,0 +1,494 @@
+//! What kube-apiserver's defaulting (`SetDefaults_*` in `pkg/apis/*/v1/defaults.go` and the
+//! generated `SetObjectDefaults_*`) and create strategies fill in on built-in kinds, so that an
+//! operator's "desired vs actual" comparison sees in dev mode what it sees in a cluster: a Service
+//! of `type: ClusterIP` with a clusterIP, a StatefulSet with `podManagementPolicy` and
+//! `status.replicas: 0`, containers with `imagePullPolicy` and `terminationMessagePath`, and so on.
+//! Only the kinds the embedded server serves are covered; fields whose default depends on feature
+//! gates follow kube-apiserver 1.37's defaults.
+
+use serde_json::{Map, Value, json};
+
+use crate::registry::ResourceType;
+
+/// Fills in the defaults of `obj` (a built-in kind; custom resources get the defaults of their
+/// schema elsewhere). `create` adds what only a create sets (a fresh status).
+pub fn apply(ty: &ResourceType, obj: &mut Value, create: bool) {
+    if !ty.builtin {
+        return;
+    }
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    match (ty.group.as_str(), ty.resource.as_str()) {
+        ("", "pods") => {
+            if let Some(spec) = object(o, "spec") {
+                pod_spec(spec);
+            }
+            if create {
+                let qos = qos_class(o.get("spec"));
+                let status = object(o, "status").expect("status is an object now");
+                status.entry("phase").or_insert_with(|| json!("Pending"));
+                status.insert("qosClass".into(), json!(qos));
+            }
+        }
+        ("", "services") => service(o),
+        ("", "secrets") => {
+            set(o, "type", json!("Opaque"));
+        }
+        ("", "namespaces") => namespace(o),
+        ("", "nodes") => {
+            if let Some(status) = o.get_mut("status").and_then(Value::as_object_mut)
+                && !status.contains_key("allocatable")
+                && let Some(capacity) = status.get("capacity").cloned()
+            {
+                status.insert("allocatable".into(), capacity);
+            }
+        }
+        ("apps", "deployments") => {
+            if let Some(spec) = object(o, "spec") {
+                deployment_spec(spec);
+            }
+            if create {
+                o.insert("status".into(), json!({}));
+            }
+        }
+        ("apps", "statefulsets") => {
+            if let Some(spec) = object(o, "spec") {
+                stateful_set_spec(spec);
+            }
+            if create {
+                o.insert("status".into(), json!({"replicas": 0, "availableReplicas": 0}));
+            }
+        }
+        ("apps", "replicasets") => {
+            if let Some(spec) = object(o, "spec") {
+                set(spec, "replicas", json!(1));
+                template(spec);
+            }
+            if create {
+                o.insert("status".into(), json!({"replicas": 0}));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The object at `key` of `map`, created empty when missing (None when it is not an object).
+fn object<'a>(map: &'a mut Map<String, Value>, key: &str) -> Option<&'a mut Map<String, Value>> {
+    let v = map.entry(key).or_insert_with(|| json!({}));
+    if v.is_null() {
+        *v = json!({});
+    }
+    v.as_object_mut()
+}
+
+/// Sets `key` to `value` unless it has a value already (null and "" count as unset, as the Go
+/// zero values they decode to).
+fn set(map: &mut Map<String, Value>, key: &str, value: Value) {
+    let unset = match map.get(key) {
+        None | Some(Value::Null) => true,
+        Some(Value::String(s)) => s.is_empty(),
+        _ => false,
+    };
+    if unset {
+        map.insert(key.to_owned(), value);
+    }
+}
+
+/// Sets a number `key` unless it is set to something other than 0 (Go ints default at 0).
+fn set_nonzero(map: &mut Map<String, Value>, key: &str, value: i64) {
+    if map.get(key).and_then(Value::as_i64).unwrap_or(0) == 0 {
+        map.insert(key.to_owned(), json!(value));
+    }
+}
+
+fn each_object(value: Option<&mut Value>, mut f: impl FnMut(&mut Map<String, Value>)) {
+    if let Some(Value::Array(items)) = value {
+        for item in items {
+            if let Some(m) = item.as_object_mut() {
+                f(m);
+            }
+        }
+    }
+}
+
+/// `spec.template` of a workload: its Pod spec gets a Pod's defaults.
+fn template(spec: &mut Map<String, Value>) {
+    if let Some(t) = spec.get_mut("template").and_then(Value::as_object_mut)
+        && let Some(pod) = object(t, "spec")
+    {
+        pod_spec(pod);
+    }
+}
+
+fn deployment_spec(spec: &mut Map<String, Value>) {
+    set(spec, "replicas", json!(1));
+    let strategy = object(spec, "strategy").expect("an object");
+    set(strategy, "type", json!("RollingUpdate"));
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+        let rolling = object(strategy, "rollingUpdate").expect("an object");
+        set(rolling, "maxUnavailable", json!("25%"));
+        set(rolling, "maxSurge", json!("25%"));
+    }
+    set(spec, "revisionHistoryLimit", json!(10));
+    set(spec, "progressDeadlineSeconds", json!(600));
+    template(spec);
+}
+
+fn stateful_set_spec(spec: &mut Map<String, Value>) {
+    set(spec, "podManagementPolicy", json!("OrderedReady"));
+    let strategy = object(spec, "updateStrategy").expect("an object");
+    if strategy.get("type").and_then(Value::as_str).unwrap_or("").is_empty() {
+        strategy.insert("type".into(), json!("RollingUpdate"));
+        if !strategy.get("rollingUpdate").is_some_and(Value::is_object) {
+            strategy.insert("rollingUpdate".into(), json!({}));
+        }
+    }
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
+        && let Some(rolling) = strategy.get_mut("rollingUpdate").and_then(Value::as_object_mut)
+    {
+        set(rolling, "partition", json!(0));
+    }
+    let retention = object(spec, "persistentVolumeClaimRetentionPolicy").expect("an object");
+    set(retention, "whenDeleted", json!("Retain"));
+    set(retention, "whenScaled", json!("Retain"));
+    set(spec, "replicas", json!(1));
+    set(spec, "revisionHistoryLimit", json!(10));
+    template(spec);
+    each_object(spec.get_mut("volumeClaimTemplates"), |pvc| {
+        if let Some(s) = object(pvc, "spec") {
+            set(s, "volumeMode", json!("Filesystem"));
+        }
+        let status = object(pvc, "status").expect("an object");
+        set(status, "phase", json!("Pending"));
+    });
+}
+
+/// `SetDefaults_PodSpec` and what the generated defaulters do to containers, probes, ports and
+/// volumes.
+fn pod_spec(spec: &mut Map<String, Value>) {
+    // serviceAccount is the deprecated alias of serviceAccountName; each fills the other.
+    if spec.get("serviceAccountName").and_then(Value::as_str).unwrap_or("").is_empty()
+        && let Some(sa) = spec.get("serviceAccount").cloned()
+    {
+        spec.insert("serviceAccountName".into(), sa);
+    }
+    if let Some(sa) = spec.get("serviceAccountName").cloned()
+        && sa.as_str().is_some_and(|s| !s.is_empty())
+    {
+        spec.insert("serviceAccount".into(), sa);
+    }
+    set(spec, "dnsPolicy", json!("ClusterFirst"));
+    set(spec, "restartPolicy", json!("Always"));
+    set(spec, "securityContext", json!({}));
+    set(spec, "terminationGracePeriodSeconds", json!(30));
+    set(spec, "schedulerName", json!("default-scheduler"));
+    set(spec, "enableServiceLinks", json!(true));
+    if spec
+        .get("terminationGracePeriodSeconds")
+        .and_then(Value::as_i64)
+        .is_some_and(|s| s < 0)
+    {
+        spec.insert("terminationGracePeriodSeconds".into(), json!(1));
+    }
+    for list in ["containers", "initContainers"] {
+        each_object(spec.get_mut(list), container);
+    }
+    each_object(spec.get_mut("ephemeralContainers"), container);
+    each_object(spec.get_mut("volumes"), volume);
+}
+
+fn container(c: &mut Map<String, Value>) {
+    if c.get("imagePullPolicy").and_then(Value::as_str).unwrap_or("").is_empty() {
+        let image = c.get("image").and_then(Value::as_str).unwrap_or("");
+        let policy = if image_tag(image) == "latest" {
+            "Always"
+        } else {
+            "IfNotPresent"
+        };
+        c.insert("imagePullPolicy".into(), json!(policy));
+    }
+    set(c, "terminationMessagePath", json!("/dev/termination-log"));
+    set(c, "terminationMessagePolicy", json!("File"));
+    // ResourceRequirements is not a pointer: it is always serialised.
+    let resources = object(c, "resources").expect("an object");
+    // Requests default to the limits (SetDefaults_Pod), for containers of Pods and templates.
+    if let Some(Value::Object(limits)) = resources.get("limits").cloned() {
+        let requests = object(resources, "requests").expect("an object");
+        for (k, v) in limits {
+            requests.entry(k).or_insert(v);
+        }
+    }
+    each_object(c.get_mut("ports"), |p| set(p, "protocol", json!("TCP")));
+    each_object(c.get_mut("env"), |e| {
+        if let Some(field) = e
+            .get_mut("valueFrom")
+            .and_then(Value::as_object_mut)
+            .and_then(|v| v.get_mut("fieldRef"))
+            .and_then(Value::as_object_mut)
+        {
+            set(field, "apiVersion", json!("v1"));
+        }
+    });
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        if let Some(p) = c.get_mut(probe).and_then(Value::as_object_mut) {
+            set_nonzero(p, "timeoutSeconds", 1);
+            set_nonzero(p, "periodSeconds", 10);
+            set_nonzero(p, "successThreshold", 1);
+            set_nonzero(p, "failureThreshold", 3);
+            if let Some(get) = p.get_mut("httpGet").and_then(Value::as_object_mut) {
+                set(get, "path", json!("/"));
+                set(get, "scheme", json!("HTTP"));
+            }
+            if let Some(grpc) = p.get_mut("grpc").and_then(Value::as_object_mut) {
+                grpc.entry("service").or_insert_with(|| json!(""));
+            }
+        }
+    }
+    if let Some(lifecycle) = c.get_mut("lifecycle").and_then(Value::as_object_mut) {
+        for hook in ["postStart", "preStop"] {
+            if let Some(get) = lifecycle
+                .get_mut(hook)
+                .and_then(Value::as_object_mut)
+                .and_then(|h| h.get_mut("httpGet"))
+                .and_then(Value::as_object_mut)
+            {
+                set(get, "path", json!("/"));
+                set(get, "scheme", json!("HTTP"));
+            }
+        }
+    }
+}
+
+/// The tag of an image reference (`latest` when it has neither tag nor digest).
+fn image_tag(image: &str) -> &str {
+    if image.contains('@') {
+        return "";
+    }
+    // A ':' after the last '/' separates the tag (one before it belongs to a registry port).
+    let last = image.rsplit('/').next().unwrap_or(image);
+    match last.rsplit_once(':') {
+        Some((_, tag)) => tag,
+        None => "latest",
+    }
+}
+
+fn volume(v: &mut Map<String, Value>) {
+    const SOURCES: &[&str] = &[
+        "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
+        "nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder",
+        "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume",
+        "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
+        "storageos", "csi", "ephemeral", "image",
+    ];
+    if !SOURCES.iter().any(|s| v.get(*s).is_some_and(|x| !x.is_null())) {
+        v.insert("emptyDir".into(), json!({}));
+    }
+    for (source, mode) in [
+        ("secret", 420),
+        ("configMap", 420),
+        ("downwardAPI", 420),
+        ("projected", 420),
+    ] {
+        if let Some(s) = v.get_mut(source).and_then(Value::as_object_mut) {
+            set(s, "defaultMode", json!(mode));
+        }
+    }
+    if let Some(h) = v.get_mut("hostPath").and_then(Value::as_object_mut) {
+        h.entry("type").or_insert_with(|| json!(""));
+    }
+    for items in [
+        v.get_mut("downwardAPI")
+            .and_then(Value::as_object_mut)
+            .and_then(|d| d.get_mut("items")),
+    ] {
+        each_object(items, |item| {
+            if let Some(f) = item.get_mut("fieldRef").and_then(Value::as_object_mut) {
+                set(f, "apiVersion", json!("v1"));
+            }
+        });
+    }
+    if let Some(p) = v.get_mut("projected").and_then(Value::as_object_mut) {
+        each_object(p.get_mut("sources"), |s| {
+            if let Some(t) = s.get_mut("serviceAccountToken").and_then(Value::as_object_mut) {
+                set(t, "expirationSeconds", json!(3600));
+            }
+            if let Some(d) = s.get_mut("downwardAPI").and_then(Value::as_object_mut) {
+                each_object(d.get_mut("items"), |item| {
+                    if let Some(f) = item.get_mut("fieldRef").and_then(Value::as_object_mut) {
+                        set(f, "apiVersion", json!("v1"));
+                    }
+                });
+            }
+        });
+    }
+}
+
+/// A Pod's QoS class: Guaranteed when every container limits CPU and memory with requests equal
+/// to the limits, BestEffort when no container requests or limits anything, else Burstable.
+fn qos_class(spec: Option<&Value>) -> &'static str {
+    let containers: Vec<&Value> = ["containers", "initContainers"]
+        .iter()
+        .filter_map(|k| spec.and_then(|s| s.get(*k)).and_then(Value::as_array))
+        .flatten()
+        .collect();
+    let mut any = false;
+    let mut guaranteed = !containers.is_empty();
+    for c in &containers {
+        let limits = c.pointer("/resources/limits").and_then(Value::as_object);
+        let requests = c.pointer("/resources/requests").and_then(Value::as_object);
+        let relevant = |m: Option<&Map<String, Value>>| {
+            m.is_some_and(|m| m.keys().any(|k| k == "cpu" || k == "memory"))
+        };
+        any |= relevant(limits) || relevant(requests);
+        for r in ["cpu", "memory"] {
+            let limit = limits.and_then(|l| l.get(r));
+            let request = requests.and_then(|q| q.get(r)).or(limit);
+            if limit.is_none() || request != limit {
+                guaranteed = false;
+            }
+        }
+    }
+    if !any {
+        "BestEffort"
+    } else if guaranteed {
+        "Guaranteed"
+    } else {
+        "Burstable"
+    }
+}
+
+fn service(o: &mut Map<String, Value>) {
+    let Some(spec) = object(o, "spec") else {
+        return;
+    };
+    set(spec, "sessionAffinity", json!("None"));
+    if spec.get("sessionAffinity").and_then(Value::as_str) == Some("None") {
+        spec.remove("sessionAffinityConfig");
+    } else if spec
+        .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
+        .is_none()
+    {
+        spec.insert(
+            "sessionAffinityConfig".into(),
+            json!({"clientIP": {"timeoutSeconds": 10800}}),
+        );
+    }
+    set(spec, "type", json!("ClusterIP"));
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_owned();
+    each_object(spec.get_mut("ports"), |p| {
+        set(p, "protocol", json!("TCP"));
+        let target_unset = match p.get("targetPort") {
+            None | Some(Value::Null) => true,
+            Some(Value::Number(n)) => n.as_i64() == Some(0),
+            Some(Value::String(s)) => s.is_empty(),
+            _ => false,
+        };
+        if target_unset && let Some(port) = p.get("port").cloned() {
+            p.insert("targetPort".into(), port);
+        }
+    });
+    let external = ty == "NodePort" || ty == "LoadBalancer";
+    if external {
+        set(spec, "externalTrafficPolicy", json!("Cluster"));
+    }
+    if matches!(ty.as_str(), "ClusterIP" | "NodePort" | "LoadBalancer") {
+        set(spec, "internalTrafficPolicy", json!("Cluster"));
+    }
+    if ty == "LoadBalancer" {
+        set(spec, "allocateLoadBalancerNodePorts", json!(true));
+    }
+    // The status is not a pointer: a Service always serialises `status.loadBalancer`.
+    let status = object(o, "status").expect("an object");
+    status.entry("loadBalancer").or_insert_with(|| json!({}));
+}
+
+fn namespace(o: &mut Map<String, Value>) {
+    let name = o
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    if !name.is_empty()
+        && let Some(meta) = object(o, "metadata")
+    {
+        let labels = object(meta, "labels").expect("an object");
+        labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    fn defaulted(resource: &str, group: &str, mut obj: Value) -> Value {
+        let registry = Registry::default();
+        let ty = registry
+            .types()
+            .into_iter()
+            .find(|t| t.resource == resource && t.group == group)
+            .expect("a served type");
+        apply(&ty, &mut obj, true);
+        obj
+    }
+
+    #[test]
+    fn a_service_gets_kube_apiservers_defaults() {
+        let svc = defaulted(
+            "services",
+            "",
+            json!({"spec": {"selector": {"app": "x"}, "ports": [{"port": 80}, {"port": 53, "protocol": "UDP", "targetPort": "dns"}]}}),
+        );
+        assert_eq!(svc["spec"]["type"], "ClusterIP");
+        assert_eq!(svc["spec"]["sessionAffinity"], "None");
+        assert_eq!(svc["spec"]["internalTrafficPolicy"], "Cluster");
+        assert_eq!(svc["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
+        assert_eq!(svc["spec"]["ports"][1]["targetPort"], "dns");
+        assert_eq!(svc["status"], json!({"loadBalancer": {}}));
+        assert!(svc["spec"].get("externalTrafficPolicy").is_none());
+    }
+
+    #[test]
+    fn containers_of_a_stateful_sets_template_get_pod_defaults() {
+        let sts = defaulted(
+            "statefulsets",
+            "apps",
+            json!({"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "redis:7.2",
+                "readinessProbe": {"exec": {"command": ["true"]}}}]}}}}),
+        );
+        assert_eq!(sts["spec"]["podManagementPolicy"], "OrderedReady");
+        assert_eq!(sts["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+        assert_eq!(sts["spec"]["replicas"], 1);
+        assert_eq!(sts["status"], json!({"replicas": 0, "availableReplicas": 0}));
+        let c = &sts["spec"]["template"]["spec"]["containers"][0];
+        assert_eq!(c["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+        assert_eq!(c["resources"], json!({}));
+        assert_eq!(c["readinessProbe"]["periodSeconds"], 10);
+        assert_eq!(sts["spec"]["template"]["spec"]["restartPolicy"], "Always");
+    }
+
+    #[test]
+    fn an_image_without_a_tag_or_tagged_latest_is_always_pulled() {
+        assert_eq!(image_tag("nginx"), "latest");
+        assert_eq!(image_tag("registry:5000/nginx"), "latest");
+        assert_eq!(image_tag("registry:5000/nginx:1.27"), "1.27");
+        assert_eq!(image_tag("nginx@sha256:abc"), "");
+    }
+
+    #[test]
+    fn qos_class_follows_requests_and_limits() {
+        let c = |r: Value| json!({"containers": [{"name": "c", "resources": r}]});
+        assert_eq!(qos_class(Some(&c(json!({})))), "BestEffort");
+        assert_eq!(
+            qos_class(Some(&c(json!({"limits": {"cpu": "1", "memory": "1Gi"}})))),
+            "Guaranteed"
+        );
+        assert_eq!(qos_class(Some(&c(json!({"requests": {"cpu": "1"}})))), "Burstable");
+    }
+}
