@@ -20,7 +20,7 @@ use crate::faults::{Failure, Faults, RequestRecord};
 use crate::registry::{Registry, ResourceType};
 use crate::route::{self, ResourcePath, Route};
 use crate::server::Config;
-use crate::status::{ApiError, ApiResult};
+use crate::status::{ApiError, ApiResult, Cause};
 use crate::store::Store;
 use crate::{discovery, read, scale, watch as watching, write};
 
@@ -208,6 +208,33 @@ fn verb_for(method: &Method, path: &ResourcePath, query: &Query) -> (&'static st
     (verb, watch)
 }
 
+/// `dryRun` takes only `All`, as kube-apiserver validates it in the write's options.
+fn check_dry_run(r: &Req, verb: &str) -> ApiResult<()> {
+    let Some(value) = r.query.get("dryRun") else {
+        return Ok(());
+    };
+    if value == "All" {
+        return Ok(());
+    }
+    let options = match verb {
+        "create" => "CreateOptions",
+        "update" => "UpdateOptions",
+        "patch" => "PatchOptions",
+        "delete" | "deletecollection" => "DeleteOptions",
+        _ => return Ok(()),
+    };
+    Err(ApiError::invalid(
+        "meta.k8s.io",
+        options,
+        "",
+        vec![Cause {
+            reason: "FieldValueNotSupported".into(),
+            message: format!("Unsupported value: [{value:?}]: supported values: \"All\""),
+            field: "dryRun".into(),
+        }],
+    ))
+}
+
 async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
     let faults = state.faults.clone();
     let response = respond(state, req).await;
@@ -357,6 +384,7 @@ async fn serve(
             if !ty_scope_ok(&r) {
                 return Err(ApiError::no_route(&req_path(&r)));
             }
+            check_dry_run(&r, verb)?;
             if r.path.subresource.as_deref() == Some("scale") {
                 return scale::handle(state, &r, verb);
             }

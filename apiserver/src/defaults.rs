@@ -11,8 +11,8 @@ use serde_json::{Map, Value, json};
 use crate::registry::ResourceType;
 
 /// Fills in the defaults of `obj` (a built-in kind; custom resources get the defaults of their
-/// schema elsewhere). `create` adds what only a create sets (a fresh status).
-pub fn apply(ty: &ResourceType, obj: &mut Value, create: bool) {
+/// schema elsewhere), on every write, before the field manager records who set what.
+pub fn apply(ty: &ResourceType, obj: &mut Value) {
     if !ty.builtin {
         return;
     }
@@ -23,16 +23,13 @@ pub fn apply(ty: &ResourceType, obj: &mut Value, create: bool) {
         ("", "pods") => {
             if let Some(spec) = object(o, "spec") {
                 pod_spec(spec);
-            }
-            if create {
-                let qos = qos_class(o.get("spec"));
-                let status = object(o, "status").expect("status is an object now");
-                status.entry("phase").or_insert_with(|| json!("Pending"));
-                status.insert("qosClass".into(), json!(qos));
+                pod_only(spec);
             }
         }
         ("", "services") => service(o),
         ("", "secrets") => {
+            // Decoding folds stringData into data before anything else sees the Secret.
+            crate::normalize::fold_string_data(o);
             set(o, "type", json!("Opaque"));
         }
         ("", "namespaces") => namespace(o),
@@ -48,16 +45,10 @@ pub fn apply(ty: &ResourceType, obj: &mut Value, create: bool) {
             if let Some(spec) = object(o, "spec") {
                 deployment_spec(spec);
             }
-            if create {
-                o.insert("status".into(), json!({}));
-            }
         }
         ("apps", "statefulsets") => {
             if let Some(spec) = object(o, "spec") {
                 stateful_set_spec(spec);
-            }
-            if create {
-                o.insert("status".into(), json!({"replicas": 0, "availableReplicas": 0}));
             }
         }
         ("apps", "replicasets") => {
@@ -65,9 +56,83 @@ pub fn apply(ty: &ResourceType, obj: &mut Value, create: bool) {
                 set(spec, "replicas", json!(1));
                 template(spec);
             }
-            if create {
-                o.insert("status".into(), json!({"replicas": 0}));
+        }
+        ("apiextensions.k8s.io", "customresourcedefinitions") => {
+            if let Some(spec) = object(o, "spec") {
+                crd_spec(spec);
             }
+        }
+        _ => {}
+    }
+}
+
+/// A CRD's `conversion` (`None`) and the names derived from its kind.
+fn crd_spec(spec: &mut Map<String, Value>) {
+    let conversion = object(spec, "conversion").expect("an object");
+    set(conversion, "strategy", json!("None"));
+    if let Some(names) = spec.get_mut("names").and_then(Value::as_object_mut) {
+        let kind = names
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned();
+        if !kind.is_empty() {
+            set(names, "singular", json!(kind.to_lowercase()));
+            set(names, "listKind", json!(format!("{kind}List")));
+        }
+    }
+}
+
+/// What a create strategy sets on a new object after the field manager ran (so nobody owns
+/// it): the initial status, a namespace's finalizer.
+pub fn prepare_for_create(ty: &ResourceType, obj: &mut Value) {
+    if !ty.builtin {
+        return;
+    }
+    let Some(o) = obj.as_object_mut() else {
+        return;
+    };
+    match (ty.group.as_str(), ty.resource.as_str()) {
+        ("", "pods") => {
+            let qos = qos_class(o.get("spec"));
+            let gated = o
+                .get("spec")
+                .and_then(|s| s.get("schedulingGates"))
+                .and_then(Value::as_array)
+                .is_some_and(|g| !g.is_empty());
+            let status = object(o, "status").expect("status is an object now");
+            status.entry("phase").or_insert_with(|| json!("Pending"));
+            status.insert("qosClass".into(), json!(qos));
+            if gated {
+                status.insert(
+                    "conditions".into(),
+                    json!([{"type": "PodScheduled", "status": "False", "lastProbeTime": null,
+                            "lastTransitionTime": crate::object::now_rfc3339(),
+                            "reason": "SchedulingGated",
+                            "message": "Scheduling is blocked due to non-empty scheduling gates"}]),
+                );
+            }
+        }
+        ("", "services") => {
+            // The status is not a pointer: a Service always serialises `status.loadBalancer`.
+            let status = object(o, "status").expect("an object");
+            status.entry("loadBalancer").or_insert_with(|| json!({}));
+        }
+        ("", "namespaces") => {
+            // The namespace controller's finalizer: the namespace goes once it is empty.
+            o.insert("spec".into(), json!({"finalizers": ["kubernetes"]}));
+        }
+        ("apps", "deployments") => {
+            o.insert("status".into(), json!({}));
+        }
+        ("apps", "statefulsets") => {
+            o.insert(
+                "status".into(),
+                json!({"replicas": 0, "availableReplicas": 0}),
+            );
+        }
+        ("apps", "replicasets") => {
+            o.insert("status".into(), json!({"replicas": 0}));
         }
         _ => {}
     }
@@ -138,16 +203,25 @@ fn deployment_spec(spec: &mut Map<String, Value>) {
 fn stateful_set_spec(spec: &mut Map<String, Value>) {
     set(spec, "podManagementPolicy", json!("OrderedReady"));
     let strategy = object(spec, "updateStrategy").expect("an object");
-    if strategy.get("type").and_then(Value::as_str).unwrap_or("").is_empty() {
+    if strategy
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
         strategy.insert("type".into(), json!("RollingUpdate"));
         if !strategy.get("rollingUpdate").is_some_and(Value::is_object) {
             strategy.insert("rollingUpdate".into(), json!({}));
         }
     }
     if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate")
-        && let Some(rolling) = strategy.get_mut("rollingUpdate").and_then(Value::as_object_mut)
+        && let Some(rolling) = strategy
+            .get_mut("rollingUpdate")
+            .and_then(Value::as_object_mut)
     {
         set(rolling, "partition", json!(0));
+        // The MaxUnavailableStatefulSet feature, on by default in 1.37.
+        set(rolling, "maxUnavailable", json!(1));
     }
     let retention = object(spec, "persistentVolumeClaimRetentionPolicy").expect("an object");
     set(retention, "whenDeleted", json!("Retain"));
@@ -156,6 +230,9 @@ fn stateful_set_spec(spec: &mut Map<String, Value>) {
     set(spec, "revisionHistoryLimit", json!(10));
     template(spec);
     each_object(spec.get_mut("volumeClaimTemplates"), |pvc| {
+        // Embedded objects are serialised with their type.
+        set(pvc, "apiVersion", json!("v1"));
+        set(pvc, "kind", json!("PersistentVolumeClaim"));
         if let Some(s) = object(pvc, "spec") {
             set(s, "volumeMode", json!("Filesystem"));
         }
@@ -168,7 +245,11 @@ fn stateful_set_spec(spec: &mut Map<String, Value>) {
 /// volumes.
 fn pod_spec(spec: &mut Map<String, Value>) {
     // serviceAccount is the deprecated alias of serviceAccountName; each fills the other.
-    if spec.get("serviceAccountName").and_then(Value::as_str).unwrap_or("").is_empty()
+    if spec
+        .get("serviceAccountName")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
         && let Some(sa) = spec.get("serviceAccount").cloned()
     {
         spec.insert("serviceAccountName".into(), sa);
@@ -183,6 +264,15 @@ fn pod_spec(spec: &mut Map<String, Value>) {
     set(spec, "securityContext", json!({}));
     set(spec, "terminationGracePeriodSeconds", json!(30));
     set(spec, "schedulerName", json!("default-scheduler"));
+    for list in ["containers", "initContainers"] {
+        each_object(spec.get_mut(list), container);
+    }
+    each_object(spec.get_mut("ephemeralContainers"), container);
+    each_object(spec.get_mut("volumes"), volume);
+}
+
+/// What `SetDefaults_Pod` adds to a Pod's spec (and not to a workload's Pod template).
+fn pod_only(spec: &mut Map<String, Value>) {
     set(spec, "enableServiceLinks", json!(true));
     if spec
         .get("terminationGracePeriodSeconds")
@@ -191,15 +281,28 @@ fn pod_spec(spec: &mut Map<String, Value>) {
     {
         spec.insert("terminationGracePeriodSeconds".into(), json!(1));
     }
+    // Requests default to the limits.
     for list in ["containers", "initContainers"] {
-        each_object(spec.get_mut(list), container);
+        each_object(spec.get_mut(list), |c| {
+            let Some(resources) = c.get_mut("resources").and_then(Value::as_object_mut) else {
+                return;
+            };
+            if let Some(Value::Object(limits)) = resources.get("limits").cloned() {
+                let requests = object(resources, "requests").expect("an object");
+                for (k, v) in limits {
+                    requests.entry(k).or_insert(v);
+                }
+            }
+        });
     }
-    each_object(spec.get_mut("ephemeralContainers"), container);
-    each_object(spec.get_mut("volumes"), volume);
 }
 
 fn container(c: &mut Map<String, Value>) {
-    if c.get("imagePullPolicy").and_then(Value::as_str).unwrap_or("").is_empty() {
+    if c.get("imagePullPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .is_empty()
+    {
         let image = c.get("image").and_then(Value::as_str).unwrap_or("");
         let policy = if image_tag(image) == "latest" {
             "Always"
@@ -211,14 +314,7 @@ fn container(c: &mut Map<String, Value>) {
     set(c, "terminationMessagePath", json!("/dev/termination-log"));
     set(c, "terminationMessagePolicy", json!("File"));
     // ResourceRequirements is not a pointer: it is always serialised.
-    let resources = object(c, "resources").expect("an object");
-    // Requests default to the limits (SetDefaults_Pod), for containers of Pods and templates.
-    if let Some(Value::Object(limits)) = resources.get("limits").cloned() {
-        let requests = object(resources, "requests").expect("an object");
-        for (k, v) in limits {
-            requests.entry(k).or_insert(v);
-        }
-    }
+    object(c, "resources");
     each_object(c.get_mut("ports"), |p| set(p, "protocol", json!("TCP")));
     each_object(c.get_mut("env"), |e| {
         if let Some(field) = e
@@ -275,13 +371,41 @@ fn image_tag(image: &str) -> &str {
 
 fn volume(v: &mut Map<String, Value>) {
     const SOURCES: &[&str] = &[
-        "hostPath", "emptyDir", "gcePersistentDisk", "awsElasticBlockStore", "gitRepo", "secret",
-        "nfs", "iscsi", "glusterfs", "persistentVolumeClaim", "rbd", "flexVolume", "cinder",
-        "cephfs", "flocker", "downwardAPI", "fc", "azureFile", "configMap", "vsphereVolume",
-        "quobyte", "azureDisk", "photonPersistentDisk", "projected", "portworxVolume", "scaleIO",
-        "storageos", "csi", "ephemeral", "image",
+        "hostPath",
+        "emptyDir",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "gitRepo",
+        "secret",
+        "nfs",
+        "iscsi",
+        "glusterfs",
+        "persistentVolumeClaim",
+        "rbd",
+        "flexVolume",
+        "cinder",
+        "cephfs",
+        "flocker",
+        "downwardAPI",
+        "fc",
+        "azureFile",
+        "configMap",
+        "vsphereVolume",
+        "quobyte",
+        "azureDisk",
+        "photonPersistentDisk",
+        "projected",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+        "csi",
+        "ephemeral",
+        "image",
     ];
-    if !SOURCES.iter().any(|s| v.get(*s).is_some_and(|x| !x.is_null())) {
+    if !SOURCES
+        .iter()
+        .any(|s| v.get(*s).is_some_and(|x| !x.is_null()))
+    {
         v.insert("emptyDir".into(), json!({}));
     }
     for (source, mode) in [
@@ -297,20 +421,21 @@ fn volume(v: &mut Map<String, Value>) {
     if let Some(h) = v.get_mut("hostPath").and_then(Value::as_object_mut) {
         h.entry("type").or_insert_with(|| json!(""));
     }
-    for items in [
-        v.get_mut("downwardAPI")
-            .and_then(Value::as_object_mut)
-            .and_then(|d| d.get_mut("items")),
-    ] {
-        each_object(items, |item| {
-            if let Some(f) = item.get_mut("fieldRef").and_then(Value::as_object_mut) {
-                set(f, "apiVersion", json!("v1"));
-            }
-        });
-    }
+    let downward = v
+        .get_mut("downwardAPI")
+        .and_then(Value::as_object_mut)
+        .and_then(|d| d.get_mut("items"));
+    each_object(downward, |item| {
+        if let Some(f) = item.get_mut("fieldRef").and_then(Value::as_object_mut) {
+            set(f, "apiVersion", json!("v1"));
+        }
+    });
     if let Some(p) = v.get_mut("projected").and_then(Value::as_object_mut) {
         each_object(p.get_mut("sources"), |s| {
-            if let Some(t) = s.get_mut("serviceAccountToken").and_then(Value::as_object_mut) {
+            if let Some(t) = s
+                .get_mut("serviceAccountToken")
+                .and_then(Value::as_object_mut)
+            {
                 set(t, "expirationSeconds", json!(3600));
             }
             if let Some(d) = s.get_mut("downwardAPI").and_then(Value::as_object_mut) {
@@ -366,7 +491,8 @@ fn service(o: &mut Map<String, Value>) {
     if spec.get("sessionAffinity").and_then(Value::as_str) == Some("None") {
         spec.remove("sessionAffinityConfig");
     } else if spec
-        .pointer("/sessionAffinityConfig/clientIP/timeoutSeconds")
+        .get("sessionAffinityConfig")
+        .and_then(|c| c.pointer("/clientIP/timeoutSeconds"))
         .is_none()
     {
         spec.insert(
@@ -402,14 +528,12 @@ fn service(o: &mut Map<String, Value>) {
     if ty == "LoadBalancer" {
         set(spec, "allocateLoadBalancerNodePorts", json!(true));
     }
-    // The status is not a pointer: a Service always serialises `status.loadBalancer`.
-    let status = object(o, "status").expect("an object");
-    status.entry("loadBalancer").or_insert_with(|| json!({}));
 }
 
 fn namespace(o: &mut Map<String, Value>) {
     let name = o
-        .pointer("/metadata/name")
+        .get("metadata")
+        .and_then(|m| m.get("name"))
         .and_then(Value::as_str)
         .unwrap_or("")
         .to_owned();
@@ -427,13 +551,11 @@ mod tests {
     use crate::registry::Registry;
 
     fn defaulted(resource: &str, group: &str, mut obj: Value) -> Value {
-        let registry = Registry::default();
-        let ty = registry
-            .types()
-            .into_iter()
-            .find(|t| t.resource == resource && t.group == group)
+        let ty = Registry::builtin()
+            .get(group, "v1", resource)
             .expect("a served type");
-        apply(&ty, &mut obj, true);
+        apply(&ty, &mut obj);
+        prepare_for_create(&ty, &mut obj);
         obj
     }
 
@@ -447,7 +569,10 @@ mod tests {
         assert_eq!(svc["spec"]["type"], "ClusterIP");
         assert_eq!(svc["spec"]["sessionAffinity"], "None");
         assert_eq!(svc["spec"]["internalTrafficPolicy"], "Cluster");
-        assert_eq!(svc["spec"]["ports"][0], json!({"port": 80, "protocol": "TCP", "targetPort": 80}));
+        assert_eq!(
+            svc["spec"]["ports"][0],
+            json!({"port": 80, "protocol": "TCP", "targetPort": 80})
+        );
         assert_eq!(svc["spec"]["ports"][1]["targetPort"], "dns");
         assert_eq!(svc["status"], json!({"loadBalancer": {}}));
         assert!(svc["spec"].get("externalTrafficPolicy").is_none());
@@ -462,9 +587,15 @@ mod tests {
                 "readinessProbe": {"exec": {"command": ["true"]}}}]}}}}),
         );
         assert_eq!(sts["spec"]["podManagementPolicy"], "OrderedReady");
-        assert_eq!(sts["spec"]["updateStrategy"], json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+        assert_eq!(
+            sts["spec"]["updateStrategy"],
+            json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0, "maxUnavailable": 1}})
+        );
         assert_eq!(sts["spec"]["replicas"], 1);
-        assert_eq!(sts["status"], json!({"replicas": 0, "availableReplicas": 0}));
+        assert_eq!(
+            sts["status"],
+            json!({"replicas": 0, "availableReplicas": 0})
+        );
         let c = &sts["spec"]["template"]["spec"]["containers"][0];
         assert_eq!(c["imagePullPolicy"], "IfNotPresent");
         assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
@@ -489,6 +620,9 @@ mod tests {
             qos_class(Some(&c(json!({"limits": {"cpu": "1", "memory": "1Gi"}})))),
             "Guaranteed"
         );
-        assert_eq!(qos_class(Some(&c(json!({"requests": {"cpu": "1"}})))), "Burstable");
+        assert_eq!(
+            qos_class(Some(&c(json!({"requests": {"cpu": "1"}})))),
+            "Burstable"
+        );
     }
 }

@@ -19,8 +19,10 @@
 //! # }
 //! ```
 
+mod admission;
 mod api;
 mod crd;
+mod defaults;
 mod discovery;
 mod events;
 mod faults;

@@ -53,7 +53,7 @@ fn drop_empty(map: &mut Map<String, Value>, fields: &[&str]) {
 
 /// `stringData` is write-only: each entry is base64-encoded into `data` (overriding it) and the
 /// field removed, as kube-apiserver does on create and update.
-fn fold_string_data(secret: &mut Map<String, Value>) {
+pub(crate) fn fold_string_data(secret: &mut Map<String, Value>) {
     let Some(Value::Object(strings)) = secret.remove("stringData") else {
         return;
     };

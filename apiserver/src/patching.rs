@@ -162,16 +162,42 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         match r.query.get("fieldManager").filter(|m| !m.is_empty()) {
             Some(m) => m.to_string(),
             None => {
-                return Err(ApiError::bad_request(
-                    "PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch",
+                return Err(ApiError::invalid(
+                    "meta.k8s.io",
+                    "PatchOptions",
+                    "",
+                    vec![crate::status::Cause {
+                        reason: "FieldValueRequired".into(),
+                        message: "Required value: is required for apply patch".into(),
+                        field: "fieldManager".into(),
+                    }],
                 ));
             }
         }
     } else {
         if force {
-            return Err(ApiError::bad_request(
-                "PatchOptions.meta.k8s.io \"\" is invalid: force: Forbidden: may not be specified for non-apply patch",
+            return Err(ApiError::invalid(
+                "meta.k8s.io",
+                "PatchOptions",
+                "",
+                vec![crate::status::Cause {
+                    reason: "FieldValueForbidden".into(),
+                    message: "Forbidden: may not be specified for non-apply patch".into(),
+                    field: "force".into(),
+                }],
             ));
+        }
+        if pt == PatchType::Json && !body.is_array() {
+            let go_type = match &body {
+                serde_json::Value::Object(_) => "object",
+                serde_json::Value::String(_) => "string",
+                serde_json::Value::Number(_) => "number",
+                serde_json::Value::Bool(_) => "bool",
+                _ => "null",
+            };
+            return Err(ApiError::bad_request(format!(
+                "error decoding patch: json: cannot unmarshal {go_type} into Go value of type []handlers.jsonPatchOp"
+            )));
         }
         field_manager(r)
     };
@@ -189,6 +215,16 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
     } else {
         body
     };
+    if pt == PatchType::Apply
+        && let Some(body_name) = body
+            .pointer("/metadata/name")
+            .and_then(serde_json::Value::as_str)
+            .filter(|n| !n.is_empty() && *n != name)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )));
+    }
     let exists = state.store.get(&r.ty.storage_key(), &ns, &name).is_some();
     if pt == PatchType::Apply && !exists && sub.is_none() {
         let mut obj = patch::apply_patch(pt, &info, None, &body, &manager, force)

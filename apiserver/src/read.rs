@@ -12,7 +12,7 @@ use crate::api::{AppState, Req, bytes_response, json_response};
 use crate::events;
 use crate::registry::{ResourceType, View};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::status::{ApiError, ApiResult};
+use crate::status::{ApiError, ApiResult, Cause};
 use crate::store::{Snapshot, Stored};
 
 /// The object's JSON as served at `ty`'s version (objects of multi-version CRDs are stored once and
@@ -178,6 +178,18 @@ fn parse_limit(r: &Req) -> ApiResult<Option<usize>> {
 fn check_list_rv(r: &Req, current: u64) -> ApiResult<()> {
     let rv = r.query.get("resourceVersion").unwrap_or("");
     let rv_match = r.query.get("resourceVersionMatch").unwrap_or("");
+    if rv.is_empty() && !rv_match.is_empty() {
+        return Err(ApiError::invalid(
+            "meta.k8s.io",
+            "ListOptions",
+            "",
+            vec![Cause {
+                reason: "FieldValueForbidden".into(),
+                message: "Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided".into(),
+                field: "resourceVersionMatch".into(),
+            }],
+        ));
+    }
     if rv.is_empty() || rv == "0" {
         if !rv_match.is_empty() && rv_match != "NotOlderThan" {
             return Err(ApiError::bad_request(format!(
@@ -221,6 +233,15 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
     let limit = parse_limit(r)?;
     let key = r.ty.storage_key();
     let (snapshot_id, offset, snapshot) = match r.query.get("continue").filter(|c| !c.is_empty()) {
+        Some(_)
+            if r.query
+                .get("resourceVersion")
+                .is_some_and(|rv| !rv.is_empty() && rv != "0") =>
+        {
+            return Err(ApiError::bad_request(
+                "specifying resource version is not allowed when using continue",
+            ));
+        }
         Some(token) => {
             let t: ContinueToken = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .decode(token)

@@ -42,9 +42,19 @@ fn split_top(s: &str) -> Vec<&str> {
 }
 
 pub(crate) fn valid_label_key(k: &str) -> bool {
-    let name = match k.rsplit_once('/') {
+    let name = match k.split_once('/') {
         Some((prefix, name)) => {
-            if prefix.is_empty() || prefix.len() > 253 {
+            // The prefix is a DNS subdomain: lowercase labels of alphanumerics and '-'.
+            let subdomain = prefix.len() <= 253
+                && prefix.split('.').all(|part| {
+                    !part.is_empty()
+                        && part
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                        && !part.starts_with('-')
+                        && !part.ends_with('-')
+                });
+            if !subdomain {
                 return false;
             }
             name

@@ -17,6 +17,7 @@ use crate::read::{Selectors, output};
 use crate::registry::ResourceType;
 use crate::status::{ApiError, ApiResult, Cause, success_deleted};
 use crate::store::{Stored, WriteOp};
+use crate::{admission, defaults};
 use crate::{crd, events, normalize, validation};
 
 /// Per-request write options.
@@ -121,6 +122,11 @@ fn namespace_accepts(state: &AppState, ty: &ResourceType, ns: &str, name: &str) 
         e.details.name = Some(name.to_string());
         e.details.group = Some(ty.group.clone());
         e.details.kind = Some(ty.resource.clone());
+        e.details.causes = vec![Cause {
+            reason: "NamespaceTerminating".into(),
+            message: format!("namespace {ns} is being terminated"),
+            field: "metadata.namespace".into(),
+        }];
         return Err(e);
     }
     Ok(())
@@ -217,13 +223,18 @@ pub fn create_object(
     }
     meta.remove("deletionTimestamp");
     meta.remove("deletionGracePeriodSeconds");
-    reset_status_on_create(ty, &mut obj);
+    defaults::apply(ty, &mut obj);
     validation::validate(ty, &obj, &name)?;
     normalize::normalize(ty, &mut obj);
     crd::prepare(ty, &mut obj, &name, opts.strict)?;
     if let Some(manager) = track {
         patching::track(ty, None, &mut obj, manager, None);
     }
+    // The create strategy's status, admission and allocation come after the field manager:
+    // nobody owns what they add.
+    reset_status_on_create(ty, &mut obj);
+    defaults::prepare_for_create(ty, &mut obj);
+    admission::create(state, ty, ns, &mut obj)?;
     if opts.dry_run {
         if state.store.get(&ty.storage_key(), ns, &name).is_some() {
             return Err(ApiError::already_exists(&ty.group, &ty.resource, &name));
@@ -363,7 +374,9 @@ where
                     };
                 }
             }
+            defaults::apply(ty, &mut new);
             validation::validate(ty, &new, name)?;
+            validation::validate_update(ty, &old, &new, name)?;
             normalize::normalize(ty, &mut new);
             crd::prepare(ty, &mut new, name, opts.strict)?;
             if tracks_generation(ty) && spec_changed(&old, &new) {
@@ -380,6 +393,7 @@ where
             {
                 patching::track(ty, Some(&old), &mut new, manager, subresource);
             }
+            admission::update(ty, &old, &mut new);
             let removes = is_deleting(&new) && !has_finalizers(&new);
             if !removes && same_content(&old, &new) {
                 return Ok(WriteOp::Noop);
@@ -398,7 +412,7 @@ where
             Ok(WriteOp::Put(new).dry(opts.dry_run))
         })?;
     if result.deleted && result.changed {
-        after_delete(state, ty, name, &result.object, false);
+        after_delete(state, ty, ns, name, &result.object, false);
     } else if result.changed {
         crd::after_write(state, ty, &result.object);
     }
@@ -428,6 +442,35 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         )));
     }
     let manager = field_manager(r);
+    if state.store.get(&r.ty.storage_key(), &ns, &name).is_none() {
+        // Leases and Events are created by a PUT of a missing object, as kube-apiserver's
+        // strategies for them allow; everything else is 404.
+        if r.path.subresource.is_none() && creates_on_update(&r.ty) {
+            metadata_mut(&mut obj)?.remove("resourceVersion");
+            let stored = create_object(
+                state,
+                &r.ty,
+                &ns,
+                obj,
+                Some(&manager),
+                WriteOpts::from_request(r),
+            )?;
+            return Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?));
+        }
+        return Err(ApiError::not_found(&r.ty.group, &r.ty.resource, &name));
+    }
+    if meta_str(&obj, "resourceVersion").is_empty() && !allows_unconditional_update(&r.ty) {
+        return Err(ApiError::invalid(
+            &r.ty.group,
+            &r.ty.resource,
+            &name,
+            vec![Cause {
+                reason: "FieldValueInvalid".into(),
+                message: "Invalid value: 0: must be specified for an update".into(),
+                field: "metadata.resourceVersion".into(),
+            }],
+        ));
+    }
     let (stored, _) = update_object(
         state,
         &r.ty,
@@ -444,6 +487,19 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
     Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
 }
 
+/// Whether a PUT without `metadata.resourceVersion` may replace the object: not for custom
+/// resources nor Leases, whose strategies in kube-apiserver refuse unconditional updates.
+fn allows_unconditional_update(ty: &ResourceType) -> bool {
+    ty.builtin && !(ty.group == "coordination.k8s.io" && ty.resource == "leases")
+}
+
+/// Whether a PUT of a missing object creates it (Leases and Events in kube-apiserver).
+fn creates_on_update(ty: &ResourceType) -> bool {
+    ty.builtin
+        && ((ty.group == "coordination.k8s.io" && ty.resource == "leases")
+            || (ty.resource == "events" && (ty.group.is_empty() || ty.group == "events.k8s.io")))
+}
+
 /// PATCH: merge, JSON, strategic merge (built-ins) and server-side apply.
 ///
 /// # Errors
@@ -453,8 +509,37 @@ pub fn patch(state: &AppState, r: &Req) -> ApiResult<Response> {
     patching::handle(state, r)
 }
 
-/// Deletes one object: immediately, or by setting deletionTimestamp when finalizers remain.
-/// Returns the object and whether it is gone.
+/// How an owner's dependents are treated when it is deleted (`propagationPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// The owner goes at once; the garbage collector deletes its dependents afterwards.
+    Background,
+    /// The owner waits (finalizer `orphan`) until its dependents no longer name it.
+    Orphan,
+    /// The owner waits (finalizer `foregroundDeletion`) until its dependents are deleted.
+    Foreground,
+}
+
+impl Propagation {
+    /// The finalizer the owner carries while the garbage collector works.
+    fn finalizer(self) -> Option<&'static str> {
+        match self {
+            Propagation::Background => None,
+            Propagation::Orphan => Some("orphan"),
+            Propagation::Foreground => Some("foregroundDeletion"),
+        }
+    }
+}
+
+fn is_namespace(ty: &ResourceType) -> bool {
+    ty.builtin && ty.group.is_empty() && ty.resource == "namespaces"
+}
+
+/// Deletes one object: immediately, or by setting deletionTimestamp when finalizers remain (a
+/// namespace's `spec.finalizers` and the garbage collector's `orphan`/`foregroundDeletion`
+/// included). What kube-controller-manager then does (emptying a namespace, orphaning or
+/// deleting dependents) is done before this returns; the answer is the object as the delete
+/// left it, as kube-apiserver answers. Returns the object and whether it is gone.
 ///
 /// # Errors
 /// 404 if missing, 409 if a precondition fails.
@@ -465,7 +550,7 @@ pub fn delete_object(
     name: &str,
     preconditions: &Value,
     dry_run: bool,
-    orphan: bool,
+    policy: Propagation,
 ) -> ApiResult<(Arc<Stored>, bool)> {
     let result = state.store.write(&ty.storage_key(), ns, name, |current, rv| {
         let current = current.ok_or_else(|| ApiError::not_found(&ty.group, &ty.resource, name))?;
@@ -502,43 +587,166 @@ pub fn delete_object(
         } else {
             rv.to_string()
         };
-        if has_finalizers(&old) {
+        let namespace_finalizers = is_namespace(ty)
+            && old
+                .pointer("/spec/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| !f.is_empty());
+        if has_finalizers(&old) || namespace_finalizers || policy.finalizer().is_some() {
             if is_deleting(&old) {
                 return Ok(WriteOp::Noop);
             }
             let meta = metadata_mut(&mut old)?;
             meta.insert("deletionTimestamp".into(), json!(now_rfc3339()));
-            meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            if !is_namespace(ty) {
+                meta.insert("deletionGracePeriodSeconds".into(), json!(0));
+            }
             meta.insert("resourceVersion".into(), json!(stamp));
+            if let Some(f) = policy.finalizer() {
+                let list = meta.entry("finalizers").or_insert_with(|| json!([]));
+                if let Some(list) = list.as_array_mut()
+                    && !list.iter().any(|x| x == f)
+                {
+                    list.push(json!(f));
+                }
+            }
+            if is_namespace(ty) {
+                old["status"] = json!({"phase": "Terminating"});
+            }
             return Ok(WriteOp::Put(old).dry(dry_run));
         }
         metadata_mut(&mut old)?.insert("resourceVersion".into(), json!(stamp));
         Ok(WriteOp::Delete(old).dry(dry_run))
     })?;
     if result.deleted && result.changed {
-        after_delete(state, ty, name, &result.object, orphan);
-    } else if result.changed && ty.group.is_empty() && ty.resource == "namespaces" {
-        // A namespace with finalizers: its contents are deleted now, the namespace waits for them.
-        delete_namespace_contents(state, name);
+        after_delete(
+            state,
+            ty,
+            ns,
+            name,
+            &result.object,
+            policy == Propagation::Orphan,
+        );
+    } else if result.changed && !dry_run {
+        // What kube-controller-manager does next, done now.
+        if is_namespace(ty) {
+            delete_namespace_contents(state, name);
+            finish_namespace(state, name);
+        }
+        if let Some(finalizer) = policy.finalizer() {
+            if policy == Propagation::Orphan {
+                release_dependents(state, &result.object.uid);
+            } else {
+                collect_garbage(state, &result.object.uid);
+            }
+            remove_finalizer(state, ty, ns, name, finalizer);
+        }
     }
     Ok((result.object, result.deleted))
+}
+
+/// The garbage collector lets go of a deleting object: its finalizer is removed (and the
+/// object goes if it was the last one).
+fn remove_finalizer(
+    state: &AppState,
+    ty: &Arc<ResourceType>,
+    ns: &str,
+    name: &str,
+    finalizer: &str,
+) {
+    let track = Track::Update {
+        manager: "kube-controller-manager",
+        subresource: None,
+    };
+    let removed = update_object(
+        state,
+        ty,
+        ns,
+        name,
+        None,
+        track,
+        WriteOpts::default(),
+        |old| {
+            let mut new = old.clone();
+            if let Some(Value::Array(list)) = metadata_mut(&mut new)?.get_mut("finalizers") {
+                list.retain(|f| f != finalizer);
+            }
+            Ok(new)
+        },
+    );
+    if let Err(e) = removed {
+        tracing::debug!(error = %e, namespace = ns, name, "removing the {finalizer} finalizer failed");
+    }
+}
+
+/// A terminating namespace whose content is gone is removed, as the namespace controller does
+/// once it has emptied it (its `spec.finalizers` released).
+fn finish_namespace(state: &AppState, ns: &str) {
+    let registry = state.registry();
+    let Some(ty) = registry.get("", "v1", "namespaces") else {
+        return;
+    };
+    let terminating = state
+        .store
+        .get("namespaces", "", ns)
+        .and_then(|s| s.value().ok())
+        .is_some_and(|v| is_deleting(&v));
+    if !terminating {
+        return;
+    }
+    let mut seen = std::collections::HashSet::new();
+    for t in registry.all() {
+        if t.namespaced
+            && seen.insert(t.storage_key())
+            && !state.store.list(&t.storage_key(), Some(ns)).1.is_empty()
+        {
+            return;
+        }
+    }
+    let result = state.store.write(&ty.storage_key(), "", ns, |current, rv| {
+        let Some(current) = current else {
+            return Ok(WriteOp::Noop);
+        };
+        let mut v = current.value()?;
+        if has_finalizers(&v) {
+            // Finalizers of someone else's: the namespace waits for them.
+            if let Some(spec) = v.get_mut("spec").and_then(Value::as_object_mut) {
+                spec.insert("finalizers".into(), json!([]));
+            }
+            metadata_mut(&mut v)?.insert("resourceVersion".into(), json!(rv.to_string()));
+            return Ok(WriteOp::Put(v));
+        }
+        metadata_mut(&mut v)?.insert("resourceVersion".into(), json!(rv.to_string()));
+        Ok(WriteOp::Delete(v))
+    });
+    match result {
+        Ok(r) if r.deleted && r.changed => after_delete(state, &ty, "", ns, &r.object, false),
+        Ok(_) => {}
+        Err(e) => {
+            tracing::debug!(error = %e, namespace = ns, "removing the emptied namespace failed")
+        }
+    }
 }
 
 fn after_delete(
     state: &AppState,
     ty: &Arc<ResourceType>,
+    ns: &str,
     name: &str,
     object: &Stored,
     orphan: bool,
 ) {
-    if ty.group.is_empty() && ty.resource == "namespaces" {
-        delete_namespace_contents(state, name);
-    }
     crd::after_delete(state, ty, object);
     if orphan {
         release_dependents(state, &object.uid);
     } else {
         collect_garbage(state, &object.uid);
+    }
+    if is_namespace(ty) {
+        delete_namespace_contents(state, name);
+    } else if ty.namespaced && !ns.is_empty() {
+        // The last object of a terminating namespace lets the namespace go.
+        finish_namespace(state, ns);
     }
 }
 
@@ -595,7 +803,15 @@ fn collect_garbage(state: &AppState, owner_uid: &str) {
             continue;
         };
         let ty = ty.clone();
-        if let Err(e) = delete_object(state, &ty, &ns, &name, &Value::Null, false, false) {
+        if let Err(e) = delete_object(
+            state,
+            &ty,
+            &ns,
+            &name,
+            &Value::Null,
+            false,
+            Propagation::Background,
+        ) {
             tracing::debug!(error = %e, namespace = ns, name, "garbage collection skipped a dependent");
         }
     }
@@ -611,18 +827,47 @@ fn delete_namespace_contents(state: &AppState, ns: &str) {
         }
         let (_, items) = state.store.list(&ty.storage_key(), Some(ns));
         for (_, name, _) in items {
-            if let Err(e) = delete_object(state, ty, ns, &name, &Value::Null, false, false) {
+            if let Err(e) = delete_object(
+                state,
+                ty,
+                ns,
+                &name,
+                &Value::Null,
+                false,
+                Propagation::Background,
+            ) {
                 tracing::debug!(error = %e, namespace = ns, name, "namespace cleanup skipped an object");
             }
         }
     }
 }
 
-/// `propagationPolicy: Orphan` (query or DeleteOptions) or the deprecated `orphanDependents: true`.
-fn orphans(r: &Req, opts: &Value) -> bool {
-    r.query.get("propagationPolicy") == Some("Orphan")
-        || opts.get("propagationPolicy").and_then(Value::as_str) == Some("Orphan")
-        || opts.get("orphanDependents").and_then(Value::as_bool) == Some(true)
+/// `propagationPolicy` (query or DeleteOptions), or the deprecated `orphanDependents: true`.
+fn propagation(r: &Req, opts: &Value) -> Propagation {
+    let policy = r
+        .query
+        .get("propagationPolicy")
+        .or_else(|| opts.get("propagationPolicy").and_then(Value::as_str));
+    match policy {
+        Some("Orphan") => Propagation::Orphan,
+        Some("Foreground") => Propagation::Foreground,
+        _ if opts.get("orphanDependents").and_then(Value::as_bool) == Some(true) => {
+            Propagation::Orphan
+        }
+        _ => Propagation::Background,
+    }
+}
+
+/// Whether a DELETE that removed the object answers with the object (Pods, Services,
+/// ServiceAccounts, Namespaces, as their storage in kube-apiserver does) rather than a
+/// `Success` Status.
+fn answers_with_object(ty: &ResourceType) -> bool {
+    ty.builtin
+        && ty.group.is_empty()
+        && matches!(
+            ty.resource.as_str(),
+            "pods" | "services" | "serviceaccounts" | "namespaces"
+        )
 }
 
 fn delete_options(r: &Req) -> ApiResult<Value> {
@@ -651,8 +896,16 @@ pub fn delete(state: &AppState, r: &Req) -> ApiResult<Response> {
             .and_then(Value::as_array)
             .is_some_and(|d| d.iter().any(|x| x == "All"));
     let pre = opts.get("preconditions").cloned().unwrap_or(Value::Null);
-    let (stored, gone) = delete_object(state, &r.ty, &ns, &name, &pre, dry_run, orphans(r, &opts))?;
-    if gone {
+    let (stored, gone) = delete_object(
+        state,
+        &r.ty,
+        &ns,
+        &name,
+        &pre,
+        dry_run,
+        propagation(r, &opts),
+    )?;
+    if gone && !answers_with_object(&r.ty) {
         let v = stored.value()?;
         return Ok(json_response(
             StatusCode::OK,
@@ -679,8 +932,26 @@ pub fn delete_collection(state: &AppState, r: &Req) -> ApiResult<Response> {
         if !selectors.matches(&ns, &name, &obj) {
             continue;
         }
-        match delete_object(state, &r.ty, &ns, &name, &pre, dry_run, orphans(r, &opts)) {
-            Ok((s, _)) => deleted.push(s.value()?),
+        match delete_object(
+            state,
+            &r.ty,
+            &ns,
+            &name,
+            &pre,
+            dry_run,
+            propagation(r, &opts),
+        ) {
+            Ok((s, _)) => {
+                let mut item = s.value()?;
+                // As in a list: a built-in kind's items carry no apiVersion and kind.
+                if r.ty.builtin
+                    && let Some(o) = item.as_object_mut()
+                {
+                    o.remove("apiVersion");
+                    o.remove("kind");
+                }
+                deleted.push(item);
+            }
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),
         }

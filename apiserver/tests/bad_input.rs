@@ -270,8 +270,9 @@ async fn every_kind_of_bad_input_gets_a_status_error_and_changes_nothing() {
             b"{\"op\":\"add\"}".to_vec(),
         )
         .await,
-        422,
-        "Invalid",
+        // Not a list of operations: kube-apiserver cannot decode it (400), before applying.
+        400,
+        "BadRequest",
     );
     let failing_test = br#"[{"op":"test","path":"/data/a","value":"999"},{"op":"replace","path":"/data/a","value":"x"}]"#;
     assert_status(
@@ -294,7 +295,9 @@ async fn every_kind_of_bad_input_gets_a_status_error_and_changes_nothing() {
         b"data: {a: '3'}".to_vec(),
     )
     .await;
-    assert_status(&r, 400, "BadRequest");
+    // As kube-apiserver: the PatchOptions are invalid (422), naming the field.
+    assert_status(&r, 422, "Invalid");
+    assert_eq!(r.body["details"]["causes"][0]["field"], "fieldManager");
     assert!(
         r.body["message"]
             .as_str()

@@ -68,8 +68,15 @@ pub fn server_side_apply_subresource(
         // kube-apiserver attributes the fields of an object nobody tracked (its managedFields
         // were cleared) to "before-first-apply", so a first apply cannot silently change them.
         let mut existing = FieldSet::default();
-        // Update style never fails (items without keys get index elements).
-        let _ = fieldset::collect(current, shape, Level::Root, Style::Update, &mut existing);
+        let mut removed = FieldSet::default();
+        fieldset::diff(
+            &managed_fields::zero_value(info),
+            current,
+            shape,
+            Level::Root,
+            &mut existing,
+            &mut removed,
+        );
         existing.compact();
         if !existing.is_empty() {
             entries.push(Entry::new(

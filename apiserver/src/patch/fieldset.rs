@@ -23,7 +23,8 @@ pub(crate) struct FieldSet {
 }
 
 /// How a set is computed from a value: an applied configuration owns leaves and list items; an
-/// update also owns the granular maps (labels, ...) it added, as structured-merge-diff records.
+/// update also owns every map and list it added (written `".": {}` when it has children), as
+/// structured-merge-diff records the difference between the old object and the new one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Style {
     Apply,
@@ -229,7 +230,7 @@ pub(crate) fn collect(
 ) -> Result<(), PatchError> {
     match value {
         Value::Object(map) if !shape.is_atomic_object() => {
-            if map.is_empty() || (style == Style::Update && shape.is_granular_map()) {
+            if map.is_empty() || style == Style::Update {
                 node.member = true;
             }
             for (key, child) in map {
@@ -248,7 +249,7 @@ pub(crate) fn collect(
         Value::Array(items) => match shape.list_kind() {
             ListKind::Atomic => node.member = true,
             ListKind::Set => {
-                if items.is_empty() {
+                if items.is_empty() || style == Style::Update {
                     node.member = true;
                 }
                 for item in items {
@@ -263,7 +264,7 @@ pub(crate) fn collect(
                 }
             }
             ListKind::Map(keys) => {
-                if items.is_empty() {
+                if items.is_empty() || style == Style::Update {
                     node.member = true;
                 }
                 for (index, item) in items.iter().enumerate() {
@@ -589,15 +590,15 @@ mod tests {
 
     #[test]
     fn an_update_also_owns_the_label_maps_it_created() {
-        let mut set = FieldSet::default();
-        collect(
+        let (mut set, mut removed) = (FieldSet::default(), FieldSet::default());
+        diff(
+            &super::super::managed_fields::zero_value(&DEPLOYMENT),
             &deployment(),
             Shape::root(&DEPLOYMENT),
             Level::Root,
-            Style::Update,
             &mut set,
-        )
-        .expect("collects");
+            &mut removed,
+        );
         assert_eq!(
             set.to_fields_v1()["f:metadata"],
             json!({"f:labels": {".": {}, "f:app": {}}})
@@ -607,15 +608,15 @@ mod tests {
     #[test]
     fn null_fields_are_unset_fields() {
         let object = json!({"spec": {"template": {"metadata": {"creationTimestamp": null, "labels": {"a": "b"}}}}});
-        let mut set = FieldSet::default();
-        collect(
+        let (mut set, mut removed) = (FieldSet::default(), FieldSet::default());
+        diff(
+            &super::super::managed_fields::zero_value(&DEPLOYMENT),
             &object,
             Shape::root(&DEPLOYMENT),
             Level::Root,
-            Style::Update,
             &mut set,
-        )
-        .expect("collects");
+            &mut removed,
+        );
         assert_eq!(
             set.to_fields_v1(),
             json!({"f:spec": {"f:template": {"f:metadata": {"f:labels": {".": {}, "f:a": {}}}}}})

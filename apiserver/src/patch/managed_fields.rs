@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 use super::TypeInfo;
 use super::fieldset::{self, FieldSet, Level};
@@ -298,16 +298,14 @@ pub fn track_update_subresource(
     let mut removed = FieldSet::default();
     match old {
         Some(old) => fieldset::diff(old, new, shape, Level::Root, &mut changed, &mut removed),
-        None => {
-            // Update style never fails (items without keys get index elements).
-            let _ = fieldset::collect(
-                new,
-                shape,
-                Level::Root,
-                fieldset::Style::Update,
-                &mut changed,
-            );
-        }
+        None => fieldset::diff(
+            &zero_value(info),
+            new,
+            shape,
+            Level::Root,
+            &mut changed,
+            &mut removed,
+        ),
     }
     changed.compact();
     removed.compact();
@@ -352,6 +350,35 @@ pub fn track_update_subresource(
         }
     }
     write(new, entries);
+}
+
+/// The object a create is compared with: what kube-apiserver's typed zero value of the kind
+/// serialises to (structs that are not pointers, and lists without `omitempty`, are there even
+/// when empty). A map or list the create adds is owned as a whole (`".": {}`), one that was
+/// already in the zero value is not, exactly as structured-merge-diff records it. A custom
+/// resource is unstructured: its zero value is empty.
+pub(crate) fn zero_value(info: &TypeInfo<'_>) -> Value {
+    let pod_template = || json!({"metadata": {}, "spec": {"containers": []}});
+    if !info.builtin {
+        return json!({"metadata": {}});
+    }
+    match info.kind {
+        "Pod" => json!({"metadata": {}, "spec": {"containers": []}, "status": {}}),
+        "Deployment" => json!({"metadata": {}, "spec": {"template": pod_template(),
+                                "strategy": {}}, "status": {}}),
+        "StatefulSet" | "DaemonSet" => json!({"metadata": {}, "spec": {"template": pod_template(),
+                                "updateStrategy": {}}, "status": {}}),
+        "ReplicaSet" | "Job" | "ReplicationController" => {
+            json!({"metadata": {}, "spec": {"template": pod_template()}, "status": {}})
+        }
+        "PodTemplate" => json!({"metadata": {}, "template": pod_template()}),
+        "Service" => json!({"metadata": {}, "spec": {}, "status": {"loadBalancer": {}}}),
+        "Namespace" | "Node" | "PersistentVolumeClaim" => {
+            json!({"metadata": {}, "spec": {}, "status": {}})
+        }
+        "Lease" => json!({"metadata": {}, "spec": {}}),
+        _ => json!({"metadata": {}}),
+    }
 }
 
 /// The current time as RFC 3339 in UTC with second precision (`2024-05-01T12:00:00Z`), the format
@@ -529,7 +556,8 @@ mod tests {
             .find(|e| e["manager"] == "ctrl")
             .expect("ctrl entry");
         assert_eq!(sub["subresource"], "status");
-        assert_eq!(sub["fieldsV1"], json!({"f:status": {"f:ok": {}}}));
+        // The status it added is its own as a whole, as structured-merge-diff records it.
+        assert_eq!(sub["fieldsV1"], json!({"f:status": {".": {}, "f:ok": {}}}));
     }
 
     #[test]

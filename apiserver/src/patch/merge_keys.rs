@@ -162,7 +162,9 @@ impl Ty {
             }
             (Ty::PodSpec, "hostAliases") => Ty::List(&HOST_ALIASES),
             (Ty::PodSpec, "topologySpreadConstraints") => Ty::List(&TOPOLOGY_SPREAD),
-            (Ty::PodSpec, "nodeSelector" | "overhead") => Ty::StringMap,
+            // `+mapType=atomic` in the Kubernetes API: replaced and owned as a whole.
+            (Ty::PodSpec, "nodeSelector") => Ty::AtomicStruct,
+            (Ty::PodSpec, "overhead") => Ty::StringMap,
             (Ty::Container, "env") => Ty::List(&BY_NAME),
             (Ty::Container, "ports") => Ty::List(&CONTAINER_PORTS),
             (Ty::Container, "volumeMounts") => Ty::List(&VOLUME_MOUNTS),
@@ -173,7 +175,7 @@ impl Ty {
             }
             (Ty::PodStatus, "podIPs" | "hostIPs") => Ty::List(&BY_IP),
             (Ty::ServiceSpec, "ports") => Ty::List(&SERVICE_PORTS),
-            (Ty::ServiceSpec, "selector") => Ty::StringMap,
+            (Ty::ServiceSpec, "selector") => Ty::AtomicStruct,
             (Ty::NodeSpec, "podCIDRs") => Ty::List(&STRING_SET),
             (Ty::NodeStatus, "addresses") => Ty::List(&BY_TYPE),
             (Ty::NodeStatus, "capacity" | "allocatable") => Ty::StringMap,
@@ -371,21 +373,6 @@ impl<'a> Shape<'a> {
             Shape::Builtin(ty) => ty == Ty::AtomicStruct,
             Shape::Schema(schema) => {
                 schema.get("x-kubernetes-map-type").and_then(Value::as_str) == Some("atomic")
-            }
-            Shape::CustomRoot(_) => false,
-        }
-    }
-
-    /// True for granular maps (labels, `additionalProperties` maps) as opposed to structs: when an
-    /// update adds such a map, the updater owns the map itself too (the `.` entry of `FieldsV1`).
-    pub(crate) fn is_granular_map(self) -> bool {
-        match self {
-            Shape::Builtin(ty) => ty == Ty::StringMap,
-            Shape::Schema(schema) => {
-                schema.get("properties").is_none()
-                    && schema
-                        .get("additionalProperties")
-                        .is_some_and(Value::is_object)
             }
             Shape::CustomRoot(_) => false,
         }
