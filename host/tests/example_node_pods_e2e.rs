@@ -6,7 +6,7 @@ mod common;
 mod example_e2e;
 
 use common::cluster::{TestCluster, eventually};
-use example_e2e::{CM, NODE, POD, absent, create, delete, merge, merge_status, observe};
+use example_e2e::{CM, NODE, POD, absent, create, delete, merge, merge_status, summary_is};
 use serde_json::{Value, json};
 
 const SYSTEM: Option<&str> = Some("kube-system");
@@ -25,28 +25,6 @@ fn pod(name: &str, node: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": "default"},
            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}})
-}
-
-/// Waits until the summary of `node` says `counts` (phase -> count; others 0) and is owned
-/// by the Node as it exists now.
-async fn summary_is(c: &TestCluster, node: &str, counts: &[(&str, u32)]) {
-    let mut want = json!({"Pending": "0", "Running": "0", "Succeeded": "0", "Failed": "0",
-                          "Unknown": "0"});
-    let mut total = 0;
-    for (phase, n) in counts {
-        want[*phase] = json!(n.to_string());
-        total += n;
-    }
-    want["total"] = json!(total.to_string());
-    let what = format!("the summary of {node} to be {want}");
-    let want = &want;
-    eventually(&what, || async move {
-        let n = observe(c, NODE, None, node).await?;
-        let cm = observe(c, CM, SYSTEM, &format!("node-pods-{node}")).await?;
-        (cm["data"] == *want && cm["metadata"]["ownerReferences"][0]["uid"] == n["metadata"]["uid"])
-            .then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -8,13 +8,13 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::net::TcpListener;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use common::cluster::{TestCluster, eventually};
+use common::trespass::{answer, assert_forbidden};
 use kube::api::{Api, DynamicObject, ListParams};
 use kubewasm::policy::Policy;
 use kubewasm::runtime::{
@@ -45,48 +45,8 @@ fn configmaps(cluster: &TestCluster, namespace: &str) -> Api<DynamicObject> {
     cluster.dynamic("v1", "ConfigMap", "configmaps", Some(namespace))
 }
 
-/// The answers of order `name`, once its result ConfigMap appears in `reply_to`: the attempt
-/// line and what the host answered, in order.
 async fn answers(cluster: &TestCluster, reply_to: &str, name: &str) -> Vec<(String, String)> {
-    let api = configmaps(cluster, reply_to);
-    let result = format!("{name}-result");
-    let cm = eventually(&format!("the result of order {name}"), || {
-        let api = api.clone();
-        let result = result.clone();
-        async move { api.get_opt(&result).await.ok().flatten() }
-    })
-    .await;
-    let data: BTreeMap<String, String> =
-        serde_json::from_value(cm.data["data"].clone()).expect("the result has data");
-    let mut lines: Vec<(usize, String)> = data
-        .into_iter()
-        .map(|(k, v)| (k.parse().expect("numbered answers"), v))
-        .collect();
-    lines.sort();
-    lines
-        .into_iter()
-        .map(|(_, v)| {
-            let (attempt, answer) = v.split_once(" => ").expect("`attempt => answer`");
-            (attempt.to_owned(), answer.to_owned())
-        })
-        .collect()
-}
-
-fn answer<'a>(answers: &'a [(String, String)], attempt: &str) -> &'a str {
-    answers
-        .iter()
-        .find(|(a, _)| a == attempt)
-        .map(|(_, r)| r.as_str())
-        .unwrap_or_else(|| panic!("no answer to {attempt:?} in {answers:#?}"))
-}
-
-/// Asserts the answer is `forbidden` and mentions every needle.
-fn assert_forbidden(answers: &[(String, String)], attempt: &str, needles: &[&str]) {
-    let a = answer(answers, attempt);
-    assert!(a.starts_with("forbidden: "), "{attempt}: {a}");
-    for n in needles {
-        assert!(a.contains(n), "{attempt}: {a:?} does not mention {n:?}");
-    }
+    common::trespass::answers(&cluster.client, reply_to, name).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -6,15 +6,14 @@ mod host_process;
 
 use std::time::{Duration, Instant};
 
-use host_process::{Host, plugin_dir, timestamp};
+use common::hello::{self, create_configmap, stamped};
+use host_process::{Host, plugin_dir, stamps, timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::PostParams;
 use kubewasm_apiserver::{ApiServer, Config};
 
 const LEASE: &str = "kubewasm-test";
-const KEYS: &str = "hello.kubewasm.dev/keys";
 
 /// Short lease settings so that failover is quick in tests.
 const ELECTION: [&str; 10] = [
@@ -31,33 +30,7 @@ const ELECTION: [&str; 10] = [
 ];
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
-    leases
-        .get_opt(LEASE)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|l| l.spec?.holder_identity)
-        .filter(|h| !h.is_empty())
-}
-
-async fn create_configmap(cms: &Api<ConfigMap>, name: &str) {
-    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "data": {"a": "1"}
-    }))
-    .expect("configmap");
-    cms.create(&PostParams::default(), &cm)
-        .await
-        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-}
-
-async fn stamped(cms: &Api<ConfigMap>, name: &str) -> bool {
-    cms.get_opt(name)
-        .await
-        .ok()
-        .flatten()
-        .and_then(|cm| cm.metadata.annotations?.get(KEYS).cloned())
-        .is_some()
+    hello::holder(leases, LEASE).await
 }
 
 /// Waits until `host` has logged its stamp of ConfigMap `name`. The plugin logs after its patch
@@ -66,14 +39,6 @@ async fn stamped(cms: &Api<ConfigMap>, name: &str) -> bool {
 fn wait_stamp_logged(host: &Host, name: &str) {
     let prefix = format!("stamped default/{name}:");
     host.wait_log_where(&format!("its stamp of {name}"), |m| m.starts_with(&prefix));
-}
-
-/// Times at which `host` stamped a ConfigMap (the hello plugin logs each write).
-fn stamps(host: &Host) -> Vec<jiff::Timestamp> {
-    host.logs_where(|m| m.starts_with("stamped "))
-        .iter()
-        .map(timestamp)
-        .collect()
 }
 
 struct Pair {

@@ -18,6 +18,7 @@ use common::cluster::eventually;
 use common::real::{Deployment, RealCluster};
 use example_e2e::{
     CM, NODE, POD, REDIS, STS, SVC, absent, create, delete, get, list, merge, observe, s,
+    summary_is,
 };
 use host_process::Host;
 use serde_json::{Value, json};
@@ -286,28 +287,6 @@ fn pod(ns: &str, name: &str, node: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Pod",
            "metadata": {"name": name, "namespace": ns},
            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}})
-}
-
-/// Waits until the summary of `node` says `counts` (phase -> count; others 0) and is owned
-/// by the Node.
-async fn summary_is(c: &RealCluster, node: &str, counts: &[(&str, u32)]) {
-    let mut want = json!({"Pending": "0", "Running": "0", "Succeeded": "0", "Failed": "0",
-                          "Unknown": "0"});
-    let mut total = 0;
-    for (phase, n) in counts {
-        want[*phase] = json!(n.to_string());
-        total += n;
-    }
-    want["total"] = json!(total.to_string());
-    let what = format!("the summary of {node} to be {want}");
-    let want = &want;
-    eventually(&what, || async move {
-        let n = observe(c, NODE, None, node).await?;
-        let cm = observe(c, CM, Some("kube-system"), &format!("node-pods-{node}")).await?;
-        (cm["data"] == *want && cm["metadata"]["ownerReferences"][0]["uid"] == n["metadata"]["uid"])
-            .then_some(())
-    })
-    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

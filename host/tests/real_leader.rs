@@ -11,16 +11,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::eventually;
+use common::hello::{self, create_configmap};
 use common::real::RealCluster;
-use host_process::{Host, timestamp};
+use host_process::{Host, stamps, timestamp};
 use k8s_openapi::api::coordination::v1::Lease;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::Api;
-use kube::api::PostParams;
 use parking_lot::Mutex;
 
 const LEASE: &str = "kubewasm";
-const KEYS: &str = "hello.kubewasm.dev/keys";
 /// Lease timings short enough for a test (the defaults are 15 s / 10 s / 2 s).
 const LEASE_DURATION: Duration = Duration::from_secs(4);
 const ELECTION: [&str; 8] = [
@@ -72,37 +71,10 @@ fn record_lease(leases: Api<Lease>) -> (Arc<Mutex<Vec<Seen>>>, tokio::task::Join
     (history, task)
 }
 
-async fn create_configmap(cms: &Api<ConfigMap>, name: &str) {
-    let cm: ConfigMap = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name},
-        "data": {"a": "1"}
-    }))
-    .expect("configmap");
-    cms.create(&PostParams::default(), &cm)
-        .await
-        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-}
-
 async fn all_stamped(cms: &Api<ConfigMap>, prefix: &str) {
     for i in 0..3 {
-        let name = format!("{prefix}-{i}");
-        eventually(&format!("{name} to be stamped"), || async {
-            cms.get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|cm| cm.metadata.annotations?.get(KEYS).cloned())
-        })
-        .await;
+        hello::wait_stamped(cms, &format!("{prefix}-{i}")).await;
     }
-}
-
-/// Times at which `host` stamped a ConfigMap (the hello plugin logs each write).
-fn stamps(host: &Host) -> Vec<jiff::Timestamp> {
-    host.logs_where(|m| m.starts_with("stamped "))
-        .iter()
-        .map(timestamp)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -117,13 +89,8 @@ async fn on_a_real_lease_the_standby_takes_over_a_killed_leader_within_one_lease
     let mut a = Host::start("a", &deployment.plugins, &deployment.kubeconfig, &args);
     let mut b = Host::start("b", &deployment.plugins, &deployment.kubeconfig, &args);
     let (ia, ib) = (a.identity(), b.identity());
-    let first = eventually("one replica to hold the Lease", || async {
-        leases
-            .get_opt(LEASE)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|l| seen(&l).holder)
+    let first = eventually("one replica to hold the Lease", || {
+        hello::holder(&leases, LEASE)
     })
     .await;
     assert!(first == ia || first == ib, "{first} is one of {ia}, {ib}");
@@ -153,13 +120,7 @@ async fn on_a_real_lease_the_standby_takes_over_a_killed_leader_within_one_lease
     let (leader, standby) = if a_leads { (&a, &b) } else { (&b, &a) };
     let second = if a_leads { ib.clone() } else { ia.clone() };
     eventually("the standby to take the Lease over", || async {
-        leases
-            .get_opt(LEASE)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|l| seen(&l).holder)
-            .filter(|h| *h == second)
+        hello::holder(&leases, LEASE).await.filter(|h| *h == second)
     })
     .await;
     let took = killed.elapsed();

@@ -10,39 +10,15 @@ mod host_process;
 
 use std::path::Path;
 
-use common::cluster::eventually;
+use common::hello;
 use common::real::RealCluster;
+use common::trespass::{answer, answers};
+use common::{replace_by_rename, variant};
 use host_process::Host;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Api;
 use kube::api::{ListParams, PostParams};
 use serde_json::{Value, json};
-
-const KEYS: &str = "hello.kubewasm.dev/keys";
-
-/// The same component with a custom section appended: another version, same behaviour.
-fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"kubewasm-test";
-    let payload_len = 1 + name.len() + tag.len();
-    assert!(payload_len < 128, "one-byte LEB128 sizes only");
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section
-    out.push(u8::try_from(payload_len).expect("small"));
-    out.push(u8::try_from(name.len()).expect("small"));
-    out.extend_from_slice(name);
-    out.extend_from_slice(tag.as_bytes());
-    out
-}
-
-/// Writes `bytes` to a hidden file beside `path` and renames it over `path` (as a deploy does).
-fn replace_by_rename(path: &Path, bytes: &[u8]) {
-    let tmp = path.with_file_name(format!(
-        ".{}.tmp",
-        path.file_name().expect("a name").to_string_lossy()
-    ));
-    std::fs::write(&tmp, bytes).expect("write the temporary file");
-    std::fs::rename(&tmp, path).expect("rename into place");
-}
 
 /// The version (span field) of the reconcile in which `host` stamped ConfigMap `name`.
 fn stamped_by(host: &Host, ns: &str, name: &str) -> String {
@@ -55,20 +31,8 @@ fn stamped_by(host: &Host, ns: &str, name: &str) -> String {
 }
 
 async fn create_and_wait_stamped(cms: &Api<ConfigMap>, name: &str) {
-    let cm: ConfigMap =
-        serde_json::from_value(json!({"metadata": {"name": name}, "data": {"a": "1"}}))
-            .expect("a ConfigMap");
-    cms.create(&PostParams::default(), &cm)
-        .await
-        .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-    eventually(&format!("{name} to be stamped"), || async {
-        cms.get_opt(name)
-            .await
-            .ok()
-            .flatten()
-            .and_then(|cm| cm.metadata.annotations?.get(KEYS).cloned())
-    })
-    .await;
+    hello::create_configmap(cms, name).await;
+    hello::wait_stamped(cms, name).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -120,39 +84,6 @@ fn victim(ns: &str) -> ConfigMap {
         "data": {"v": "1"},
     }))
     .expect("a ConfigMap")
-}
-
-/// The answers the `trespass` plugin wrote for order `name` (into `<name>-result` in `ns`), as
-/// `(attempt, answer)` in order.
-async fn answers(c: &RealCluster, ns: &str, name: &str) -> Vec<(String, String)> {
-    let api: Api<ConfigMap> = Api::namespaced(c.client.clone(), ns);
-    let result = format!("{name}-result");
-    let cm = eventually(&format!("the result of order {name}"), || async {
-        api.get_opt(&result).await.ok().flatten()
-    })
-    .await;
-    let mut lines: Vec<(usize, String)> = cm
-        .data
-        .unwrap_or_default()
-        .into_iter()
-        .map(|(k, v)| (k.parse().expect("numbered answers"), v))
-        .collect();
-    lines.sort();
-    lines
-        .into_iter()
-        .map(|(_, v)| {
-            let (attempt, answer) = v.split_once(" => ").expect("`attempt => answer`");
-            (attempt.to_owned(), answer.to_owned())
-        })
-        .collect()
-}
-
-fn answer<'a>(answers: &'a [(String, String)], attempt: &str) -> &'a str {
-    answers
-        .iter()
-        .find(|(a, _)| a == attempt)
-        .map(|(_, r)| r.as_str())
-        .unwrap_or_else(|| panic!("no answer to {attempt:?} in {answers:#?}"))
 }
 
 /// Sends `request` with the host's ServiceAccount token: the real authorizer must say 403.
@@ -213,7 +144,7 @@ async fn a_policy_confines_a_plugin_on_a_real_cluster_and_the_real_authorizer_ag
         .create(&PostParams::default(), &order)
         .await
         .expect("the order");
-    let answers = answers(&c, &apps, "main").await;
+    let answers = answers(&c.client, &apps, "main").await;
 
     // Inside the policy the host and the real server let it work (the Event included).
     for ok in &attempts[..2] {

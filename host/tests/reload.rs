@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use common::cluster::{TestCluster, eventually};
 use common::reconcile_span::ReconcileFields;
+use common::{replace_by_rename, variant};
 use kube::api::{Patch, PatchParams};
 use kubewasm::Updated;
 use kubewasm::reload::{PluginWatcher, ReloadEvent, WatchOptions};
@@ -112,38 +113,12 @@ fn open_reconciles(plugin: &str) -> usize {
         .sum()
 }
 
-/// The same component with a custom section appended: other bytes (another version), same
-/// behaviour.
-fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
-    let name = b"kubewasm-test";
-    let payload_len = 1 + name.len() + tag.len();
-    assert!(payload_len < 128, "one-byte LEB128 sizes only");
-    let mut out = bytes.to_vec();
-    out.push(0); // custom section
-    out.push(u8::try_from(payload_len).expect("small"));
-    out.push(u8::try_from(name.len()).expect("small"));
-    out.extend_from_slice(name);
-    out.extend_from_slice(tag.as_bytes());
-    out
-}
-
 fn version(bytes: &[u8]) -> String {
     kubewasm::runtime::version_of(bytes)
 }
 
 fn read(path: &Path) -> Vec<u8> {
     std::fs::read(path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display()))
-}
-
-/// Writes `bytes` to a hidden temporary file beside `path`, then renames it over `path`.
-fn replace_by_rename(path: &Path, bytes: &[u8]) {
-    let dir = path.parent().expect("a folder");
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().expect("a name").to_string_lossy()
-    ));
-    std::fs::write(&tmp, bytes).expect("write the temporary file");
-    std::fs::rename(&tmp, path).expect("rename into place");
 }
 
 fn options() -> WatchOptions {

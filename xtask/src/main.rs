@@ -327,6 +327,7 @@ fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     );
     plane.stop();
     faults::print_summary(&root);
+    print_fidelity(&root);
     tests?;
     // nextest does not run doc tests.
     run(
@@ -335,6 +336,26 @@ fn test(extra: &[OsString], profile: Option<&str>) -> Result {
             .current_dir(&root)
             .args(["test", "--workspace", "--doc"]),
     )
+}
+
+/// Prints the fidelity suite's figure (the embedded API server against kube-apiserver), from
+/// the report the suite wrote, if it ran.
+fn print_fidelity(root: &Path) {
+    let report = root.join("target/fidelity/report.md");
+    let Ok(text) = fs::read_to_string(&report) else {
+        return;
+    };
+    if let Some(figure) = text.lines().find(|l| l.starts_with("matched ")) {
+        let against = text
+            .lines()
+            .next()
+            .and_then(|l| l.rsplit_once(' '))
+            .map_or("", |(_, v)| v);
+        eprintln!(
+            "==> fidelity of the embedded API server against kube-apiserver {against}: {figure} (every difference: {})",
+            report.display()
+        );
+    }
 }
 
 /// Runs the native unit tests of the plugins that use the SDK's fake host (crates whose

@@ -3,9 +3,11 @@
 
 pub mod cluster;
 pub mod fault_report;
+pub mod hello;
 pub mod mirror_chaos;
 pub mod real;
 pub mod reconcile_span;
+pub mod trespass;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -92,4 +94,31 @@ pub fn pods() -> Kind {
 
 pub fn backend() -> Arc<MemoryBackend> {
     Arc::new(MemoryBackend::new())
+}
+
+/// The same component with a custom section appended: other bytes (another version), same
+/// behaviour.
+pub fn variant(bytes: &[u8], tag: &str) -> Vec<u8> {
+    let name = b"kubewasm-test";
+    let payload_len = 1 + name.len() + tag.len();
+    assert!(payload_len < 128, "one-byte LEB128 sizes only");
+    let mut out = bytes.to_vec();
+    out.push(0); // custom section
+    out.push(u8::try_from(payload_len).expect("small"));
+    out.push(u8::try_from(name.len()).expect("small"));
+    out.extend_from_slice(name);
+    out.extend_from_slice(tag.as_bytes());
+    out
+}
+
+/// Writes `bytes` to a hidden temporary file beside `path`, then renames it over `path` (as a
+/// deploy tool does, so a watcher never sees half a file).
+pub fn replace_by_rename(path: &Path, bytes: &[u8]) {
+    let dir = path.parent().expect("a folder");
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().expect("a name").to_string_lossy()
+    ));
+    std::fs::write(&tmp, bytes).expect("write the temporary file");
+    std::fs::rename(&tmp, path).expect("rename into place");
 }

@@ -192,3 +192,25 @@ pub fn s<'v>(v: &'v Value, pointer: &str) -> &'v str {
         .and_then(Value::as_str)
         .unwrap_or_default()
 }
+
+/// Waits until the `node-pods` summary of `node` says `counts` (phase -> count; the others 0)
+/// and is owned by the Node as it exists now.
+pub async fn summary_is(c: &impl Cluster, node: &str, counts: &[(&str, u32)]) {
+    let mut want = serde_json::json!({"Pending": "0", "Running": "0", "Succeeded": "0",
+                                      "Failed": "0", "Unknown": "0"});
+    let mut total = 0;
+    for (phase, n) in counts {
+        want[*phase] = serde_json::json!(n.to_string());
+        total += n;
+    }
+    want["total"] = serde_json::json!(total.to_string());
+    let what = format!("the summary of {node} to be {want}");
+    let want = &want;
+    crate::common::cluster::eventually(&what, || async move {
+        let n = observe(c, NODE, None, node).await?;
+        let cm = observe(c, CM, Some("kube-system"), &format!("node-pods-{node}")).await?;
+        (cm["data"] == *want && cm["metadata"]["ownerReferences"][0]["uid"] == n["metadata"]["uid"])
+            .then_some(())
+    })
+    .await;
+}

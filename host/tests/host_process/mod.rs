@@ -348,6 +348,15 @@ impl Metrics {
     }
 }
 
+/// Times at which `host` stamped a ConfigMap (the `hello` plugin logs each write as
+/// `stamped <ns>/<name>: ...`).
+pub fn stamps(host: &Host) -> Vec<jiff::Timestamp> {
+    host.logs_where(|m| m.starts_with("stamped "))
+        .iter()
+        .map(timestamp)
+        .collect()
+}
+
 /// The timestamp of a JSON log line.
 pub fn timestamp(line: &Value) -> jiff::Timestamp {
     line["timestamp"]
