@@ -126,19 +126,6 @@ fn tail(host: &Host, n: usize) -> String {
         .collect()
 }
 
-/// Asks the real API server, as the host's ServiceAccount, to do something the plugins'
-/// manifests do not declare; the real authorizer must refuse it.
-async fn refused(deployment: &Deployment, what: &str, request: http::Request<Vec<u8>>) {
-    let client = common::real::client_from(&deployment.kubeconfig).await;
-    match client.request_text(request).await {
-        Err(kube::Error::Api(status)) if status.code == 403 => {}
-        other => panic!(
-            "{what}: the real authorizer let the host's ServiceAccount through: {other:?}\nthe RBAC:\n{}",
-            deployment.rbac
-        ),
-    }
-}
-
 fn redis(ns: &str, name: &str, replicas: i64, image: &str) -> Value {
     json!({"apiVersion": REDIS.api_version, "kind": REDIS.kind,
            "metadata": {"name": name, "namespace": ns},
@@ -254,32 +241,32 @@ async fn rediscluster_converges_on_a_real_control_plane_with_only_its_generated_
         "/apis/cache.example.com/v1alpha1/namespaces/{}/redisclusters",
         c.namespace
     );
-    refused(
-        &deployment,
-        "deleting a RedisCluster",
-        http::Request::delete(format!("{base}/other"))
-            .body(Vec::new())
-            .unwrap(),
-    )
-    .await;
-    refused(
-        &deployment,
-        "creating a Secret",
-        http::Request::post(format!("/api/v1/namespaces/{}/secrets", c.namespace))
-            .header("content-type", "application/json")
-            .body(br#"{"metadata":{"name":"x"}}"#.to_vec())
-            .unwrap(),
-    )
-    .await;
-    refused(
-        &deployment,
-        "patching a StatefulSet outside the policy's namespace",
-        http::Request::patch("/apis/apps/v1/namespaces/default/statefulsets/x")
-            .header("content-type", "application/merge-patch+json")
-            .body(b"{}".to_vec())
-            .unwrap(),
-    )
-    .await;
+    deployment
+        .refused(
+            "deleting a RedisCluster",
+            http::Request::delete(format!("{base}/other"))
+                .body(Vec::new())
+                .unwrap(),
+        )
+        .await;
+    deployment
+        .refused(
+            "creating a Secret",
+            http::Request::post(format!("/api/v1/namespaces/{}/secrets", c.namespace))
+                .header("content-type", "application/json")
+                .body(br#"{"metadata":{"name":"x"}}"#.to_vec())
+                .unwrap(),
+        )
+        .await;
+    deployment
+        .refused(
+            "patching a StatefulSet outside the policy's namespace",
+            http::Request::patch("/apis/apps/v1/namespaces/default/statefulsets/x")
+                .header("content-type", "application/merge-patch+json")
+                .body(b"{}".to_vec())
+                .unwrap(),
+        )
+        .await;
     c.finish().await;
 }
 
@@ -329,15 +316,15 @@ async fn node_pods_counts_pods_that_kwok_runs_and_a_job_completes() {
     reconciles_settle(&host, "node-pods").await;
     assert_no_refusal(&host, &deployment);
     // Not declared: node-pods reads Nodes, it may not change them.
-    refused(
-        &deployment,
-        "patching a Node",
-        http::Request::patch(format!("/api/v1/nodes/{n1}"))
-            .header("content-type", "application/merge-patch+json")
-            .body(br#"{"metadata":{"labels":{"x":"y"}}}"#.to_vec())
-            .unwrap(),
-    )
-    .await;
+    deployment
+        .refused(
+            "patching a Node",
+            http::Request::patch(format!("/api/v1/nodes/{n1}"))
+                .header("content-type", "application/merge-patch+json")
+                .body(br#"{"metadata":{"labels":{"x":"y"}}}"#.to_vec())
+                .unwrap(),
+        )
+        .await;
     delete(&c, NODE, None, &n1).await;
     c.finish().await;
 }
@@ -441,24 +428,24 @@ async fn configmap_mirror_follows_namespaces_and_its_source_on_a_real_control_pl
     assert_no_refusal(&host, &deployment);
     // Not declared: the plugin reads Namespaces, it may not label them; outside the policy's
     // namespaces it may not write ConfigMaps.
-    refused(
-        &deployment,
-        "labelling a Namespace",
-        http::Request::patch(format!("/api/v1/namespaces/{a}"))
-            .header("content-type", "application/merge-patch+json")
-            .body(br#"{"metadata":{"labels":{"x":"y"}}}"#.to_vec())
-            .unwrap(),
-    )
-    .await;
-    refused(
-        &deployment,
-        "creating a ConfigMap outside the policy's namespaces",
-        http::Request::post("/api/v1/namespaces/default/configmaps")
-            .header("content-type", "application/json")
-            .body(br#"{"metadata":{"name":"escape"}}"#.to_vec())
-            .unwrap(),
-    )
-    .await;
+    deployment
+        .refused(
+            "labelling a Namespace",
+            http::Request::patch(format!("/api/v1/namespaces/{a}"))
+                .header("content-type", "application/merge-patch+json")
+                .body(br#"{"metadata":{"labels":{"x":"y"}}}"#.to_vec())
+                .unwrap(),
+        )
+        .await;
+    deployment
+        .refused(
+            "creating a ConfigMap outside the policy's namespaces",
+            http::Request::post("/api/v1/namespaces/default/configmaps")
+                .header("content-type", "application/json")
+                .body(br#"{"metadata":{"name":"escape"}}"#.to_vec())
+                .unwrap(),
+        )
+        .await;
     for ns in [&a, &b, &t] {
         delete(&c, example_e2e::NS, None, ns).await;
     }

@@ -322,3 +322,19 @@ impl RealCluster {
         }
     }
 }
+
+impl Deployment {
+    /// Sends `request` as the Deployment's ServiceAccount: the real authorizer must refuse it
+    /// (403); what the manifest does not declare is refused by the API server too, not only by
+    /// the host.
+    pub async fn refused(&self, what: &str, request: http::Request<Vec<u8>>) {
+        let client = client_from(&self.kubeconfig).await;
+        match client.request_text(request).await {
+            Err(kube::Error::Api(status)) if status.code == 403 => {}
+            other => panic!(
+                "{what}: the real authorizer let the host's ServiceAccount through: {other:?}\nthe RBAC:\n{}",
+                self.rbac
+            ),
+        }
+    }
+}
