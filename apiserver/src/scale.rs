@@ -15,42 +15,14 @@ fn pointer(path: &str) -> String {
     path.replace('.', "/")
 }
 
-/// A LabelSelector object as a selector string ("app=web,tier in (a,b)"), or a string as is.
+/// A LabelSelector object as a selector string, as Kubernetes prints it ("app=web,tier in
+/// (a,b)", requirements sorted by key), or a string as is.
 fn selector_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) => Some(s.clone()),
-        Value::Object(o) => {
-            let mut parts: Vec<String> = o
-                .get("matchLabels")
-                .and_then(Value::as_object)
-                .into_iter()
-                .flatten()
-                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
-                .collect();
-            for e in o
-                .get("matchExpressions")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let key = e.get("key").and_then(Value::as_str).unwrap_or_default();
-                let values: Vec<&str> = e
-                    .get("values")
-                    .and_then(Value::as_array)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(Value::as_str)
-                    .collect();
-                match e.get("operator").and_then(Value::as_str) {
-                    Some("In") => parts.push(format!("{key} in ({})", values.join(","))),
-                    Some("NotIn") => parts.push(format!("{key} notin ({})", values.join(","))),
-                    Some("Exists") => parts.push(key.to_string()),
-                    Some("DoesNotExist") => parts.push(format!("!{key}")),
-                    _ => {}
-                }
-            }
-            Some(parts.join(","))
-        }
+        Value::Object(_) => kubewasm_core::LabelSelector::from_json(v)
+            .ok()
+            .map(|s| s.canonical().to_string()),
         _ => None,
     }
 }
@@ -269,9 +241,10 @@ mod tests {
             {"key": "tier", "operator": "In", "values": ["a", "b"]},
             {"key": "legacy", "operator": "DoesNotExist"},
         ]});
+        // Sorted by key, as kube-apiserver prints a selector.
         assert_eq!(
             selector_string(&sel).as_deref(),
-            Some("app=web,tier in (a,b),!legacy")
+            Some("app=web,!legacy,tier in (a,b)")
         );
     }
 }

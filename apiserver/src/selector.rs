@@ -4,164 +4,33 @@ use serde_json::Value;
 
 use crate::status::ApiError;
 
-/// One requirement of a label selector.
-#[derive(Debug, Clone, PartialEq)]
-enum LabelReq {
-    Eq(String, String),
-    NotEq(String, String),
-    In(String, Vec<String>),
-    NotIn(String, Vec<String>),
-    Exists(String),
-    NotExists(String),
-}
-
-/// A parsed label selector; the empty selector matches everything.
+/// A parsed label selector (the shared [`kubewasm_core::LabelSelector`]); the empty selector
+/// matches everything.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct LabelSelector {
-    reqs: Vec<LabelReq>,
-}
-
-/// Splits on commas that are not inside parentheses.
-fn split_top(s: &str) -> Vec<&str> {
-    let mut out = Vec::new();
-    let mut depth = 0i32;
-    let mut start = 0;
-    for (i, c) in s.char_indices() {
-        match c {
-            '(' => depth += 1,
-            ')' => depth -= 1,
-            ',' if depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
-    out
-}
-
-pub(crate) fn valid_label_key(k: &str) -> bool {
-    let name = match k.split_once('/') {
-        Some((prefix, name)) => {
-            // The prefix is a DNS subdomain: lowercase labels of alphanumerics and '-'.
-            let subdomain = prefix.len() <= 253
-                && prefix.split('.').all(|part| {
-                    !part.is_empty()
-                        && part
-                            .chars()
-                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                        && !part.starts_with('-')
-                        && !part.ends_with('-')
-                });
-            if !subdomain {
-                return false;
-            }
-            name
-        }
-        None => k,
-    };
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && name.ends_with(|c: char| c.is_ascii_alphanumeric())
-}
-
-pub(crate) fn valid_label_value(v: &str) -> bool {
-    v.is_empty()
-        || (v.len() <= 63
-            && v.chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-            && v.starts_with(|c: char| c.is_ascii_alphanumeric())
-            && v.ends_with(|c: char| c.is_ascii_alphanumeric()))
-}
+pub struct LabelSelector(kubewasm_core::LabelSelector);
 
 impl LabelSelector {
     /// Parses `app=web,tier!=db,env in (a,b),!legacy`.
     ///
     /// # Errors
-    /// 400 BadRequest naming the requirement that could not be parsed.
+    /// 400 BadRequest saying what could not be parsed.
     pub fn parse(s: &str) -> Result<LabelSelector, ApiError> {
-        let mut reqs = Vec::new();
-        let s = s.trim();
-        if s.is_empty() {
-            return Ok(LabelSelector { reqs });
-        }
-        let bad = |part: &str, why: &str| {
-            ApiError::bad_request(format!(
-                "unable to parse requirement: invalid label selector {s:?}: {part:?}: {why}"
-            ))
-        };
-        for part in split_top(s) {
-            let p = part.trim();
-            if p.is_empty() {
-                return Err(bad(p, "empty requirement"));
-            }
-            let check_key = |k: &str| -> Result<String, ApiError> {
-                if valid_label_key(k) {
-                    Ok(k.to_string())
-                } else {
-                    Err(bad(p, "invalid label key"))
-                }
-            };
-            let check_val = |v: &str| -> Result<String, ApiError> {
-                if valid_label_value(v) {
-                    Ok(v.to_string())
-                } else {
-                    Err(bad(p, "invalid label value"))
-                }
-            };
-            let set = |rest: &str| -> Result<Vec<String>, ApiError> {
-                let rest = rest.trim();
-                let inner = rest
-                    .strip_prefix('(')
-                    .and_then(|r| r.strip_suffix(')'))
-                    .ok_or_else(|| bad(p, "expected a parenthesised set of values"))?;
-                inner
-                    .split(',')
-                    .map(|v| check_val(v.trim()))
-                    .collect::<Result<Vec<_>, _>>()
-            };
-            if let Some(k) = p.strip_prefix('!') {
-                reqs.push(LabelReq::NotExists(check_key(k.trim())?));
-            } else if let Some((k, v)) = p.split_once("!=") {
-                reqs.push(LabelReq::NotEq(check_key(k.trim())?, check_val(v.trim())?));
-            } else if let Some((k, v)) = p.split_once("==") {
-                reqs.push(LabelReq::Eq(check_key(k.trim())?, check_val(v.trim())?));
-            } else if let Some((k, v)) = p.split_once('=') {
-                reqs.push(LabelReq::Eq(check_key(k.trim())?, check_val(v.trim())?));
-            } else if let Some((k, rest)) = p.split_once(" notin ") {
-                reqs.push(LabelReq::NotIn(check_key(k.trim())?, set(rest)?));
-            } else if let Some((k, rest)) = p.split_once(" in ") {
-                reqs.push(LabelReq::In(check_key(k.trim())?, set(rest)?));
-            } else if p.contains(|c: char| c.is_whitespace() || "()<>".contains(c)) {
-                return Err(bad(p, "unknown operator"));
-            } else {
-                reqs.push(LabelReq::Exists(check_key(p)?));
-            }
-        }
-        Ok(LabelSelector { reqs })
+        kubewasm_core::LabelSelector::parse(s)
+            .map(LabelSelector)
+            .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))
     }
 
     /// Whether this selector matches everything.
     pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty()
+        self.0.selects_all()
     }
 
     /// Whether `labels` (the object's `metadata.labels`, or None) satisfy the selector.
     pub fn matches(&self, labels: Option<&serde_json::Map<String, Value>>) -> bool {
-        let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
-        self.reqs.iter().all(|r| match r {
-            LabelReq::Eq(k, v) => get(k) == Some(v.as_str()),
-            LabelReq::NotEq(k, v) => get(k) != Some(v.as_str()),
-            LabelReq::In(k, vs) => get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            LabelReq::NotIn(k, vs) => !get(k).is_some_and(|x| vs.iter().any(|v| v == x)),
-            LabelReq::Exists(k) => get(k).is_some(),
-            LabelReq::NotExists(k) => get(k).is_none(),
-        })
+        match labels {
+            Some(l) => self.0.matches(l),
+            None => self.0.matches(&serde_json::Map::new()),
+        }
     }
 }
 

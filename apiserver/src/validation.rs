@@ -51,14 +51,14 @@ pub fn validate(ty: &ResourceType, obj: &Value, name: &str) -> ApiResult<()> {
     if let Some(labels) = string_map(ty, obj, "/metadata/labels", "ObjectMeta.metadata.labels")? {
         for (k, v) in labels {
             let v = v.as_str().unwrap_or_default();
-            if !crate::selector::valid_label_key(k) {
+            if !kubewasm_core::is_label_key(k) {
                 causes.push(Cause {
                     reason: "FieldValueInvalid".into(),
                     message: format!("Invalid value: {k:?}: name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character"),
                     field: "metadata.labels".into(),
                 });
             }
-            if !crate::selector::valid_label_value(v) {
+            if !kubewasm_core::is_label_value(v) {
                 causes.push(Cause {
                     reason: "FieldValueInvalid".into(),
                     message: format!("Invalid value: {v:?}: a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"),
@@ -96,7 +96,7 @@ pub fn validate(ty: &ResourceType, obj: &Value, name: &str) -> ApiResult<()> {
     }
     if let Some(Value::Array(items)) = obj.pointer("/metadata/finalizers") {
         for f in items.iter().filter_map(Value::as_str) {
-            if !crate::selector::valid_label_key(f) {
+            if !kubewasm_core::is_label_key(f) {
                 causes.push(invalid_value(
                     "metadata.finalizers",
                     &json!(f),

@@ -6,7 +6,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use kube::api::{ApiResource, DynamicObject};
+use kube::api::ApiResource;
 use kube::core::GroupVersionKind;
 use kubewasm_controller::{
     Action, Entry, FieldPath, Item, LabelSelector, RawObject, Reason, Store, WorkQueue, run_workers,
@@ -110,23 +110,10 @@ fn bench_store(n: usize) {
 
     // Event to entry: what an informer pays per object (decode from the wire + compact re-encode).
     let sample = raw.len().min(5_000);
-    let decode = time(sample, |i| {
-        black_box(serde_json::from_slice::<DynamicObject>(&raw[i]).expect("decode"));
-    });
     let decode_value = time(sample, |i| {
         black_box(serde_json::from_slice::<serde_json::Value>(&raw[i]).expect("decode"));
     });
     let resource = pods();
-    let to_entry = time(sample, |i| {
-        let mut o: DynamicObject = serde_json::from_slice(&raw[i]).expect("decode");
-        black_box(Entry::from_object(&mut o, &resource, false).expect("entry"));
-    });
-    row(
-        "decode wire JSON -> DynamicObject",
-        n,
-        &per_op(decode, sample),
-        "per object",
-    );
     row(
         "decode wire JSON -> serde_json::Value",
         n,
@@ -143,12 +130,6 @@ fn bench_store(n: usize) {
         black_box(node.values_in_text(o.json()));
         black_box(Entry::from_raw(o, &resource, false).expect("entry"));
     });
-    row(
-        "decode + build Entry (drop managedFields)",
-        n,
-        &per_op(to_entry, sample),
-        "per object, through DynamicObject",
-    );
     row(
         "RawObject + build Entry (drop managedFields)",
         n,

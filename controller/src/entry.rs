@@ -2,12 +2,10 @@
 
 use bytes::Bytes;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{ApiResource, DynamicObject, TypeMeta};
+use kube::api::ApiResource;
 
-use crate::field_path::FieldPath;
-use crate::key::ObjectKey;
-use crate::labels::Labels;
 use crate::raw::RawObject;
+use kubewasm_core::{FieldPath, Labels, ObjectKey};
 
 /// Why an object could not be turned into an [`Entry`].
 #[derive(Debug, thiserror::Error)]
@@ -77,40 +75,8 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// Builds an entry from a watched object: sets `apiVersion`/`kind` from `resource` (list items
-    /// often lack them), drops `metadata.managedFields` unless `keep_managed_fields`, and serializes
-    /// the result once.
-    ///
-    /// # Errors
-    /// [`Error::NoName`] for an object without a name; [`Error::Json`] if serialization fails.
-    pub fn from_object(
-        obj: &mut DynamicObject,
-        resource: &ApiResource,
-        keep_managed_fields: bool,
-    ) -> Result<Self, Error> {
-        let key = key_of(&obj.metadata, resource)?;
-        if !keep_managed_fields {
-            obj.metadata.managed_fields = None;
-        }
-        if obj.types.is_none() {
-            obj.types = Some(TypeMeta {
-                api_version: resource.api_version.clone(),
-                kind: resource.kind.clone(),
-            });
-        }
-        let json = serde_json::to_vec(&*obj).map_err(|source| Error::Json {
-            kind: resource.kind.clone(),
-            key: key.to_string(),
-            source,
-        })?;
-        // Copy to an exact-size buffer: `to_vec` grows by doubling, and `Bytes::from(Vec)` would
-        // keep the spare capacity (on average a third of the buffer) for the object's lifetime.
-        Ok(Self::new(key, &obj.metadata, Bytes::copy_from_slice(&json)))
-    }
-
     /// Builds an entry from an object kept as the JSON the API server sent (what informers
-    /// decode into): the same entry as [`Entry::from_object`] gives, without decoding the whole
-    /// object or serializing it again. The JSON is the received bytes, with `managedFields` cut
+    /// decode into), without decoding the whole object or serializing it again. The JSON is the received bytes, with `managedFields` cut
     /// out unless `keep_managed_fields` and `apiVersion`/`kind` added when missing.
     ///
     /// # Errors
@@ -149,20 +115,6 @@ impl Entry {
                 .collect(),
             json,
         }
-    }
-
-    /// Parses the stored JSON back into an object (used to compute new field indexes for objects
-    /// already cached; not a hot path).
-    ///
-    /// # Errors
-    /// [`Error::Json`] if the bytes are not a Kubernetes object (cannot happen for entries built by
-    /// [`Entry::from_object`]).
-    pub fn to_object(&self) -> Result<DynamicObject, Error> {
-        serde_json::from_slice(&self.json).map_err(|source| Error::Json {
-            kind: String::new(),
-            key: self.key.to_string(),
-            source,
-        })
     }
 
     /// The object's namespace/name.
@@ -239,10 +191,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    use crate::RawObject;
     use crate::testing::pods;
 
-    fn pod() -> DynamicObject {
-        serde_json::from_value(json!({
+    fn pod() -> RawObject {
+        RawObject::from_json(&json!({
             "metadata": {
                 "name": "p", "namespace": "ns", "uid": "u", "resourceVersion": "7",
                 "labels": {"app": "web"},
@@ -250,13 +203,13 @@ mod tests {
                 "managedFields": [{"manager": "kubectl", "operation": "Apply"}]
             },
             "spec": {"nodeName": "n1"}
-        }))
+        }).to_string())
         .expect("pod")
     }
 
     #[test]
     fn entry_keeps_compact_json_with_type_meta_and_without_managed_fields() {
-        let e = Entry::from_object(&mut pod(), &pods(), false).expect("entry");
+        let e = Entry::from_raw(pod(), &pods(), false).expect("entry");
         let v: serde_json::Value = serde_json::from_slice(e.json()).expect("json");
         assert_eq!(v["apiVersion"], "v1");
         assert_eq!(v["kind"], "Pod");
@@ -268,23 +221,19 @@ mod tests {
         assert_eq!(e.labels().get("app"), Some("web"));
         assert_eq!(e.owners()[0].group(), "apps");
         assert!(e.owners()[0].controller);
-        assert_eq!(
-            e.to_object().expect("roundtrip").metadata.name.as_deref(),
-            Some("p")
-        );
     }
 
     #[test]
     fn entry_keeps_managed_fields_when_asked() {
-        let e = Entry::from_object(&mut pod(), &pods(), true).expect("entry");
+        let e = Entry::from_raw(pod(), &pods(), true).expect("entry");
         let v: serde_json::Value = serde_json::from_slice(e.json()).expect("json");
         assert_eq!(v["metadata"]["managedFields"][0]["manager"], "kubectl");
     }
 
     #[test]
     fn entry_rejects_an_object_without_a_name() {
-        let mut o: DynamicObject = serde_json::from_value(json!({"metadata": {}})).expect("obj");
-        let err = Entry::from_object(&mut o, &pods(), false).expect_err("no name");
+        let o = RawObject::from_json(r#"{"metadata": {}}"#).expect("obj");
+        let err = Entry::from_raw(o, &pods(), false).expect_err("no name");
         assert_eq!(err.to_string(), "Pod object has no metadata.name");
     }
 }

@@ -22,10 +22,10 @@ use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
 use crate::event::{EventType, ObjectEvent};
-use crate::field_path::FieldPath;
 use crate::raw::RawObject;
-use crate::selector::{self, LabelSelector};
 use crate::store::{self, Change, Prepared, Store};
+use kubewasm_core::FieldPath;
+use kubewasm_core::{LabelSelector, SelectorError};
 
 /// Why an informer could not be acquired.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum Error {
         kind: String,
         /// The parse error.
         #[source]
-        source: selector::Error,
+        source: SelectorError,
     },
     /// A requested field index conflicts with one already declared on the shared store.
     #[error("failed to declare an index on the {kind} informer: {source}")]

@@ -6,11 +6,11 @@
 //!   no concurrent key, backoff + token bucket, requeue-after and priorities.
 //! * [`Store`] (`store.rs`): the cache of one informer, objects as ready-to-send JSON [`Entry`]s with
 //!   namespace, label, owner and declared field indexes.
-//! * [`LabelSelector`] (`selector.rs`) and [`FieldPath`] (`field_path.rs`): the query languages.
+//! * [`LabelSelector`] and [`FieldPath`]: the query languages, from `kubewasm-core` (shared with
+//!   the host's runtime, the embedded API server and the SDK's fake host).
 //! * [`InformerFactory`] (`informer.rs`): one list+watch per (kind, namespace, label selector), shared
 //!   and reference counted, with a `HasSynced` gate and event subscriptions.
 //! * [`Mapper`] (`mapping.rs`): turns [`ObjectEvent`]s into the keys a plugin reconciles.
-//! * [`run_controller`] (`controller.rs`): one plugin's whole pipeline, gated on its informers' sync.
 //!
 //! Wiring one plugin (the host does this per plugin from its manifest):
 //!
@@ -36,7 +36,13 @@
 //! );
 //! let store = primary.store().clone();
 //! let queue = WorkQueue::new(RateLimit::default());
-//! run_controller(vec![primary, owned], mapper, queue, ControllerConfig::default(), move |item| {
+//! // Subscribe first, so the initial lists' keys are queued (at low priority) while they arrive;
+//! // work only once every informer has synced (the HasSynced gate): no reconcile reads a
+//! // partial cache. (The host's per-plugin run loop does this, plus hot swaps and metrics.)
+//! let events: futures::stream::SelectAll<_> = [&primary, &owned].iter().map(|h| h.subscribe()).collect();
+//! tokio::spawn(mapper.run(events, queue.clone()));
+//! wait_for_sync(&[&primary, &owned]).await;
+//! run_workers(queue, 2, move |item| {
 //!     // Reads come from the cache as ready-to-send JSON bytes.
 //!     let json = store.get(item.key.namespace(), &item.key.name).map(|e| e.json().clone());
 //!     async move {
@@ -49,36 +55,30 @@
 //! # }
 //! ```
 
-mod controller;
 mod entry;
 mod event;
-mod field_path;
 mod informer;
-mod key;
-mod labels;
 mod mapping;
 mod queue;
 mod raw;
-mod selector;
 pub mod stats;
 mod store;
 #[cfg(test)]
 mod testing;
 mod worker;
 
-pub use controller::{ControllerConfig, run_controller};
 pub use entry::{Entry, Error as EntryError, OwnerRef};
 pub use event::{EventType, ObjectEvent};
-pub use field_path::{Error as FieldPathError, FieldPath};
 pub use informer::{
     Error as InformerError, EventReceiver, InformerFactory, InformerHandle, InformerKey,
     InformerOptions, InformerStats, InitialList, wait_for_sync,
 };
-pub use key::ObjectKey;
-pub use labels::{LabelSource, Labels};
+pub use kubewasm_core::{
+    FieldPath, FieldPathError, LabelSelector, LabelSource, Labels, ObjectKey, Requirement,
+    SelectorError,
+};
 pub use mapping::{GroupKind, MapBy, MappedKey, Mapper, Mapping, OwnedKind, WatchMapping, resync};
 pub use queue::{Item, Priority, QueueStats, RateLimit, Reason, Via, WorkQueue};
 pub use raw::RawObject;
-pub use selector::{Error as SelectorError, LabelSelector};
 pub use store::{Cacheable, Change, Error as StoreError, Prepared, Store, StoreStats};
 pub use worker::{Action, run_workers};

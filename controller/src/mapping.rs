@@ -10,14 +10,12 @@ use std::time::Duration;
 
 use futures::{Stream, StreamExt};
 use kube::api::ApiResource;
+use kubewasm_core::{FieldPath, LabelSelector, ObjectKey};
 use parking_lot::Mutex;
 
 use crate::entry::Entry;
 use crate::event::{EventType, ObjectEvent};
-use crate::field_path::FieldPath;
-use crate::key::ObjectKey;
 use crate::queue::{Priority, Reason, Via, WorkQueue};
-use crate::selector::LabelSelector;
 use crate::store::Store;
 
 /// A kind, by API group and kind name (versions do not matter for matching owner references).
@@ -391,9 +389,7 @@ fn selector_at(path: &FieldPath, doc: &serde_json::Value) -> Option<LabelSelecto
         v = v.get(seg.as_str())?;
     }
     if v.get("matchLabels").is_some() || v.get("matchExpressions").is_some() {
-        let k8s: k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector =
-            serde_json::from_value(v.clone()).ok()?;
-        return LabelSelector::from_k8s(&k8s).ok();
+        return LabelSelector::from_json(v).ok();
     }
     let map: BTreeMap<String, String> = serde_json::from_value(v.clone()).ok()?;
     Some(LabelSelector::from_map(&map))
@@ -401,7 +397,6 @@ fn selector_at(path: &FieldPath, doc: &serde_json::Value) -> Option<LabelSelecto
 
 #[cfg(test)]
 mod tests {
-    use kube::api::DynamicObject;
     use serde_json::json;
 
     use super::*;
@@ -421,12 +416,12 @@ mod tests {
         }
     }
 
-    fn obj(v: serde_json::Value) -> DynamicObject {
-        serde_json::from_value(v).expect("object")
+    fn obj(v: serde_json::Value) -> crate::RawObject {
+        crate::RawObject::from_json(&v.to_string()).expect("object")
     }
 
     fn entry(resource: &ApiResource, v: serde_json::Value) -> Arc<Entry> {
-        Arc::new(Entry::from_object(&mut obj(v), resource, false).expect("entry"))
+        Arc::new(Entry::from_raw(obj(v), resource, false).expect("entry"))
     }
 
     fn event(

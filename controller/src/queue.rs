@@ -26,8 +26,8 @@ use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::event::EventType;
-use crate::key::ObjectKey;
 use crate::stats::{Histogram, HistogramSnapshot};
+use kubewasm_core::ObjectKey;
 
 /// How urgent a queued key is. Higher priorities are handed out first; within a priority, first in,
 /// first out.

@@ -11,15 +11,12 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use kube::api::{ApiResource, DynamicObject};
-use kube::core::Expression;
+use kube::api::ApiResource;
+use kubewasm_core::{FieldPath, LabelSelector, ObjectKey, Requirement};
 use parking_lot::RwLock;
 
 use crate::entry::{self, Entry};
-use crate::field_path::FieldPath;
-use crate::key::ObjectKey;
 use crate::raw::RawObject;
-use crate::selector::LabelSelector;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -136,7 +133,7 @@ pub struct Prepared {
 }
 
 /// An object a [`Store`] can cache: a [`RawObject`] as the API server sent it (what informers
-/// decode into: no full decode, no second serialization) or a decoded `DynamicObject`.
+/// decode into: no full decode, no second serialization).
 pub trait Cacheable {
     /// The values of a field index's path in this object.
     fn field_values(&self, path: &FieldPath) -> Vec<String>;
@@ -163,20 +160,6 @@ impl Cacheable for RawObject {
         keep_managed_fields: bool,
     ) -> Result<Entry, entry::Error> {
         Entry::from_raw(self, resource, keep_managed_fields)
-    }
-}
-
-impl Cacheable for DynamicObject {
-    fn field_values(&self, path: &FieldPath) -> Vec<String> {
-        path.values(self)
-    }
-
-    fn into_entry(
-        mut self,
-        resource: &ApiResource,
-        keep_managed_fields: bool,
-    ) -> Result<Entry, entry::Error> {
-        Entry::from_object(&mut self, resource, keep_managed_fields)
     }
 }
 
@@ -364,10 +347,10 @@ impl Store {
             };
         };
         // Positive requirements are answered by the index sets; only negative ones need the labels.
-        let negatives = selector.expressions().iter().any(|e| {
+        let negatives = selector.requirements().iter().any(|e| {
             matches!(
                 e,
-                Expression::NotEqual(..) | Expression::NotIn(..) | Expression::DoesNotExist(_)
+                Requirement::NotEqual(..) | Requirement::NotIn(..) | Requirement::DoesNotExist(_)
             )
         });
         match inner.candidates(namespace, selector) {
@@ -687,21 +670,25 @@ impl Inner {
     fn candidates(&self, namespace: Option<&str>, selector: &LabelSelector) -> Option<Vec<Id>> {
         // Each positive requirement as a union of id sets (the values of one key are disjoint).
         let mut groups: Vec<Vec<&IdSet>> = Vec::new();
-        for expr in selector.expressions() {
+        for expr in selector.requirements() {
             let sets: Vec<&IdSet> = match expr {
-                Expression::Equal(k, v) => self
+                Requirement::Equal(k, v) => self
                     .by_label
                     .get(k)
                     .and_then(|i| i.by_value.get(v))
                     .into_iter()
                     .collect(),
-                Expression::Exists(k) => self.by_label.get(k).map(|i| &i.all).into_iter().collect(),
-                Expression::In(k, values) => self
+                Requirement::Exists(k) => {
+                    self.by_label.get(k).map(|i| &i.all).into_iter().collect()
+                }
+                Requirement::In(k, values) => self
                     .by_label
                     .get(k)
                     .map(|i| values.iter().filter_map(|v| i.by_value.get(v)).collect())
                     .unwrap_or_default(),
-                Expression::NotEqual(..) | Expression::NotIn(..) | Expression::DoesNotExist(_) => {
+                Requirement::NotEqual(..)
+                | Requirement::NotIn(..)
+                | Requirement::DoesNotExist(_) => {
                     continue;
                 }
             };

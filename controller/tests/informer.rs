@@ -615,8 +615,9 @@ async fn subscribing_to_changes_skips_what_is_cached_and_sees_every_later_change
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_controller_reconciles_only_after_every_informer_synced_then_follows_events() {
-    use kubewasm_controller::{Action, ControllerConfig, Priority, run_controller};
+async fn workers_gated_on_every_informers_sync_reconcile_only_then_and_follow_events() {
+    use futures::stream::SelectAll;
+    use kubewasm_controller::{Action, Priority, run_workers, wait_for_sync};
 
     let (server, client) = start().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
@@ -659,15 +660,14 @@ async fn run_controller_reconciles_only_after_every_informer_synced_then_follows
     let queue: WorkQueue<ObjectKey> = WorkQueue::default();
     let seen = std::sync::Arc::new(parking_lot::Mutex::new(Vec::new()));
     let (s, gate_dep, gate_rs) = (seen.clone(), dep.clone(), rs.clone());
-    let controller = tokio::spawn(run_controller(
-        vec![dep, rs],
-        mapper,
-        queue.clone(),
-        ControllerConfig {
-            concurrency: 2,
-            resync: None,
-        },
-        move |item| {
+    // The composition the host's run loop makes: subscribe first, map events to keys, and run
+    // the workers only once every informer has synced (the HasSynced gate).
+    let events: SelectAll<_> = [&dep, &rs].iter().map(|h| h.subscribe()).collect();
+    let pump = tokio::spawn(mapper.run(events, queue.clone()));
+    let workers = queue.clone();
+    let controller = tokio::spawn(async move {
+        wait_for_sync(&[&dep, &rs]).await;
+        run_workers(workers, 2, move |item| {
             let synced = gate_dep.has_synced() && gate_rs.has_synced();
             s.lock().push((
                 item.key.to_string(),
@@ -676,8 +676,10 @@ async fn run_controller_reconciles_only_after_every_informer_synced_then_follows
                 synced,
             ));
             async { Ok::<_, String>(Action::done()) }
-        },
-    ));
+        })
+        .await;
+        drop((dep, rs));
+    });
     eventually("the three initial reconciles", async || {
         seen.lock().len() >= 3
     })
@@ -724,6 +726,8 @@ async fn run_controller_reconciles_only_after_every_informer_synced_then_follows
         .await
         .expect("controller stops")
         .expect("join");
+    pump.abort();
+    let _ = pump.await;
     assert_eq!(
         factory.running(),
         0,

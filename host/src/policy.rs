@@ -165,6 +165,25 @@ impl Allowance {
     }
 }
 
+/// What the manifest model narrows a plugin's manifest by.
+impl kubewasm_core::Allowance for Allowance {
+    fn allows_kind(&self, group: &str, kind: &str) -> bool {
+        Allowance::allows_kind(self, group, kind)
+    }
+
+    fn lists(&self, group: &str, kind: &str) -> bool {
+        Allowance::lists(self, group, kind)
+    }
+
+    fn verb_limit(&self, group: &str, kind: &str) -> Option<Verbs> {
+        Allowance::verb_limit(self, group, kind)
+    }
+
+    fn namespaces(&self) -> Option<&[String]> {
+        self.namespaces.as_deref()
+    }
+}
+
 /// A parsed, validated policy file. Cheap to share (wrap it in an `Arc`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {

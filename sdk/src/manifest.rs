@@ -152,39 +152,46 @@ impl Manifest {
         self
     }
 
-    /// Every kind the manifest mentions with the verbs it may use: reconciled, owned and
-    /// watched kinds may be read, permissions add verbs. Mirrors the host's rule.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fn grants(&self) -> Vec<(Kind, Vec<Verb>)> {
-        const READ: [Verb; 3] = [Verb::Get, Verb::List, Verb::Watch];
-        let mut grants: Vec<(Kind, Vec<Verb>)> = Vec::new();
-        let mut grant = |kind: &Kind, verbs: &[Verb]| match grants
-            .iter_mut()
-            .find(|(k, _)| k.group == kind.group && k.kind == kind.kind)
-        {
-            Some((_, have)) => have.extend_from_slice(verbs),
-            None => grants.push((*kind, verbs.to_vec())),
-        };
-        grant(&self.reconciles.0, &READ);
-        for kind in &self.owns {
-            grant(kind, &READ);
+    /// The manifest as the host's validation sees it, for the fake host to validate and
+    /// enforce with the host's own code.
+    #[cfg(feature = "testing")]
+    pub(crate) fn declaration(&self) -> kubewasm_core::Declaration {
+        use kubewasm_core::{Declaration, MappingRef};
+        let (kind, namespace, label_selector) = &self.reconciles;
+        Declaration {
+            reconciles: core_kind(kind),
+            namespace: namespace.clone(),
+            label_selector: label_selector.clone(),
+            owns: self.owns.iter().map(core_kind).collect(),
+            watches: self
+                .watches
+                .iter()
+                .map(|(kind, selector, mapping)| {
+                    let mapping = match mapping {
+                        WatchMapping::OwnerReferences => MappingRef::OwnerReferences,
+                        WatchMapping::SameName => MappingRef::SameName,
+                        WatchMapping::Namespace => MappingRef::Namespace,
+                        WatchMapping::All => MappingRef::All,
+                        WatchMapping::IndexLookup { index, field } => MappingRef::IndexLookup {
+                            index: index.clone(),
+                            field: field.clone(),
+                        },
+                    };
+                    (core_kind(kind), selector.clone(), mapping)
+                })
+                .collect(),
+            indexes: self
+                .indexes
+                .iter()
+                .map(|(name, kind, field)| (name.clone(), core_kind(kind), field.clone()))
+                .collect(),
+            permissions: self
+                .permissions
+                .iter()
+                .map(|(kind, verbs)| (core_kind(kind), verbs.iter().map(|v| v.core()).collect()))
+                .collect(),
+            concurrency: self.concurrency,
         }
-        for (kind, _, _) in &self.watches {
-            grant(kind, &READ);
-        }
-        for (kind, verbs) in &self.permissions {
-            grant(kind, verbs);
-        }
-        grants
-    }
-
-    /// The field path of the index `name` declared on `kind`.
-    #[cfg_attr(not(feature = "testing"), allow(dead_code))]
-    pub(crate) fn index_field(&self, kind: &Kind, name: &str) -> Option<&str> {
-        self.indexes
-            .iter()
-            .find(|(n, k, _)| n == name && k.group == kind.group && k.kind == kind.kind)
-            .map(|(_, _, field)| field.as_str())
     }
 
     #[doc(hidden)]
@@ -243,6 +250,32 @@ fn wit_kind(kind: &Kind) -> types::Kind {
         kind: kind.kind.to_owned(),
         plural: kind.plural.map(str::to_owned),
         namespaced: kind.namespaced,
+    }
+}
+
+#[cfg(feature = "testing")]
+fn core_kind(kind: &Kind) -> kubewasm_core::KindRef {
+    kubewasm_core::KindRef {
+        group: kind.group.to_owned(),
+        version: kind.version.to_owned(),
+        kind: kind.kind.to_owned(),
+        plural: kind.plural.map(str::to_owned),
+        namespaced: kind.namespaced,
+    }
+}
+
+#[cfg(feature = "testing")]
+impl Verb {
+    pub(crate) fn core(self) -> kubewasm_core::Verb {
+        match self {
+            Self::Get => kubewasm_core::Verb::Get,
+            Self::List => kubewasm_core::Verb::List,
+            Self::Watch => kubewasm_core::Verb::Watch,
+            Self::Create => kubewasm_core::Verb::Create,
+            Self::Update => kubewasm_core::Verb::Update,
+            Self::Patch => kubewasm_core::Verb::Patch,
+            Self::Delete => kubewasm_core::Verb::Delete,
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! JSON merge patch (RFC 7386), as `application/merge-patch+json` applies it.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::PatchError;
 
@@ -13,38 +13,14 @@ use super::PatchError;
 /// [`PatchError::Invalid`] when the patch is not a JSON object: a Kubernetes object patch that
 /// replaced the whole object with a scalar or list could never be stored.
 pub fn merge_patch(target: &mut Value, patch: &Value) -> Result<(), PatchError> {
-    let Value::Object(patch) = patch else {
+    if !patch.is_object() {
         return Err(PatchError::Invalid(format!(
             "merge patch must be a JSON object, got {}",
             super::type_name(patch)
         )));
-    };
-    merge_object(target, patch);
+    }
+    json_patch::merge(target, patch);
     Ok(())
-}
-
-/// The RFC 7386 `MergePatch(Target, Patch)` algorithm for an object patch.
-pub(crate) fn merge_object(target: &mut Value, patch: &Map<String, Value>) {
-    if !target.is_object() {
-        *target = Value::Object(Map::new());
-    }
-    let Value::Object(target) = target else {
-        return;
-    };
-    for (key, value) in patch {
-        match value {
-            Value::Null => {
-                target.remove(key);
-            }
-            Value::Object(inner) => {
-                let slot = target.entry(key.clone()).or_insert(Value::Null);
-                merge_object(slot, inner);
-            }
-            other => {
-                target.insert(key.clone(), other.clone());
-            }
-        }
-    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use super::*;
 
+use crate::RawObject;
 use crate::testing::pods;
 
 fn pod(
@@ -17,17 +18,20 @@ fn pod(
     labels: &[(&str, &str)],
     owner: Option<&str>,
     node: Option<&str>,
-) -> DynamicObject {
+) -> RawObject {
     let labels: BTreeMap<&str, &str> = labels.iter().copied().collect();
     let owners: Vec<_> = owner
         .into_iter()
         .map(|uid| json!({"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("rs-{uid}"), "uid": uid}))
         .collect();
-    serde_json::from_value(json!({
-        "metadata": {"name": name, "namespace": ns, "uid": format!("{ns}-{name}"), "resourceVersion": rv.to_string(),
-                     "labels": labels, "ownerReferences": owners},
-        "spec": {"nodeName": node},
-    }))
+    RawObject::from_json(
+        &json!({
+            "metadata": {"name": name, "namespace": ns, "uid": format!("{ns}-{name}"), "resourceVersion": rv.to_string(),
+                         "labels": labels, "ownerReferences": owners},
+            "spec": {"nodeName": node},
+        })
+        .to_string(),
+    )
     .expect("pod")
 }
 
@@ -262,8 +266,7 @@ fn replace_reports_added_modified_unchanged_and_deleted() {
 #[test]
 fn replace_skips_objects_without_a_name_and_says_so() {
     let s = Store::new(pods(), false);
-    let nameless: DynamicObject =
-        serde_json::from_value(json!({"metadata": {"namespace": "a"}})).expect("obj");
+    let nameless = RawObject::from_json(r#"{"metadata": {"namespace": "a"}}"#).expect("obj");
     let (changes, errors) = s.replace(vec![nameless, pod("a", "ok", 1, &[], None, None)]);
     assert_eq!(changes.len(), 1);
     assert_eq!(errors.len(), 1);
@@ -335,8 +338,7 @@ fn a_list_prepared_object_by_object_indexes_like_replace_even_for_an_index_added
         ["a/web-1", "a/web-2"]
     );
     assert_eq!(names(s.list_by_owner("rs1")), ["a/web-1"]);
-    let unnamed: DynamicObject =
-        serde_json::from_value(json!({"metadata": {"namespace": "a"}})).expect("object");
+    let unnamed = RawObject::from_json(r#"{"metadata": {"namespace": "a"}}"#).expect("object");
     assert!(
         s.prepare(unnamed).is_err(),
         "an object without a name is refused"
@@ -425,7 +427,12 @@ fn rebuilt(s: &Store) -> Norm {
         fresh.add_index(&name, path).expect("index");
     }
     for e in s.snapshot() {
-        fresh.apply(e.to_object().expect("object")).expect("apply");
+        fresh
+            .apply(
+                RawObject::from_json(std::str::from_utf8(e.json()).expect("UTF-8"))
+                    .expect("object"),
+            )
+            .expect("apply");
     }
     let inner = fresh.inner.read();
     normalize(&inner)
@@ -473,7 +480,7 @@ fn make(
     labels: &[(u8, u8)],
     owner: Option<u8>,
     node: Option<u8>,
-) -> DynamicObject {
+) -> RawObject {
     let labels: Vec<(String, String)> = labels
         .iter()
         .map(|(k, v)| (format!("k{k}"), format!("v{v}")))

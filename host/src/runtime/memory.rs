@@ -203,6 +203,12 @@ impl MemoryBackend {
                 display(namespace, name)
             )));
         }
+        if !new.is_object() {
+            return Err(ApiError::Invalid(format!(
+                "{kind} {}: the result is not a JSON object",
+                display(namespace, name)
+            )));
+        }
         let rv = self.next_revision();
         let uid = old.pointer("/metadata/uid").cloned();
         let m = meta(&mut new);
@@ -431,16 +437,21 @@ impl Backend for MemoryBackend {
             let mut new = old.clone();
             match &patch {
                 PatchRequest::Merge(body) | PatchRequest::Apply { body, .. } => {
-                    json_patch::merge(&mut new, &parse(body)?);
+                    let patch = parse(body)?;
+                    if !patch.is_object() {
+                        return Err(ApiError::Invalid(
+                            "a merge patch must be a JSON object".into(),
+                        ));
+                    }
+                    json_patch::merge(&mut new, &patch);
                 }
                 PatchRequest::Json(body) => {
                     let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
                         ApiError::Invalid(format!("the JSON patch is malformed: {e}"))
                     })?;
-                    json_patch::patch(&mut new, &ops).map_err(|e| match e.kind {
-                        json_patch::PatchErrorKind::TestFailed => ApiError::Conflict(e.to_string()),
-                        _ => ApiError::Invalid(e.to_string()),
-                    })?;
+                    // kube-apiserver answers 422 to any op that fails, a failed `test` included.
+                    json_patch::patch(&mut new, &ops)
+                        .map_err(|e| ApiError::Invalid(e.to_string()))?;
                 }
             }
             let new = merge_subresource(&old, new, subresource);
@@ -582,10 +593,36 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(
-            matches!(e, ApiError::Conflict(_) | ApiError::Invalid(_)),
-            "{e}"
-        );
+        assert!(matches!(e, ApiError::Invalid(_)), "{e}");
+    }
+
+    #[tokio::test]
+    async fn writes_that_would_leave_no_object_are_invalid_and_change_nothing() {
+        let b = MemoryBackend::new();
+        b.insert(
+            &cm(),
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "data": {"x": "1"}}),
+        )
+        .unwrap();
+        let attempts = [
+            PatchRequest::Merge(body(json!("text"))),
+            PatchRequest::Merge(body(json!([1]))),
+            PatchRequest::Json(body(json!([{"op": "replace", "path": "", "value": 3}]))),
+        ];
+        for patch in attempts {
+            let e = b
+                .patch(&cm(), Some("ns"), "a", patch, Subresource::Main)
+                .await
+                .unwrap_err();
+            assert!(matches!(e, ApiError::Invalid(_)), "{e}");
+        }
+        let e = b
+            .replace(&cm(), Some("ns"), "a", body(json!([1])), Subresource::Main)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ApiError::Invalid(_)), "{e}");
+        let v = b.object(&cm(), Some("ns"), "a").unwrap();
+        assert_eq!(v["metadata"]["resourceVersion"], "1");
     }
 
     #[tokio::test]

@@ -3,7 +3,8 @@
 //! - [`Runtime`] (`engine.rs`) owns the engine, the linker, the epoch ticker and the
 //!   [`CompileCache`]; [`Runtime::load`] turns a `.wasm` file into a [`Plugin`].
 //! - [`Plugin`] (`plugin.rs`) is a compiled component, its pre-instantiation and its
-//!   validated [`Manifest`] (`manifest.rs`); [`Plugin::reconcile`] runs one reconcile.
+//!   validated [`Manifest`] (the model in `kubewasm-core`; `manifest.rs` reads the WIT record);
+//!   [`Plugin::reconcile`] runs one reconcile.
 //! - The WIT imports are served by one file each under `host/`, after checking the caller's
 //!   manifest; they reach the cluster only through the [`Backend`] trait (`backend.rs`).
 //! - `bindings.rs` is the only `bindgen!` call.
@@ -43,13 +44,15 @@ pub use api_error::ApiError;
 pub use backend::{Backend, EventRecord, EventType, PatchRequest, Subresource};
 pub use compile_cache::{CompileCache, CompileCacheError};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
-pub use kubewasm_controller::{FieldPath, FieldPathError, LabelSelector, SelectorError};
+pub use kubewasm_core::{
+    FieldPath, FieldPathError, LabelSelector, MAX_FIELDS, Projection, ProjectionError,
+    SelectorError,
+};
 pub use manifest::{
-    Index, Kind, Manifest, ManifestError, Reconciles, Verb, Verbs, Watch, WatchMapping,
-    guess_plural,
+    Declaration, Denied, Index, Kind, KindRef, Manifest, ManifestError, MappingRef, Reconciles,
+    Verb, Verbs, Watch, WatchMapping, guess_plural,
 };
 pub use memory::MemoryBackend;
 pub use plugin::{
     Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request, version_of,
 };
-pub use projection::{MAX_FIELDS, Projection, ProjectionError};

@@ -398,7 +398,7 @@ impl Plugin {
             }
         };
         let mut manifest =
-            Manifest::from_wit(wit_manifest).map_err(|source| LoadError::Manifest {
+            super::manifest::from_wit(wit_manifest).map_err(|source| LoadError::Manifest {
                 path: path.clone(),
                 source,
             })?;

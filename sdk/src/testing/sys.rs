@@ -1,7 +1,8 @@
 //! The native side of the `sys` seam: every raw call goes to the [`FakeHost`](super::FakeHost)
 //! installed on the current thread.
 
-use super::{Event, HOST, State};
+use super::{HOST, State};
+use crate::api::Event;
 use crate::error::{Error, Result};
 use crate::object::Kind;
 use crate::sys::PatchBody;

@@ -4,11 +4,11 @@ use super::super::api_error::ApiError;
 use super::super::bindings::kubewasm::controller::cache::Host;
 use super::super::bindings::kubewasm::controller::types::{Error, Kind};
 use super::super::manifest::Verb;
-use super::super::projection::{Projection, ProjectionError};
 use super::super::state::HostState;
 use super::check_scope;
 use crate::policy::object_namespace;
 use kubewasm_controller::LabelSelector;
+use kubewasm_core::{Projection, ProjectionError};
 
 /// Joins objects into one JSON array: one copy, no re-serialization.
 fn json_array(items: &[bytes::Bytes]) -> Vec<u8> {
@@ -44,7 +44,7 @@ impl HostState {
         name: &str,
     ) -> Result<Option<bytes::Bytes>, ApiError> {
         let manifest = self.manifest()?;
-        let kind = manifest.check(kind, Verb::Get)?;
+        let kind = manifest.check(&kind.group, &kind.kind, Verb::Get)?;
         check_scope(kind, namespace)?;
         manifest.check_namespace(kind, namespace, Verb::Get)?;
         self.backend.get(kind, namespace, name)
@@ -68,7 +68,7 @@ impl HostState {
         selector: Option<&str>,
     ) -> Result<Vec<bytes::Bytes>, ApiError> {
         let manifest = self.manifest()?;
-        let kind = manifest.check(kind, Verb::List)?;
+        let kind = manifest.check(&kind.group, &kind.kind, Verb::List)?;
         check_scope(kind, namespace)?;
         let selector = selector
             .map(LabelSelector::parse)
@@ -106,7 +106,7 @@ impl HostState {
         value: &str,
     ) -> Result<Vec<bytes::Bytes>, ApiError> {
         let manifest = self.manifest()?;
-        let kind = manifest.check(kind, Verb::List)?;
+        let kind = manifest.check(&kind.group, &kind.kind, Verb::List)?;
         let index = manifest.index(kind, index).ok_or_else(|| {
             ApiError::Invalid(format!(
                 "no index {index:?} is declared on {kind} in the manifest"

@@ -40,7 +40,7 @@ impl HostState {
         verb: Verb,
     ) -> Result<(Arc<dyn Backend>, manifest::Kind), ApiError> {
         let manifest = self.manifest()?;
-        let kind = manifest.check(kind, verb)?;
+        let kind = manifest.check(&kind.group, &kind.kind, verb)?;
         check_scope(kind, namespace)?;
         manifest.check_namespace(kind, namespace, verb)?;
         Ok((self.backend.clone(), kind.clone()))

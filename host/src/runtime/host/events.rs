@@ -10,7 +10,7 @@ use super::check_scope;
 impl HostState {
     fn event_record(&self, e: wit::Event) -> Result<EventRecord, ApiError> {
         let manifest = self.manifest()?;
-        let kind = manifest.declared(&e.regarding.kind)?;
+        let kind = manifest.declared(&e.regarding.kind.group, &e.regarding.kind.kind)?;
         check_scope(kind, e.regarding.namespace.as_deref())?;
         // The Event is written in the object's namespace, `default` for a cluster-scoped one.
         manifest

@@ -1,20 +1,18 @@
-//! `FieldPath`: a JSON path such as `spec.nodeName` that a field index extracts values with.
+//! [`FieldPath`]: a JSON path such as `spec.nodeName` that field indexes, index lookups and
+//! projections read values with.
 
 use std::fmt;
 use std::str::FromStr;
 
-use kube::api::DynamicObject;
 use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 /// Why a field path could not be parsed.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The path was empty.
-    #[error("empty field path")]
     Empty,
     /// A segment was empty (`spec..name`) or a bracket was not closed.
-    #[error("invalid field path {path:?} at byte {at}: {what}")]
     Invalid {
         /// The whole path.
         path: String,
@@ -24,6 +22,19 @@ pub enum Error {
         what: &'static str,
     },
 }
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("empty field path"),
+            Self::Invalid { path, at, what } => {
+                write!(f, "invalid field path {path:?} at byte {at}: {what}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for Error {}
 
 /// A path into an object, written with dots (`spec.nodeName`, optionally with a leading dot as in
 /// controller-runtime: `.spec.nodeName`). Keys that contain dots are written in brackets, with or
@@ -146,38 +157,6 @@ impl FieldPath {
     /// The path's keys, in order.
     pub fn segments(&self) -> &[String] {
         &self.segments
-    }
-
-    /// The values at this path in `obj` (see the type docs).
-    pub fn values(&self, obj: &DynamicObject) -> Vec<String> {
-        let mut out = Vec::new();
-        let (first, rest) = match self.segments.split_first() {
-            Some(split) => split,
-            None => return out,
-        };
-        if first != "metadata" {
-            collect(obj.data.get(first.as_str()), rest, &mut out);
-            return out;
-        }
-        let meta = &obj.metadata;
-        match rest {
-            [field] if field == "name" => out.extend(meta.name.clone()),
-            [field] if field == "namespace" => out.extend(meta.namespace.clone()),
-            [field] if field == "uid" => out.extend(meta.uid.clone()),
-            [map, key] if map == "labels" => {
-                out.extend(meta.labels.as_ref().and_then(|l| l.get(key)).cloned());
-            }
-            [map, key] if map == "annotations" => {
-                out.extend(meta.annotations.as_ref().and_then(|a| a.get(key)).cloned());
-            }
-            _ => {
-                // Rare paths (ownerReferences.uid, finalizers, ...): go through JSON.
-                if let Ok(v) = serde_json::to_value(meta) {
-                    collect(Some(&v), rest, &mut out);
-                }
-            }
-        }
-        out
     }
 
     /// The values at this path in a JSON value.
@@ -357,8 +336,8 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn obj(v: Value) -> DynamicObject {
-        serde_json::from_value(v).expect("object")
+    fn obj(v: Value) -> Value {
+        v
     }
 
     #[test]
@@ -394,7 +373,7 @@ mod tests {
             "spec": {"nodeName": "n1", "replicas": 3, "paused": false, "template": {},
                      "containers": [{"image": "a"}, {"image": "b"}, {"name": "no-image"}]}
         }));
-        let v = |p: &str| FieldPath::parse(p).expect("path").values(&o);
+        let v = |p: &str| FieldPath::parse(p).expect("path").values_in_json(&o);
         assert_eq!(v("spec.nodeName"), ["n1"]);
         assert_eq!(v("spec.replicas"), ["3"]);
         assert_eq!(v("spec.paused"), ["false"]);

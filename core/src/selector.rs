@@ -1,22 +1,20 @@
-//! `LabelSelector`: the full Kubernetes label selector syntax, parsed into kube-core expressions.
-//!
-//! kube-core 5 has [`kube::core::Expression`]/[`kube::core::Selector`] with matching but no parser
-//! for the string form, so this module parses `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`,
-//! `a` and `!a` (comma-separated, whitespace allowed) into those expressions.
+//! [`LabelSelector`]: the full Kubernetes label selector syntax (`a=b`, `a==b`, `a!=b`,
+//! `a in (x,y)`, `a notin (x)`, `a`, `!a`, comma-separated, whitespace allowed), its structured
+//! form (`matchLabels` + `matchExpressions`), and matching. One implementation for the host's
+//! manifests and caches, the API server's queries and the SDK's fake host.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::str::FromStr;
 
-use kube::core::{Expression, Selector};
+use serde_json::Value;
 
 use crate::labels::LabelSource;
 
 /// Why a selector could not be parsed or converted.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Error {
     /// The string is not a valid selector; `at` is the byte offset of the problem.
-    #[error("invalid label selector {selector:?} at byte {at}: {what}")]
     Syntax {
         /// The selector text.
         selector: String,
@@ -25,15 +23,89 @@ pub enum Error {
         /// What was wrong.
         what: String,
     },
-    /// A structured `LabelSelector` (matchLabels/matchExpressions) had an invalid requirement.
-    #[error("invalid label selector requirement: {0}")]
+    /// A structured selector (matchLabels/matchExpressions) had an invalid requirement.
     Requirement(String),
 }
 
-/// A parsed label selector: every expression must match (logical AND). Empty selects everything.
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Syntax { selector, at, what } => {
+                write!(
+                    f,
+                    "invalid label selector {selector:?} at byte {at}: {what}"
+                )
+            }
+            Self::Requirement(why) => write!(f, "invalid label selector requirement: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+/// One requirement of a selector.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Requirement {
+    /// `key in (values)`.
+    In(String, BTreeSet<String>),
+    /// `key notin (values)`: a missing label satisfies it.
+    NotIn(String, BTreeSet<String>),
+    /// `key=value` (or `key==value`).
+    Equal(String, String),
+    /// `key!=value`: a missing label satisfies it.
+    NotEqual(String, String),
+    /// `key`: the label is set.
+    Exists(String),
+    /// `!key`: the label is not set.
+    DoesNotExist(String),
+}
+
+impl Requirement {
+    /// Whether `labels` satisfy this requirement.
+    pub fn matches<L: LabelSource + ?Sized>(&self, labels: &L) -> bool {
+        match self {
+            Self::In(k, values) => labels.label(k).is_some_and(|v| values.contains(v)),
+            Self::NotIn(k, values) => labels.label(k).is_none_or(|v| !values.contains(v)),
+            Self::Equal(k, value) => labels.label(k) == Some(value.as_str()),
+            Self::NotEqual(k, value) => labels.label(k) != Some(value.as_str()),
+            Self::Exists(k) => labels.label(k).is_some(),
+            Self::DoesNotExist(k) => labels.label(k).is_none(),
+        }
+    }
+
+    /// The label key the requirement is about.
+    pub fn key(&self) -> &str {
+        match self {
+            Self::In(k, _)
+            | Self::NotIn(k, _)
+            | Self::Equal(k, _)
+            | Self::NotEqual(k, _)
+            | Self::Exists(k)
+            | Self::DoesNotExist(k) => k,
+        }
+    }
+}
+
+impl fmt::Display for Requirement {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let join =
+            |v: &BTreeSet<String>| v.iter().map(String::as_str).collect::<Vec<_>>().join(",");
+        match self {
+            Self::In(k, v) => write!(f, "{k} in ({})", join(v)),
+            Self::NotIn(k, v) => write!(f, "{k} notin ({})", join(v)),
+            Self::Equal(k, v) => write!(f, "{k}={v}"),
+            Self::NotEqual(k, v) => write!(f, "{k}!={v}"),
+            Self::Exists(k) => write!(f, "{k}"),
+            Self::DoesNotExist(k) => write!(f, "!{k}"),
+        }
+    }
+}
+
+/// A parsed label selector: every requirement must match (logical AND). Empty selects
+/// everything.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct LabelSelector {
-    exprs: Vec<Expression>,
+    exprs: Vec<Requirement>,
 }
 
 impl LabelSelector {
@@ -45,8 +117,8 @@ impl LabelSelector {
         Parser { text, pos: 0 }.parse()
     }
 
-    /// A selector from its expressions.
-    pub fn from_expressions(exprs: impl IntoIterator<Item = Expression>) -> Self {
+    /// A selector from its requirements.
+    pub fn from_requirements(exprs: impl IntoIterator<Item = Requirement>) -> Self {
         Self {
             exprs: exprs.into_iter().collect(),
         }
@@ -54,35 +126,87 @@ impl LabelSelector {
 
     /// A selector that requires every `key=value` of a map (a Service's `spec.selector`).
     pub fn from_map(map: &BTreeMap<String, String>) -> Self {
-        Self::from_expressions(
+        Self::from_requirements(
             map.iter()
-                .map(|(k, v)| Expression::Equal(k.clone(), v.clone())),
+                .map(|(k, v)| Requirement::Equal(k.clone(), v.clone())),
         )
     }
 
-    /// Converts a structured selector (`matchLabels` + `matchExpressions`, as in a Deployment's
-    /// `spec.selector`).
+    /// Converts a structured selector as JSON (`matchLabels` + `matchExpressions`, as in a
+    /// Deployment's `spec.selector`). `null` or `{}` selects everything.
     ///
     /// # Errors
-    /// [`Error::Requirement`] for an unknown operator or an `In`/`NotIn` without values.
-    pub fn from_k8s(
-        selector: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector,
-    ) -> Result<Self, Error> {
-        let s = Selector::try_from(selector.clone()).map_err(|e| Error::Requirement(e.0))?;
-        Ok(Self::from_expressions(s))
+    /// [`Error::Requirement`] for an unknown operator, an `In`/`NotIn` without values, or
+    /// `Exists`/`DoesNotExist` with values.
+    pub fn from_json(selector: &Value) -> Result<Self, Error> {
+        let mut exprs = Vec::new();
+        if let Some(labels) = selector.get("matchLabels").and_then(Value::as_object) {
+            for (k, v) in labels {
+                exprs.push(Requirement::Equal(
+                    k.clone(),
+                    v.as_str().unwrap_or_default().to_owned(),
+                ));
+            }
+        }
+        for e in selector
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned();
+            let values: BTreeSet<String> = e
+                .get("values")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            let op = e
+                .get("operator")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            exprs.push(match op {
+                "In" | "NotIn" if values.is_empty() => {
+                    return Err(Error::Requirement(format!(
+                        "{op} on {key:?} needs at least one value"
+                    )));
+                }
+                "Exists" | "DoesNotExist" if !values.is_empty() => {
+                    return Err(Error::Requirement(format!(
+                        "{op} on {key:?} takes no values"
+                    )));
+                }
+                "In" => Requirement::In(key, values),
+                "NotIn" => Requirement::NotIn(key, values),
+                "Exists" => Requirement::Exists(key),
+                "DoesNotExist" => Requirement::DoesNotExist(key),
+                other => {
+                    return Err(Error::Requirement(format!(
+                        "unknown operator {other:?} on {key:?}"
+                    )));
+                }
+            });
+        }
+        Ok(Self { exprs })
     }
 
-    /// The same selector with its requirements sorted and duplicates removed, so that equivalent
-    /// spellings (`b=2,a=1` and `a==1, b=2`) print the same.
+    /// The same selector with its requirements sorted by key (as Kubernetes prints selectors)
+    /// and duplicates removed, so that equivalent spellings (`b=2,a=1` and `a==1, b=2`) print
+    /// the same.
     pub fn canonical(&self) -> Self {
         let mut exprs = self.exprs.clone();
-        exprs.sort();
+        exprs.sort_by(|a, b| a.key().cmp(b.key()).then_with(|| a.cmp(b)));
         exprs.dedup();
         Self { exprs }
     }
 
-    /// The expressions, in the order written.
-    pub fn expressions(&self) -> &[Expression] {
+    /// The requirements, in the order written.
+    pub fn requirements(&self) -> &[Requirement] {
         &self.exprs
     }
 
@@ -91,21 +215,10 @@ impl LabelSelector {
         self.exprs.is_empty()
     }
 
-    /// Whether `labels` (a map, or a cached object's [`crate::Labels`]) satisfy every expression.
+    /// Whether `labels` (a map, or a cached object's [`crate::Labels`]) satisfy every
+    /// requirement.
     pub fn matches<L: LabelSource + ?Sized>(&self, labels: &L) -> bool {
-        self.exprs.iter().all(|e| match e {
-            Expression::In(k, values) => labels.label(k).is_some_and(|v| values.contains(v)),
-            Expression::NotIn(k, values) => labels.label(k).is_none_or(|v| !values.contains(v)),
-            Expression::Equal(k, value) => labels.label(k) == Some(value.as_str()),
-            Expression::NotEqual(k, value) => labels.label(k) != Some(value.as_str()),
-            Expression::Exists(k) => labels.label(k).is_some(),
-            Expression::DoesNotExist(k) => labels.label(k).is_none(),
-        })
-    }
-
-    /// The same selector as kube-core's type (for `watcher::Config::labels_from`).
-    pub fn to_kube(&self) -> Selector {
-        self.exprs.iter().cloned().collect()
+        self.exprs.iter().all(|e| e.matches(labels))
     }
 }
 
@@ -225,17 +338,17 @@ impl Parser<'_> {
         }
     }
 
-    fn requirement(&mut self) -> Result<Expression, Error> {
+    fn requirement(&mut self) -> Result<Requirement, Error> {
         self.skip_ws();
         if self.peek() == Some(b'!') && self.text.as_bytes().get(self.pos + 1) != Some(&b'=') {
             self.pos += 1;
-            return Ok(Expression::DoesNotExist(self.key()?));
+            return Ok(Requirement::DoesNotExist(self.key()?));
         }
         let key = self.key()?;
         self.skip_ws();
         let at = self.pos;
         let op = match self.peek() {
-            None | Some(b',') => return Ok(Expression::Exists(key)),
+            None | Some(b',') => return Ok(Requirement::Exists(key)),
             Some(b'=') => {
                 self.pos += if self.text[self.pos..].starts_with("==") {
                     2
@@ -264,10 +377,10 @@ impl Parser<'_> {
             },
         };
         match op {
-            Op::Eq => Ok(Expression::Equal(key, self.value()?)),
-            Op::NotEq => Ok(Expression::NotEqual(key, self.value()?)),
-            Op::In => Ok(Expression::In(key, self.set()?)),
-            Op::NotIn => Ok(Expression::NotIn(key, self.set()?)),
+            Op::Eq => Ok(Requirement::Equal(key, self.value()?)),
+            Op::NotEq => Ok(Requirement::NotEqual(key, self.value()?)),
+            Op::In => Ok(Requirement::In(key, self.set()?)),
+            Op::NotIn => Ok(Requirement::NotIn(key, self.set()?)),
         }
     }
 
@@ -309,17 +422,39 @@ fn is_name(s: &str, max: usize) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+/// Whether `s` is a DNS subdomain: dot-separated labels of lowercase letters, digits and `-`,
+/// each starting and ending with a letter or digit, at most 253 characters.
+pub fn is_dns_subdomain(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+/// Whether `key` is a valid label key (and so a valid finalizer or annotation key): an
+/// optional DNS-subdomain prefix and `/`, then a name of 1-63 letters, digits, `-`, `_`, `.`.
+pub fn is_label_key(key: &str) -> bool {
+    validate_key(key).is_ok()
+}
+
+/// Whether `value` is a valid label value: empty, or 1-63 letters, digits, `-`, `_`, `.`
+/// starting and ending with a letter or digit.
+pub fn is_label_value(value: &str) -> bool {
+    validate_value(value).is_ok()
+}
+
 fn validate_key(key: &str) -> Result<(), String> {
     let (prefix, name) = match key.split_once('/') {
         Some((p, n)) => (Some(p), n),
         None => (None, key),
     };
     if let Some(p) = prefix
-        && (p.is_empty()
-            || p.len() > 253
-            || !p.split('.').all(|l| {
-                !l.is_empty() && l.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-')
-            }))
+        && !is_dns_subdomain(p)
     {
         return Err(format!(
             "invalid label key prefix {p:?}: must be a DNS subdomain"
@@ -365,17 +500,17 @@ mod tests {
         )
         .expect("parse");
         assert_eq!(
-            s.expressions(),
+            s.requirements(),
             &[
-                Expression::Equal("a".into(), "b".into()),
-                Expression::Equal("c".into(), "d".into()),
-                Expression::NotEqual("e".into(), "f".into()),
-                Expression::In("g".into(), set(&["x", "y"])),
-                Expression::NotIn("h".into(), set(&["z"])),
-                Expression::Exists("i".into()),
-                Expression::DoesNotExist("j".into()),
-                Expression::Equal("app.kubernetes.io/name".into(), "web".into()),
-                Expression::Equal("k".into(), String::new()),
+                Requirement::Equal("a".into(), "b".into()),
+                Requirement::Equal("c".into(), "d".into()),
+                Requirement::NotEqual("e".into(), "f".into()),
+                Requirement::In("g".into(), set(&["x", "y"])),
+                Requirement::NotIn("h".into(), set(&["z"])),
+                Requirement::Exists("i".into()),
+                Requirement::DoesNotExist("j".into()),
+                Requirement::Equal("app.kubernetes.io/name".into(), "web".into()),
+                Requirement::Equal("k".into(), String::new()),
             ]
         );
         assert!(LabelSelector::parse("").expect("empty").selects_all());
@@ -419,7 +554,6 @@ mod tests {
         let s = LabelSelector::parse("a=b,c in (y,x),!d,e notin (z),f!=g,h").expect("parse");
         let again = LabelSelector::parse(&s.to_string()).expect("reparse");
         assert_eq!(s, again);
-        assert_eq!(s.to_kube().to_string(), s.to_string());
     }
 
     #[test]
@@ -457,19 +591,33 @@ mod tests {
 
     #[test]
     fn selector_converts_a_structured_label_selector() {
-        use k8s_openapi::apimachinery::pkg::apis::meta::v1::{
-            LabelSelector as K8s, LabelSelectorRequirement,
-        };
-        let k = K8s {
-            match_labels: Some([("app".to_owned(), "web".to_owned())].into()),
-            match_expressions: Some(vec![LabelSelectorRequirement {
-                key: "tier".into(),
-                operator: "In".into(),
-                values: Some(vec!["front".into()]),
-            }]),
-        };
-        let s = LabelSelector::from_k8s(&k).expect("convert");
+        let s = LabelSelector::from_json(&serde_json::json!({
+            "matchLabels": {"app": "web"},
+            "matchExpressions": [{"key": "tier", "operator": "In", "values": ["front"]}],
+        }))
+        .expect("convert");
         assert!(s.matches(&labels(&[("app", "web"), ("tier", "front")])));
         assert!(!s.matches(&labels(&[("app", "web")])));
+        for bad in [
+            serde_json::json!({"matchExpressions": [{"key": "a", "operator": "In"}]}),
+            serde_json::json!({"matchExpressions": [{"key": "a", "operator": "Exists", "values": ["x"]}]}),
+            serde_json::json!({"matchExpressions": [{"key": "a", "operator": "Gt", "values": ["1"]}]}),
+        ] {
+            assert!(LabelSelector::from_json(&bad).is_err(), "{bad}");
+        }
+        assert!(
+            LabelSelector::from_json(&serde_json::Value::Null)
+                .unwrap()
+                .selects_all()
+        );
+    }
+
+    #[test]
+    fn a_key_prefix_is_a_lowercase_dns_subdomain_as_the_api_server_requires() {
+        assert!(is_label_key("example.com/name"));
+        assert!(!is_label_key("Example.com/name"));
+        assert!(!is_label_key("-example.com/name"));
+        assert!(!is_label_key("not a/valid/name"));
+        assert!(LabelSelector::parse("Example.com/x=1").is_err());
     }
 }

@@ -1,9 +1,57 @@
-//! Narrowing a [`Manifest`] by an operator's policy ([`crate::policy`]): the intersection made
-//! once at load, and the cheap per-call namespace checks that use what it precomputed.
+//! Narrowing a [`Manifest`] by an operator's policy: the intersection made once at load, and
+//! the cheap per-call namespace checks that use what it precomputed. What a policy file says is
+//! parsed by the host; here it is an [`Allowance`].
 
+use std::fmt;
 use std::sync::Arc;
 
-use super::{ApiError, Grant, Kind, Manifest, Verb, Verbs, wit_types};
+use super::{Grant, Kind, Manifest, Verb, Verbs};
+
+/// What an operator's policy allows one plugin.
+pub trait Allowance {
+    /// True when the plugin may use `group`/`kind` at all.
+    fn allows_kind(&self, group: &str, kind: &str) -> bool;
+    /// True when the policy lists `group`/`kind` by name (not merely "every kind").
+    fn lists(&self, group: &str, kind: &str) -> bool;
+    /// The most verbs `group`/`kind` may keep, if the policy limits them.
+    fn verb_limit(&self, group: &str, kind: &str) -> Option<Verbs>;
+    /// Where namespaced kinds may be read and written (sorted); `None` means everywhere.
+    fn namespaces(&self) -> Option<&[String]>;
+}
+
+/// Why a call is refused: the plugin's `forbidden` error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denied {
+    /// The manifest does not declare the kind or grant the verb.
+    Manifest(String),
+    /// An operator's policy took it away (the host logs these: the operator sees what a plugin
+    /// tried).
+    Policy {
+        /// The plugin.
+        plugin: String,
+        /// The policy (its file name).
+        policy: String,
+        /// The message, naming the policy.
+        message: String,
+    },
+}
+
+impl Denied {
+    /// The message for the plugin.
+    pub fn message(&self) -> &str {
+        match self {
+            Self::Manifest(m) | Self::Policy { message: m, .. } => m,
+        }
+    }
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message())
+    }
+}
+
+impl std::error::Error for Denied {}
 
 /// How a policy narrowed a manifest: kept for the namespace checks and for `forbidden` messages
 /// that name the policy.
@@ -18,7 +66,7 @@ pub(super) struct Narrowing {
 }
 
 impl Narrowing {
-    fn forbidden_namespace(&self, verb: &str, kind: &Kind, namespace: Option<&str>) -> ApiError {
+    fn forbidden_namespace(&self, verb: &str, kind: &Kind, namespace: Option<&str>) -> Denied {
         let place = namespace.map_or_else(
             || "across all namespaces".to_owned(),
             |ns| format!("in namespace {ns}"),
@@ -31,16 +79,13 @@ impl Narrowing {
         ))
     }
 
-    /// Logs a denial (the operator sees what a plugin tried) and makes it the plugin's error.
     #[cold]
-    fn denied(&self, message: String) -> ApiError {
-        tracing::warn!(
-            target: "kubewasm::policy",
-            plugin = %self.plugin,
-            policy = %self.policy,
-            "denied by the policy: {message}"
-        );
-        ApiError::Forbidden(message)
+    fn denied(&self, message: String) -> Denied {
+        Denied::Policy {
+            plugin: self.plugin.clone(),
+            policy: self.policy.clone(),
+            message,
+        }
     }
 
     fn allows(&self, namespace: &str) -> bool {
@@ -50,7 +95,7 @@ impl Narrowing {
     }
 
     /// `forbidden` naming the policy, when it removed `verb` on `group`/`kind`.
-    fn removed(&self, group: &str, kind: &str, verb: Option<Verb>) -> Option<ApiError> {
+    fn removed(&self, group: &str, kind: &str, verb: Option<Verb>) -> Option<Denied> {
         let g = self
             .removed
             .iter()
@@ -60,14 +105,14 @@ impl Narrowing {
             self.policy,
             self.plugin,
             verb.map_or("use", Verb::as_str),
-            kind_name(&g.kind),
+            g.kind.qualified(),
             g.verbs
         )))
     }
 }
 
 impl Manifest {
-    /// This manifest intersected with an operator's `allowance` (see [`crate::policy`]); never
+    /// This manifest intersected with an operator's `allowance`; never
     /// wider than before. Returns the narrowed manifest and a description of each thing dropped.
     ///
     /// - A kind the allowance does not list loses every verb (and its owns, watches, indexes).
@@ -86,9 +131,9 @@ impl Manifest {
         mut self,
         plugin: &str,
         policy: &str,
-        allowance: &crate::policy::Allowance,
+        allowance: &impl Allowance,
     ) -> Result<(Self, Vec<String>), String> {
-        let name = kind_name;
+        let name = Kind::qualified;
         let primary = self.reconciles.kind.clone();
         if !allowance.allows_kind(&primary.group, &primary.kind) {
             return Err(format!(
@@ -96,7 +141,7 @@ impl Manifest {
                 name(&primary)
             ));
         }
-        if let (Some(ns), Some(allowed)) = (&self.reconciles.namespace, &allowance.namespaces)
+        if let (Some(ns), Some(allowed)) = (&self.reconciles.namespace, allowance.namespaces())
             && !allowed.contains(ns)
         {
             return Err(format!(
@@ -117,7 +162,9 @@ impl Manifest {
             if let Some(limit) = allowance.verb_limit(group, kind) {
                 keep = keep.intersection(limit);
             }
-            if allowance.namespaces.is_some() && !g.kind.namespaced && !allowance.lists(group, kind)
+            if allowance.namespaces().is_some()
+                && !g.kind.namespaced
+                && !allowance.lists(group, kind)
             {
                 keep = keep.intersection(Verbs::READ);
             }
@@ -168,8 +215,8 @@ impl Manifest {
             }
             keep
         });
-        if let Some(allowed) = &allowance.namespaces
-            && let [only] = allowed.as_slice()
+        if let Some(allowed) = allowance.namespaces()
+            && let [only] = allowed
             && primary.namespaced
             && self.reconciles.namespace.is_none()
         {
@@ -178,7 +225,7 @@ impl Manifest {
         self.narrowing = Some(Arc::new(Narrowing {
             plugin: plugin.to_owned(),
             policy: policy.to_owned(),
-            namespaces: allowance.namespaces.clone(),
+            namespaces: allowance.namespaces().map(<[String]>::to_vec),
             removed,
         }));
         Ok((self, dropped))
@@ -199,14 +246,14 @@ impl Manifest {
     /// narrows namespaces.
     ///
     /// # Errors
-    /// [`ApiError::Forbidden`] naming the policy, the plugin, the verb and the namespace.
+    /// [`Denied::Manifest`] naming the policy, the plugin, the verb and the namespace.
     #[inline]
     pub fn check_namespace(
         &self,
         kind: &Kind,
         namespace: Option<&str>,
         verb: Verb,
-    ) -> Result<(), ApiError> {
+    ) -> Result<(), Denied> {
         match &self.narrowing {
             Some(n) if n.namespaces.is_some() && kind.namespaced => match namespace {
                 Some(ns) if n.allows(ns) => Ok(()),
@@ -230,8 +277,8 @@ impl Manifest {
     /// cluster-scoped object) against the policy.
     ///
     /// # Errors
-    /// [`ApiError::Forbidden`] naming the policy.
-    pub fn check_event_namespace(&self, kind: &Kind, namespace: &str) -> Result<(), ApiError> {
+    /// [`Denied::Manifest`] naming the policy.
+    pub fn check_event_namespace(&self, kind: &Kind, namespace: &str) -> Result<(), Denied> {
         match &self.narrowing {
             Some(n) if !n.allows(namespace) => {
                 Err(n.forbidden_namespace("record events about", kind, Some(namespace)))
@@ -244,36 +291,55 @@ impl Manifest {
     #[cold]
     pub(super) fn removed_by_policy(
         &self,
-        kind: &wit_types::Kind,
+        group: &str,
+        kind: &str,
         verb: Option<Verb>,
-    ) -> Option<ApiError> {
-        self.narrowing
-            .as_ref()?
-            .removed(&kind.group, &kind.kind, verb)
-    }
-}
-
-/// `Kind` or `Kind.group`, as a policy names kinds.
-fn kind_name(k: &Kind) -> String {
-    if k.group.is_empty() {
-        k.kind.clone()
-    } else {
-        format!("{}.{}", k.kind, k.group)
+    ) -> Option<Denied> {
+        self.narrowing.as_ref()?.removed(group, kind, verb)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::super::tests::{kind, manifest};
+    use super::super::{KindRef, MappingRef};
     use super::*;
-    use crate::runtime::bindings::exports::kubewasm::controller::reconciler as wit;
-    use std::fmt;
 
-    fn allowance(yaml: &str) -> crate::policy::Allowance {
-        crate::policy::Policy::parse(yaml, "policy.yaml")
-            .unwrap()
-            .allowance("p")
-            .clone()
+    /// An allowance written out: listed kinds (`None` = all), verb limits, namespaces.
+    struct Allow {
+        kinds: Option<Vec<(&'static str, &'static str)>>,
+        verbs: Vec<((&'static str, &'static str), Vec<Verb>)>,
+        namespaces: Option<Vec<String>>,
+    }
+
+    impl Allow {
+        fn all() -> Self {
+            Self {
+                kinds: None,
+                verbs: Vec::new(),
+                namespaces: None,
+            }
+        }
+    }
+
+    impl Allowance for Allow {
+        fn allows_kind(&self, group: &str, kind: &str) -> bool {
+            self.kinds.is_none() || self.lists(group, kind)
+        }
+        fn lists(&self, group: &str, kind: &str) -> bool {
+            self.kinds
+                .as_ref()
+                .is_some_and(|ks| ks.contains(&(group, kind)))
+        }
+        fn verb_limit(&self, group: &str, kind: &str) -> Option<Verbs> {
+            self.verbs
+                .iter()
+                .find(|(k, _)| *k == (group, kind))
+                .map(|(_, v)| v.iter().copied().collect())
+        }
+        fn namespaces(&self) -> Option<&[String]> {
+            self.namespaces.as_deref()
+        }
     }
 
     /// Reconciles ConfigMaps, owns Secrets, may create/patch/delete ConfigMaps and create
@@ -281,41 +347,45 @@ mod tests {
     fn writer() -> Manifest {
         let mut w = manifest(kind("", "ConfigMap"));
         w.owns.push(kind("", "Secret"));
-        w.indexes.push(wit::Index {
-            name: "by-type".into(),
-            kind: kind("", "Secret"),
-            field: "type".into(),
-        });
-        w.permissions.push(wit::Permission {
-            kind: kind("", "ConfigMap"),
-            verbs: vec![wit::Verb::Create, wit::Verb::Patch, wit::Verb::Delete],
-        });
-        w.permissions.push(wit::Permission {
-            kind: wit_types::Kind {
+        w.indexes
+            .push(("by-type".into(), kind("", "Secret"), "type".into()));
+        w.permissions.push((
+            kind("", "ConfigMap"),
+            vec![Verb::Create, Verb::Patch, Verb::Delete],
+        ));
+        w.permissions.push((
+            KindRef {
                 namespaced: false,
                 ..kind("", "Namespace")
             },
-            verbs: vec![wit::Verb::Create],
-        });
-        Manifest::from_wit(w).unwrap()
+            vec![Verb::Create],
+        ));
+        let _ = MappingRef::All;
+        Manifest::validate(w).unwrap()
     }
 
-    fn forbidden_naming_the_policy(r: Result<impl fmt::Debug, ApiError>, needle: &str) {
+    fn by_policy<T: fmt::Debug>(r: Result<T, Denied>, needle: &str) {
         match r {
-            Err(ApiError::Forbidden(m)) => {
-                assert!(m.contains("policy.yaml") && m.contains(needle), "{m}");
+            Err(Denied::Policy { message, .. }) => {
+                assert!(
+                    message.contains("policy.yaml") && message.contains(needle),
+                    "{message}"
+                );
             }
-            other => panic!("expected forbidden ({needle}), got {other:?}"),
+            other => panic!("expected a denial by the policy ({needle}), got {other:?}"),
         }
     }
 
     #[test]
     fn a_policy_drops_unlisted_kinds_with_their_owns_and_indexes() {
-        let a = allowance("plugins: {p: {kinds: [ConfigMap]}}");
+        let a = Allow {
+            kinds: Some(vec![("", "ConfigMap")]),
+            ..Allow::all()
+        };
         let (m, dropped) = writer().narrow("p", "policy.yaml", &a).unwrap();
         assert!(m.owns.is_empty() && m.indexes.is_empty());
         assert!(m.verbs("", "Secret").is_none());
-        assert!(m.check(&kind("", "ConfigMap"), Verb::Patch).is_ok());
+        assert!(m.check("", "ConfigMap", Verb::Patch).is_ok());
         let text = dropped.join("; ");
         for needle in [
             "on Secret",
@@ -325,68 +395,73 @@ mod tests {
         ] {
             assert!(text.contains(needle), "{needle} missing from {text}");
         }
-        forbidden_naming_the_policy(m.check(&kind("", "Secret"), Verb::Get), "Secret");
-        forbidden_naming_the_policy(m.declared(&kind("", "Secret")), "Secret");
-        let e = m.check(&kind("", "Pod"), Verb::Get).unwrap_err();
+        by_policy(m.check("", "Secret", Verb::Get), "Secret");
+        by_policy(m.declared("", "Secret"), "Secret");
+        let e = m.check("", "Pod", Verb::Get).unwrap_err();
         assert!(e.to_string().contains("manifest does not declare"), "{e}");
     }
 
     #[test]
     fn a_verb_limit_keeps_only_verbs_in_both_and_never_widens() {
-        let a = allowance("plugins: {p: {verbs: {ConfigMap: [get, list, watch, patch, update]}}}");
+        let a = Allow {
+            verbs: vec![(
+                ("", "ConfigMap"),
+                vec![
+                    Verb::Get,
+                    Verb::List,
+                    Verb::Watch,
+                    Verb::Patch,
+                    Verb::Update,
+                ],
+            )],
+            ..Allow::all()
+        };
         let (m, _) = writer().narrow("p", "policy.yaml", &a).unwrap();
-        assert!(m.check(&kind("", "ConfigMap"), Verb::Patch).is_ok());
-        forbidden_naming_the_policy(m.check(&kind("", "ConfigMap"), Verb::Create), "create");
-        let e = m.check(&kind("", "ConfigMap"), Verb::Update).unwrap_err();
+        assert!(m.check("", "ConfigMap", Verb::Patch).is_ok());
+        by_policy(m.check("", "ConfigMap", Verb::Create), "create");
+        let e = m.check("", "ConfigMap", Verb::Update).unwrap_err();
         assert!(
-            e.to_string().contains("the manifest does not grant update"),
+            matches!(&e, Denied::Manifest(m) if m.contains("the manifest does not grant update")),
             "update was never asked for, so the manifest (not the policy) refuses it: {e}"
         );
     }
 
     #[test]
     fn narrowed_namespaces_make_cluster_scoped_kinds_read_only_unless_listed() {
-        let namespace = wit_types::Kind {
-            namespaced: false,
-            ..kind("", "Namespace")
+        let apps = || Some(vec!["apps".to_owned()]);
+        let a = Allow {
+            namespaces: apps(),
+            ..Allow::all()
         };
-        let (m, _) = writer()
-            .narrow(
-                "p",
-                "policy.yaml",
-                &allowance("default: {namespaces: [apps]}"),
-            )
-            .unwrap();
-        forbidden_naming_the_policy(m.check(&namespace, Verb::Create), "create");
-        let listed =
-            allowance("default: {namespaces: [apps], kinds: [ConfigMap, Secret, Namespace]}");
+        let (m, _) = writer().narrow("p", "policy.yaml", &a).unwrap();
+        by_policy(m.check("", "Namespace", Verb::Create), "create");
+        let listed = Allow {
+            namespaces: apps(),
+            kinds: Some(vec![("", "ConfigMap"), ("", "Secret"), ("", "Namespace")]),
+            ..Allow::all()
+        };
         let (m, _) = writer().narrow("p", "policy.yaml", &listed).unwrap();
-        assert!(m.check(&namespace, Verb::Create).is_ok());
+        assert!(m.check("", "Namespace", Verb::Create).is_ok());
     }
 
     #[test]
     fn narrowed_namespaces_forbid_namespaced_calls_elsewhere_naming_the_policy() {
-        let (m, _) = writer()
-            .narrow(
-                "p",
-                "policy.yaml",
-                &allowance("default: {namespaces: [apps, staging]}"),
-            )
-            .unwrap();
-        let cm = m
-            .check(&kind("", "ConfigMap"), Verb::Create)
-            .unwrap()
-            .clone();
+        let a = Allow {
+            namespaces: Some(vec!["apps".to_owned(), "staging".to_owned()]),
+            ..Allow::all()
+        };
+        let (m, _) = writer().narrow("p", "policy.yaml", &a).unwrap();
+        let cm = m.check("", "ConfigMap", Verb::Create).unwrap().clone();
         assert!(m.check_namespace(&cm, Some("apps"), Verb::Create).is_ok());
         assert!(
             m.check_namespace(&cm, Some("staging"), Verb::Delete)
                 .is_ok()
         );
-        forbidden_naming_the_policy(
+        by_policy(
             m.check_namespace(&cm, Some("other"), Verb::Create),
             "in namespace other",
         );
-        forbidden_naming_the_policy(
+        by_policy(
             m.check_namespace(&cm, None, Verb::Get),
             "across all namespaces",
         );
@@ -395,7 +470,7 @@ mod tests {
             Some(&["apps".to_owned(), "staging".to_owned()][..])
         );
         assert!(m.check_event_namespace(&cm, "apps").is_ok());
-        forbidden_naming_the_policy(m.check_event_namespace(&cm, "default"), "record events");
+        by_policy(m.check_event_namespace(&cm, "default"), "record events");
         assert_eq!(
             m.reconciles.namespace, None,
             "two namespaces: the informer sees all"
@@ -411,13 +486,11 @@ mod tests {
 
     #[test]
     fn one_allowed_namespace_narrows_what_the_reconciled_kind_watches() {
-        let (m, _) = writer()
-            .narrow(
-                "p",
-                "policy.yaml",
-                &allowance("default: {namespaces: [apps]}"),
-            )
-            .unwrap();
+        let a = Allow {
+            namespaces: Some(vec!["apps".to_owned()]),
+            ..Allow::all()
+        };
+        let (m, _) = writer().narrow("p", "policy.yaml", &a).unwrap();
         assert_eq!(m.reconciles.namespace.as_deref(), Some("apps"));
         assert_eq!(m.allowed_namespaces(), Some(&["apps".to_owned()][..]));
         assert_eq!(m.policy(), Some("policy.yaml"));
@@ -425,27 +498,29 @@ mod tests {
 
     #[test]
     fn a_plugin_whose_reconciled_kind_is_not_allowed_is_refused() {
+        let only_secrets = Allow {
+            kinds: Some(vec![("", "Secret")]),
+            ..Allow::all()
+        };
         let e = writer()
-            .narrow("p", "policy.yaml", &allowance("default: {kinds: [Secret]}"))
+            .narrow("p", "policy.yaml", &only_secrets)
             .unwrap_err();
         assert!(e.contains("reconciles ConfigMap"), "{e}");
-        let e = writer()
-            .narrow(
-                "p",
-                "policy.yaml",
-                &allowance("default: {verbs: {ConfigMap: [get]}}"),
-            )
-            .unwrap_err();
+        let get_only = Allow {
+            verbs: vec![(("", "ConfigMap"), vec![Verb::Get])],
+            ..Allow::all()
+        };
+        let e = writer().narrow("p", "policy.yaml", &get_only).unwrap_err();
         assert!(e.contains("get, list and watch"), "{e}");
         let mut w = manifest(kind("", "ConfigMap"));
-        w.reconciles.namespace = Some("other".into());
-        let e = Manifest::from_wit(w)
+        w.namespace = Some("other".into());
+        let apps = Allow {
+            namespaces: Some(vec!["apps".to_owned()]),
+            ..Allow::all()
+        };
+        let e = Manifest::validate(w)
             .unwrap()
-            .narrow(
-                "p",
-                "policy.yaml",
-                &allowance("default: {namespaces: [apps]}"),
-            )
+            .narrow("p", "policy.yaml", &apps)
             .unwrap_err();
         assert!(e.contains("namespace other"), "{e}");
     }

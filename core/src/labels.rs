@@ -16,6 +16,13 @@ impl LabelSource for BTreeMap<String, String> {
     }
 }
 
+impl LabelSource for serde_json::Map<String, serde_json::Value> {
+    /// A label map as JSON (`metadata.labels`); a value that is not a string is no label.
+    fn label(&self, key: &str) -> Option<&str> {
+        self.get(key).and_then(serde_json::Value::as_str)
+    }
+}
+
 /// Labels of a cached object, sorted by key. Keys and values live in one string buffer with one
 /// offset table, instead of a `BTreeMap` (whose first node alone reserves room for 11 pairs) and two
 /// allocations per label: labels are kept for every cached object, so this matters at 100k objects.
