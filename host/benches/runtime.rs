@@ -128,10 +128,16 @@ async fn main() {
     let on_demand = Runtime::new(config(false)).expect("runtime");
     let path = plugin_path();
     let start = Instant::now();
-    let plugin = pooled.load(&path).await.expect("bench plugin loads");
+    let plugin =
+        kubewasm::loader::load_file(&pooled, &path, kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE)
+            .await
+            .expect("bench plugin loads");
     let compile = start.elapsed();
     let start = Instant::now();
-    let plugin_od = on_demand.load(&path).await.expect("bench plugin loads");
+    let plugin_od =
+        kubewasm::loader::load_file(&on_demand, &path, kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE)
+            .await
+            .expect("bench plugin loads");
     let cached_load = start.elapsed();
 
     let memory = Arc::new(MemoryBackend::new());

@@ -191,6 +191,17 @@ pub enum FileError {
     Load(#[from] LoadError),
 }
 
+/// Reads the plugin file at `path` (at most `max_size` bytes) and loads it, named after the
+/// file stem.
+///
+/// # Errors
+/// [`FileError::Read`] when the file is missing, unreadable, not a regular file (a FIFO would
+/// block a read forever) or over `max_size`; [`FileError::Load`] when its bytes do not load.
+pub async fn load_file(runtime: &Runtime, path: &Path, max_size: u64) -> Result<Plugin, FileError> {
+    let bytes = read_plugin_file_async(path, max_size).await?;
+    Ok(runtime.load(path, bytes).await?)
+}
+
 /// Loads every plugin file in `dir` (each at most `max_size` bytes), logging progress
 /// (compiling a plugin can take seconds). Returns the plugins that loaded and the errors of
 /// those that did not.
@@ -222,7 +233,7 @@ pub async fn load_dir(
             bytes.len() as f64 / 1e6
         );
         let started = Instant::now();
-        match runtime.load_bytes(path, bytes).await {
+        match runtime.load(path, bytes).await {
             Ok(plugin) => {
                 tracing::info!(
                     plugin = plugin.name(),

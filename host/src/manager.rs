@@ -86,6 +86,16 @@ pub struct PluginStatus {
     pub last_reload_error: Option<String>,
 }
 
+impl From<PluginStatus> for crate::metrics::PluginFigures {
+    fn from(s: PluginStatus) -> Self {
+        Self {
+            name: s.name,
+            synced: s.synced,
+            queue: s.queue,
+        }
+    }
+}
+
 /// What [`Manager::update`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Updated {
@@ -314,6 +324,12 @@ impl Manager {
                 metrics: crate::metrics::Metrics::default(),
             }),
         }
+    }
+
+    /// Every metric as Prometheus text, with the queue and informer figures taken now.
+    pub fn render_metrics(&self) -> String {
+        let plugins = self.status().into_iter().map(Into::into).collect();
+        self.metrics().render(plugins, self.informers().stats())
     }
 
     /// The host's metrics: reconcile outcomes are counted here (see [`crate::metrics`]).

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kubewasm_controller::stats::{BUCKET_BOUNDS_SECONDS, HistogramSnapshot};
-use kubewasm_controller::{InformerKey, InformerStats};
+use kubewasm_controller::{InformerKey, InformerStats, QueueStats};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::DescriptorEncoder;
 use prometheus_client::metrics::MetricType;
@@ -18,8 +18,18 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::manager::PluginStatus;
 use crate::runtime::ReconcileError;
+
+/// One plugin's figures at scrape time, as plain data (taken from the manager's status).
+#[derive(Debug, Clone)]
+pub struct PluginFigures {
+    /// The plugin's name.
+    pub name: String,
+    /// Whether every informer it uses has synced.
+    pub synced: bool,
+    /// Its queue's counters.
+    pub queue: QueueStats,
+}
 
 type Labels = Vec<(&'static str, String)>;
 
@@ -198,7 +208,7 @@ impl Metrics {
     /// figures taken from `plugins` and `informers` now.
     pub fn render(
         &self,
-        plugins: Vec<PluginStatus>,
+        plugins: Vec<PluginFigures>,
         informers: Vec<(InformerKey, InformerStats)>,
     ) -> String {
         let mut registry = Registry::default();
@@ -256,7 +266,7 @@ impl Metrics {
 /// Queue and informer figures at scrape time.
 #[derive(Debug)]
 struct Snapshots {
-    plugins: Arc<Vec<PluginStatus>>,
+    plugins: Arc<Vec<PluginFigures>>,
     informers: Arc<Vec<(InformerKey, InformerStats)>>,
 }
 
@@ -285,7 +295,7 @@ impl Snapshots {
         name: &str,
         help: &str,
         (label, counter): (&str, bool),
-        value: impl Fn(&PluginStatus) -> u64,
+        value: impl Fn(&QueueStats) -> u64,
     ) -> Result<(), std::fmt::Error> {
         let ty = if counter {
             MetricType::Counter
@@ -296,7 +306,7 @@ impl Snapshots {
         for p in self.plugins.iter() {
             let labels = [(label, p.name.as_str())];
             let mut family = metric.encode_family(&labels)?;
-            let v = value(p);
+            let v = value(&p.queue);
             if counter {
                 family
                     .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(&v, None)?;
@@ -312,12 +322,12 @@ impl Snapshots {
         encoder: &mut DescriptorEncoder<'_>,
         name: &str,
         help: &str,
-        which: impl Fn(&PluginStatus) -> &HistogramSnapshot,
+        which: impl Fn(&QueueStats) -> &HistogramSnapshot,
     ) -> Result<(), std::fmt::Error> {
         let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Histogram)?;
         for p in self.plugins.iter() {
             let labels = [("name", p.name.as_str())];
-            let h = which(p);
+            let h = which(&p.queue);
             metric
                 .encode_family(&labels)?
                 .encode_histogram::<prometheus_client::encoding::NoLabelSet>(
@@ -338,47 +348,47 @@ impl Collector for Snapshots {
             "workqueue_depth",
             "Current depth of workqueue",
             ("name", false),
-            |p| p.queue.depth as u64,
+            |q| q.depth as u64,
         )?;
         self.per_queue(
             &mut encoder,
             "workqueue_adds",
             "Total number of adds handled by workqueue",
             ("name", true),
-            |p| p.queue.adds,
+            |q| q.adds,
         )?;
         self.per_queue(
             &mut encoder,
             "workqueue_retries",
             "Total number of retries handled by workqueue",
             ("name", true),
-            |p| p.queue.retries,
+            |q| q.retries,
         )?;
         self.per_queue(
             &mut encoder,
             "controller_runtime_active_workers",
             "Number of currently used workers per controller",
             ("controller", false),
-            |p| p.queue.in_flight as u64,
+            |q| q.in_flight as u64,
         )?;
         self.per_queue(
             &mut encoder,
             "workqueue_unfinished_work",
             "Keys being worked on now",
             ("name", false),
-            |p| p.queue.in_flight as u64,
+            |q| q.in_flight as u64,
         )?;
         self.queue_histogram(
             &mut encoder,
             "workqueue_queue_duration_seconds",
             "How long in seconds an item stays in workqueue before being requested",
-            |p| &p.queue.queue_duration,
+            |q| &q.queue_duration,
         )?;
         self.queue_histogram(
             &mut encoder,
             "workqueue_work_duration_seconds",
             "How long in seconds processing an item from workqueue takes",
-            |p| &p.queue.work_duration,
+            |q| &q.work_duration,
         )?;
         {
             let mut metric = encoder.encode_descriptor(

@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
-use crate::runtime::{Manifest, Verb, Verbs};
+use kubewasm_core::{Manifest, Verb, Verbs};
 
 /// Why a policy file could not be used, or why it refuses a plugin.
 #[derive(Debug, thiserror::Error)]

@@ -111,8 +111,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let m = &state.manager;
-    let text = m.metrics().render(m.status(), m.informers().stats());
+    let text = state.manager.render_metrics();
     (
         [(
             header::CONTENT_TYPE,

@@ -265,10 +265,7 @@ fn reconcile_counts(cluster: &TestCluster, controller: &str) -> (f64, f64) {
 }
 
 fn metrics_text(cluster: &TestCluster) -> String {
-    cluster
-        .manager
-        .metrics()
-        .render(cluster.manager.status(), Vec::new())
+    cluster.manager.render_metrics()
 }
 
 /// Creates `BATCH` ConfigMaps named `<prefix>-<i>` in `healthy`, each with target `TARGET`, and

@@ -16,6 +16,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use common::cluster::{TestCluster, eventually};
 use common::trespass::{answer, assert_forbidden};
 use kube::api::{Api, DynamicObject, ListParams};
+use kubewasm::loader::{DEFAULT_MAX_PLUGIN_SIZE, load_file};
 use kubewasm::policy::Policy;
 use kubewasm::runtime::{
     Action, ApiError, Backend, Reason, ReconcileError, Request, Runtime, RuntimeConfig,
@@ -461,10 +462,13 @@ async fn answers_of(cluster: &TestCluster, name: &str) -> Vec<(String, String)> 
 #[tokio::test]
 async fn a_plugin_whose_reconciled_kind_the_policy_does_not_allow_is_not_loaded() {
     let runtime = runtime_with_policy("plugins: {trespass: {kinds: [Secret]}}");
-    let e = runtime
-        .load(&common::test_plugin("trespass"))
-        .await
-        .expect_err("the policy refuses the plugin");
+    let e = load_file(
+        &runtime,
+        &common::test_plugin("trespass"),
+        DEFAULT_MAX_PLUGIN_SIZE,
+    )
+    .await
+    .expect_err("the policy refuses the plugin");
     let text = e.to_string();
     assert!(
         text.contains("test-policy.yaml")
@@ -473,7 +477,12 @@ async fn a_plugin_whose_reconciled_kind_the_policy_does_not_allow_is_not_loaded(
         "{text}"
     );
     // Other plugins are unaffected by an entry that does not name them.
-    let probe = runtime.load(&common::test_plugin("probe")).await;
+    let probe = load_file(
+        &runtime,
+        &common::test_plugin("probe"),
+        DEFAULT_MAX_PLUGIN_SIZE,
+    )
+    .await;
     assert!(probe.is_ok(), "{probe:?}");
     common::fault_report::record(
         "policy",

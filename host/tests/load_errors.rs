@@ -5,6 +5,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
+use kubewasm::loader::{DEFAULT_MAX_PLUGIN_SIZE, FileError, load_file};
 use kubewasm::runtime::{LoadError, Runtime};
 
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
@@ -13,8 +14,8 @@ fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     path
 }
 
-async fn load_err(runtime: &Runtime, path: &Path) -> LoadError {
-    match runtime.load(path).await {
+async fn load_err(runtime: &Runtime, path: &Path) -> FileError {
+    match load_file(runtime, path, DEFAULT_MAX_PLUGIN_SIZE).await {
         Ok(p) => panic!("{} loaded as {p:?}", path.display()),
         Err(e) => {
             eprintln!("{e}");
@@ -33,7 +34,10 @@ async fn a_file_that_is_not_wasm_is_rejected() {
     let runtime = common::runtime();
     let path = write(dir.path(), "notes.wasm", b"hello, I am a text file\n");
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::NotWasm { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::NotWasm { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("not a WebAssembly file"), "{err}");
 }
 
@@ -42,7 +46,7 @@ async fn a_missing_file_is_a_read_error() {
     let dir = tempfile::tempdir().unwrap();
     let runtime = common::runtime();
     let err = load_err(&runtime, &dir.path().join("absent.wasm")).await;
-    assert!(matches!(err, LoadError::Read(_)), "{err:?}");
+    assert!(matches!(err, FileError::Read(_)), "{err:?}");
 }
 
 #[tokio::test]
@@ -53,7 +57,7 @@ async fn a_fifo_is_refused_without_reading_it() {
     let runtime = common::runtime();
     // A read of a FIFO with no writer would block this test forever.
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::Read(_)), "{err:?}");
+    assert!(matches!(err, FileError::Read(_)), "{err:?}");
     assert!(
         err.to_string()
             .contains("is not a regular file (it is a FIFO)"),
@@ -69,7 +73,10 @@ async fn a_core_module_is_rejected_as_not_a_component() {
     let module = wat::parse_str(r#"(module (func (export "reconcile")))"#).unwrap();
     let path = write(dir.path(), "core.wasm", &module);
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::CoreModule { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::CoreModule { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("not a component"), "{err}");
 }
 
@@ -88,7 +95,10 @@ async fn a_component_of_another_world_is_rejected() {
     .unwrap();
     let path = write(dir.path(), "other-world.wasm", &component);
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::Incompatible { .. })),
+        "{err:?}"
+    );
     assert!(
         err.to_string()
             .contains("kubewasm:controller/reconciler@0.1.0"),
@@ -111,7 +121,10 @@ async fn a_component_exporting_another_major_version_is_rejected() {
     .unwrap();
     let path = write(dir.path(), "v1-export.wasm", &component);
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::Incompatible { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("reconciler@0.1.0"), "{err}");
 }
 
@@ -126,7 +139,10 @@ async fn a_component_importing_another_major_version_is_rejected() {
     .unwrap();
     let path = write(dir.path(), "v1-import.wasm", &component);
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::Incompatible { .. })),
+        "{err:?}"
+    );
     assert!(
         err.to_string().contains("kubewasm:controller/cache@1.0.0"),
         "{err}"
@@ -140,7 +156,10 @@ async fn a_truncated_component_fails_to_compile() {
     let good = std::fs::read(common::example("hello")).unwrap();
     let path = write(dir.path(), "truncated.wasm", &good[..good.len() / 2]);
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::Compile { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::Compile { .. })),
+        "{err:?}"
+    );
 }
 
 #[tokio::test]
@@ -148,7 +167,7 @@ async fn a_nonsense_manifest_is_rejected_with_every_problem() {
     let runtime = common::runtime();
     let path = common::test_plugin("bad-manifest");
     let err = load_err(&runtime, &path).await;
-    let LoadError::Manifest { source, .. } = &err else {
+    let FileError::Load(LoadError::Manifest { source, .. }) = &err else {
         panic!("expected a manifest error, got {err:?}")
     };
     let text = err.to_string();
@@ -179,6 +198,9 @@ async fn a_manifest_with_an_unknown_verb_is_rejected() {
     let runtime = common::runtime();
     let path = common::test_plugin("unknown-verb");
     let err = load_err(&runtime, &path).await;
-    assert!(matches!(err, LoadError::Incompatible { .. }), "{err:?}");
+    assert!(
+        matches!(err, FileError::Load(LoadError::Incompatible { .. })),
+        "{err:?}"
+    );
     assert!(err.to_string().contains("get-manifest"), "{err}");
 }

@@ -90,10 +90,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
         "kubewasm-bench".to_owned(),
     ));
     let runtime = ctx.runtime()?;
-    let plugin = runtime
-        .load(&ctx.test_plugin(super::CACHE_PLUGIN)?)
-        .await
-        .context("loading the bench plugin")?;
+    let plugin = kubewasm::loader::load_file(
+        &runtime,
+        &ctx.test_plugin(super::CACHE_PLUGIN)?,
+        kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE,
+    )
+    .await
+    .context("loading the bench plugin")?;
 
     // Native: a reflector over the same server.
     let (store, reflector_task) = pod_reflector(cluster.client.clone());

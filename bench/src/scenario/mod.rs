@@ -77,7 +77,7 @@ pub async fn load_as(runtime: &Runtime, path: &Path, name: &str) -> anyhow::Resu
     let bytes = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     let named = path.with_file_name(format!("{name}.wasm"));
     runtime
-        .load_bytes(&named, bytes)
+        .load(&named, bytes)
         .await
         .with_context(|| format!("loading {} as {name}", path.display()))
 }

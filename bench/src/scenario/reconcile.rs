@@ -67,10 +67,13 @@ impl Running {
 /// When a cluster, the plugin or a run fails or times out.
 pub async fn throughput(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let runtime = ctx.runtime()?;
-    let plugin = runtime
-        .load(&ctx.test_plugin(PEER_PLUGIN)?)
-        .await
-        .context("loading the bench-peer-ops plugin")?;
+    let plugin = kubewasm::loader::load_file(
+        &runtime,
+        &ctx.test_plugin(PEER_PLUGIN)?,
+        kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE,
+    )
+    .await
+    .context("loading the bench-peer-ops plugin")?;
     let n = ctx.sizes.throughput_keys;
     let mut figures = Vec::new();
     for (id, title, prefix, goal, note) in [
@@ -191,10 +194,13 @@ async fn round(
 /// When a cluster, the plugin, a write or a run fails.
 pub async fn latency(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let runtime = ctx.runtime()?;
-    let plugin = runtime
-        .load(&ctx.test_plugin(PEER_PLUGIN)?)
-        .await
-        .context("loading the bench-peer-ops plugin")?;
+    let plugin = kubewasm::loader::load_file(
+        &runtime,
+        &ctx.test_plugin(PEER_PLUGIN)?,
+        kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE,
+    )
+    .await
+    .context("loading the bench-peer-ops plugin")?;
     let mut sides = Vec::new();
     let mut rates = Vec::new();
     for which in [Which::Kubewasm, Which::Native] {

@@ -155,7 +155,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     for i in 0..ctx.sizes.reloads {
         let bytes = variant(&original, &format!("cached-{stamp}-{i}"));
         compiler
-            .load_bytes(&dir.path().join(".precompile.wasm"), bytes.clone())
+            .load(&dir.path().join(".precompile.wasm"), bytes.clone())
             .await
             .context("compiling a variant into the cache")?;
         cached.push(millis(replace_and_time(&manager, &file, &bytes).await?));

@@ -670,7 +670,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         hex::encode(Sha256::digest(&bytes)),
         interfaces(&bytes),
     );
-    let plugin = runtime.load_bytes(&args.file, bytes).await?;
+    let plugin = runtime.load(&args.file, bytes).await?;
     let manifest = plugin.manifest();
     let permissions = manifest
         .grants()

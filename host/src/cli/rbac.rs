@@ -65,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE,
         )
         .await?;
-        let plugin = runtime.load_bytes(file, bytes).await?;
+        let plugin = runtime.load(file, bytes).await?;
         manifests.push(plugin.manifest().clone());
     }
     let target = RbacTarget {

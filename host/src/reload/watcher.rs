@@ -445,7 +445,7 @@ impl Scanner {
             },
         );
         let started = std::time::Instant::now();
-        let plugin = match self.runtime.load_bytes(path, bytes).await {
+        let plugin = match self.runtime.load(path, bytes).await {
             Ok(p) => p,
             Err(e) => {
                 self.failed(path, &name, version, e.to_string());

@@ -178,33 +178,17 @@ impl Runtime {
         self.inner.cache.as_ref()
     }
 
-    /// Loads the plugin at `path`, named after the file stem: reads it (a regular file of at
-    /// most [`DEFAULT_MAX_PLUGIN_SIZE`](crate::loader::DEFAULT_MAX_PLUGIN_SIZE) bytes),
-    /// compiles it (or takes it from the compile cache), pre-instantiates it against the
-    /// host's imports, then reads and validates its manifest.
+    /// Loads a plugin from `bytes` read from `path` (named after the file stem): compiles it
+    /// (or takes it from the compile cache), pre-instantiates it against the host's imports,
+    /// then reads and validates its manifest. Hot reload hashes the bytes it read and loads
+    /// exactly those, so the version it reports is the code that runs even if the file changes
+    /// again meanwhile. Reading files is the loader's part ([`crate::loader::load_file`]).
     ///
     /// # Errors
-    /// [`LoadError`] naming the file and the reason: unreadable, not a regular file, too large,
-    /// not WebAssembly, a core module instead of a component, another world or WIT major
-    /// version, a trap while returning the manifest, or an invalid manifest. Nothing else is
-    /// affected.
-    pub async fn load(&self, path: &Path) -> Result<Plugin, LoadError> {
-        let bytes =
-            crate::loader::read_plugin_file_async(path, crate::loader::DEFAULT_MAX_PLUGIN_SIZE)
-                .await?;
-        let name = path
-            .file_stem()
-            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
-        Plugin::load(self.clone(), name, path.to_owned(), bytes).await
-    }
-
-    /// Loads a plugin from `bytes` already read from `path` (named after the file stem), as
-    /// [`Runtime::load`] does: hot reload hashes the bytes it read and loads exactly those, so
-    /// the version it reports is the code that runs even if the file changes again meanwhile.
-    ///
-    /// # Errors
-    /// As [`Runtime::load`], except reading.
-    pub async fn load_bytes(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+    /// [`LoadError`] naming the file and the reason: not WebAssembly, a core module instead of
+    /// a component, another world or WIT major version, a trap while returning the manifest,
+    /// or an invalid manifest. Nothing else is affected.
+    pub async fn load(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         let name = path
             .file_stem()
             .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());

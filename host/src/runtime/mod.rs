@@ -1,7 +1,8 @@
 //! The plugin runtime: one wasmtime engine, plugins loaded from disk, one store per reconcile.
 //!
 //! - [`Runtime`] (`engine.rs`) owns the engine, the linker, the epoch ticker and the
-//!   [`CompileCache`]; [`Runtime::load`] turns a `.wasm` file into a [`Plugin`].
+//!   [`CompileCache`]; [`Runtime::load`] turns the bytes of a component into a [`Plugin`]
+//!   (reading files is the loader's job: `crate::loader::load_file`).
 //! - [`Plugin`] (`plugin.rs`) is a compiled component, its pre-instantiation and its
 //!   validated [`Manifest`] (the model in `kubewasm-core`; `manifest.rs` reads the WIT record);
 //!   [`Plugin::reconcile`] runs one reconcile.

@@ -22,13 +22,10 @@ use super::output;
 use super::projection::ProjectionCache;
 use super::state::HostState;
 
-/// Why a plugin could not be loaded. Every case names the file.
+/// Why a plugin's bytes could not be loaded. Every case names the file they were read from
+/// (reading it is the loader's part: [`crate::loader::FileError`]).
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    /// The file could not be read: missing, unreadable, not a regular file (a FIFO would block
-    /// a read forever), or over the size cap.
-    #[error(transparent)]
-    Read(#[from] crate::loader::ReadError),
     /// The file does not start with the WebAssembly magic number.
     #[error("failed to load plugin {path}: not a WebAssembly file (no \\0asm header)")]
     NotWasm {

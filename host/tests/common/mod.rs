@@ -66,7 +66,9 @@ pub fn config() -> RuntimeConfig {
 }
 
 pub async fn load(runtime: &Runtime, path: &Path) -> Plugin {
-    match runtime.load(path).await {
+    match kubewasm::loader::load_file(runtime, path, kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE)
+        .await
+    {
         Ok(p) => p,
         Err(e) => panic!("loading {} failed: {e}", path.display()),
     }
