@@ -6,9 +6,9 @@
 
 use serde_json::{Map, Value, json};
 
-use crate::api::AppState;
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::registry::ResourceType;
-use crate::status::{ApiError, ApiResult, Cause};
+use crate::state::AppState;
 
 /// Service cluster IPs come from 10.0.0.0/24 (kube-apiserver's default range); .1 belongs to
 /// the `kubernetes` Service.

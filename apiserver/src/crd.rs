@@ -3,11 +3,11 @@
 
 use serde_json::{Value, json};
 
-use crate::api::AppState;
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::object::now_rfc3339;
 use crate::registry::{ResourceType, ScalePaths, View, storage_key};
 use crate::schema::{self, FieldErrorKind};
-use crate::status::{ApiError, ApiResult, Cause};
+use crate::state::AppState;
 use crate::store::{Stored, WriteOp};
 
 const CRD_GROUP: &str = "apiextensions.k8s.io";

@@ -5,9 +5,9 @@ use axum::response::Response;
 use http::{StatusCode, header};
 use serde_json::{Value, json};
 
-use crate::api::json_response;
+use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
-use crate::status::{ApiError, ApiResult};
+use crate::response::json_response;
 
 const VERBS: &[&str] = &[
     "create",

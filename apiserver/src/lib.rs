@@ -2,11 +2,16 @@
 //!
 //! Start with [`ApiServer::start`] and a [`Config`]; point a `kube::Client` or `kubectl` at
 //! [`ApiServer::url`] (or the file from [`ApiServer::write_kubeconfig`]); inject faults through
-//! [`ApiServer::faults`]. Requests enter in `api.rs`, which routes to `discovery.rs`, `read.rs`
-//! (get/list), `watch.rs`, `write.rs` (create/update/delete, checked by `validation.rs` and `crd.rs`, normalized by
-//! `normalize.rs`),
-//! `patching.rs` (PATCH, through the pure `patch` and `schema` modules) and `scale.rs`; all state lives
-//! in `store.rs`. See the crate README for what differs from kube-apiserver.
+//! [`ApiServer::faults`]. See the crate README for what differs from kube-apiserver.
+//!
+//! Dependencies between modules go one way, from the entry point down. `server.rs` binds and serves (settings in `config.rs`);
+//! `router.rs`, the only module that knows every handler, logs each request, applies faults and the
+//! token and dispatches to `discovery.rs`, `read.rs` (get/list), `watch.rs`, `write.rs`
+//! (create/update/delete), `patching.rs` (PATCH, through the pure `patch` and `schema` modules) and
+//! `scale.rs`. The writing handlers commit through `commit.rs` (checked by `validation.rs` and `crd.rs`,
+//! defaulted by `defaults.rs`, normalized by `normalize.rs`, admitted by `admission.rs`). Handlers take a
+//! parsed `request.rs` `Req` and the shared `state.rs` `AppState`, answer through `response.rs` and fail
+//! with `error.rs` `ApiError`s; all objects live in `store.rs`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -20,10 +25,12 @@
 //! ```
 
 mod admission;
-mod api;
+mod commit;
+mod config;
 mod crd;
 mod defaults;
 mod discovery;
+mod error;
 mod events;
 mod faults;
 mod normalize;
@@ -32,16 +39,20 @@ pub mod patch;
 mod patching;
 mod read;
 mod registry;
+mod request;
+mod response;
 mod route;
+mod router;
 mod scale;
 pub mod schema;
 mod selector;
 mod server;
-mod status;
+mod state;
 mod store;
 mod validation;
 mod watch;
 mod write;
 
+pub use config::Config;
 pub use faults::{Failure, Faults, MAX_REQUEST_RECORDS, RequestFilter, RequestRecord};
-pub use server::{ApiServer, Config, Error};
+pub use server::{ApiServer, Error};

@@ -3,7 +3,7 @@
 
 use serde_json::{Map, Value};
 
-use crate::status::{ApiError, Cause};
+use crate::error::{ApiError, Cause};
 
 /// `metadata` of an object (created empty if missing or not an object).
 ///

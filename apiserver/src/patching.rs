@@ -1,50 +1,19 @@
-//! The PATCH handler and managedFields tracking: wires HTTP requests to the pure `patch` module.
+//! The PATCH handler (merge, JSON, strategic merge and server-side apply): turns a request into a patch
+//! of the pure `patch` module and commits the result through `commit`, as a create when apply finds no object.
 
 use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::api::{AppState, Req, bytes_response};
+use crate::commit::{Track, WriteOpts, create_object, field_manager, update_object};
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::events;
 use crate::patch::{self, PatchError, PatchType, TypeInfo};
 use crate::read::output;
-use crate::registry::{ResourceType, View};
-use crate::status::{ApiError, ApiResult, Cause};
-use crate::write::{Track, WriteOpts, create_object, field_manager, update_object};
-
-/// Records managedFields (operation "Update") for a create, PUT or non-apply PATCH, through
-/// `subresource` (`Some("status")`) or the main resource (`None`).
-pub fn track(
-    ty: &ResourceType,
-    old: Option<&Value>,
-    new: &mut Value,
-    manager: &str,
-    subresource: Option<&str>,
-) {
-    let av = ty.api_version();
-    let info = TypeInfo {
-        api_version: &av,
-        kind: &ty.kind,
-        builtin: ty.builtin,
-        schema: ty.schema.as_ref(),
-    };
-    if ty.view == View::EventsV1 {
-        // Stored as core/v1 Events: record the fields as the writer named them (note, regarding, ...),
-        // matching the entry's apiVersion.
-        let old_view = old.map(|o| events::to_view(ty, o).into_owned());
-        let mut view = events::to_view(ty, new).into_owned();
-        patch::track_update_subresource(&info, old_view.as_ref(), &mut view, manager, subresource);
-        let tracked = view.pointer_mut("/metadata/managedFields").map(Value::take);
-        if let Some(meta) = new.get_mut("metadata").and_then(Value::as_object_mut) {
-            match tracked {
-                Some(mf) => meta.insert("managedFields".into(), mf),
-                None => meta.remove("managedFields"),
-            };
-        }
-        return;
-    }
-    patch::track_update_subresource(&info, old, new, manager, subresource);
-}
+use crate::registry::ResourceType;
+use crate::request::Req;
+use crate::response::bytes_response;
+use crate::state::AppState;
 
 /// The part of an apply configuration a write through `subresource` may change, as kube-apiserver's
 /// reset fields: the main resource of a kind with a status subresource ignores `status`, and
@@ -166,7 +135,7 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
                     "meta.k8s.io",
                     "PatchOptions",
                     "",
-                    vec![crate::status::Cause {
+                    vec![Cause {
                         reason: "FieldValueRequired".into(),
                         message: "Required value: is required for apply patch".into(),
                         field: "fieldManager".into(),
@@ -180,7 +149,7 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
                 "meta.k8s.io",
                 "PatchOptions",
                 "",
-                vec![crate::status::Cause {
+                vec![Cause {
                     reason: "FieldValueForbidden".into(),
                     message: "Forbidden: may not be specified for non-apply patch".into(),
                     field: "force".into(),

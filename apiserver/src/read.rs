@@ -8,11 +8,13 @@ use bytes::{BufMut, Bytes, BytesMut};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use crate::api::{AppState, Req, bytes_response, json_response};
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::events;
 use crate::registry::{ResourceType, View};
+use crate::request::Req;
+use crate::response::{bytes_response, json_response};
 use crate::selector::{FieldSelector, LabelSelector};
-use crate::status::{ApiError, ApiResult, Cause};
+use crate::state::AppState;
 use crate::store::{Snapshot, Stored};
 
 /// The object's JSON as served at `ty`'s version (objects of multi-version CRDs are stored once and

@@ -5,11 +5,13 @@ use axum::response::Response;
 use http::StatusCode;
 use serde_json::{Map, Value, json};
 
-use crate::api::{AppState, Req, json_response};
+use crate::commit::{Track, WriteOpts, field_manager, update_object};
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::patch::{self, PatchType, TypeInfo};
 use crate::registry::{ResourceType, ScalePaths};
-use crate::status::{ApiError, ApiResult, Cause};
-use crate::write::{Track, WriteOpts, field_manager, update_object};
+use crate::request::Req;
+use crate::response::json_response;
+use crate::state::AppState;
 
 fn pointer(path: &str) -> String {
     path.replace('.', "/")

@@ -2,7 +2,7 @@
 
 use serde_json::Value;
 
-use crate::status::ApiError;
+use crate::error::ApiError;
 
 /// A parsed label selector (the shared [`kubewasm_core::LabelSelector`]); the empty selector
 /// matches everything.

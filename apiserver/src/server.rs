@@ -1,4 +1,5 @@
-//! Starting and stopping the server, its configuration, and the kubeconfig it writes.
+//! Starting and stopping the server ([`ApiServer`]), the connection loop with its restarts, and the
+//! kubeconfig it writes.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -13,54 +14,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::api::{self, AppState};
+use crate::commit::create_initial_namespaces;
+use crate::config::Config;
 use crate::faults::{Faults, Serving};
-
-/// Server settings.
-#[derive(Clone)]
-pub struct Config {
-    /// Address to bind; port 0 picks an ephemeral port.
-    pub listen: SocketAddr,
-    /// Required (and written into the kubeconfig) when listening on a non-loopback address.
-    pub token: Option<String>,
-    /// Must be true to bind a non-loopback address (then `token` is required; start() errors otherwise).
-    pub allow_non_loopback: bool,
-    /// How many watch events are kept for resuming watches; older resourceVersions get 410 Expired.
-    pub history_limit: usize,
-    /// Largest accepted request body, in bytes (413 above it).
-    pub max_body_bytes: usize,
-    /// How often a watch with `allowWatchBookmarks=true` gets a BOOKMARK (default 10 s; kube-apiserver
-    /// sends about one a minute). Must not be zero. Tests set it very long so that no bookmark can
-    /// move a watcher's resourceVersion at an inconvenient moment, or very short to see one at once.
-    pub bookmark_interval: Duration,
-}
-
-impl std::fmt::Debug for Config {
-    /// Redacts the token, so logging a config never leaks it.
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Config")
-            .field("listen", &self.listen)
-            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
-            .field("allow_non_loopback", &self.allow_non_loopback)
-            .field("history_limit", &self.history_limit)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .field("bookmark_interval", &self.bookmark_interval)
-            .finish()
-    }
-}
-
-impl Default for Config {
-    fn default() -> Config {
-        Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-            token: None,
-            allow_non_loopback: false,
-            history_limit: 10_000,
-            max_body_bytes: 3 * 1024 * 1024,
-            bookmark_interval: Duration::from_secs(10),
-        }
-    }
-}
+use crate::router;
+use crate::state::AppState;
 
 /// Errors starting the server or writing its kubeconfig.
 #[derive(Debug, thiserror::Error)]
@@ -137,8 +95,9 @@ impl ApiServer {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let token = config.token.clone();
         let state = Arc::new(AppState::new(config, shutdown_rx.clone()));
+        create_initial_namespaces(&state);
         let faults = state.faults.clone();
-        let app = api::router(state);
+        let app = router::router(state);
         let task = tokio::spawn(serve_loop(listener, addr, app, shutdown_rx, faults.clone()));
         tracing::info!(url = %format!("http://{addr}"), "embedded API server listening");
         Ok(ApiServer {
@@ -337,17 +296,6 @@ mod tests {
         })
         .await;
         assert!(matches!(r, Err(Error::TokenRequired(_))));
-    }
-
-    #[test]
-    fn debug_output_never_shows_the_token() {
-        let c = Config {
-            token: Some("hunter2".into()),
-            ..Config::default()
-        };
-        let shown = format!("{c:?}");
-        assert!(!shown.contains("hunter2"));
-        assert!(shown.contains("<redacted>"));
     }
 
     #[tokio::test]

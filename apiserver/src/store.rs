@@ -15,7 +15,7 @@ use parking_lot::RwLock;
 use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::status::ApiError;
+use crate::error::ApiError;
 
 /// One stored object: its JSON and what selectors need without parsing it.
 #[derive(Debug)]

@@ -4,8 +4,8 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
+use crate::error::{ApiError, ApiResult, Cause};
 use crate::registry::ResourceType;
-use crate::status::{ApiError, ApiResult, Cause};
 
 fn decode_error(ty: &ResourceType, field: &str, want: &str, got: &Value) -> ApiError {
     let kind = match got {

@@ -13,10 +13,11 @@ use serde_json::json;
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::api::{AppState, Req};
+use crate::error::{ApiError, ApiResult};
 use crate::read::{OutputVersion, Selectors, output_with, table};
 use crate::registry::ResourceType;
-use crate::status::{ApiError, ApiResult};
+use crate::request::Req;
+use crate::state::AppState;
 use crate::store::{Change, EventType, Stored};
 
 /// Watches end after this long unless `timeoutSeconds` says otherwise (kube-apiserver: 30-60 minutes).
@@ -138,7 +139,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
                     "",
                     "ListOptions",
                     "",
-                    vec![crate::status::Cause {
+                    vec![crate::error::Cause {
                         reason: "FieldValueForbidden".into(),
                         message: "Forbidden: sendInitialEvents requires setting resourceVersionMatch to NotOlderThan".into(),
                         field: "sendInitialEvents".into(),

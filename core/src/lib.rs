@@ -6,7 +6,8 @@
 //!   matching; [`Labels`]/[`LabelSource`] (`labels.rs`): what selectors match.
 //! - [`FieldPath`] (`field_path.rs`): paths such as `spec.nodeName` for indexes and lookups.
 //! - [`Projection`] (`projection.rs`): copying only some fields out of an object's JSON.
-//! - [`ObjectKey`] (`key.rs`): namespace/name of an object.
+//! - [`ObjectKey`] (`key.rs`): namespace/name of an object; [`Request`]/[`Reason`]/[`ObjectRef`]
+//!   (`request.rs`): the key a reconcile is asked for and why it fires.
 //! - [`Manifest`] (`manifest/`): a plugin's declaration validated, its permission checks, and
 //!   its narrowing by an operator's policy.
 //!
@@ -18,6 +19,7 @@ mod key;
 mod labels;
 pub mod manifest;
 mod projection;
+mod request;
 mod selector;
 
 pub use field_path::{Error as FieldPathError, FieldPath};
@@ -28,6 +30,7 @@ pub use manifest::{
     Reconciles, Verb, Verbs, Watch, WatchMapping, guess_plural,
 };
 pub use projection::{MAX_FIELDS, Projection, ProjectionError};
+pub use request::{ObjectRef, Reason, Request};
 pub use selector::{
     Error as SelectorError, LabelSelector, Requirement, is_dns_subdomain, is_label_key,
     is_label_value,

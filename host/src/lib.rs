@@ -6,14 +6,16 @@
 //! [`runtime::Backend`] (the informer cache for reads, the API client for writes;
 //! [`runtime::MemoryBackend`] for tests).
 
-pub mod client;
 mod cluster;
+pub mod kube_client;
 pub mod leader;
 pub mod loader;
 mod manager;
 pub mod metrics;
+mod plugin_loop;
 pub mod policy;
 pub mod rbac;
+pub mod reconciles;
 pub mod reload;
 pub mod runtime;
 pub mod serve;

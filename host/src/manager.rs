@@ -6,19 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use kubewasm_controller::{
-    EventType, GroupKind, InformerFactory, InformerHandle, InformerKey, InformerOptions,
-    InitialList, Item, MapBy, Mapper, Mapping, ObjectKey, OwnedKind, QueueStats, RateLimit, Via,
-    WatchMapping as ControllerWatch, WorkQueue,
+    GroupKind, InformerFactory, InformerHandle, InformerKey, InformerOptions, InitialList, MapBy,
+    Mapper, Mapping, OwnedKind, QueueStats, RateLimit, WatchMapping as ControllerWatch, WorkQueue,
 };
 use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{ClusterBackend, api_resource, store_index_name};
-pub use crate::reload::pipeline::VersionStats;
-use crate::reload::pipeline::{Pipeline, Switch, WorkerConfig};
-use crate::runtime::{
-    Backend, Kind, Manifest, ObjectRef, Plugin, Reason, Request, Verb, WatchMapping,
-};
+pub use crate::plugin_loop::VersionStats;
+use crate::plugin_loop::{PluginLoop, Switch, WorkerConfig, mapping_name};
+use crate::reconciles::{ReconcileEvent, ReconcileHub};
+use crate::runtime::{Backend, Kind, Manifest, Plugin, Verb, WatchMapping};
 
 /// Why a plugin could not be started.
 #[derive(Debug, thiserror::Error)]
@@ -112,7 +110,7 @@ pub enum Updated {
 }
 
 struct Running {
-    pipeline: Arc<Pipeline>,
+    plugin_loop: Arc<PluginLoop>,
     /// The informers the served version uses (each also held by its backend).
     informers: Vec<InformerHandle>,
     /// What the informers and mapping were planned from, to tell what a new manifest changes.
@@ -135,6 +133,7 @@ struct Inner {
     config: ManagerConfig,
     running: Mutex<HashMap<String, Running>>,
     metrics: crate::metrics::Metrics,
+    reconciles: Arc<ReconcileHub>,
 }
 
 impl std::fmt::Debug for Manager {
@@ -244,74 +243,6 @@ impl Plan {
     }
 }
 
-/// The name of a watch mapping in queue reasons: the watched kind.
-fn mapping_name(kind: &Kind) -> String {
-    if kind.group.is_empty() {
-        kind.kind.clone()
-    } else {
-        format!("{}.{}", kind.kind, kind.group)
-    }
-}
-
-/// Turns a queued item into the plugin's request; `None` for a key in a namespace the operator's
-/// policy does not allow (the reconciled kind's informer may see every namespace when the policy
-/// allows several; such keys are never handed to the plugin).
-pub(crate) fn request(manifest: &Manifest, item: &Item<ObjectKey>) -> Option<Request> {
-    use kubewasm_controller::Reason as Q;
-    if let Some(allowed) = manifest.read_namespaces(&manifest.reconciles.kind)
-        && !item
-            .key
-            .namespace()
-            .is_some_and(|ns| allowed.iter().any(|a| a == ns))
-    {
-        return None;
-    }
-    fn find_kind<'a>(name: &str, mut candidates: impl Iterator<Item = &'a Kind>) -> Option<Kind> {
-        candidates
-            .find(|k| k.kind == name || mapping_name(k) == name)
-            .cloned()
-    }
-    let reason = match &item.reason {
-        Q::Event {
-            kind,
-            event,
-            object,
-            via,
-        } => match via {
-            Via::Own => match event {
-                EventType::InitialListItem | EventType::Added => Reason::Created,
-                EventType::Modified => Reason::Changed,
-                EventType::Deleted => Reason::Deleted,
-            },
-            Via::Owner => match find_kind(kind, manifest.owns.iter()) {
-                Some(k) => Reason::OwnedChanged(object_ref(k, object)),
-                None => Reason::Changed,
-            },
-            Via::Mapping(name) => match find_kind(name, manifest.watches.iter().map(|w| &w.kind)) {
-                Some(k) => Reason::WatchedChanged(object_ref(k, object)),
-                None => Reason::Changed,
-            },
-        },
-        Q::Retry => Reason::Retry(item.retries),
-        Q::RequeueAfter => Reason::Requeue,
-        Q::Resync => Reason::Resync,
-        Q::Other(_) => Reason::Changed,
-    };
-    Some(Request {
-        namespace: item.key.namespace().map(str::to_owned),
-        name: item.key.name.clone(),
-        reason,
-    })
-}
-
-fn object_ref(kind: Kind, key: &ObjectKey) -> ObjectRef {
-    ObjectRef {
-        kind,
-        namespace: key.namespace().map(str::to_owned),
-        name: key.name.clone(),
-    }
-}
-
 impl Manager {
     /// A manager that runs plugins against the cluster `client` talks to.
     pub fn new(client: kube::Client, config: ManagerConfig) -> Self {
@@ -322,6 +253,7 @@ impl Manager {
                 config,
                 running: Mutex::new(HashMap::new()),
                 metrics: crate::metrics::Metrics::default(),
+                reconciles: Arc::default(),
             }),
         }
     }
@@ -330,6 +262,12 @@ impl Manager {
     pub fn render_metrics(&self) -> String {
         let plugins = self.status().into_iter().map(Into::into).collect();
         self.metrics().render(plugins, self.informers().stats())
+    }
+
+    /// Every reconcile of every plugin from now on, as it starts and as it ends (see
+    /// [`crate::reconciles`]). Keep reading the receiver, or drop it to unsubscribe.
+    pub fn reconciles(&self) -> tokio::sync::mpsc::UnboundedReceiver<ReconcileEvent> {
+        self.inner.reconciles.subscribe()
     }
 
     /// The host's metrics: reconcile outcomes are counted here (see [`crate::metrics`]).
@@ -365,7 +303,7 @@ impl Manager {
             version = plugin.version(),
             "plugin started; reconciles begin once its caches have synced"
         );
-        let pipeline = Pipeline::start(
+        let plugin_loop = PluginLoop::start(
             plugin,
             backend,
             &handles,
@@ -375,12 +313,13 @@ impl Manager {
                 concurrency: manifest.concurrency as usize,
                 resync: self.inner.config.resync,
                 metrics: self.inner.metrics.clone(),
+                hub: Arc::clone(&self.inner.reconciles),
             },
         );
         running.insert(
             name,
             Running {
-                pipeline: Arc::new(pipeline),
+                plugin_loop: Arc::new(plugin_loop),
                 informers: handles,
                 plan_informers: plan.informers,
                 mapping: plan.mapping,
@@ -436,18 +375,18 @@ impl Manager {
     /// when a new informer cannot start (the old version keeps serving).
     pub async fn update(&self, plugin: Plugin) -> Result<Updated, ManagerError> {
         let name = plugin.name().to_owned();
-        let (pipeline, old_informers, old_mapping) = {
+        let (plugin_loop, old_informers, old_mapping) = {
             let running = self.inner.running.lock();
             let r = running
                 .get(&name)
                 .ok_or_else(|| ManagerError::NotRunning(name.clone()))?;
             (
-                Arc::clone(&r.pipeline),
+                Arc::clone(&r.plugin_loop),
                 r.plan_informers.clone(),
                 r.mapping.clone(),
             )
         };
-        let old = pipeline.plugin();
+        let old = plugin_loop.plugin();
         if old.version() == plugin.version() {
             self.clear_reload_error(&name);
             return Ok(Updated::Unchanged);
@@ -464,8 +403,8 @@ impl Manager {
         let plan = Plan::new(&manifest, &self.inner.config);
         let version = plugin.version().to_owned();
         if plan.informers == old_informers && plan.mapping == old_mapping {
-            let backend = pipeline.backend();
-            pipeline.swap(plugin, backend, None);
+            let backend = plugin_loop.backend();
+            plugin_loop.swap(plugin, backend, None);
             self.clear_reload_error(&name);
             tracing::info!(plugin = %name, from = old.version(), to = %version, "plugin version swapped");
             return Ok(Updated::Swapped);
@@ -489,14 +428,14 @@ impl Manager {
         let mut running = self.inner.running.lock();
         let Some(r) = running
             .get_mut(&name)
-            .filter(|r| Arc::ptr_eq(&r.pipeline, &pipeline))
+            .filter(|r| Arc::ptr_eq(&r.plugin_loop, &plugin_loop))
         else {
             // Stopped (or restarted) while the new caches synced: nothing to swap into.
             return Err(ManagerError::NotRunning(name));
         };
-        pipeline.swap(plugin, backend, Some(switch));
+        plugin_loop.swap(plugin, backend, Some(switch));
         let queued = if requeue_all {
-            pipeline.queue_all(&primaries, "plugin reloaded")
+            plugin_loop.queue_all(&primaries, "plugin reloaded")
         } else {
             0
         };
@@ -538,13 +477,13 @@ impl Manager {
     /// Every version of `name` served since it started, oldest first, with its reconcile
     /// outcomes; the last one serves. Empty when no such plugin runs.
     pub fn versions(&self, name: &str) -> Vec<VersionStats> {
-        let pipeline = self
+        let plugin_loop = self
             .inner
             .running
             .lock()
             .get(name)
-            .map(|r| Arc::clone(&r.pipeline));
-        pipeline.map(|p| p.versions()).unwrap_or_default()
+            .map(|r| Arc::clone(&r.plugin_loop));
+        plugin_loop.map(|p| p.versions()).unwrap_or_default()
     }
 
     /// Stops a plugin: takes no new keys, lets reconciles in flight finish, releases its informers.
@@ -558,7 +497,7 @@ impl Manager {
         // which tokio does later on a worker thread: wait for it, so the informers no other
         // plugin uses are released by the time `stop` returns.
         let _ = (&mut running.sync_log).await;
-        running.pipeline.stop().await;
+        running.plugin_loop.stop().await;
         drop(running);
         tracing::info!(plugin = %name, "plugin stopped");
         true
@@ -582,8 +521,8 @@ impl Manager {
             .map(|(name, r)| PluginStatus {
                 name: name.clone(),
                 synced: r.informers.iter().all(InformerHandle::has_synced),
-                queue: r.pipeline.queue.stats(),
-                version: r.pipeline.plugin().version().to_owned(),
+                queue: r.plugin_loop.queue.stats(),
+                version: r.plugin_loop.plugin().version().to_owned(),
                 last_reload_error: r.last_reload_error.clone(),
             })
             .collect();
@@ -597,7 +536,7 @@ impl Manager {
             .running
             .lock()
             .get(name)
-            .map(|r| r.pipeline.plugin())
+            .map(|r| r.plugin_loop.plugin())
     }
 
     /// Waits until every running plugin's informers have synced.

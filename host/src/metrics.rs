@@ -18,7 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::runtime::ReconcileError;
+use crate::reconciles::{Blame, Reconciled};
+use crate::runtime::{Action, ReconcileError};
 
 /// One plugin's figures at scrape time, as plain data (taken from the manager's status).
 #[derive(Debug, Clone)]
@@ -65,13 +66,15 @@ pub struct PluginMetrics {
 }
 
 impl PluginMetrics {
-    /// Counts one reconcile (at `version`) that took `took`, as [`Metrics::reconciled`] does.
-    pub fn reconciled(
-        &self,
-        version: &str,
-        took: Duration,
-        result: Result<Outcome, &ReconcileError>,
-    ) {
+    /// Counts one finished reconcile of this plugin, as [`Metrics::reconciled`] does.
+    pub fn reconciled(&self, reconciled: &Reconciled) {
+        let version = &*reconciled.started.version;
+        let took = reconciled.took;
+        let result = match &reconciled.result {
+            Ok(Action::Done) => Ok(Outcome::Success),
+            Ok(Action::RequeueAfter(_)) => Ok(Outcome::RequeueAfter),
+            Err(e) => Err(e),
+        };
         match result {
             Ok(Outcome::Success) => {
                 self.time.observe(took.as_secs_f64());
@@ -97,6 +100,7 @@ pub struct Metrics {
     traps: Family<Labels, Counter>,
     deadlines: Family<Labels, Counter>,
     memory_caps: Family<Labels, Counter>,
+    failures: Family<Labels, Counter>,
     leader: Family<Labels, Gauge>,
 }
 
@@ -112,6 +116,7 @@ impl Default for Metrics {
             traps: Family::default(),
             deadlines: Family::default(),
             memory_caps: Family::default(),
+            failures: Family::default(),
             leader: Family::default(),
         }
     }
@@ -152,6 +157,9 @@ impl Metrics {
                     }
                     ReconcileError::Plugin { .. } | ReconcileError::Instantiate { .. } => {}
                 }
+                let mut fault = labels();
+                fault.push(("fault", Blame::of(e).as_str().to_owned()));
+                self.failures.get_or_create(&fault).inc();
                 Outcome::Error
             }
         };
@@ -246,6 +254,12 @@ impl Metrics {
             "kubewasm_plugin_memory_cap",
             "Reconciles stopped at their memory cap",
             self.memory_caps.clone(),
+        );
+        registry.register(
+            "kubewasm_reconcile_failures",
+            "Failed reconciles per plugin, version and whose fault it was (plugin: an error it \
+             returned, a trap, the deadline or the memory cap; host: it could not be instantiated)",
+            self.failures.clone(),
         );
         registry.register(
             "kubewasm_leader",
@@ -449,7 +463,11 @@ impl Collector for Snapshots {
 
 #[cfg(test)]
 mod tests {
+    use kubewasm_controller::ObjectKey;
+
     use super::*;
+    use crate::reconciles::ReconcileStarted;
+    use crate::runtime::Reason;
 
     #[test]
     fn reconcile_outcomes_are_counted_per_controller_and_result() {
@@ -475,9 +493,25 @@ mod tests {
         m.plugin_loaded("hello", "abc", true);
         // The per-plugin handles count into the same series.
         let p = m.for_plugin("hello");
-        p.reconciled("abc", Duration::from_millis(2), Ok(Outcome::Success));
-        p.reconciled("abc", Duration::from_millis(2), Ok(Outcome::RequeueAfter));
-        p.reconciled("abc", Duration::from_millis(2), Err(&trap));
+        let finished = |result| Reconciled {
+            started: Arc::new(ReconcileStarted {
+                plugin: "hello".into(),
+                version: "abc".into(),
+                key: ObjectKey::new(Some("default"), "a"),
+                reason: Reason::Changed,
+                at: std::time::Instant::now(),
+            }),
+            took: Duration::from_millis(2),
+            result,
+        };
+        p.reconciled(&finished(Ok(Action::Done)));
+        p.reconciled(&finished(Ok(Action::RequeueAfter(Duration::from_secs(1)))));
+        p.reconciled(&finished(Err(trap.clone())));
+        let busy = ReconcileError::Instantiate {
+            plugin: "hello".into(),
+            reason: "the instance pool is full".into(),
+        };
+        p.reconciled(&finished(Err(busy)));
         m.set_leader("me", true);
         let text = m.render(Vec::new(), Vec::new());
         assert!(
@@ -488,12 +522,12 @@ mod tests {
         );
         assert!(
             text.contains(
-                "controller_runtime_reconcile_total{controller=\"hello\",result=\"error\"} 2"
+                "controller_runtime_reconcile_total{controller=\"hello\",result=\"error\"} 3"
             ),
             "{text}"
         );
         assert!(
-            text.contains("controller_runtime_reconcile_errors_total{controller=\"hello\"} 2"),
+            text.contains("controller_runtime_reconcile_errors_total{controller=\"hello\"} 3"),
             "{text}"
         );
         assert!(
@@ -502,13 +536,26 @@ mod tests {
         );
         assert!(
             text.contains(
-                "controller_runtime_reconcile_time_seconds_count{controller=\"hello\"} 6"
+                "controller_runtime_reconcile_time_seconds_count{controller=\"hello\"} 7"
             ),
             "{text}"
         );
         assert!(
             text.contains(
                 "controller_runtime_reconcile_total{controller=\"hello\",result=\"requeue_after\"} 1"
+            ),
+            "{text}"
+        );
+        // Whose fault each failure was: two traps (the plugin's), one failed instantiation (the host's).
+        assert!(
+            text.contains(
+                "kubewasm_reconcile_failures_total{plugin=\"hello\",version=\"abc\",fault=\"plugin\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "kubewasm_reconcile_failures_total{plugin=\"hello\",version=\"abc\",fault=\"host\"} 1"
             ),
             "{text}"
         );

@@ -1,9 +1,595 @@
-//! Hot reload: a plugins folder watched for added, changed and removed plugin files
-//! ([`PluginWatcher`]), and the per-plugin pipeline that lets a version be swapped while its queue,
-//! caches and workers keep running (the manager's pipeline).
+//! Hot reload. [`PluginWatcher`]: keeps the running plugins in step with a plugins folder — starts added
+//! files, hot-reloads changed ones, stops removed ones — and says what it did.
+//!
+//! Changes are detected by content (SHA-256 of the bytes, read through symlinks), so every way a
+//! file gets replaced works the same: a write in place, a write to a temporary name then a
+//! rename, and a Kubernetes ConfigMap/Secret volume update (where `name.wasm` is a symlink into
+//! `..data/`, itself a symlink swapped to a new timestamped folder). Filesystem events only say
+//! "look again": after a quiet period (the debounce) the folder is rescanned, and it is rescanned
+//! periodically anyway (inotify can drop events). A file that fails to load — including one still
+//! being written — leaves the version already running in place; its next change is tried again.
 
-pub(crate) mod pipeline;
-mod watcher;
+use std::collections::HashMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
 
-pub use pipeline::VersionStats;
-pub use watcher::{FileState, PluginWatcher, ReloadEvent, WatchError, WatchOptions};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher as _};
+use parking_lot::Mutex;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::loader::{LoaderError, plugin_files, read_plugin_file_async};
+use crate::manager::{Manager, Updated};
+use crate::runtime::{Runtime, version_of};
+
+/// Why the plugins folder cannot be watched.
+#[derive(Debug, thiserror::Error)]
+pub enum WatchError {
+    /// The folder cannot be read.
+    #[error(transparent)]
+    Folder(#[from] LoaderError),
+    /// The filesystem watch could not be set up.
+    #[error("failed to watch the plugins folder {path}: {source}")]
+    Watch {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: notify::Error,
+    },
+}
+
+/// How the folder is watched. `Default` gives production values.
+#[derive(Debug, Clone)]
+pub struct WatchOptions {
+    /// Watch for changes after the first load; `false` loads the folder once.
+    pub watch: bool,
+    /// Quiet time after the last filesystem event before the folder is rescanned.
+    pub debounce: Duration,
+    /// Rescan this often even without events (a safety net for dropped events).
+    pub rescan: Duration,
+    /// How long a new version may wait for the caches its new manifest needs before the reload
+    /// is given up (the old version keeps serving).
+    pub sync_timeout: Duration,
+    /// Largest plugin file read; a bigger one fails with an error naming its size, unread.
+    pub max_plugin_size: u64,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            watch: true,
+            debounce: Duration::from_millis(300),
+            rescan: Duration::from_secs(30),
+            sync_timeout: Duration::from_secs(120),
+            max_plugin_size: crate::loader::DEFAULT_MAX_PLUGIN_SIZE,
+        }
+    }
+}
+
+/// Something the watcher did, as a one-line message ([`fmt::Display`]) for `kubewasm dev`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReloadEvent {
+    /// A new plugin file was loaded and started.
+    Started {
+        /// The plugin.
+        name: String,
+        /// Its version.
+        version: String,
+        /// Whether the compile cache had it.
+        from_cache: bool,
+    },
+    /// A changed file was loaded and now serves.
+    Reloaded {
+        /// The plugin.
+        name: String,
+        /// The version it replaced.
+        from: String,
+        /// The version now serving.
+        to: String,
+        /// What the swap involved.
+        how: Updated,
+        /// Whether the compile cache had it.
+        from_cache: bool,
+    },
+    /// A file failed to load or validate, or its new informers failed; nothing changed.
+    Failed {
+        /// The file.
+        path: PathBuf,
+        /// The version that keeps serving, if the plugin runs.
+        serving: Option<String>,
+        /// Why.
+        reason: String,
+    },
+    /// A removed file's plugin was stopped (after its reconciles in flight finished).
+    Stopped {
+        /// The plugin.
+        name: String,
+    },
+}
+
+impl fmt::Display for ReloadEvent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let cache = |hit: bool| if hit { " (compile cache hit)" } else { "" };
+        match self {
+            Self::Started {
+                name,
+                version,
+                from_cache,
+            } => write!(
+                f,
+                "plugin {name}: started version {version}{}",
+                cache(*from_cache)
+            ),
+            Self::Reloaded {
+                name,
+                from,
+                to,
+                how,
+                from_cache,
+            } => {
+                let how = match how {
+                    Updated::Unchanged => "same code",
+                    Updated::Swapped => "same manifest",
+                    Updated::Rewired {
+                        requeued_all: false,
+                    } => "new informers or indexes",
+                    Updated::Rewired { requeued_all: true } => {
+                        "new informers or mapping, every object queued"
+                    }
+                };
+                write!(
+                    f,
+                    "plugin {name}: reloaded {from} -> {to} ({how}){}",
+                    cache(*from_cache)
+                )
+            }
+            Self::Failed {
+                path,
+                serving,
+                reason,
+            } => {
+                write!(f, "plugin file {} not loaded: {reason}", path.display())?;
+                match serving {
+                    Some(v) => write!(f, " (version {v} keeps serving)"),
+                    None => Ok(()),
+                }
+            }
+            Self::Stopped { name } => write!(f, "plugin {name}: file removed, stopped"),
+        }
+    }
+}
+
+/// What the watcher knows of one plugin file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileState {
+    /// The plugin's name (the file stem).
+    pub name: String,
+    /// The version of the file's current content.
+    pub version: String,
+    /// Why that content did not load, if it did not.
+    pub error: Option<String>,
+}
+
+struct Shared {
+    files: Mutex<HashMap<PathBuf, FileState>>,
+    failures: std::sync::atomic::AtomicU64,
+    events: broadcast::Sender<ReloadEvent>,
+}
+
+/// Keeps a manager's plugins in step with a folder. Dropping it stops watching (the plugins keep
+/// running); [`PluginWatcher::stop`] does the same and waits for a scan in progress.
+pub struct PluginWatcher {
+    shared: Arc<Shared>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<()>>,
+}
+
+impl fmt::Debug for PluginWatcher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PluginWatcher")
+            .field("files", &*self.shared.files.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+struct Scanner {
+    runtime: Runtime,
+    manager: Manager,
+    dir: PathBuf,
+    options: WatchOptions,
+    shared: Arc<Shared>,
+}
+
+impl PluginWatcher {
+    /// Loads and starts every plugin in `dir` (a file that fails is logged and skipped), then,
+    /// with `options.watch`, follows the folder until stopped. Returns once the first load is
+    /// done, so [`Manager::status`] lists what runs.
+    ///
+    /// # Errors
+    /// [`WatchError`] when the folder cannot be read or watched.
+    pub async fn start(
+        runtime: Runtime,
+        manager: Manager,
+        dir: &Path,
+        options: WatchOptions,
+    ) -> Result<Self, WatchError> {
+        let (events, _) = broadcast::channel(256);
+        let shared = Arc::new(Shared {
+            files: Mutex::new(HashMap::new()),
+            failures: std::sync::atomic::AtomicU64::new(0),
+            events,
+        });
+        let mut scanner = Scanner {
+            runtime,
+            manager,
+            dir: dir.to_owned(),
+            options,
+            shared: Arc::clone(&shared),
+        };
+        // Watch before the first scan, so nothing changed during it is missed.
+        let (tx, rx) = mpsc::unbounded_channel();
+        let watcher = if scanner.options.watch {
+            let mut w = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                if event.as_ref().is_ok_and(|e| relevant(e.kind)) || event.is_err() {
+                    let _ = tx.send(());
+                }
+            })
+            .map_err(|source| WatchError::Watch {
+                path: dir.to_owned(),
+                source,
+            })?;
+            w.watch(dir, RecursiveMode::NonRecursive)
+                .map_err(|source| WatchError::Watch {
+                    path: dir.to_owned(),
+                    source,
+                })?;
+            Some(w)
+        } else {
+            None
+        };
+        scanner.scan().await?;
+        let Some(watcher) = watcher else {
+            return Ok(Self {
+                shared,
+                stop: None,
+                task: None,
+            });
+        };
+        tracing::info!(folder = %dir.display(), "watching the plugins folder for changes");
+        let (stop, stopped) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let _watcher = watcher;
+            scanner.run(rx, stopped).await;
+        });
+        Ok(Self {
+            shared,
+            stop: Some(stop),
+            task: Some(task),
+        })
+    }
+
+    /// Every change the watcher makes from now on (a lagging receiver misses the oldest).
+    pub fn subscribe(&self) -> broadcast::Receiver<ReloadEvent> {
+        self.shared.events.subscribe()
+    }
+
+    /// Every plugin file seen, with its current version and load error.
+    pub fn files(&self) -> Vec<(PathBuf, FileState)> {
+        let mut files: Vec<_> = self
+            .shared
+            .files
+            .lock()
+            .iter()
+            .map(|(p, s)| (p.clone(), s.clone()))
+            .collect();
+        files.sort_by(|a, b| a.0.cmp(&b.0));
+        files
+    }
+
+    /// How many loads or reloads have failed so far.
+    pub fn failures(&self) -> u64 {
+        self.shared
+            .failures
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops watching (plugins keep running), after a scan in progress.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for PluginWatcher {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+}
+
+/// Whether a filesystem event may mean a plugin file changed (reads, including the watcher's
+/// own, do not).
+fn relevant(kind: EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
+}
+
+impl Scanner {
+    async fn run(
+        &mut self,
+        mut events: mpsc::UnboundedReceiver<()>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let debounce = self.options.debounce;
+        // Under a stream of events, rescan at least this often.
+        let longest_wait = debounce * 10;
+        let mut due: Option<(Instant, Instant)> = None; // (quiet deadline, first event + longest wait)
+        let mut rescan =
+            tokio::time::interval_at(Instant::now() + self.options.rescan, self.options.rescan);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wake = due.map(|(quiet, cap)| quiet.min(cap));
+            tokio::select! {
+                _ = &mut stop => return,
+                event = events.recv() => {
+                    if event.is_none() {
+                        return;
+                    }
+                    let now = Instant::now();
+                    due = Some(match due {
+                        Some((_, cap)) => (now + debounce, cap),
+                        None => (now + debounce, now + longest_wait),
+                    });
+                }
+                () = sleep_until(wake), if wake.is_some() => {
+                    due = None;
+                    self.scan_logged().await;
+                }
+                _ = rescan.tick() => self.scan_logged().await,
+            }
+        }
+    }
+
+    async fn scan_logged(&mut self) {
+        if let Err(e) = self.scan().await {
+            tracing::warn!("{e}");
+        }
+    }
+
+    /// Brings the running plugins in line with the folder.
+    async fn scan(&mut self) -> Result<(), WatchError> {
+        let present = plugin_files(&self.dir)?;
+        for path in &present {
+            self.consider(path).await;
+        }
+        let gone: Vec<(PathBuf, FileState)> = self
+            .shared
+            .files
+            .lock()
+            .iter()
+            .filter(|(p, _)| !present.contains(p))
+            .map(|(p, s)| (p.clone(), s.clone()))
+            .collect();
+        for (path, state) in gone {
+            self.shared.files.lock().remove(&path);
+            let serves_this_file = self
+                .manager
+                .plugin(&state.name)
+                .is_some_and(|p| p.path() == path);
+            if serves_this_file {
+                tracing::info!(plugin = %state.name, file = %path.display(), "plugin file removed; stopping the plugin once its reconciles in flight finish");
+                self.manager.stop(&state.name).await;
+                self.emit(ReloadEvent::Stopped { name: state.name });
+            }
+        }
+        Ok(())
+    }
+
+    /// Loads `path` if its content changed since it was last seen.
+    async fn consider(&mut self, path: &Path) {
+        let name = path
+            .file_stem()
+            .map_or_else(String::new, |s| s.to_string_lossy().into_owned());
+        let bytes = match read_plugin_file_async(path, self.options.max_plugin_size).await {
+            Ok(b) => b,
+            // Gone between the listing and the read (e.g. mid-rename): the next scan sees it.
+            Err(e) if e.is_not_found() => return,
+            Err(e) => {
+                let reason = e.to_string();
+                // Said once, not again at every rescan while the file stays as it is.
+                let known = self.shared.files.lock().get(path).is_some_and(|s| {
+                    s.version.is_empty() && s.error.as_deref() == Some(reason.as_str())
+                });
+                if !known {
+                    self.failed(path, &name, String::new(), reason);
+                }
+                return;
+            }
+        };
+        let version = version_of(&bytes);
+        if self
+            .shared
+            .files
+            .lock()
+            .get(path)
+            .is_some_and(|s| s.version == version)
+        {
+            return;
+        }
+        tracing::info!(
+            plugin = %name,
+            version = %version,
+            "loading plugin file {} ({:.1} MB)",
+            path.display(),
+            bytes.len() as f64 / 1e6
+        );
+        self.shared.files.lock().insert(
+            path.to_owned(),
+            FileState {
+                name: name.clone(),
+                version: version.clone(),
+                error: None,
+            },
+        );
+        let started = std::time::Instant::now();
+        let plugin = match self.runtime.load(path, bytes).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.failed(path, &name, version, e.to_string());
+                return;
+            }
+        };
+        let from_cache = plugin.loaded_from_cache();
+        tracing::info!(plugin = %name, version = %version, "loaded in {:.2?}{}", started.elapsed(),
+            if from_cache { " (from the compile cache)" } else { "" });
+        let serving = self.manager.plugin(&name);
+        match serving {
+            None => match self.manager.start(plugin) {
+                Ok(()) => {
+                    self.manager.metrics().plugin_loaded(&name, &version, true);
+                    self.emit(ReloadEvent::Started {
+                        name,
+                        version,
+                        from_cache,
+                    });
+                }
+                Err(e) => self.failed(path, &name, version, e.to_string()),
+            },
+            Some(old) => {
+                let update =
+                    tokio::time::timeout(self.options.sync_timeout, self.manager.update(plugin))
+                        .await;
+                match update {
+                    Ok(Ok(how)) => {
+                        self.manager.metrics().plugin_loaded(&name, &version, true);
+                        self.emit(ReloadEvent::Reloaded {
+                            name,
+                            from: old.version().to_owned(),
+                            to: version,
+                            how,
+                            from_cache,
+                        });
+                    }
+                    Ok(Err(e)) => self.failed(path, &name, version, e.to_string()),
+                    Err(_) => self.failed(
+                        path,
+                        &name,
+                        version,
+                        format!(
+                            "the caches its new manifest needs did not sync within {:?}",
+                            self.options.sync_timeout
+                        ),
+                    ),
+                }
+            }
+        }
+    }
+
+    /// Records, logs, counts and announces a file that did not load.
+    fn failed(&self, path: &Path, name: &str, version: String, reason: String) {
+        let serving = self.manager.plugin(name).map(|p| p.version().to_owned());
+        match &serving {
+            Some(v) => tracing::error!(plugin = %name, version = %version, serving = %v,
+                "{reason}; the running version keeps serving"),
+            None => tracing::error!(plugin = %name, version = %version, "{reason}"),
+        }
+        self.shared
+            .failures
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.manager.metrics().plugin_loaded(name, &version, false);
+        if serving.is_some() {
+            self.manager.set_reload_error(name, reason.clone());
+        }
+        self.shared.files.lock().insert(
+            path.to_owned(),
+            FileState {
+                name: name.to_owned(),
+                version,
+                error: Some(reason.clone()),
+            },
+        );
+        self.emit(ReloadEvent::Failed {
+            path: path.to_owned(),
+            serving,
+            reason,
+        });
+    }
+
+    fn emit(&self, event: ReloadEvent) {
+        // No receiver is fine: the log has it too.
+        let _ = self.shared.events.send(event);
+    }
+}
+
+async fn sleep_until(when: Option<Instant>) {
+    match when {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use notify::event::{CreateKind, ModifyKind, RemoveKind, RenameMode};
+
+    use super::*;
+
+    #[test]
+    fn reads_do_not_trigger_a_rescan_but_writes_renames_and_removals_do() {
+        assert!(!relevant(EventKind::Access(AccessKind::Open(
+            AccessMode::Read
+        ))));
+        assert!(!relevant(EventKind::Access(AccessKind::Close(
+            AccessMode::Read
+        ))));
+        assert!(relevant(EventKind::Access(AccessKind::Close(
+            AccessMode::Write
+        ))));
+        assert!(relevant(EventKind::Create(CreateKind::File)));
+        assert!(relevant(EventKind::Modify(ModifyKind::Name(
+            RenameMode::To
+        ))));
+        assert!(relevant(EventKind::Remove(RemoveKind::File)));
+    }
+
+    #[test]
+    fn events_read_as_one_plain_line_each() {
+        let failed = ReloadEvent::Failed {
+            path: "plugins/hello.wasm".into(),
+            serving: Some("0123456789ab".into()),
+            reason: "not a WebAssembly file".into(),
+        };
+        assert_eq!(
+            failed.to_string(),
+            "plugin file plugins/hello.wasm not loaded: not a WebAssembly file (version 0123456789ab keeps serving)"
+        );
+        let reloaded = ReloadEvent::Reloaded {
+            name: "hello".into(),
+            from: "aaaaaaaaaaaa".into(),
+            to: "bbbbbbbbbbbb".into(),
+            how: Updated::Rewired { requeued_all: true },
+            from_cache: true,
+        };
+        assert_eq!(
+            reloaded.to_string(),
+            "plugin hello: reloaded aaaaaaaaaaaa -> bbbbbbbbbbbb (new informers or mapping, every object queued) (compile cache hit)"
+        );
+        assert_eq!(
+            ReloadEvent::Stopped { name: "x".into() }.to_string(),
+            "plugin x: file removed, stopped"
+        );
+    }
+}

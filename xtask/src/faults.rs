@@ -4,7 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The folder the fault tests write their rows to (see `host/tests/common/fault_report.rs`).
+/// The folder the fault tests write their rows to (see `host/tests/all/support/fault_report.rs`).
 pub fn rows_dir(root: &Path) -> PathBuf {
     root.join("target/tmp/fault-suite")
 }

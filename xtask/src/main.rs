@@ -43,7 +43,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "ci",
-        "what CI runs: lint, then test with the `ci` nextest profile (a failed test runs once more and shows as FLAKY if it then passes)",
+        "what CI runs: lint, then test with the `ci` nextest profile (no retries; a test running over 5 minutes is killed)",
     ),
     (
         "bench [ARGS]",

@@ -106,7 +106,9 @@ pub struct RuntimeArgs {
     pub memory_cap: usize,
 
     /// Where compiled plugins are cached, so a restart does not recompile
-    /// [default: $XDG_CACHE_HOME/kubewasm or ~/.cache/kubewasm].
+    /// [default: $XDG_CACHE_HOME/kubewasm/components or ~/.cache/kubewasm/components]. Created
+    /// with mode 0700 if missing; a folder owned by another user or writable by its group or
+    /// others is refused (its files are loaded as native code).
     #[arg(long, env = "KUBEWASM_COMPILE_CACHE")]
     pub compile_cache: Option<PathBuf>,
 

@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use kubewasm::Manager;
@@ -64,7 +65,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .parse()
             .context("parsing the embedded API server's URL")?,
     );
-    let client = kubewasm::client::client(config).context("creating the Kubernetes client")?;
+    let client = kubewasm::kube_client::client(config).context("creating the Kubernetes client")?;
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client, args.cache.config());
     let (started, watcher) = start_plugins(&runtime, &manager, &args.plugins, &args.watch).await?;
@@ -80,6 +81,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     });
+    let reconciles = tokio::spawn(print_reconciles(manager.reconciles()));
     if started == 0 {
         tracing::warn!(
             "no plugin is running: put plugin components in {}",
@@ -127,7 +129,66 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     shutdown_signal().await;
     watcher.stop().await;
     printer.abort();
+    reconciles.abort();
     manager.shutdown().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// At most this many reconcile lines a second; the rest are counted in one summary line.
+const RECONCILE_LINES_PER_SECOND: usize = 20;
+
+/// Prints every finished reconcile as one line (`reconciled rediscluster default/cache (created)
+/// in 2.1 ms: done`), so a newcomer sees what their plugin did without setting `RUST_LOG`. A
+/// burst (an initial list, a resync) prints the first lines of each second and a count of the rest.
+async fn print_reconciles(
+    mut reconciles: tokio::sync::mpsc::UnboundedReceiver<kubewasm::reconciles::ReconcileEvent>,
+) {
+    use kubewasm::reconciles::ReconcileEvent;
+    use kubewasm::runtime::Action;
+    let mut second = tokio::time::interval(Duration::from_secs(1));
+    let (mut printed, mut ok, mut failed) = (0, 0, 0);
+    loop {
+        let event = tokio::select! {
+            event = reconciles.recv() => event,
+            _ = second.tick() => {
+                if ok + failed > 0 {
+                    println!("({} more reconciles: {ok} ok, {failed} failed)", ok + failed);
+                }
+                (printed, ok, failed) = (0, 0, 0);
+                continue;
+            }
+        };
+        let Some(ReconcileEvent::Finished(r)) = event else {
+            if event.is_none() {
+                return;
+            }
+            continue;
+        };
+        if printed == RECONCILE_LINES_PER_SECOND {
+            if r.result.is_ok() {
+                ok += 1;
+            } else {
+                failed += 1;
+            }
+            continue;
+        }
+        printed += 1;
+        let s = &r.started;
+        let outcome = match &r.result {
+            Ok(Action::Done) => "done".to_owned(),
+            Ok(Action::RequeueAfter(after)) => format!("requeue after {after:?}"),
+            Err(e) => format!(
+                "FAILED ({}'s fault): {e}",
+                r.blame().map_or("", |b| b.as_str())
+            ),
+        };
+        println!(
+            "reconciled {} {} ({}) in {:.1} ms: {outcome}",
+            s.plugin,
+            s.key,
+            s.reason,
+            r.took.as_secs_f64() * 1e3
+        );
+    }
 }

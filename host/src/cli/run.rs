@@ -75,7 +75,7 @@ pub async fn client(
     };
     tracing::info!(cluster = %config.cluster_url, "using cluster");
     // Bounded retries of 429s (kube's default waits minutes in a storm): see kubewasm::client.
-    kubewasm::client::client(config).context("creating the Kubernetes client")
+    kubewasm::kube_client::client(config).context("creating the Kubernetes client")
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {

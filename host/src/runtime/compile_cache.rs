@@ -3,6 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::io::Write;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _};
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
@@ -20,6 +21,19 @@ pub enum CompileCacheError {
         /// Why.
         #[source]
         source: std::io::Error,
+    },
+    /// Someone other than this process's user could put files in the directory. Cached files
+    /// are loaded as native code, so that would let them run code in the host.
+    #[error(
+        "refusing the compile cache directory {path}: {why}; its files are loaded as native code, \
+         so only the user running kubewasm may be able to write it (fix: `chmod go-w {path}`, \
+         or pass another --compile-cache directory)"
+    )]
+    Unsafe {
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
     },
 }
 
@@ -58,16 +72,28 @@ impl Hasher for ShaHasher<'_> {
 }
 
 impl CompileCache {
-    /// A cache in `dir`, created if missing.
+    /// A cache in `dir`, created (readable and writable by this user only) if missing.
     ///
     /// # Errors
-    /// [`CompileCacheError::CreateDir`] when the directory cannot be created.
+    /// [`CompileCacheError::CreateDir`] when the directory cannot be created;
+    /// [`CompileCacheError::Unsafe`] when it belongs to another user or others can write it.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, CompileCacheError> {
         let dir = dir.into();
-        std::fs::create_dir_all(&dir).map_err(|source| CompileCacheError::CreateDir {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(&dir)
+            .map_err(|source| CompileCacheError::CreateDir {
+                path: dir.clone(),
+                source,
+            })?;
+        let metadata = std::fs::metadata(&dir).map_err(|source| CompileCacheError::CreateDir {
             path: dir.clone(),
             source,
         })?;
+        if let Some(why) = unsafe_owner_or_mode(&metadata) {
+            return Err(CompileCacheError::Unsafe { path: dir, why });
+        }
         Ok(Self { dir })
     }
 
@@ -104,11 +130,18 @@ impl CompileCache {
     /// The cached component for `wasm`, or `None` on a miss. A corrupt or incompatible file
     /// is removed (and reported at warn level) so the caller recompiles.
     pub(crate) fn get(&self, engine: &Engine, path: &Path) -> Option<Component> {
-        if !path.is_file() {
+        let metadata = std::fs::metadata(path)
+            .ok()
+            .filter(std::fs::Metadata::is_file)?;
+        if let Some(why) = unsafe_owner_or_mode(&metadata) {
+            // Not ours to trust (nor to delete): recompile; `put` then replaces it.
+            tracing::warn!(path = %path.display(), %why, "not loading a compiled component another user could have written");
             return None;
         }
         // SAFETY: `deserialize_file` trusts the file to be a component serialized by this
-        // engine configuration. Only this cache writes into its directory, each file is
+        // engine configuration. Only this cache writes into its directory (owned by this user
+        // and writable by no one else, checked when the cache was opened; the file itself is
+        // checked above), each file is
         // written whole (temp + rename) and its name includes the engine's compatibility
         // hash, and wasmtime still checks its own header and version before using it.
         #[allow(unsafe_code)]
@@ -141,6 +174,30 @@ impl CompileCache {
         if let Err(error) = result {
             tracing::warn!(path = %path.display(), %error, "failed to write a compiled component to the cache");
         }
+    }
+}
+
+/// Why a file or directory with `metadata` must not be trusted: owned by another user than
+/// this process's effective user, or writable by its group or by others.
+fn unsafe_owner_or_mode(metadata: &std::fs::Metadata) -> Option<String> {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    #[allow(unsafe_code)]
+    let me = unsafe { libc::geteuid() };
+    let mode = metadata.mode() & 0o7777;
+    if metadata.uid() != me {
+        Some(format!(
+            "it is owned by uid {}, not by this process's uid {me}",
+            metadata.uid()
+        ))
+    } else if mode & 0o022 != 0 {
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => "its group and by others",
+            (true, false) => "its group",
+            _ => "others",
+        };
+        Some(format!("it is writable by {who} (mode {mode:04o})"))
+    } else {
+        None
     }
 }
 

@@ -6,7 +6,7 @@
 //! - [`Plugin`] (`plugin.rs`) is a compiled component, its pre-instantiation and its
 //!   validated [`Manifest`] (the model in `kubewasm-core`; `manifest.rs` reads the WIT record);
 //!   [`Plugin::reconcile`] runs one reconcile.
-//! - The WIT imports are served by one file each under `host/`, after checking the caller's
+//! - The WIT imports are served by one file each under `imports/`, after checking the caller's
 //!   manifest; they reach the cluster only through the [`Backend`] trait (`backend.rs`).
 //! - `bindings.rs` is the only `bindgen!` call.
 //!
@@ -33,7 +33,7 @@ mod backend;
 mod bindings;
 mod compile_cache;
 mod engine;
-mod host;
+mod imports;
 mod manifest;
 mod memory;
 mod output;
@@ -46,14 +46,12 @@ pub use backend::{Backend, EventRecord, EventType, PatchRequest, Subresource};
 pub use compile_cache::{CompileCache, CompileCacheError};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
 pub use kubewasm_core::{
-    FieldPath, FieldPathError, LabelSelector, MAX_FIELDS, Projection, ProjectionError,
-    SelectorError,
+    FieldPath, FieldPathError, LabelSelector, MAX_FIELDS, ObjectRef, Projection, ProjectionError,
+    Reason, Request, SelectorError,
 };
 pub use manifest::{
     Declaration, Denied, Index, Kind, KindRef, Manifest, ManifestError, MappingRef, Reconciles,
     Verb, Verbs, Watch, WatchMapping, guess_plural,
 };
 pub use memory::MemoryBackend;
-pub use plugin::{
-    Action, LoadError, ObjectRef, Plugin, Reason, ReconcileError, Request, version_of,
-};
+pub use plugin::{Action, LoadError, Plugin, ReconcileError, version_of};

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use kubewasm_core::{ObjectRef, Reason, Request};
 use tracing::Instrument;
 use wasmtime::component::Component;
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -16,7 +17,7 @@ use super::bindings::kubewasm::controller::types as wit_types;
 use super::bindings::{self, PluginPre};
 use super::compile_cache::CompileSource;
 use super::engine::Runtime;
-use super::manifest::{Kind, Manifest, ManifestError};
+use super::manifest::{Manifest, ManifestError};
 use super::memory::MemoryBackend;
 use super::output;
 use super::projection::ProjectionCache;
@@ -89,7 +90,7 @@ pub enum LoadError {
 }
 
 /// Why one reconcile failed. The host carries on in every case; only this reconcile fails.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ReconcileError {
     /// The plugin returned an error (its own, or one it got from a host call).
     #[error("plugin {plugin} returned an error: {error}")]
@@ -149,68 +150,6 @@ impl ReconcileError {
     /// True when the plugin is at fault (every case but [`ReconcileError::Instantiate`]).
     pub fn is_plugin_fault(&self) -> bool {
         !matches!(self, Self::Instantiate { .. })
-    }
-}
-
-/// An object of any kind, in a [`Reason`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectRef {
-    /// Its kind.
-    pub kind: Kind,
-    /// Namespace (`None` for cluster-scoped).
-    pub namespace: Option<String>,
-    /// Name.
-    pub name: String,
-}
-
-/// Why a reconcile fires (see `wit/reconciler.wit`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
-    /// The object appeared.
-    Created,
-    /// The object changed.
-    Changed,
-    /// The object was deleted.
-    Deleted,
-    /// An owned object changed.
-    OwnedChanged(ObjectRef),
-    /// A watched object changed.
-    WatchedChanged(ObjectRef),
-    /// A requested requeue.
-    Requeue,
-    /// A retry after a failure; attempt number.
-    Retry(u32),
-    /// Periodic resync.
-    Resync,
-}
-
-/// The key to reconcile and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Request {
-    /// Namespace (`None` for cluster-scoped kinds).
-    pub namespace: Option<String>,
-    /// Name.
-    pub name: String,
-    /// Why.
-    pub reason: Reason,
-}
-
-impl Request {
-    /// A request for `namespace/name` (`""` namespace = cluster-scoped).
-    pub fn new(namespace: &str, name: &str, reason: Reason) -> Self {
-        Self {
-            namespace: (!namespace.is_empty()).then(|| namespace.to_owned()),
-            name: name.to_owned(),
-            reason,
-        }
-    }
-
-    /// `namespace/name`, or `name`.
-    pub fn key(&self) -> String {
-        match &self.namespace {
-            Some(ns) => format!("{ns}/{}", self.name),
-            None => self.name.clone(),
-        }
     }
 }
 
@@ -442,6 +381,14 @@ impl Plugin {
         &self.inner.version
     }
 
+    /// The name and version, shared (cheap to clone into every reconcile's record).
+    pub(crate) fn identity(&self) -> (Arc<str>, Arc<str>) {
+        (
+            Arc::clone(&self.inner.name),
+            Arc::clone(&self.inner.version),
+        )
+    }
+
     /// True when the compiled component came from the compile cache (no compilation).
     pub fn loaded_from_cache(&self) -> bool {
         self.inner.source == CompileSource::Cache
@@ -464,11 +411,25 @@ impl Plugin {
             "reconcile",
             plugin = %self.inner.name,
             version = %self.inner.version,
-            key = %key
+            key = %key,
+            fault = tracing::field::Empty,
         );
-        self.reconcile_inner(backend, request, key)
-            .instrument(span)
-            .await
+        let result = self
+            .reconcile_inner(backend, request, key)
+            .instrument(span.clone())
+            .await;
+        if let Err(e) = &result {
+            // Whose fault a failure is, for every log line of this reconcile's span.
+            span.record(
+                "fault",
+                if e.is_plugin_fault() {
+                    "plugin"
+                } else {
+                    "host"
+                },
+            );
+        }
+        result
     }
 
     async fn reconcile_inner(

@@ -1,0 +1,202 @@
+//! The HTTP entry point and the only module that knows every handler: the request log and faults, bearer
+//! token authentication, dispatch to discovery, reads, writes, patches, scale and watches, and turning
+//! every error (or panic) into a `kind: Status` response.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::Response;
+use futures::FutureExt;
+use http::{HeaderValue, Method, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::faults::{Failure, RequestRecord};
+use crate::request::{Query, Req, verb_for};
+use crate::response::{accepts_json, error_response, json_response, text_response};
+use crate::route::{self, Route};
+use crate::state::AppState;
+use crate::{discovery, patching, read, scale, watch as watching, write};
+
+/// The axum router serving everything.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    Router::new().fallback(handle).with_state(state)
+}
+
+/// Every request: served, then its status recorded for the fault injector's response log.
+async fn handle(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let faults = state.faults.clone();
+    let response = respond(state, req).await;
+    faults.on_response(response.status().as_u16());
+    response
+}
+
+/// The request log and injected faults, the bearer token check, then [`serve`]; a panic costs the request a
+/// 500 and nothing more.
+async fn respond(state: Arc<AppState>, req: Request) -> Response {
+    let method = req.method().clone();
+    let uri_path = req.uri().path().to_string();
+    let raw_query = req.uri().query().unwrap_or("").to_string();
+    let query = Query::parse(&raw_query);
+    let route = route::parse(&uri_path);
+    let (verb, watch, resource, namespace) = match &route {
+        Route::Resource(p) => {
+            let (v, w) = verb_for(&method, p, &query);
+            (v, w, Some(p.resource.clone()), p.namespace.clone())
+        }
+        Route::CoreVersions | Route::Groups | Route::Group(_) | Route::GroupVersion(..) => {
+            ("discovery", false, None, None)
+        }
+        _ => ("other", false, None, None),
+    };
+    let (failure, latency) = state.faults.on_request(RequestRecord {
+        verb: verb.to_string(),
+        method: method.to_string(),
+        path: uri_path.clone(),
+        query: raw_query,
+        watch,
+        resource,
+        namespace,
+    });
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(f) = failure {
+        return match f {
+            Failure::ServerError => error_response(&ApiError::internal("injected fault")),
+            Failure::TooManyRequests { retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                let mut r = error_response(&ApiError::too_many_requests(secs));
+                if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
+                    r.headers_mut().insert(header::RETRY_AFTER, v);
+                }
+                r
+            }
+        };
+    }
+    if let Some(token) = &state.config.token {
+        let expected = format!("Bearer {token}");
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok());
+        if given != Some(expected.as_str()) {
+            return error_response(&ApiError::unauthorized());
+        }
+    }
+    // A bug must cost one request a 500, never the connection or the server.
+    let served = std::panic::AssertUnwindSafe(serve(&state, route, method, query, req))
+        .catch_unwind()
+        .await;
+    match served {
+        Ok(Ok(r)) => r,
+        Ok(Err(e)) => error_response(&e),
+        Err(_) => {
+            tracing::error!(path = %uri_path, "request handler panicked");
+            error_response(&ApiError::internal(
+                "the server panicked while handling the request",
+            ))
+        }
+    }
+}
+
+/// Dispatches one authenticated request: discovery and other non-resource paths here, resource requests
+/// to their handler by verb (after reading the body within the size limit).
+async fn serve(
+    state: &Arc<AppState>,
+    route: Route,
+    method: Method,
+    query: Query,
+    req: Request,
+) -> ApiResult<Response> {
+    let non_resource = |v: Value| -> ApiResult<Response> {
+        if method != Method::GET && method != Method::HEAD {
+            return Err(ApiError::method_not_allowed(format!(
+                "{method} is not supported on this path"
+            )));
+        }
+        Ok(json_response(StatusCode::OK, &v))
+    };
+    if !accepts_json(req.headers()) && !matches!(route, Route::Health | Route::OpenApi(_)) {
+        return Err(ApiError::new(
+            406,
+            "NotAcceptable",
+            "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io",
+        ));
+    }
+    let registry = state.registry();
+    match route {
+        Route::CoreVersions => non_resource(discovery::core_versions(&req)),
+        Route::Groups => non_resource(discovery::groups(&registry)),
+        Route::Group(g) => match discovery::group(&registry, &g) {
+            Some(v) => non_resource(v),
+            None => Err(ApiError::no_route(req.uri().path())),
+        },
+        Route::GroupVersion(g, v) => match discovery::resources(&registry, &g, &v) {
+            Some(doc) => non_resource(doc),
+            None => Err(ApiError::no_route(req.uri().path())),
+        },
+        Route::Version => non_resource(discovery::version()),
+        Route::Health => Ok(text_response(StatusCode::OK, "ok")),
+        Route::OpenApi(rest) => discovery::openapi(&registry, &rest),
+        Route::Unknown => Err(ApiError::no_route(req.uri().path())),
+        Route::Resource(path) => {
+            let ty = registry
+                .get(&path.group, &path.version, &path.resource)
+                .ok_or_else(|| ApiError::no_route(req.uri().path()))?;
+            if let Some(sub) = &path.subresource
+                && !(sub == "status" && ty.has_status)
+                && !(sub == "scale" && ty.scale.is_some())
+            {
+                return Err(ApiError::no_route(req.uri().path()));
+            }
+            let (headers, body) = {
+                let (parts, body) = req.into_parts();
+                let limit = state.config.max_body_bytes;
+                let collected = http_body_util::Limited::new(body, limit)
+                    .collect()
+                    .await
+                    .map_err(|e| {
+                        if e.is::<http_body_util::LengthLimitError>() {
+                            ApiError::too_large(limit)
+                        } else {
+                            ApiError::bad_request(format!("failed to read request body: {e}"))
+                        }
+                    })?;
+                (parts.headers, collected.to_bytes())
+            };
+            let r = Req {
+                method: method.clone(),
+                path,
+                ty,
+                query,
+                headers,
+                body,
+            };
+            let (verb, _) = verb_for(&r.method, &r.path, &r.query);
+            if !r.scope_ok() {
+                return Err(ApiError::no_route(&r.resource_path()));
+            }
+            r.check_dry_run(verb)?;
+            if r.path.subresource.as_deref() == Some("scale") {
+                return scale::handle(state, &r, verb);
+            }
+            match verb {
+                "get" => read::get(state, &r),
+                "list" => read::list(state, &r),
+                "watch" => watching::watch(state.clone(), &r),
+                "create" => write::create(state, &r),
+                "update" => write::update(state, &r),
+                "patch" => patching::handle(state, &r),
+                "delete" => write::delete(state, &r),
+                "deletecollection" => write::delete_collection(state, &r),
+                _ => Err(ApiError::method_not_allowed(format!(
+                    "{method} is not supported on {}",
+                    r.ty.resource
+                ))),
+            }
+        }
+    }
+}

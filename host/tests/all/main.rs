@@ -1,0 +1,42 @@
+//! The host's integration tests, in one binary (as wasmtime's `tests/all`): one build, one link,
+//! one set of helpers (`support/`). Each module is one area; `cargo nextest run -p kubewasm -E
+//! 'test(/^reload::/)'` runs one of them.
+
+mod support;
+
+mod bench_plugin;
+mod capabilities;
+mod compile_cache;
+mod deploy;
+mod end_to_end;
+mod example_configmap_mirror;
+mod example_configmap_mirror_e2e;
+mod example_node_pods;
+mod example_node_pods_e2e;
+mod example_rediscluster;
+mod example_rediscluster_dev;
+mod example_rediscluster_e2e;
+mod fault_api_chaos;
+mod fault_bad_files;
+mod fault_conflicts;
+mod fault_plugins;
+mod fault_sandbox;
+mod faults;
+mod leader;
+mod load_errors;
+mod logging;
+mod metrics;
+mod plugin_cli;
+mod policy_cli;
+mod probes_shutdown;
+mod projection;
+mod python_plugin;
+mod python_plugin_e2e;
+mod rbac;
+mod real_chaos;
+mod real_examples;
+mod real_leader;
+mod real_reload_policy;
+mod reconcile;
+mod reload;
+mod writes;
