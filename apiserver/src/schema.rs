@@ -1,7 +1,7 @@
 //! CRD structural-schema logic: validation with kube-style field errors, defaulting and pruning.
 //!
 //! The server calls, on every create and update of a custom resource: [`prune`], then
-//! [`apply_defaults`], then [`validate`] (the order kube-apiserver uses), and [`apply_defaults`]
+//! [`apply_defaults`], then [`validate()`] (the order kube-apiserver uses), and [`apply_defaults`]
 //! again when reading objects stored before a default was added.
 
 mod validate;

@@ -9,7 +9,7 @@
 //! admin kubeconfig. `cargo xtask test` starts one control plane for the whole test run and
 //! hands its kubeconfig to the tests in [`KUBECONFIG_ENV`]; tests that restart a component
 //! start their own. Every process started here dies with the process that started it
-//! (see [`process`]), unless [`Options::detached`] asks otherwise (`cargo xtask cluster up`).
+//! (see `process.rs`), unless [`Options::detached`] asks otherwise (`cargo xtask cluster up`).
 
 mod binaries;
 pub mod http;

@@ -1,10 +1,27 @@
 //! The kubewasm host: runs Kubernetes reconcilers that are sandboxed WebAssembly components.
 //!
-//! Start with [`runtime`]: [`runtime::Runtime`] loads a plugin file into a
+//! Start with [`runtime`]: [`runtime::Runtime`] loads a plugin's bytes into a
 //! [`runtime::Plugin`] (compiled component + validated [`runtime::Manifest`]), and
 //! [`runtime::Plugin::reconcile`] runs one reconcile in a fresh, limited store against a
 //! [`runtime::Backend`] (the informer cache for reads, the API client for writes;
 //! [`runtime::MemoryBackend`] for tests).
+//!
+//! The modules, each depending only on those below it:
+//!
+//! | module | what |
+//! |---|---|
+//! | `cli` (binary), [`serve`] | the `kubewasm` command; probes, metrics endpoint, shutdown |
+//! | [`reload`] | a plugins folder watched: files started, hot-reloaded, stopped |
+//! | [`leader`] | leader election on a Lease |
+//! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
+//! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
+//! | [`reconciles`] | the typed stream of reconciles (started, finished) the manager publishes |
+//! | [`metrics`] | Prometheus metrics, counted from reconciles and rendered from plain snapshots |
+//! | [`loader`] | reading plugin files (size caps, folders) — the only module that does |
+//! | [`policy`] | an operator's policy file, narrowing what plugins may do |
+//! | [`ClusterBackend`] (`cluster.rs`) | the [`runtime::Backend`] of a real cluster: informer caches for reads, [`kube_client`] for writes |
+//! | [`runtime`] | wasmtime: engine, compile cache, plugins, WIT imports (`runtime/imports/`) |
+//! | [`rbac`] | the RBAC a set of manifests needs |
 
 mod cluster;
 pub mod kube_client;

@@ -129,7 +129,7 @@ fn add_owner_finalizers(rules: &mut Rules, owner: &Kind) {
 /// Every readable kind (reconciled, owned, watched, or granted get/list/watch) is served from an
 /// informer, so it needs get, list and watch. `update` also covers `<plural>/status` (plugins may
 /// replace status), `patch` also covers `<plural>/status`; a plugin that writes objects it owns
-/// gets `update` on `<reconciled plural>/finalizers` (see [`owner_of_writes`]). Writes to
+/// gets `update` on `<reconciled plural>/finalizers` (see `owner_of_writes`). Writes to
 /// namespaced kinds of a manifest a policy narrowed to some namespaces are left out here:
 /// [`namespaced_rules`] grants them in those namespaces only.
 pub fn plugin_rules<'a>(manifests: impl IntoIterator<Item = &'a Manifest>) -> Rules {

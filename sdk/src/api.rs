@@ -3,6 +3,7 @@
 //! Namespaces are `&str`; `""` means "cluster-scoped" for a single object and
 //! "every namespace" for a list, as in client-go.
 
+use crate::data::Event;
 use serde::Serialize;
 
 use crate::error::{Error, Result};
@@ -371,46 +372,6 @@ pub fn apply<T: Object>(obj: &T, force: bool) -> Result<T> {
 /// [`Error::Forbidden`] without `delete`, [`Error::NotFound`].
 pub fn delete<T: Object>(namespace: &str, name: &str) -> Result<()> {
     sys::delete(&Kind::of::<T>(), namespace, name)
-}
-
-/// A Kubernetes Event to record with [`event`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
-    /// A warning rather than a normal event.
-    pub warning: bool,
-    /// Short CamelCase reason, e.g. `Synced`.
-    pub reason: String,
-    /// A human-readable sentence.
-    pub note: String,
-    /// What the plugin did, e.g. `Patch`; may be empty.
-    pub action: String,
-}
-
-impl Event {
-    /// A normal event.
-    pub fn normal(reason: impl Into<String>, note: impl Into<String>) -> Self {
-        Self {
-            warning: false,
-            reason: reason.into(),
-            note: note.into(),
-            action: String::new(),
-        }
-    }
-
-    /// A warning event.
-    pub fn warning(reason: impl Into<String>, note: impl Into<String>) -> Self {
-        Self {
-            warning: true,
-            ..Self::normal(reason, note)
-        }
-    }
-
-    /// Sets the action.
-    #[must_use]
-    pub fn action(mut self, action: impl Into<String>) -> Self {
-        self.action = action.into();
-        self
-    }
 }
 
 /// Records `event` about `obj` (its kind must be in the manifest).

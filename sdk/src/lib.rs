@@ -54,6 +54,7 @@ extern crate self as kubewasm_sdk;
 pub mod bindings;
 
 mod api;
+mod data;
 mod error;
 pub mod log;
 mod manifest;
@@ -64,11 +65,11 @@ mod sys;
 pub mod testing;
 
 pub use api::{
-    Event, Patch, apply, create, delete, event, event_for, get, get_fields, get_fields_raw,
-    get_raw, list, list_by_index, list_by_index_fields, list_by_index_fields_raw,
-    list_by_index_raw, list_fields, list_fields_raw, list_raw, patch, patch_status, replace,
-    replace_status,
+    Patch, apply, create, delete, event, event_for, get, get_fields, get_fields_raw, get_raw, list,
+    list_by_index, list_by_index_fields, list_by_index_fields_raw, list_by_index_raw, list_fields,
+    list_fields_raw, list_raw, patch, patch_status, replace, replace_status,
 };
+pub use data::Event;
 pub use error::{Error, Result};
 pub use manifest::{Manifest, Verb, WatchMapping};
 pub use object::{Kind, Object, Scope};

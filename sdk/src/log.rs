@@ -2,20 +2,7 @@
 //!
 //! `println!`/`eprintln!` also reach the host's log, as unstructured lines.
 
-/// Log severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Level {
-    /// Very detailed.
-    Trace,
-    /// Debugging detail.
-    Debug,
-    /// Normal operation.
-    Info,
-    /// Something unexpected that the plugin handled.
-    Warn,
-    /// A failure.
-    Error,
-}
+pub use crate::data::Level;
 
 /// Writes one line at `level`.
 pub fn log(level: Level, message: impl AsRef<str>) {

@@ -4,24 +4,13 @@ use crate::bindings::exports::kubewasm::controller::reconciler as wit;
 use crate::bindings::kubewasm::controller::types;
 use crate::object::{Kind, Object};
 
-/// A verb the plugin may use on a kind.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Verb {
-    /// [`get`](crate::get).
-    Get,
-    /// [`list`](crate::list), [`list_by_index`](crate::list_by_index).
-    List,
-    /// Keep an informer for the kind (implied by `Get`/`List`).
-    Watch,
-    /// [`create`](crate::create).
-    Create,
-    /// [`replace`](crate::replace), [`replace_status`](crate::replace_status).
-    Update,
-    /// [`patch`](crate::patch), [`patch_status`](crate::patch_status), [`apply`](crate::apply).
-    Patch,
-    /// [`delete`](crate::delete).
-    Delete,
-}
+/// A verb the plugin may use on a kind: [`get`](crate::get); [`list`](crate::list) and
+/// [`list_by_index`](crate::list_by_index); `Watch` (keep an informer, implied by `Get`/`List`);
+/// [`create`](crate::create); [`replace`](crate::replace) and
+/// [`replace_status`](crate::replace_status) (`Update`); [`patch`](crate::patch),
+/// [`patch_status`](crate::patch_status) and [`apply`](crate::apply) (`Patch`);
+/// [`delete`](crate::delete). The same verbs the host checks (`kubewasm-core`).
+pub use kubewasm_core::Verb;
 
 /// How a change to a watched kind maps to keys of the reconciled kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -188,7 +177,7 @@ impl Manifest {
             permissions: self
                 .permissions
                 .iter()
-                .map(|(kind, verbs)| (core_kind(kind), verbs.iter().map(|v| v.core()).collect()))
+                .map(|(kind, verbs)| (core_kind(kind), verbs.clone()))
                 .collect(),
             concurrency: self.concurrency,
         }
@@ -261,21 +250,6 @@ fn core_kind(kind: &Kind) -> kubewasm_core::KindRef {
         kind: kind.kind.to_owned(),
         plural: kind.plural.map(str::to_owned),
         namespaced: kind.namespaced,
-    }
-}
-
-#[cfg(feature = "testing")]
-impl Verb {
-    pub(crate) fn core(self) -> kubewasm_core::Verb {
-        match self {
-            Self::Get => kubewasm_core::Verb::Get,
-            Self::List => kubewasm_core::Verb::List,
-            Self::Watch => kubewasm_core::Verb::Watch,
-            Self::Create => kubewasm_core::Verb::Create,
-            Self::Update => kubewasm_core::Verb::Update,
-            Self::Patch => kubewasm_core::Verb::Patch,
-            Self::Delete => kubewasm_core::Verb::Delete,
-        }
     }
 }
 

@@ -5,13 +5,7 @@
 //! `cargo test`) they call the fake host of [`crate::testing`] installed on the current
 //! thread, or fail with [`Error::Internal`](crate::Error::Internal) naming the fix.
 
-/// How a patch body is applied (mirrors the WIT `patch` variant).
-#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
-pub(crate) enum PatchBody {
-    Merge(Vec<u8>),
-    Json(Vec<u8>),
-    Apply { body: Vec<u8>, force: bool },
-}
+pub(crate) use crate::data::PatchBody;
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::*;
@@ -190,13 +184,13 @@ mod wasm {
         Ok(events::record_event(&event)?)
     }
 
-    pub(crate) fn log(level: crate::log::Level, message: &str) {
+    pub(crate) fn log(level: crate::data::Level, message: &str) {
         let level = match level {
-            crate::log::Level::Trace => log::Level::Trace,
-            crate::log::Level::Debug => log::Level::Debug,
-            crate::log::Level::Info => log::Level::Info,
-            crate::log::Level::Warn => log::Level::Warn,
-            crate::log::Level::Error => log::Level::Error,
+            crate::data::Level::Trace => log::Level::Trace,
+            crate::data::Level::Debug => log::Level::Debug,
+            crate::data::Level::Info => log::Level::Info,
+            crate::data::Level::Warn => log::Level::Warn,
+            crate::data::Level::Error => log::Level::Error,
         };
         log::log(level, message);
     }
@@ -260,7 +254,7 @@ mod no_host {
     ) -> Result<()> {
         no_host()
     }
-    pub(crate) fn log(level: crate::log::Level, message: &str) {
+    pub(crate) fn log(level: crate::data::Level, message: &str) {
         eprintln!("[{level:?}] {message}");
     }
 }

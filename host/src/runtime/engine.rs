@@ -1,6 +1,6 @@
 //! [`Runtime`]: the one wasmtime engine, its linker, the epoch ticker and the compile cache.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -9,7 +9,6 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::bindings;
 use super::compile_cache::{CompileCache, CompileCacheError};
-use super::plugin::{LoadError, Plugin};
 use super::state::HostState;
 
 /// A failure to build the runtime.
@@ -176,22 +175,5 @@ impl Runtime {
     /// The compile cache, if enabled.
     pub fn compile_cache(&self) -> Option<&CompileCache> {
         self.inner.cache.as_ref()
-    }
-
-    /// Loads a plugin from `bytes` read from `path` (named after the file stem): compiles it
-    /// (or takes it from the compile cache), pre-instantiates it against the host's imports,
-    /// then reads and validates its manifest. Hot reload hashes the bytes it read and loads
-    /// exactly those, so the version it reports is the code that runs even if the file changes
-    /// again meanwhile. Reading files is the loader's part ([`crate::loader::load_file`]).
-    ///
-    /// # Errors
-    /// [`LoadError`] naming the file and the reason: not WebAssembly, a core module instead of
-    /// a component, another world or WIT major version, a trap while returning the manifest,
-    /// or an invalid manifest. Nothing else is affected.
-    pub async fn load(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
-        let name = path
-            .file_stem()
-            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
-        Plugin::load(self.clone(), name, path.to_owned(), bytes).await
     }
 }

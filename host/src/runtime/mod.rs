@@ -1,11 +1,11 @@
 //! The plugin runtime: one wasmtime engine, plugins loaded from disk, one store per reconcile.
 //!
 //! - [`Runtime`] (`engine.rs`) owns the engine, the linker, the epoch ticker and the
-//!   [`CompileCache`]; [`Runtime::load`] turns the bytes of a component into a [`Plugin`]
-//!   (reading files is the loader's job: `crate::loader::load_file`).
+//!   [`CompileCache`].
 //! - [`Plugin`] (`plugin.rs`) is a compiled component, its pre-instantiation and its
 //!   validated [`Manifest`] (the model in `kubewasm-core`; `manifest.rs` reads the WIT record);
-//!   [`Plugin::reconcile`] runs one reconcile.
+//!   [`Runtime::load`] (beside it) turns the bytes of a component into one (reading files is
+//!   the loader's job: `crate::loader::load_file`); [`Plugin::reconcile`] runs one reconcile.
 //! - The WIT imports are served by one file each under `imports/`, after checking the caller's
 //!   manifest; they reach the cluster only through the [`Backend`] trait (`backend.rs`).
 //! - `bindings.rs` is the only `bindgen!` call.

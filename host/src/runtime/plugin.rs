@@ -1,7 +1,7 @@
 //! [`Plugin`]: a loaded plugin (compiled component, pre-instantiation, validated manifest),
 //! and [`Plugin::reconcile`], which runs one reconcile in a fresh store.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,6 +87,26 @@ pub enum LoadError {
         #[source]
         source: crate::policy::PolicyError,
     },
+}
+
+// Loading lives beside the plugin it makes (the engine knows nothing of plugins).
+impl Runtime {
+    /// Loads a plugin from `bytes` read from `path` (named after the file stem): compiles it
+    /// (or takes it from the compile cache), pre-instantiates it against the host's imports,
+    /// then reads and validates its manifest. Hot reload hashes the bytes it read and loads
+    /// exactly those, so the version it reports is the code that runs even if the file changes
+    /// again meanwhile. Reading files is the loader's part ([`crate::loader::load_file`]).
+    ///
+    /// # Errors
+    /// [`LoadError`] naming the file and the reason: not WebAssembly, a core module instead of
+    /// a component, another world or WIT major version, a trap while returning the manifest,
+    /// or an invalid manifest. Nothing else is affected.
+    pub async fn load(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
+        let name = path
+            .file_stem()
+            .map_or_else(|| "plugin".into(), |s| s.to_string_lossy().into_owned());
+        Plugin::load(self.clone(), name, path.to_owned(), bytes).await
+    }
 }
 
 /// Why one reconcile failed. The host carries on in every case; only this reconcile fails.

@@ -7,12 +7,12 @@ use kubewasm_core::{LabelSelector, Projection};
 use serde_json::{Map, Value};
 
 use super::{Call, RecordedEvent, Write};
-use crate::api::Event;
+use crate::data::Event;
+use crate::data::Level;
+use crate::data::PatchBody;
 use crate::error::{Error, Result};
-use crate::log::Level;
 use crate::manifest::Verb;
 use crate::object::Kind;
-use crate::sys::PatchBody;
 
 /// The frozen clock of the fake host.
 const NOW: &str = "2000-01-01T00:00:00Z";
@@ -111,7 +111,7 @@ impl State {
             return Ok(());
         };
         match verb {
-            Some(verb) => manifest.check(kind.group, kind.kind, verb.core()),
+            Some(verb) => manifest.check(kind.group, kind.kind, verb),
             None => manifest.declared(kind.group, kind.kind),
         }
         .map(drop)

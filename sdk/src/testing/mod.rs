@@ -80,9 +80,9 @@ use std::rc::Rc;
 
 use serde_json::Value;
 
-use crate::api::Event;
+use crate::data::Event;
+use crate::data::Level;
 use crate::error::{Error, Result};
-use crate::log::Level;
 use crate::object::{Kind, Object};
 use crate::reconcile::{Action, Plugin, Reason, Request};
 

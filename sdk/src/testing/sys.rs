@@ -2,10 +2,10 @@
 //! installed on the current thread.
 
 use super::{HOST, State};
-use crate::api::Event;
+use crate::data::Event;
+use crate::data::PatchBody;
 use crate::error::{Error, Result};
 use crate::object::Kind;
-use crate::sys::PatchBody;
 
 fn with<T>(f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
     let state = HOST.with(|h| h.borrow().clone()).ok_or_else(|| {
@@ -104,7 +104,7 @@ pub(crate) fn record_event(
     with(|s| s.event(kind, namespace, name, event))
 }
 
-pub(crate) fn log(level: crate::log::Level, message: &str) {
+pub(crate) fn log(level: crate::data::Level, message: &str) {
     let logged = with(|s| {
         s.logs.push((level, message.to_owned()));
         Ok(())

@@ -1,8 +1,8 @@
 //! The fake host's own behaviour.
 use super::*;
 use crate::Error;
-use crate::api::Event;
-use crate::log::Level;
+use crate::data::Event;
+use crate::data::Level;
 use crate::manifest::Verb;
 use crate::reconcile::Request;
 use crate::{Manifest, Patch, WatchMapping};
