@@ -18,8 +18,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::reconciles::{Blame, Reconciled};
-use crate::runtime::{Action, ReconcileError};
+use crate::reconciles::Blame;
+use crate::runtime::ReconcileError;
 
 /// One plugin's figures at scrape time, as plain data (taken from the manager's status).
 #[derive(Debug, Clone)]
@@ -66,15 +66,13 @@ pub struct PluginMetrics {
 }
 
 impl PluginMetrics {
-    /// Counts one finished reconcile of this plugin, as [`Metrics::reconciled`] does.
-    pub fn reconciled(&self, reconciled: &Reconciled) {
-        let version = &*reconciled.started.version;
-        let took = reconciled.took;
-        let result = match &reconciled.result {
-            Ok(Action::Done) => Ok(Outcome::Success),
-            Ok(Action::RequeueAfter(_)) => Ok(Outcome::RequeueAfter),
-            Err(e) => Err(e),
-        };
+    /// Counts one reconcile (at `version`) that took `took`, as [`Metrics::reconciled`] does.
+    pub fn reconciled(
+        &self,
+        version: &str,
+        took: Duration,
+        result: Result<Outcome, &ReconcileError>,
+    ) {
         match result {
             Ok(Outcome::Success) => {
                 self.time.observe(took.as_secs_f64());
@@ -463,11 +461,7 @@ impl Collector for Snapshots {
 
 #[cfg(test)]
 mod tests {
-    use kubewasm_controller::ObjectKey;
-
     use super::*;
-    use crate::reconciles::ReconcileStarted;
-    use crate::runtime::Reason;
 
     #[test]
     fn reconcile_outcomes_are_counted_per_controller_and_result() {
@@ -493,25 +487,14 @@ mod tests {
         m.plugin_loaded("hello", "abc", true);
         // The per-plugin handles count into the same series.
         let p = m.for_plugin("hello");
-        let finished = |result| Reconciled {
-            started: Arc::new(ReconcileStarted {
-                plugin: "hello".into(),
-                version: "abc".into(),
-                key: ObjectKey::new(Some("default"), "a"),
-                reason: Reason::Changed,
-                at: std::time::Instant::now(),
-            }),
-            took: Duration::from_millis(2),
-            result,
-        };
-        p.reconciled(&finished(Ok(Action::Done)));
-        p.reconciled(&finished(Ok(Action::RequeueAfter(Duration::from_secs(1)))));
-        p.reconciled(&finished(Err(trap.clone())));
+        p.reconciled("abc", Duration::from_millis(2), Ok(Outcome::Success));
+        p.reconciled("abc", Duration::from_millis(2), Ok(Outcome::RequeueAfter));
+        p.reconciled("abc", Duration::from_millis(2), Err(&trap));
         let busy = ReconcileError::Instantiate {
             plugin: "hello".into(),
             reason: "the instance pool is full".into(),
         };
-        p.reconciled(&finished(Err(busy)));
+        p.reconciled("abc", Duration::from_millis(2), Err(&busy));
         m.set_leader("me", true);
         let text = m.render(Vec::new(), Vec::new());
         assert!(

@@ -8,7 +8,7 @@
 //! [`Served`] version when it starts and keeps it to the end, so reconciles in flight finish on the
 //! version they began with. The pump that maps informer events to keys takes a [`Switch`] to move
 //! to a new set of subscriptions and a new mapping without a gap. Every reconcile is published to
-//! the manager's [`ReconcileHub`] as it starts and ends; metrics count from the same record.
+//! the manager's [`ReconcileHub`] as it starts and ends (built only while someone subscribes).
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,7 +26,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::metrics::{Metrics, PluginMetrics};
+use crate::metrics::{Metrics, Outcome, PluginMetrics};
 use crate::reconciles::{Blame, ReconcileEvent, ReconcileHub, ReconcileStarted, Reconciled};
 use crate::runtime::{
     self, Backend, Kind, Manifest, ObjectRef, Plugin, Reason, ReconcileError, Request,
@@ -265,8 +265,8 @@ impl Drop for PluginLoop {
     }
 }
 
-/// One reconcile on the version served when it starts; counted against that version and
-/// published (started, then finished) to the manager's [`ReconcileHub`], which metrics count from.
+/// One reconcile on the version served when it starts; counted against that version, in metrics,
+/// and published (started, then finished) to the manager's [`ReconcileHub`].
 ///
 /// After a fault (a trap, the deadline, the memory cap) that took `t`, the worker rests for `t`
 /// before taking its next key: a plugin whose keys keep faulting uses at most half of each of its
@@ -292,73 +292,80 @@ fn reconcile(
             );
             return Ok(kubewasm_controller::Action::done());
         };
-        let (plugin, version) = served.plugin.identity();
-        let started = Arc::new(ReconcileStarted {
-            plugin,
-            version,
-            key: item.key,
-            reason: request.reason.clone(),
-            at: Instant::now(),
-        });
-        if observe.hub.has_subscribers() {
+        // The stream's records are built only while someone subscribes: `kubewasm run` pays
+        // nothing for them.
+        let at = Instant::now();
+        let started = observe.hub.has_subscribers().then(|| {
+            let (plugin, version) = served.plugin.identity();
+            let started = Arc::new(ReconcileStarted {
+                plugin,
+                version,
+                key: item.key,
+                reason: request.reason.clone(),
+                at,
+            });
             observe
                 .hub
                 .publish(&ReconcileEvent::Started(Arc::clone(&started)));
-        }
+            started
+        });
         let result = served
             .plugin
             .reconcile(Arc::clone(&served.backend), request)
             .await;
-        let took = started.at.elapsed();
+        let took = at.elapsed();
         let counter = match &result {
             Ok(_) => &served.counts.ok,
             Err(ReconcileError::Plugin { .. }) => &served.counts.errors,
             Err(_) => &served.counts.faults,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        let rest = matches!(
+        observe.metrics.reconciled(
+            served.plugin.version(),
+            took,
+            match &result {
+                Ok(runtime::Action::Done) => Ok(Outcome::Success),
+                Ok(runtime::Action::RequeueAfter(_)) => Ok(Outcome::RequeueAfter),
+                Err(e) => Err(e),
+            },
+        );
+        if let Some(started) = started {
+            observe
+                .hub
+                .publish(&ReconcileEvent::Finished(Arc::new(Reconciled {
+                    started,
+                    took,
+                    result: result.clone(),
+                })));
+        }
+        if matches!(
             result,
             Err(ReconcileError::Trap { .. }
                 | ReconcileError::Deadline { .. }
                 | ReconcileError::MemoryCap { .. })
-        );
-        let reconciled = Arc::new(Reconciled {
-            started,
-            took,
-            result,
-        });
-        observe.metrics.reconciled(&reconciled);
-        if observe.hub.has_subscribers() {
-            observe
-                .hub
-                .publish(&ReconcileEvent::Finished(Arc::clone(&reconciled)));
-        }
-        if rest {
+        ) {
             tokio::select! {
                 () = tokio::time::sleep(took) => {}
                 () = queue.closed() => {}
             }
         }
-        match &reconciled.result {
+        match result {
             Ok(runtime::Action::Done) => Ok(kubewasm_controller::Action::done()),
             Ok(runtime::Action::RequeueAfter(after)) => {
-                Ok(kubewasm_controller::Action::requeue_after(*after))
+                Ok(kubewasm_controller::Action::requeue_after(after))
             }
-            Err(_) => Err(Failed(reconciled)),
+            Err(e) => Err(Failed(e)),
         }
     }
 }
 
 /// A failed reconcile, as the workers log it: the error and whose fault it is.
-pub(crate) struct Failed(Arc<Reconciled>);
+pub(crate) struct Failed(ReconcileError);
 
 impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Err(e) = &self.0.result {
-            // Blame first: the error may end with many lines of the plugin's stderr.
-            write!(f, "[fault: {}] {e}", Blame::of(e).as_str())?;
-        }
-        Ok(())
+        // Blame first: the error may end with many lines of the plugin's stderr.
+        write!(f, "[fault: {}] {}", Blame::of(&self.0).as_str(), self.0)
     }
 }
 

@@ -1,7 +1,7 @@
 //! The typed stream of reconciles: every reconcile the manager runs is published as it starts and
 //! as it ends — plugin, version, key, why it fired, when, how long it took and how it ended.
 //!
-//! Metrics count from it, `kubewasm dev` prints it, and tests observe the host through it rather
+//! `kubewasm dev` prints it, and tests observe the host through it rather
 //! than through log output. Subscribe with [`Manager::reconciles`](crate::Manager::reconciles).
 
 use std::sync::Arc;
