@@ -5,6 +5,7 @@
 
 mod bench;
 mod cluster;
+mod cycles;
 mod faults;
 mod python;
 
@@ -39,7 +40,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "lint",
-        "cargo fmt --check and cargo clippy -D warnings over the host workspace and the plugins",
+        "the module-cycle check (no module uses one that uses it back), cargo fmt --check, and cargo clippy -D warnings over the host workspace and the plugins",
     ),
     (
         "ci",
@@ -399,6 +400,14 @@ fn dev(extra: &[OsString]) -> Result {
 
 fn lint() -> Result {
     let root = root();
+    eprintln!("==> module cycles (no module uses one that uses it back)");
+    let cycles = cycles::find(&root).map_err(|e| format!("reading the sources: {e}"))?;
+    if !cycles.is_empty() {
+        return Err(format!(
+            "modules that use each other in a circle (move what both need below both):\n  {}",
+            cycles.join("\n  ")
+        ));
+    }
     run(
         "cargo fmt --check",
         cargo()
