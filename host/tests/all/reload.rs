@@ -561,14 +561,17 @@ fn kubewasm_dev_prints_a_line_for_a_file_that_fails_to_load_and_for_a_reload() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_periodic_rescan_picks_up_a_change_even_when_events_are_not_acted_on() {
+async fn the_periodic_rescan_picks_up_a_change_no_event_announced() {
     let hello = read(&support::example("hello"));
     let next = variant(&hello, "rescanned");
     let cluster = TestCluster::start().await;
     let dir = temp_dir();
-    let file = dir.path().join("rescan.wasm");
-    std::fs::write(&file, &hello).expect("write");
-    // A debounce far longer than the test: only the rescan can notice the change.
+    // The plugin file is a link to a file in another folder: writing that file makes no event
+    // in the watched folder, so only the periodic rescan can notice it.
+    let elsewhere = temp_dir();
+    let target = elsewhere.path().join("rescan.wasm");
+    std::fs::write(&target, &hello).expect("write");
+    std::os::unix::fs::symlink(&target, dir.path().join("rescan.wasm")).expect("link");
     let watcher = PluginWatcher::start(
         cluster.runtime.clone(),
         cluster.manager.clone(),
@@ -582,8 +585,61 @@ async fn the_periodic_rescan_picks_up_a_change_even_when_events_are_not_acted_on
     .await
     .expect("watch");
     serving(&cluster, "rescan", &version(&hello)).await;
-    std::fs::write(&file, &next).expect("write");
+    std::fs::write(&target, &next).expect("write");
     serving(&cluster, "rescan", &version(&next)).await;
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_completed_write_is_acted_on_at_once_and_a_write_under_way_is_not_read() {
+    let hello = read(&support::example("hello"));
+    let written = variant(&hello, "closed-after-write");
+    let renamed = variant(&hello, "renamed-into-place");
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("fast.wasm");
+    std::fs::write(&file, &hello).expect("write");
+    // Neither the quiet time nor the periodic rescan can fire during the test: only events that
+    // say a write completed can make the watcher look.
+    let watcher = PluginWatcher::start(
+        cluster.runtime.clone(),
+        cluster.manager.clone(),
+        dir.path(),
+        WatchOptions {
+            debounce: Duration::from_secs(3600),
+            rescan: Duration::from_secs(3600),
+            ..options()
+        },
+    )
+    .await
+    .expect("watch");
+    let mut events = watcher.subscribe();
+    serving(&cluster, "fast", &version(&hello)).await;
+
+    // Half the new file, left open for a while: a watcher that read it now would fail to load it.
+    {
+        use std::io::Write as _;
+        let mut open = std::fs::File::create(&file).expect("open for writing");
+        let half = written.len() / 2;
+        open.write_all(&written[..half]).expect("first half");
+        open.flush().expect("flush");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        open.write_all(&written[half..]).expect("second half");
+    } // closed here: the write is complete.
+    serving(&cluster, "fast", &version(&written)).await;
+    // A rename into place is complete too.
+    replace_by_rename(&file, &renamed);
+    serving(&cluster, "fast", &version(&renamed)).await;
+
+    let mut seen = Vec::new();
+    while let Ok(event) = events.try_recv() {
+        seen.push(event.to_string());
+    }
+    assert!(
+        seen.iter().all(|e| !e.contains("failed")),
+        "the half-written file was never read: {seen:?}"
+    );
     watcher.stop().await;
     cluster.stop().await;
 }
