@@ -194,7 +194,7 @@ async fn main() {
         hello.len() as f64 / 1e6
     );
     println!(
-        "  (reload times include the watcher's {:?} debounce)",
+        "  (files are renamed into place, which the watcher acts on at once; its {:?} quiet time is for writes still under way)",
         WatchOptions::default().debounce
     );
     println!(
