@@ -3,7 +3,7 @@
 //! # Naming
 //! A request named `<op>` or `<op>.<anything>` runs `<op>` (the text before the first `.`),
 //! so many distinct keys (`noop.0`, `noop.1`, ...) can run the same operation, e.g. for
-//! throughput. An unknown op fails the reconcile with `other("bench: unknown operation ...")`.
+//! throughput. `<op>.x<N>` (e.g. `get-raw.x100`) runs it N times in the one call. An unknown op fails the reconcile with `other("bench: unknown operation ...")`.
 //!
 //! # Fixture the ops expect
 //! Pods in namespace `bench`, one named `pod-0`, the listed ones labelled `app=bench` and
@@ -153,64 +153,80 @@ impl Plugin for Bench {
     }
 
     fn reconcile(req: Request) -> Result<Action> {
-        use kubewasm_sdk as k;
-        let op = req.name.split('.').next().unwrap_or_default();
-        match op {
-            "noop" => {}
-            "get-raw" => {
-                std::hint::black_box(found(k::get_raw::<Pod>(NAMESPACE, POD)?)?);
-            }
-            "get-decoded" => {
-                std::hint::black_box(found(k::get::<Pod>(NAMESPACE, POD)?)?);
-            }
-            "get-fields" => {
-                std::hint::black_box(found(k::get_fields::<Pod>(NAMESPACE, POD, FIELDS)?)?);
-            }
-            "list-raw" => {
-                std::hint::black_box(nonempty_raw(k::list_raw::<Pod>(NAMESPACE, "")?, op)?);
-            }
-            "list-decoded" => {
-                std::hint::black_box(nonempty(k::list::<Pod>(NAMESPACE, "")?, op)?);
-            }
-            "list-fields" => {
-                let pods = k::list_fields::<Pod>(NAMESPACE, "", FIELDS)?;
-                std::hint::black_box(nonempty(pods, op)?);
-            }
-            "list-index-raw" => {
-                let json = k::list_by_index_raw::<Pod>(INDEX, NODE)?;
-                std::hint::black_box(nonempty_raw(json, op)?);
-            }
-            "list-index-decoded" => {
-                let pods = k::list_by_index::<Pod>(INDEX, NODE)?;
-                std::hint::black_box(nonempty(pods, op)?);
-            }
-            "list-index-fields" => {
-                let pods = k::list_by_index_fields::<Pod>(INDEX, NODE, FIELDS)?;
-                std::hint::black_box(nonempty(pods, op)?);
-            }
-            "list-label-raw" => {
-                let json = k::list_raw::<Pod>(NAMESPACE, SELECTOR)?;
-                std::hint::black_box(nonempty_raw(json, op)?);
-            }
-            "list-label-decoded" => {
-                let pods = k::list::<Pod>(NAMESPACE, SELECTOR)?;
-                std::hint::black_box(nonempty(pods, op)?);
-            }
-            "list-label-fields" => {
-                let pods = k::list_fields::<Pod>(NAMESPACE, SELECTOR, FIELDS)?;
-                std::hint::black_box(nonempty(pods, op)?);
-            }
-            "list-index-summary" => {
-                let json = k::list_by_index_fields_raw::<Pod>(INDEX, NODE, FIELDS)?;
-                let pods: Vec<PodSummary<'_>> = serde_json::from_slice(&json)?;
-                std::hint::black_box(nonempty(pods, op)?);
-            }
-            "fresh" => fresh()?,
-            "realistic" => realistic(&req)?,
-            other => return Err(Error::other(format!("bench: unknown operation {other}"))),
+        let mut parts = req.name.split('.');
+        let op = parts.next().unwrap_or_default();
+        // `<op>.x<N>` runs the operation N times in this one call: the benchmark divides the
+        // call's time by N to get one operation's cost, without subtracting a separate call.
+        let times = parts
+            .next()
+            .and_then(|p| p.strip_prefix('x'))
+            .and_then(|n| n.parse::<u32>().ok())
+            .unwrap_or(1);
+        for _ in 0..times {
+            run(op, &req)?;
         }
         Ok(Action::done())
     }
+}
+
+/// Runs operation `op` once.
+fn run(op: &str, req: &Request) -> Result<()> {
+    use kubewasm_sdk as k;
+    match op {
+        "noop" => {}
+        "get-raw" => {
+            std::hint::black_box(found(k::get_raw::<Pod>(NAMESPACE, POD)?)?);
+        }
+        "get-decoded" => {
+            std::hint::black_box(found(k::get::<Pod>(NAMESPACE, POD)?)?);
+        }
+        "get-fields" => {
+            std::hint::black_box(found(k::get_fields::<Pod>(NAMESPACE, POD, FIELDS)?)?);
+        }
+        "list-raw" => {
+            std::hint::black_box(nonempty_raw(k::list_raw::<Pod>(NAMESPACE, "")?, op)?);
+        }
+        "list-decoded" => {
+            std::hint::black_box(nonempty(k::list::<Pod>(NAMESPACE, "")?, op)?);
+        }
+        "list-fields" => {
+            let pods = k::list_fields::<Pod>(NAMESPACE, "", FIELDS)?;
+            std::hint::black_box(nonempty(pods, op)?);
+        }
+        "list-index-raw" => {
+            let json = k::list_by_index_raw::<Pod>(INDEX, NODE)?;
+            std::hint::black_box(nonempty_raw(json, op)?);
+        }
+        "list-index-decoded" => {
+            let pods = k::list_by_index::<Pod>(INDEX, NODE)?;
+            std::hint::black_box(nonempty(pods, op)?);
+        }
+        "list-index-fields" => {
+            let pods = k::list_by_index_fields::<Pod>(INDEX, NODE, FIELDS)?;
+            std::hint::black_box(nonempty(pods, op)?);
+        }
+        "list-label-raw" => {
+            let json = k::list_raw::<Pod>(NAMESPACE, SELECTOR)?;
+            std::hint::black_box(nonempty_raw(json, op)?);
+        }
+        "list-label-decoded" => {
+            let pods = k::list::<Pod>(NAMESPACE, SELECTOR)?;
+            std::hint::black_box(nonempty(pods, op)?);
+        }
+        "list-label-fields" => {
+            let pods = k::list_fields::<Pod>(NAMESPACE, SELECTOR, FIELDS)?;
+            std::hint::black_box(nonempty(pods, op)?);
+        }
+        "list-index-summary" => {
+            let json = k::list_by_index_fields_raw::<Pod>(INDEX, NODE, FIELDS)?;
+            let pods: Vec<PodSummary<'_>> = serde_json::from_slice(&json)?;
+            std::hint::black_box(nonempty(pods, op)?);
+        }
+        "fresh" => fresh()?,
+        "realistic" => realistic(req)?,
+        other => return Err(Error::other(format!("bench: unknown operation {other}"))),
+    }
+    Ok(())
 }
 
 kubewasm_sdk::export_plugin!(Bench);
