@@ -18,7 +18,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
-use crate::reconciles::Blame;
 use crate::runtime::ReconcileError;
 
 /// One plugin's figures at scrape time, as plain data (taken from the manager's status).
@@ -156,7 +155,7 @@ impl Metrics {
                     ReconcileError::Plugin { .. } | ReconcileError::Instantiate { .. } => {}
                 }
                 let mut fault = labels();
-                fault.push(("fault", Blame::of(e).as_str().to_owned()));
+                fault.push(("fault", e.blame().as_str().to_owned()));
                 self.failures.get_or_create(&fault).inc();
                 Outcome::Error
             }

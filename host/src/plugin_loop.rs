@@ -27,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::metrics::{Metrics, Outcome, PluginMetrics};
-use crate::reconciles::{Blame, ReconcileEvent, ReconcileHub, ReconcileStarted, Reconciled};
+use crate::reconciles::{ReconcileEvent, ReconcileHub, ReconcileStarted, Reconciled};
 use crate::runtime::{
     self, Backend, Kind, Manifest, ObjectRef, Plugin, Reason, ReconcileError, Request,
 };
@@ -365,7 +365,7 @@ pub(crate) struct Failed(ReconcileError);
 impl fmt::Display for Failed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Blame first: the error may end with many lines of the plugin's stderr.
-        write!(f, "[fault: {}] {}", Blame::of(&self.0).as_str(), self.0)
+        write!(f, "[fault: {}] {}", self.0.blame().as_str(), self.0)
     }
 }
 

@@ -40,43 +40,6 @@ pub struct Reconciled {
     pub result: Result<Action, ReconcileError>,
 }
 
-impl Reconciled {
-    /// Who is to blame for a failure: `Some(Blame::Plugin)` for an error the plugin returned or a
-    /// fault of its own (trap, deadline, memory cap), `Some(Blame::Host)` when the host could not
-    /// run it at all, `None` when it succeeded.
-    pub fn blame(&self) -> Option<Blame> {
-        self.result.as_ref().err().map(Blame::of)
-    }
-}
-
-/// Whose fault a failed reconcile is (also on the `reconcile` span and in metrics).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Blame {
-    /// The plugin's: it returned an error, trapped, ran past its deadline or hit its memory cap.
-    Plugin,
-    /// The host's: the plugin could not be instantiated (e.g. the instance pool is full).
-    Host,
-}
-
-impl Blame {
-    /// The blame for `error`.
-    pub fn of(error: &ReconcileError) -> Self {
-        if error.is_plugin_fault() {
-            Self::Plugin
-        } else {
-            Self::Host
-        }
-    }
-
-    /// `plugin` or `host`, as in logs and metric labels.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plugin => "plugin",
-            Self::Host => "host",
-        }
-    }
-}
-
 /// One item of the stream.
 #[derive(Debug, Clone)]
 pub enum ReconcileEvent {

@@ -178,10 +178,7 @@ async fn print_reconciles(
         let outcome = match &r.result {
             Ok(Action::Done) => "done".to_owned(),
             Ok(Action::RequeueAfter(after)) => format!("requeue after {after:?}"),
-            Err(e) => format!(
-                "FAILED ({}'s fault): {e}",
-                r.blame().map_or("", |b| b.as_str())
-            ),
+            Err(e) => format!("FAILED ({}'s fault): {e}", e.blame().as_str()),
         };
         println!(
             "reconciled {} {} ({}) in {:.1} ms: {outcome}",

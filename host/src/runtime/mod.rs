@@ -54,4 +54,4 @@ pub use manifest::{
     Verb, Verbs, Watch, WatchMapping, guess_plural,
 };
 pub use memory::MemoryBackend;
-pub use plugin::{Action, LoadError, Plugin, ReconcileError, version_of};
+pub use plugin::{Action, Blame, LoadError, Plugin, ReconcileError, version_of};

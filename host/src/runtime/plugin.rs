@@ -167,9 +167,32 @@ fn stderr_suffix(stderr: &str) -> String {
 }
 
 impl ReconcileError {
-    /// True when the plugin is at fault (every case but [`ReconcileError::Instantiate`]).
-    pub fn is_plugin_fault(&self) -> bool {
-        !matches!(self, Self::Instantiate { .. })
+    /// Whose fault the failure is: the plugin's in every case but
+    /// [`ReconcileError::Instantiate`].
+    pub fn blame(&self) -> Blame {
+        match self {
+            Self::Instantiate { .. } => Blame::Host,
+            _ => Blame::Plugin,
+        }
+    }
+}
+
+/// Whose fault a failed reconcile is (on the `reconcile` span, in the log and in metrics).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blame {
+    /// The plugin's: it returned an error, trapped, ran past its deadline or hit its memory cap.
+    Plugin,
+    /// The host's: the plugin could not be instantiated (e.g. the instance pool is full).
+    Host,
+}
+
+impl Blame {
+    /// `plugin` or `host`, as in logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plugin => "plugin",
+            Self::Host => "host",
+        }
     }
 }
 
@@ -440,14 +463,7 @@ impl Plugin {
             .await;
         if let Err(e) = &result {
             // Whose fault a failure is, for every log line of this reconcile's span.
-            span.record(
-                "fault",
-                if e.is_plugin_fault() {
-                    "plugin"
-                } else {
-                    "host"
-                },
-            );
+            span.record("fault", e.blame().as_str());
         }
         result
     }

@@ -36,11 +36,15 @@ fn options() -> WatchOptions {
 }
 
 async fn watch(cluster: &TestCluster, dir: &Path) -> PluginWatcher {
+    watch_with(cluster, dir, options()).await
+}
+
+async fn watch_with(cluster: &TestCluster, dir: &Path, options: WatchOptions) -> PluginWatcher {
     PluginWatcher::start(
         cluster.runtime.clone(),
         cluster.manager.clone(),
         dir,
-        options(),
+        options,
     )
     .await
     .expect("the plugins folder is watched")
@@ -572,9 +576,8 @@ async fn the_periodic_rescan_picks_up_a_change_no_event_announced() {
     let target = elsewhere.path().join("rescan.wasm");
     std::fs::write(&target, &hello).expect("write");
     std::os::unix::fs::symlink(&target, dir.path().join("rescan.wasm")).expect("link");
-    let watcher = PluginWatcher::start(
-        cluster.runtime.clone(),
-        cluster.manager.clone(),
+    let watcher = watch_with(
+        &cluster,
         dir.path(),
         WatchOptions {
             debounce: Duration::from_secs(3600),
@@ -582,8 +585,7 @@ async fn the_periodic_rescan_picks_up_a_change_no_event_announced() {
             ..options()
         },
     )
-    .await
-    .expect("watch");
+    .await;
     serving(&cluster, "rescan", &version(&hello)).await;
     std::fs::write(&target, &next).expect("write");
     serving(&cluster, "rescan", &version(&next)).await;
@@ -602,9 +604,8 @@ async fn a_completed_write_is_acted_on_at_once_and_a_write_under_way_is_not_read
     std::fs::write(&file, &hello).expect("write");
     // Neither the quiet time nor the periodic rescan can fire during the test: only events that
     // say a write completed can make the watcher look.
-    let watcher = PluginWatcher::start(
-        cluster.runtime.clone(),
-        cluster.manager.clone(),
+    let watcher = watch_with(
+        &cluster,
         dir.path(),
         WatchOptions {
             debounce: Duration::from_secs(3600),
@@ -612,8 +613,7 @@ async fn a_completed_write_is_acted_on_at_once_and_a_write_under_way_is_not_read
             ..options()
         },
     )
-    .await
-    .expect("watch");
+    .await;
     let mut events = watcher.subscribe();
     serving(&cluster, "fast", &version(&hello)).await;
 
