@@ -39,7 +39,8 @@ enum Command {
     /// Development mode: the embedded API server and the host in one process.
     ///
     /// Starts an in-memory Kubernetes API server, writes a kubeconfig for kubectl, loads the
-    /// plugins in --plugins and runs them against it.
+    /// plugins in --plugins and runs them against it, hot-reloading changed files. Prints one
+    /// line per reconcile (plugin, key, why, how long, how it ended; at most 20 a second).
     Dev(dev::Args),
     /// Run plugins against a cluster (kubeconfig or in-cluster service account).
     Run(run::Args),
