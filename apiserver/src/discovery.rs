@@ -126,12 +126,12 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
 pub fn version() -> Value {
     json!({
         "major": "1",
-        "minor": "33",
-        "gitVersion": "v1.33.0-kubewasm",
+        "minor": "37",
+        "gitVersion": "v1.37.2-kubewasm",
         "gitCommit": "0000000000000000000000000000000000000000",
         "gitTreeState": "clean",
         "buildDate": "2025-01-01T00:00:00Z",
-        "goVersion": "go1.24",
+        "goVersion": "go1.26.8",
         "compiler": "gc",
         "platform": "linux/amd64",
     })
@@ -222,7 +222,7 @@ fn openapi_v3_gv(registry: &Registry, group: &str, version: &str) -> Option<Valu
     }
     Some(json!({
         "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.33.0"},
+        "info": {"title": "Kubernetes", "version": "v1.37.2"},
         "paths": paths,
         "components": {"schemas": {}},
     }))

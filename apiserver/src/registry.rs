@@ -366,6 +366,202 @@ fn builtin_types() -> Vec<ResourceType> {
             &[("Holder", ".spec.holderIdentity")],
         ),
         t(
+            "",
+            "v1",
+            "endpoints",
+            "Endpoints",
+            &["ep"],
+            true,
+            false,
+            &[],
+        ),
+        t(
+            "",
+            "v1",
+            "persistentvolumeclaims",
+            "PersistentVolumeClaim",
+            &["pvc"],
+            true,
+            true,
+            &[("Status", ".status.phase")],
+        ),
+        t(
+            "",
+            "v1",
+            "resourcequotas",
+            "ResourceQuota",
+            &["quota"],
+            true,
+            true,
+            &[],
+        ),
+        t(
+            "apps",
+            "v1",
+            "daemonsets",
+            "DaemonSet",
+            &["ds"],
+            true,
+            true,
+            &[("Desired", ".status.desiredNumberScheduled")],
+        ),
+        t(
+            "apps",
+            "v1",
+            "controllerrevisions",
+            "ControllerRevision",
+            &[],
+            true,
+            false,
+            &[("Revision", ".revision")],
+        ),
+        t(
+            "batch",
+            "v1",
+            "jobs",
+            "Job",
+            &[],
+            true,
+            true,
+            &[("Succeeded", ".status.succeeded")],
+        ),
+        t(
+            "batch",
+            "v1",
+            "cronjobs",
+            "CronJob",
+            &["cj"],
+            true,
+            true,
+            &[("Schedule", ".spec.schedule"), ("Suspend", ".spec.suspend")],
+        ),
+        t(
+            "policy",
+            "v1",
+            "poddisruptionbudgets",
+            "PodDisruptionBudget",
+            &["pdb"],
+            true,
+            true,
+            &[("Allowed", ".status.disruptionsAllowed")],
+        ),
+        t(
+            "networking.k8s.io",
+            "v1",
+            "ingresses",
+            "Ingress",
+            &["ing"],
+            true,
+            true,
+            &[("Class", ".spec.ingressClassName")],
+        ),
+        t(
+            "networking.k8s.io",
+            "v1",
+            "ingressclasses",
+            "IngressClass",
+            &[],
+            false,
+            false,
+            &[("Controller", ".spec.controller")],
+        ),
+        t(
+            "networking.k8s.io",
+            "v1",
+            "networkpolicies",
+            "NetworkPolicy",
+            &["netpol"],
+            true,
+            false,
+            &[],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "roles",
+            "Role",
+            &[],
+            true,
+            false,
+            &[],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "rolebindings",
+            "RoleBinding",
+            &[],
+            true,
+            false,
+            &[("Role", ".roleRef.name")],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterroles",
+            "ClusterRole",
+            &[],
+            false,
+            false,
+            &[],
+        ),
+        t(
+            "rbac.authorization.k8s.io",
+            "v1",
+            "clusterrolebindings",
+            "ClusterRoleBinding",
+            &[],
+            false,
+            false,
+            &[("Role", ".roleRef.name")],
+        ),
+        t(
+            "certificates.k8s.io",
+            "v1",
+            "certificatesigningrequests",
+            "CertificateSigningRequest",
+            &["csr"],
+            false,
+            true,
+            &[
+                ("SignerName", ".spec.signerName"),
+                ("Requestor", ".spec.username"),
+            ],
+        ),
+        t(
+            "apiregistration.k8s.io",
+            "v1",
+            "apiservices",
+            "APIService",
+            &[],
+            false,
+            true,
+            &[("Service", ".spec.service.name")],
+        ),
+        t(
+            "autoscaling",
+            "v2",
+            "horizontalpodautoscalers",
+            "HorizontalPodAutoscaler",
+            &["hpa"],
+            true,
+            true,
+            &[
+                ("MinPods", ".spec.minReplicas"),
+                ("MaxPods", ".spec.maxReplicas"),
+            ],
+        ),
+        t(
+            "discovery.k8s.io",
+            "v1",
+            "endpointslices",
+            "EndpointSlice",
+            &[],
+            true,
+            false,
+            &[("AddressType", ".addressType")],
+        ),
+        t(
             "apiextensions.k8s.io",
             "v1",
             "customresourcedefinitions",
@@ -380,7 +576,12 @@ fn builtin_types() -> Vec<ResourceType> {
         if ty.group == "events.k8s.io" {
             ty.view = View::EventsV1;
         }
-        if ty.group == "apps" {
+        if ty.group == "apps"
+            && matches!(
+                ty.resource.as_str(),
+                "deployments" | "statefulsets" | "replicasets"
+            )
+        {
             ty.scale = Some(ScalePaths {
                 spec_replicas: ".spec.replicas".into(),
                 status_replicas: ".status.replicas".into(),
@@ -389,7 +590,14 @@ fn builtin_types() -> Vec<ResourceType> {
         }
         if matches!(
             ty.resource.as_str(),
-            "pods" | "services" | "deployments" | "statefulsets" | "replicasets"
+            "pods"
+                | "services"
+                | "deployments"
+                | "statefulsets"
+                | "replicasets"
+                | "daemonsets"
+                | "jobs"
+                | "cronjobs"
         ) {
             ty.categories.push("all".into());
         }
