@@ -207,7 +207,25 @@ pub fn create_object(
             Ok(WriteOp::Put(obj))
         })?;
     crd::after_write(state, ty, &result.object);
+    if is_namespace(ty) {
+        create_default_service_account(state, &name);
+    }
     Ok(result.object)
+}
+
+/// What kube-controller-manager's ServiceAccount controller does for a new namespace: its `default`
+/// ServiceAccount, which Pods run as unless they name another (done at once here, so a Pod created
+/// right after its namespace is not refused).
+fn create_default_service_account(state: &AppState, ns: &str) {
+    let Some(ty) = state.registry().get("", "v1", "serviceaccounts") else {
+        return;
+    };
+    let obj = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    match create_object(state, &ty, ns, obj, None, WriteOpts::default()) {
+        Ok(_) => {}
+        Err(e) if e.code == 409 => {}
+        Err(e) => tracing::warn!(error = %e, namespace = ns, "failed to create the default ServiceAccount"),
+    }
 }
 
 /// Records managedFields (operation "Update") for a create, PUT or non-apply PATCH, through
@@ -717,8 +735,9 @@ fn delete_namespace_contents(state: &AppState, ns: &str) {
     }
 }
 
-/// Creates the namespaces every cluster has.
-pub fn create_initial_namespaces(state: &AppState) {
+/// Creates what every cluster has: its namespaces (each with its `default` ServiceAccount) and the
+/// `default/kubernetes` Service, whose port 443 leads to this server's `port`.
+pub fn create_initial_objects(state: &AppState, port: u16) {
     let registry = state.registry();
     let Some(ty) = registry.get("", "v1", "namespaces") else {
         return;
@@ -727,6 +746,35 @@ pub fn create_initial_namespaces(state: &AppState) {
         let obj = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
         if let Err(e) = create_object(state, &ty, "", obj, None, WriteOpts::default()) {
             tracing::error!(error = %e, namespace = ns, "failed to create initial namespace");
+        }
+    }
+    let labels = json!({"component": "apiserver", "provider": "kubernetes"});
+    let service = json!({
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "kubernetes", "labels": labels},
+        "spec": {
+            "clusterIP": "10.0.0.1",
+            "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
+            "sessionAffinity": "None",
+            "type": "ClusterIP",
+        },
+    });
+    let endpoints = json!({
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "subsets": [{
+            "addresses": [{"ip": "127.0.0.1"}],
+            "ports": [{"name": "https", "port": port, "protocol": "TCP"}],
+        }],
+    });
+    for (resource, obj) in [("services", service), ("endpoints", endpoints)] {
+        let Some(ty) = registry.get("", "v1", resource) else {
+            continue;
+        };
+        if let Err(e) = create_object(state, &ty, "default", obj, None, WriteOpts::default()) {
+            tracing::error!(error = %e, resource, "failed to create the kubernetes Service");
         }
     }
 }

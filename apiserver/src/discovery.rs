@@ -9,16 +9,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
 use crate::response::json_response;
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
 
 /// `/api`: the core group's versions.
 pub fn core_versions(req: &Request) -> Value {
@@ -79,7 +69,7 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
             "singularName": t.singular,
             "namespaced": t.namespaced,
             "kind": t.kind,
-            "verbs": VERBS,
+            "verbs": t.verbs(),
         });
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
@@ -88,25 +78,21 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
             r["categories"] = json!(t.categories);
         }
         list.push(r);
-        if t.scale.is_some() {
-            list.push(json!({
-                "name": format!("{}/scale", t.resource),
+        for s in t.subresources() {
+            let mut r = json!({
+                "name": format!("{}/{}", t.resource, s.name),
                 "singularName": "",
                 "namespaced": t.namespaced,
-                "group": "autoscaling",
-                "version": "v1",
-                "kind": "Scale",
-                "verbs": ["get", "patch", "update"],
-            }));
-        }
-        if t.has_status {
-            list.push(json!({
-                "name": format!("{}/status", t.resource),
-                "singularName": "",
-                "namespaced": t.namespaced,
-                "kind": t.kind,
-                "verbs": ["get", "patch", "update"],
-            }));
+                "kind": s.kind.unwrap_or(&t.kind),
+                "verbs": s.verbs,
+            });
+            if !s.group.is_empty() {
+                r["group"] = json!(s.group);
+            }
+            if !s.version.is_empty() {
+                r["version"] = json!(s.version);
+            }
+            list.push(r);
         }
     }
     let gv = if group.is_empty() {

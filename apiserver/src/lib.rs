@@ -25,6 +25,7 @@
 //! ```
 
 mod admission;
+mod aggregated;
 mod commit;
 mod config;
 mod crd;
@@ -49,6 +50,7 @@ mod selector;
 mod server;
 mod state;
 mod store;
+mod subresource;
 mod validation;
 mod watch;
 mod write;

@@ -47,6 +47,153 @@ pub enum View {
     EventsV1,
 }
 
+/// A subresource as discovery lists it (`pods/log`, `deployments/scale`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subresource {
+    /// The name after the object's path ("status", "log").
+    pub name: &'static str,
+    /// Group of the kind it answers with ("" for the parent's group, or core).
+    pub group: &'static str,
+    /// Version of that kind ("" for the parent's version).
+    pub version: &'static str,
+    /// The kind it answers with; `None` for the parent's kind.
+    pub kind: Option<&'static str>,
+    /// Verbs it serves.
+    pub verbs: &'static [&'static str],
+}
+
+/// Subresources of built-in kinds beyond `status` and `scale`: what kube-apiserver lists for them.
+/// `status` and `scale` come from [`ResourceType::has_status`] and [`ResourceType::scale`].
+const EXTRA_SUBRESOURCES: &[(&str, &str, Subresource)] = &[
+    ("", "namespaces", sub("finalize", "", "", None, &["update"])),
+    (
+        "",
+        "pods",
+        sub(
+            "attach",
+            "",
+            "",
+            Some("PodAttachOptions"),
+            &["create", "get"],
+        ),
+    ),
+    (
+        "",
+        "pods",
+        sub("binding", "", "", Some("Binding"), &["create"]),
+    ),
+    (
+        "",
+        "pods",
+        sub("eviction", "policy", "v1", Some("Eviction"), &["create"]),
+    ),
+    (
+        "",
+        "pods",
+        sub("exec", "", "", Some("PodExecOptions"), &["create", "get"]),
+    ),
+    ("", "pods", sub("log", "", "", None, &["get"])),
+    (
+        "",
+        "pods",
+        sub(
+            "portforward",
+            "",
+            "",
+            Some("PodPortForwardOptions"),
+            &["create", "get"],
+        ),
+    ),
+    (
+        "",
+        "serviceaccounts",
+        sub(
+            "token",
+            "authentication.k8s.io",
+            "v1",
+            Some("TokenRequest"),
+            &["create"],
+        ),
+    ),
+    (
+        "certificates.k8s.io",
+        "certificatesigningrequests",
+        sub("approval", "", "", None, &["get", "patch", "update"]),
+    ),
+];
+
+const fn sub(
+    name: &'static str,
+    group: &'static str,
+    version: &'static str,
+    kind: Option<&'static str>,
+    verbs: &'static [&'static str],
+) -> Subresource {
+    Subresource {
+        name,
+        group,
+        version,
+        kind,
+        verbs,
+    }
+}
+
+const PARENT_VERBS: &[&str] = &["get", "patch", "update"];
+
+impl ResourceType {
+    /// Every subresource served, sorted by name as discovery lists them.
+    pub fn subresources(&self) -> Vec<Subresource> {
+        let mut v: Vec<Subresource> = Vec::new();
+        if self.builtin {
+            v.extend(
+                EXTRA_SUBRESOURCES
+                    .iter()
+                    .filter(|(g, r, _)| *g == self.group && *r == self.resource)
+                    .map(|(_, _, s)| s.clone()),
+            );
+        }
+        if self.scale.is_some() {
+            v.push(sub(
+                "scale",
+                "autoscaling",
+                "v1",
+                Some("Scale"),
+                PARENT_VERBS,
+            ));
+        }
+        if self.has_status {
+            v.push(sub("status", "", "", None, PARENT_VERBS));
+        }
+        v.sort_by_key(|s| s.name);
+        v
+    }
+
+    /// Whether `name` is one of [`ResourceType::subresources`].
+    pub fn serves_subresource(&self, name: &str) -> bool {
+        self.subresources().iter().any(|s| s.name == name)
+    }
+
+    /// The collection verbs discovery lists (a namespace cannot be deleted as a collection).
+    pub fn verbs(&self) -> &'static [&'static str] {
+        if self.builtin && self.group.is_empty() && self.resource == "namespaces" {
+            &[
+                "create", "delete", "get", "list", "patch", "update", "watch",
+            ]
+        } else {
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
+        }
+    }
+}
+
 /// Where a resource keeps the fields its `/scale` subresource exposes (JSON paths like ".spec.replicas").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ScalePaths {

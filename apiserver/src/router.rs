@@ -18,7 +18,7 @@ use crate::request::{Query, Req, verb_for};
 use crate::response::{accepts_json, error_response, json_response, text_response};
 use crate::route::{self, Route};
 use crate::state::AppState;
-use crate::{discovery, patching, read, scale, watch as watching, write};
+use crate::{aggregated, discovery, patching, read, scale, subresource, watch as watching, write};
 
 /// The axum router serving everything.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -111,12 +111,16 @@ async fn serve(
     query: Query,
     req: Request,
 ) -> ApiResult<Response> {
-    let non_resource = |v: Value| -> ApiResult<Response> {
+    let read_only = || -> ApiResult<()> {
         if method != Method::GET && method != Method::HEAD {
             return Err(ApiError::method_not_allowed(format!(
                 "{method} is not supported on this path"
             )));
         }
+        Ok(())
+    };
+    let non_resource = |v: Value| -> ApiResult<Response> {
+        read_only()?;
         Ok(json_response(StatusCode::OK, &v))
     };
     if !accepts_json(req.headers()) && !matches!(route, Route::Health | Route::OpenApi(_)) {
@@ -128,6 +132,13 @@ async fn serve(
     }
     let registry = state.registry();
     match route {
+        Route::CoreVersions | Route::Groups if aggregated::wanted(req.headers()) => {
+            read_only()?;
+            Ok(aggregated::response(
+                &registry,
+                matches!(route, Route::CoreVersions),
+            ))
+        }
         Route::CoreVersions => non_resource(discovery::core_versions(&req)),
         Route::Groups => non_resource(discovery::groups(&registry)),
         Route::Group(g) => match discovery::group(&registry, &g) {
@@ -147,8 +158,7 @@ async fn serve(
                 .get(&path.group, &path.version, &path.resource)
                 .ok_or_else(|| ApiError::no_route(req.uri().path()))?;
             if let Some(sub) = &path.subresource
-                && !(sub == "status" && ty.has_status)
-                && !(sub == "scale" && ty.scale.is_some())
+                && !ty.serves_subresource(sub)
             {
                 return Err(ApiError::no_route(req.uri().path()));
             }
@@ -180,8 +190,10 @@ async fn serve(
                 return Err(ApiError::no_route(&r.resource_path()));
             }
             r.check_dry_run(verb)?;
-            if r.path.subresource.as_deref() == Some("scale") {
-                return scale::handle(state, &r, verb);
+            match r.path.subresource.as_deref() {
+                None | Some("status") => {}
+                Some("scale") => return scale::handle(state, &r, verb),
+                Some(_) => return subresource::handle(state, &r, verb).await,
             }
             match verb {
                 "get" => read::get(state, &r),

@@ -14,7 +14,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::commit::create_initial_namespaces;
+use crate::commit::create_initial_objects;
 use crate::config::Config;
 use crate::faults::{Faults, Serving};
 use crate::router;
@@ -95,7 +95,7 @@ impl ApiServer {
         let (shutdown, shutdown_rx) = watch::channel(false);
         let token = config.token.clone();
         let state = Arc::new(AppState::new(config, shutdown_rx.clone()));
-        create_initial_namespaces(&state);
+        create_initial_objects(&state, addr.port());
         let faults = state.faults.clone();
         let app = router::router(state);
         let task = tokio::spawn(serve_loop(listener, addr, app, shutdown_rx, faults.clone()));

@@ -24,7 +24,7 @@ pub(crate) struct AppState {
 
 impl AppState {
     /// An empty store serving the built-in types; the server then creates the initial namespaces
-    /// (`commit::create_initial_namespaces`).
+    /// (`commit::create_initial_objects`).
     pub(crate) fn new(config: Config, shutdown: watch::Receiver<bool>) -> AppState {
         let store = Arc::new(Store::new(config.history_limit));
         let faults = Faults::new(store.clone());
