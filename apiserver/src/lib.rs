@@ -38,6 +38,7 @@ mod normalize;
 mod object;
 pub mod patch;
 mod patching;
+mod protobuf;
 mod read;
 mod registry;
 mod request;

@@ -10,6 +10,7 @@ use http::{HeaderMap, Method, header};
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult, Cause};
+use crate::protobuf;
 use crate::registry::ResourceType;
 use crate::route::ResourcePath;
 
@@ -99,14 +100,38 @@ impl Req {
             .is_some_and(|a| a.contains("as=Table"))
     }
 
-    /// Decodes a JSON or YAML object body (create/update).
+    /// Decodes a JSON, YAML or (built-in kinds) protobuf object body (create/update).
     ///
     /// # Errors
-    /// 415 for other content types, 400 for malformed bodies or non-objects.
+    /// 415 for other content types and for protobuf bodies of custom resources, 400 for malformed
+    /// bodies or non-objects.
     pub fn object_body(&self) -> ApiResult<Value> {
+        let kind = if self.path.subresource.as_deref() == Some("scale") {
+            "Scale"
+        } else {
+            self.ty.kind.as_str()
+        };
+        self.body_of_kind(kind)
+    }
+
+    /// Decodes an options body (`DeleteOptions`) like [`Req::object_body`].
+    ///
+    /// # Errors
+    /// As [`Req::object_body`].
+    pub fn options_body(&self, kind: &str) -> ApiResult<Value> {
+        self.body_of_kind(kind)
+    }
+
+    fn body_of_kind(&self, kind: &str) -> ApiResult<Value> {
         let ct = self.content_type();
         let base = ct.split(';').next().unwrap_or("").trim();
         let value: Value = match base {
+            b if protobuf::is_protobuf(b) && self.ty.builtin => protobuf::decode(&self.body, kind)?,
+            b if protobuf::is_protobuf(b) => {
+                return Err(ApiError::unsupported_media_type(
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
+                ));
+            }
             "" | "application/json" | "*/*" => serde_json::from_slice(&self.body).map_err(|e| {
                 ApiError::bad_request(format!("the request body is not valid JSON: {e}"))
             })?,
@@ -117,7 +142,8 @@ impl Req {
             }
             other => {
                 return Err(ApiError::unsupported_media_type(format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml (got {other:?})"
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, {} (got {other:?})",
+                    protobuf::MEDIA_TYPE
                 )));
             }
         };

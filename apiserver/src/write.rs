@@ -204,7 +204,7 @@ fn delete_options(r: &Req) -> ApiResult<Value> {
     if r.body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    r.object_body()
+    r.options_body("DeleteOptions")
 }
 
 /// DELETE of one object.

@@ -1,0 +1,398 @@
+//! Protobuf request bodies (`application/vnd.kubernetes.protobuf`), as kubectl 1.32+ sends them for every
+//! typed-client write: kubectl's `create` commands against the embedded server, protobuf DeleteOptions,
+//! and the Status every malformed body gets. Fails (never skips) when kubectl is not installed.
+//! The decoding itself is checked against Go's output in `src/protobuf.rs` (golden fixtures).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::process::Command;
+
+use common::{assert_status, client, get, raw, send_json, server};
+
+const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    cache: PathBuf,
+}
+
+struct Out {
+    ok: bool,
+    stdout: String,
+    stderr: String,
+}
+
+impl Kubectl {
+    async fn run(&self, args: &[&str]) -> Out {
+        let mut c = Command::new("kubectl");
+        c.arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .args(args)
+            .stdin(Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(Duration::from_secs(60), c.output())
+            .await
+            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60s"))
+            .unwrap_or_else(|e| {
+                panic!("failed to run kubectl ({e}); install kubectl 1.32+ and put it on PATH to run this test")
+            });
+        Out {
+            ok: out.status.success(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    async fn ok(&self, args: &[&str]) -> Out {
+        let o = self.run(args).await;
+        assert!(
+            o.ok,
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
+            o.stdout, o.stderr
+        );
+        o
+    }
+
+    async fn json(&self, args: &[&str]) -> Value {
+        let out = self.ok(args).await.stdout;
+        serde_json::from_str(&out)
+            .unwrap_or_else(|e| panic!("kubectl {args:?} printed invalid JSON ({e}): {out}"))
+    }
+}
+
+/// A protobuf length-delimited field.
+fn field(number: u32, data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint(&mut out, u64::from(number << 3 | 2));
+    varint(&mut out, data.len() as u64);
+    out.extend_from_slice(data);
+    out
+}
+
+fn varint(out: &mut Vec<u8>, mut n: u64) {
+    loop {
+        let b = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(b);
+            return;
+        }
+        out.push(b | 0x80);
+    }
+}
+
+/// A `k8s\0` + runtime.Unknown body around `raw`, with an optional contentEncoding.
+fn envelope(api_version: &str, kind: &str, raw: &[u8], content_encoding: &str) -> Vec<u8> {
+    let type_meta = [field(1, api_version.as_bytes()), field(2, kind.as_bytes())].concat();
+    let mut unknown = [field(1, &type_meta), field(2, raw)].concat();
+    if !content_encoding.is_empty() {
+        unknown.extend(field(3, content_encoding.as_bytes()));
+    }
+    [b"k8s\0".as_slice(), &unknown].concat()
+}
+
+/// A ConfigMap message: metadata {name}, data {k: v}.
+fn configmap_message(name: &str) -> Vec<u8> {
+    let meta = field(1, name.as_bytes());
+    let entry = [field(1, b"k"), field(2, b"v")].concat();
+    [field(1, &meta), field(2, &entry)].concat()
+}
+
+#[tokio::test]
+async fn kubectl_create_commands_send_protobuf_and_their_objects_read_back() {
+    let server = server().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let kubeconfig = dir.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
+    let k = Kubectl {
+        kubeconfig,
+        cache: dir.path().join("cache"),
+    };
+
+    // The first command a newcomer types; -v=8 shows that kubectl sent protobuf.
+    let o = k
+        .ok(&["create", "configmap", "demo", "--from-literal=a=b", "-v=8"])
+        .await;
+    assert!(o.stdout.contains("configmap/demo created"), "{}", o.stdout);
+    assert!(
+        o.stderr.contains(&format!("Content-Type: {PROTOBUF}")),
+        "kubectl did not send protobuf; this test needs kubectl 1.32+:\n{}",
+        o.stderr
+    );
+    let cm = k
+        .json(&[
+            "get",
+            "configmap",
+            "demo",
+            "-o",
+            "json",
+            "--show-managed-fields",
+        ])
+        .await;
+    assert_eq!(cm["data"], json!({"a": "b"}));
+    assert_eq!(cm["metadata"]["namespace"], "default");
+    assert_eq!(
+        cm["metadata"]["managedFields"][0]["manager"], "kubectl-create",
+        "{cm}"
+    );
+
+    k.ok(&["create", "secret", "generic", "s1", "--from-literal=k=v"])
+        .await;
+    let s = k.json(&["get", "secret", "s1", "-o", "json"]).await;
+    assert_eq!(s["data"], json!({"k": "dg=="}));
+    assert_eq!(s["type"], "Opaque");
+
+    k.ok(&["create", "namespace", "foo"]).await;
+    let ns = k.json(&["get", "namespace", "foo", "-o", "json"]).await;
+    assert_eq!(ns["status"]["phase"], "Active", "{ns}");
+
+    k.ok(&["create", "deployment", "web", "--image=nginx"])
+        .await;
+    let d = k.json(&["get", "deployment", "web", "-o", "json"]).await;
+    assert_eq!(d["spec"]["replicas"], 1, "{d}");
+    assert_eq!(d["spec"]["selector"]["matchLabels"], json!({"app": "web"}));
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx"
+    );
+    assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate", "{d}");
+
+    // `--replicas=0` is a pointer field set to zero: it must stay 0, not be defaulted to 1.
+    k.ok(&[
+        "create",
+        "deployment",
+        "idle",
+        "--image=nginx",
+        "--replicas=0",
+    ])
+    .await;
+    let d = k.json(&["get", "deployment", "idle", "-o", "json"]).await;
+    assert_eq!(d["spec"]["replicas"], 0, "{d}");
+
+    k.ok(&["create", "service", "clusterip", "svc1", "--tcp=80:8080"])
+        .await;
+    let svc = k.json(&["get", "service", "svc1", "-o", "json"]).await;
+    assert_eq!(svc["spec"]["type"], "ClusterIP");
+    assert_eq!(svc["spec"]["ports"][0]["port"], 80);
+    assert_eq!(svc["spec"]["ports"][0]["targetPort"], 8080, "{svc}");
+    assert!(
+        svc["spec"]["clusterIP"]
+            .as_str()
+            .is_some_and(|ip| !ip.is_empty())
+    );
+
+    k.ok(&["create", "job", "j1", "--image=busybox"]).await;
+    let job = k.json(&["get", "job", "j1", "-o", "json"]).await;
+    assert_eq!(
+        job["spec"]["template"]["spec"]["containers"][0]["image"], "busybox",
+        "{job}"
+    );
+    assert_eq!(job["spec"]["template"]["spec"]["restartPolicy"], "Never");
+
+    k.ok(&[
+        "create",
+        "cronjob",
+        "cj1",
+        "--image=busybox",
+        "--schedule=*/5 * * * *",
+    ])
+    .await;
+    let cj = k.json(&["get", "cronjob", "cj1", "-o", "json"]).await;
+    assert_eq!(cj["spec"]["schedule"], "*/5 * * * *", "{cj}");
+
+    k.ok(&["create", "serviceaccount", "sa1"]).await;
+    let sa = k
+        .json(&["get", "serviceaccount", "sa1", "-o", "json"])
+        .await;
+    assert_eq!(sa["metadata"]["name"], "sa1");
+
+    k.ok(&["create", "role", "r1", "--verb=get", "--resource=pods"])
+        .await;
+    let role = k.json(&["get", "role", "r1", "-o", "json"]).await;
+    assert_eq!(
+        role["rules"],
+        json!([{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]),
+        "{role}"
+    );
+
+    // The created objects behave like any other: a second create conflicts, delete works.
+    let o = k
+        .run(&["create", "configmap", "demo", "--from-literal=a=c"])
+        .await;
+    assert!(!o.ok && o.stderr.contains("already exists"), "{}", o.stderr);
+    k.ok(&["delete", "configmap", "demo"]).await;
+    let o = k.run(&["get", "configmap", "demo"]).await;
+    assert!(!o.ok && o.stderr.contains("not found"), "{}", o.stderr);
+
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn protobuf_delete_options_are_honoured() {
+    let server = server().await;
+    let c = client(&server);
+    let path = "/api/v1/namespaces/default/configmaps/keep";
+    let r = send_json(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"metadata": {"name": "keep"}}),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+
+    // dryRun: ["All"] (field 5): answered, nothing deleted.
+    let dry = envelope("v1", "DeleteOptions", &field(5, b"All"), "");
+    let r = raw(&c, "DELETE", path, Some(PROTOBUF), dry).await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(get(&c, path).await.code, 200);
+
+    // preconditions {uid} (field 2 {1}) that do not match: 409, nothing deleted.
+    let wrong_uid = envelope("v1", "DeleteOptions", &field(2, &field(1, b"nope")), "");
+    let r = raw(&c, "DELETE", path, Some(PROTOBUF), wrong_uid).await;
+    assert_status(&r, 409, "Conflict");
+    assert!(r.text.contains("nope"), "{}", r.text);
+    assert_eq!(get(&c, path).await.code, 200);
+
+    // DeleteOptions as client-go encodes them for a typed delete (Go-encoded fixture, dryRun + a uid
+    // precondition that does not match): still 409.
+    let fixture = std::fs::read(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/protobuf/go-deleteoptions.pb"),
+    )
+    .expect("fixture");
+    let r = raw(&c, "DELETE", path, Some(PROTOBUF), fixture).await;
+    assert_status(&r, 409, "Conflict");
+
+    // Empty options: deleted.
+    let r = raw(
+        &c,
+        "DELETE",
+        path,
+        Some(PROTOBUF),
+        envelope("v1", "DeleteOptions", b"", ""),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    assert_eq!(get(&c, path).await.code, 404);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn malformed_protobuf_bodies_get_the_status_kube_apiserver_gives() {
+    let server = server().await;
+    let c = client(&server);
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let good = envelope("v1", "ConfigMap", &configmap_message("ok"), "");
+
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        (
+            "empty",
+            Vec::new(),
+            "the object provided is unrecognized (must be of type ConfigMap): empty data (<empty>)",
+        ),
+        (
+            "magic only",
+            b"k8s\0".to_vec(),
+            "the object provided is unrecognized (must be of type ConfigMap): empty body (6b387300)",
+        ),
+        (
+            "wrong magic",
+            [b"k9s\0".as_slice(), &good[4..]].concat(),
+            "provided data does not appear to be a protobuf message, expected prefix [107 56 115 0] (6b397300",
+        ),
+        (
+            "truncated envelope",
+            good[..good.len() - 5].to_vec(),
+            "the object provided is unrecognized (must be of type ConfigMap): malformed runtime.Unknown envelope",
+        ),
+        (
+            "unknown kind",
+            envelope("v1", "Frobnicator", &configmap_message("x"), ""),
+            "Frobnicator in version \"v1\" cannot be handled as a ConfigMap: no kind \"Frobnicator\" is registered for version \"v1\"",
+        ),
+        (
+            "kind in another version",
+            envelope("apps/v1", "ConfigMap", &configmap_message("x"), ""),
+            "no kind \"ConfigMap\" is registered for version \"apps/v1\"",
+        ),
+        (
+            "malformed message",
+            envelope("v1", "ConfigMap", b"\x0a\xff\xff", ""),
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: malformed ConfigMap message",
+        ),
+        (
+            "another kind",
+            envelope("v1", "Secret", &configmap_message("x"), ""),
+            "Secret",
+        ),
+    ];
+    for (what, body, message) in cases {
+        let r = raw(&c, "POST", cms, Some(PROTOBUF), body).await;
+        assert_status(&r, 400, "BadRequest");
+        let got = r.body["message"].as_str().unwrap_or_default();
+        assert!(got.contains(message), "{what}: {got}");
+    }
+    let list = get(&c, cms).await;
+    assert_eq!(list.body["items"], json!([]), "nothing was created");
+
+    // kube-apiserver ignores the envelope's contentEncoding and contentType: so does this server.
+    let r = raw(
+        &c,
+        "POST",
+        cms,
+        Some(PROTOBUF),
+        envelope("v1", "ConfigMap", &configmap_message("gz"), "gzip"),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    assert_eq!(r.body["data"], json!({"k": "v"}));
+
+    // Custom resources have no protobuf form: 415.
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "widgets", "kind": "Widget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object",
+                                   "x-kubernetes-preserve-unknown-fields": true}}}]}
+    });
+    let r = send_json(
+        &c,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let widget = envelope("example.com/v1", "Widget", &field(1, &field(1, b"w")), "");
+    let r = raw(
+        &c,
+        "POST",
+        "/apis/example.com/v1/namespaces/default/widgets",
+        Some(PROTOBUF),
+        widget,
+    )
+    .await;
+    assert_status(&r, 415, "UnsupportedMediaType");
+
+    // A protobuf body to a built-in kind's PUT decodes too.
+    let r = raw(
+        &c,
+        "PUT",
+        "/api/v1/namespaces/default/configmaps/gz",
+        Some(PROTOBUF),
+        envelope("v1", "ConfigMap", &configmap_message("gz"), ""),
+    )
+    .await;
+    assert_eq!(r.code, 200, "{}", r.text);
+    server.shutdown().await;
+}
