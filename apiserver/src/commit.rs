@@ -116,8 +116,12 @@ fn reset_status_on_create(ty: &ResourceType, obj: &mut Value) {
 /// the like have none.
 fn tracks_generation(ty: &ResourceType) -> bool {
     !ty.builtin
-        || ty.group == "apps"
-        || ty.group == "apiextensions.k8s.io"
+        || matches!(
+            ty.group.as_str(),
+            "apps" | "apiextensions.k8s.io" | "batch" | "policy" | "autoscaling"
+        )
+        || (ty.group == "networking.k8s.io"
+            && matches!(ty.resource.as_str(), "ingresses" | "networkpolicies"))
         || (ty.group.is_empty() && ty.resource == "pods")
 }
 
@@ -220,11 +224,14 @@ fn create_default_service_account(state: &AppState, ns: &str) {
     let Some(ty) = state.registry().get("", "v1", "serviceaccounts") else {
         return;
     };
-    let obj = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+    let obj = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+                     "metadata": {"name": "default", "namespace": ns}});
     match create_object(state, &ty, ns, obj, None, WriteOpts::default()) {
         Ok(_) => {}
         Err(e) if e.code == 409 => {}
-        Err(e) => tracing::warn!(error = %e, namespace = ns, "failed to create the default ServiceAccount"),
+        Err(e) => {
+            tracing::warn!(error = %e, namespace = ns, "failed to create the default ServiceAccount")
+        }
     }
 }
 
@@ -752,7 +759,7 @@ pub fn create_initial_objects(state: &AppState, port: u16) {
     let service = json!({
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": {"name": "kubernetes", "labels": labels},
+        "metadata": {"name": "kubernetes", "namespace": "default", "labels": labels},
         "spec": {
             "clusterIP": "10.0.0.1",
             "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": port}],
@@ -763,7 +770,11 @@ pub fn create_initial_objects(state: &AppState, port: u16) {
     let endpoints = json!({
         "apiVersion": "v1",
         "kind": "Endpoints",
-        "metadata": {"name": "kubernetes", "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"}},
+        "metadata": {
+            "name": "kubernetes",
+            "namespace": "default",
+            "labels": {"endpointslice.kubernetes.io/skip-mirror": "true"},
+        },
         "subsets": [{
             "addresses": [{"ip": "127.0.0.1"}],
             "ports": [{"name": "https", "port": port, "protocol": "TCP"}],

@@ -57,6 +57,59 @@ pub fn apply(ty: &ResourceType, obj: &mut Value) {
                 template(spec);
             }
         }
+        ("apps", "daemonsets") => {
+            let generation = o
+                .get("metadata")
+                .and_then(|m| m.get("generation"))
+                .and_then(Value::as_i64)
+                .unwrap_or(1);
+            if let Some(annotations) =
+                object(object(o, "metadata").expect("an object"), "annotations")
+            {
+                set(
+                    annotations,
+                    "deprecated.daemonset.template.generation",
+                    json!(generation.to_string()),
+                );
+            }
+            if let Some(spec) = object(o, "spec") {
+                daemon_set_spec(spec);
+            }
+        }
+        ("batch", "jobs") => job(o),
+        ("batch", "cronjobs") => {
+            if let Some(spec) = object(o, "spec") {
+                set(spec, "concurrencyPolicy", json!("Allow"));
+                set(spec, "suspend", json!(false));
+                set(spec, "successfulJobsHistoryLimit", json!(3));
+                set(spec, "failedJobsHistoryLimit", json!(1));
+                if let Some(job_template) = object(spec, "jobTemplate") {
+                    object(job_template, "metadata");
+                    if let Some(job_spec) = object(job_template, "spec") {
+                        template(job_spec);
+                    }
+                }
+            }
+        }
+        ("", "events") | ("events.k8s.io", "events") => {
+            // Stored as core/v1: fields without omitempty are always serialised.
+            set(o, "eventTime", Value::Null);
+            set(o, "firstTimestamp", Value::Null);
+            set(o, "lastTimestamp", Value::Null);
+            object(o, "source");
+            set(o, "reportingComponent", json!(""));
+            set(o, "reportingInstance", json!(""));
+        }
+        ("networking.k8s.io", "networkpolicies") => {
+            if let Some(spec) = object(o, "spec") {
+                network_policy_spec(spec);
+            }
+        }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            if let Some(spec) = object(o, "spec") {
+                set(spec, "minReplicas", json!(1));
+            }
+        }
         ("apiextensions.k8s.io", "customresourcedefinitions") => {
             if let Some(spec) = object(o, "spec") {
                 crd_spec(spec);
@@ -134,6 +187,36 @@ pub fn prepare_for_create(ty: &ResourceType, obj: &mut Value) {
         ("apps", "replicasets") => {
             o.insert("status".into(), json!({"replicas": 0}));
         }
+        ("apps", "daemonsets") => {
+            o.insert(
+                "status".into(),
+                json!({"currentNumberScheduled": 0, "desiredNumberScheduled": 0,
+                       "numberMisscheduled": 0, "numberReady": 0}),
+            );
+        }
+        ("batch", "jobs") => {
+            job_selector(o);
+            o.insert("status".into(), json!({}));
+        }
+        ("batch", "cronjobs") => {
+            o.insert("status".into(), json!({}));
+        }
+        ("policy", "poddisruptionbudgets") => {
+            o.insert(
+                "status".into(),
+                json!({"currentHealthy": 0, "desiredHealthy": 0, "disruptionsAllowed": 0,
+                       "expectedPods": 0}),
+            );
+        }
+        ("networking.k8s.io", "ingresses") => {
+            o.insert("status".into(), json!({"loadBalancer": {}}));
+        }
+        ("autoscaling", "horizontalpodautoscalers") => {
+            o.insert(
+                "status".into(),
+                json!({"currentMetrics": null, "desiredReplicas": 0}),
+            );
+        }
         _ => {}
     }
 }
@@ -177,12 +260,129 @@ fn each_object(value: Option<&mut Value>, mut f: impl FnMut(&mut Map<String, Val
     }
 }
 
-/// `spec.template` of a workload: its Pod spec gets a Pod's defaults.
+/// `spec.template` of a workload: its Pod spec gets a Pod's defaults (and its metadata, a struct
+/// that is not a pointer, is always serialised).
 fn template(spec: &mut Map<String, Value>) {
-    if let Some(t) = spec.get_mut("template").and_then(Value::as_object_mut)
-        && let Some(pod) = object(t, "spec")
+    if let Some(t) = spec.get_mut("template").and_then(Value::as_object_mut) {
+        object(t, "metadata");
+        if let Some(pod) = object(t, "spec") {
+            pod_spec(pod);
+        }
+    }
+}
+
+fn daemon_set_spec(spec: &mut Map<String, Value>) {
+    let strategy = object(spec, "updateStrategy").expect("an object");
+    set(strategy, "type", json!("RollingUpdate"));
+    if strategy.get("type").and_then(Value::as_str) == Some("RollingUpdate") {
+        let rolling = object(strategy, "rollingUpdate").expect("an object");
+        set(rolling, "maxUnavailable", json!(1));
+        set(rolling, "maxSurge", json!(0));
+    }
+    set(spec, "revisionHistoryLimit", json!(10));
+    template(spec);
+}
+
+/// `SetDefaults_Job`: completions and parallelism, backoff, completion mode, suspend, the pod
+/// replacement policy, `manualSelector: false` and the template's Pod defaults.
+fn job(o: &mut Map<String, Value>) {
+    let Some(spec) = object(o, "spec") else {
+        return;
+    };
+    let completions_unset = spec.get("completions").is_none_or(Value::is_null);
+    let parallelism_unset = spec.get("parallelism").is_none_or(Value::is_null);
+    if completions_unset && parallelism_unset {
+        spec.insert("completions".into(), json!(1));
+        spec.insert("parallelism".into(), json!(1));
+    } else if parallelism_unset {
+        spec.insert("parallelism".into(), json!(1));
+    }
+    if spec.get("backoffLimitPerIndex").is_none_or(Value::is_null) {
+        set(spec, "backoffLimit", json!(6));
+    }
+    set(spec, "completionMode", json!("NonIndexed"));
+    set(spec, "suspend", json!(false));
+    let replacement = if spec.get("podFailurePolicy").is_some_and(|p| !p.is_null()) {
+        "Failed"
+    } else {
+        "TerminatingOrFailed"
+    };
+    set(spec, "podReplacementPolicy", json!(replacement));
+    set(spec, "manualSelector", json!(false));
+    template(spec);
+}
+
+/// The Job strategy's `PrepareForCreate`: unless `manualSelector`, the selector and the template's
+/// labels name the Job's uid, and a Job without labels takes its template's. This comes after the
+/// field manager, so nobody owns what it adds.
+fn job_selector(o: &mut Map<String, Value>) {
+    let meta = o.get("metadata").cloned().unwrap_or_else(|| json!({}));
+    let uid = meta
+        .get("uid")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_owned();
+    let Some(spec) = object(o, "spec") else {
+        return;
+    };
+    let manual = spec.get("manualSelector").and_then(Value::as_bool) == Some(true);
+    if manual || uid.is_empty() {
+        return;
+    }
+    spec.insert(
+        "selector".into(),
+        json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+    );
+    let t = object(spec, "template").expect("an object");
+    let labels = object(object(t, "metadata").expect("an object"), "labels").expect("an object");
+    for (k, v) in [
+        ("batch.kubernetes.io/controller-uid", uid.as_str()),
+        ("batch.kubernetes.io/job-name", name.as_str()),
+        ("controller-uid", uid.as_str()),
+        ("job-name", name.as_str()),
+    ] {
+        labels.insert(k.into(), json!(v));
+    }
+    let template_labels = Value::Object(labels.clone());
+    let meta = object(o, "metadata").expect("an object");
+    if meta
+        .get("labels")
+        .and_then(Value::as_object)
+        .is_none_or(Map::is_empty)
     {
-        pod_spec(pod);
+        meta.insert("labels".into(), template_labels);
+    }
+}
+
+/// `SetDefaults_NetworkPolicy`: ports default to TCP; policyTypes lists Ingress, and Egress when
+/// egress rules are given.
+fn network_policy_spec(spec: &mut Map<String, Value>) {
+    for rules in ["ingress", "egress"] {
+        each_object(spec.get_mut(rules), |rule| {
+            each_object(rule.get_mut("ports"), |port| {
+                set(port, "protocol", json!("TCP"))
+            });
+        });
+    }
+    if spec
+        .get("policyTypes")
+        .and_then(Value::as_array)
+        .is_none_or(Vec::is_empty)
+    {
+        let mut types = vec![json!("Ingress")];
+        if spec
+            .get("egress")
+            .and_then(Value::as_array)
+            .is_some_and(|e| !e.is_empty())
+        {
+            types.push(json!("Egress"));
+        }
+        spec.insert("policyTypes".into(), Value::Array(types));
     }
 }
 

@@ -142,6 +142,12 @@ pub fn get(state: &AppState, r: &Req) -> ApiResult<Response> {
         .store
         .get(&r.ty.storage_key(), ns, name)
         .ok_or_else(|| ApiError::not_found(&r.ty.group, &r.ty.resource, name))?;
+    if r.wants_metadata() {
+        return Ok(json_response(
+            StatusCode::OK,
+            &partial_metadata(&stored.value()?),
+        ));
+    }
     if r.wants_table() {
         let v = events::into_view(&r.ty, stored.value()?);
         let rv = stored.rv.to_string();
@@ -322,6 +328,22 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
         meta["continue"] = json!(c);
         meta["remainingItemCount"] = json!(total - end);
     }
+    if r.wants_metadata() {
+        let items: Vec<Value> = page
+            .iter()
+            .filter_map(|o| o.value().ok())
+            .map(|v| partial_metadata(&v))
+            .collect();
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+                "items": items,
+            }),
+        ));
+    }
     let head = format!(
         "{{\"apiVersion\":\"{}\",\"kind\":\"{}List\",\"metadata\":{},\"items\":[",
         r.ty.api_version(),
@@ -352,6 +374,15 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
     }
     buf.put_slice(b"]}");
     Ok(bytes_response(StatusCode::OK, buf.freeze()))
+}
+
+/// An object reduced to its metadata, as a meta.k8s.io/v1 PartialObjectMetadata.
+pub fn partial_metadata(object: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": object.get("metadata").cloned().unwrap_or_else(|| json!({})),
+    })
 }
 
 fn include_object(r: &Req) -> bool {

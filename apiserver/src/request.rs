@@ -92,6 +92,16 @@ impl Req {
             .unwrap_or_default()
     }
 
+    /// Whether the client asked for metadata only (`as=PartialObjectMetadata` or
+    /// `as=PartialObjectMetadataList` in `Accept`, as kube-rs's `list_metadata` and metadata watches
+    /// and client-go's metadata informers do).
+    pub fn wants_metadata(&self) -> bool {
+        self.headers
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("as=PartialObjectMetadata"))
+    }
+
     /// Whether the client asked for a meta.k8s.io Table.
     pub fn wants_table(&self) -> bool {
         self.headers

@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiResult};
-use crate::read::{OutputVersion, Selectors, output_with, table};
+use crate::read::{OutputVersion, Selectors, output_with, partial_metadata, table};
 use crate::registry::ResourceType;
 use crate::request::Req;
 use crate::state::AppState;
@@ -33,6 +33,8 @@ struct Filter {
     name: Option<String>,
     selectors: Selectors,
     table: bool,
+    /// Objects reduced to PartialObjectMetadata.
+    metadata_only: bool,
 }
 
 impl Filter {
@@ -70,7 +72,12 @@ impl Filter {
     }
 
     fn encode(&self, buf: &mut BytesMut, kind: &str, obj: &Stored) {
-        let body = if self.table {
+        let body = if self.metadata_only {
+            match obj.value() {
+                Ok(v) => Bytes::from(serde_json::to_vec(&partial_metadata(&v)).unwrap_or_default()),
+                Err(_) => return,
+            }
+        } else if self.table {
             match obj.value() {
                 Ok(v) => {
                     let v = crate::events::into_view(&self.ty, v);
@@ -101,6 +108,11 @@ impl Filter {
             "type": "BOOKMARK",
             "object": {"kind": self.ty.kind, "apiVersion": self.ty.api_version(), "metadata": meta},
         });
+        let ev = if self.metadata_only {
+            json!({"type": "BOOKMARK", "object": partial_metadata(&ev["object"])})
+        } else {
+            ev
+        };
         buf.put_slice(&serde_json::to_vec(&ev).unwrap_or_default());
         buf.put_u8(b'\n');
     }
@@ -173,6 +185,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         name: r.path.name.clone(),
         selectors,
         table: r.wants_table(),
+        metadata_only: r.wants_metadata(),
     };
 
     let (tx, body_rx) = mpsc::channel::<Result<Bytes, Infallible>>(16);

@@ -377,6 +377,20 @@ pub(crate) fn zero_value(info: &TypeInfo<'_>) -> Value {
             json!({"metadata": {}, "spec": {}, "status": {}})
         }
         "Lease" => json!({"metadata": {}, "spec": {}}),
+        "CronJob" => json!({"metadata": {}, "spec": {"jobTemplate": {"metadata": {},
+                                "spec": {"template": pod_template()}}}, "status": {}}),
+        "Event" if info.api_version == "events.k8s.io/v1" => {
+            json!({"metadata": {}, "regarding": {}, "deprecatedSource": {}})
+        }
+        "Event" => json!({"metadata": {}, "involvedObject": {}, "source": {},
+                          "reportingComponent": "", "reportingInstance": ""}),
+        "RoleBinding" | "ClusterRoleBinding" => json!({"metadata": {}, "roleRef": {}}),
+        "PodDisruptionBudget" => json!({"metadata": {}, "spec": {}, "status": {}}),
+        "Ingress" => json!({"metadata": {}, "spec": {}, "status": {"loadBalancer": {}}}),
+        "NetworkPolicy" => json!({"metadata": {}, "spec": {"podSelector": {}}}),
+        "HorizontalPodAutoscaler" => {
+            json!({"metadata": {}, "spec": {"scaleTargetRef": {}}, "status": {}})
+        }
         _ => json!({"metadata": {}}),
     }
 }

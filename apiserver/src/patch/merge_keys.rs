@@ -179,6 +179,11 @@ impl Ty {
             (Ty::NodeSpec, "podCIDRs") => Ty::List(&STRING_SET),
             (Ty::NodeStatus, "addresses") => Ty::List(&BY_TYPE),
             (Ty::NodeStatus, "capacity" | "allocatable") => Ty::StringMap,
+            // A LabelSelector is `+structType=atomic` wherever it appears (PodDisruptionBudget,
+            // NetworkPolicy, affinity terms, topology spread constraints).
+            (Ty::Any, "selector" | "podSelector" | "namespaceSelector" | "labelSelector") => {
+                Ty::AtomicStruct
+            }
             _ => Ty::Any,
         }
     }
@@ -205,6 +210,8 @@ fn root_field(root: Root, name: &str) -> Ty {
         (Root::Data, "data" | "stringData" | "binaryData") => Ty::StringMap,
         (Root::ServiceAccount, "secrets") => Ty::List(&BY_NAME),
         (_, "status") => Ty::GenericStatus,
+        // `+structType=atomic` references: an Event's object, a binding's role.
+        (Root::Other, "involvedObject" | "regarding" | "related" | "roleRef") => Ty::AtomicStruct,
         _ => Ty::Any,
     }
 }

@@ -103,7 +103,8 @@ impl Normaliser {
                 }
             }
             Value::String(s) => match key {
-                Some("uid") => {
+                // A Job's generated selector and labels name its uid.
+                Some(k) if k == "uid" || k.ends_with("controller-uid") => {
                     let n = self.uids.len() + 1;
                     let n = *self.uids.entry(s.clone()).or_insert(n);
                     *s = format!("<uid:{n}>");
