@@ -534,10 +534,13 @@ pub fn delete_object(
         if let Some(finalizer) = policy.finalizer() {
             if policy == Propagation::Orphan {
                 release_dependents(state, &result.object.uid);
+                remove_finalizer(state, ty, ns, name, finalizer);
             } else {
-                collect_garbage(state, &result.object.uid);
+                // Foreground: the dependents go first; the owner keeps its finalizer until no
+                // dependent that blocks it is left (then `release_foreground_owner` lets it go).
+                delete_dependents_in_foreground(state, &result.object.uid);
+                release_foreground_owner(state, ty, ns, name);
             }
-            remove_finalizer(state, ty, ns, name, finalizer);
         }
     }
     Ok((result.object, result.deleted))
@@ -642,6 +645,13 @@ fn after_delete(
     } else {
         collect_garbage(state, &object.uid);
     }
+    // An owner deleted in the foreground may have been waiting for this object.
+    if let Ok(v) = object.value() {
+        for owner in foreground_owners(state, ns, &v) {
+            let (owner_ty, owner_ns, owner_name) = owner;
+            release_foreground_owner(state, &owner_ty, &owner_ns, &owner_name);
+        }
+    }
     if is_namespace(ty) {
         delete_namespace_contents(state, name);
     } else if ty.namespaced && !ns.is_empty() {
@@ -687,6 +697,151 @@ fn release_dependents(state: &AppState, owner_uid: &str) {
         if let Err(e) = released {
             tracing::debug!(error = %e, namespace = ns, name, "orphaning skipped a dependent");
         }
+    }
+}
+
+/// The type and stored object an ownerReference names (owners live in the dependent's namespace,
+/// or are cluster-scoped), if it still exists with that uid.
+fn resolve_owner(
+    state: &AppState,
+    dependent_ns: &str,
+    owner_ref: &Value,
+) -> Option<(Arc<ResourceType>, String, Value)> {
+    let api_version = owner_ref.get("apiVersion").and_then(Value::as_str)?;
+    let kind = owner_ref.get("kind").and_then(Value::as_str)?;
+    let name = owner_ref.get("name").and_then(Value::as_str)?;
+    let uid = owner_ref.get("uid").and_then(Value::as_str)?;
+    let registry = state.registry();
+    let ty = registry
+        .all()
+        .find(|t| t.kind == kind && t.api_version() == api_version)?
+        .clone();
+    let ns = if ty.namespaced { dependent_ns } else { "" };
+    let stored = state.store.get(&ty.storage_key(), ns, name)?;
+    if &*stored.uid != uid {
+        return None;
+    }
+    Some((ty, ns.to_string(), stored.value().ok()?))
+}
+
+/// Whether an object is being deleted in the foreground (it holds `foregroundDeletion`).
+fn deleting_in_foreground(obj: &Value) -> bool {
+    is_deleting(obj)
+        && obj
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| f.iter().any(|x| x == "foregroundDeletion"))
+}
+
+/// The owners of `obj` that are being deleted in the foreground: (type, namespace, name).
+fn foreground_owners(
+    state: &AppState,
+    ns: &str,
+    obj: &Value,
+) -> Vec<(Arc<ResourceType>, String, String)> {
+    obj.pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|r| resolve_owner(state, ns, r))
+        .filter(|(_, _, owner)| deleting_in_foreground(owner))
+        .map(|(ty, ns, owner)| (ty, ns, meta_str(&owner, "name").to_string()))
+        .collect()
+}
+
+/// The garbage collector's work for an owner deleted in the foreground: each dependent with no
+/// other owner that stays is deleted (itself in the foreground when it has dependents of its own,
+/// so the whole tree goes bottom-up); one that has such an owner is released from this one.
+fn delete_dependents_in_foreground(state: &AppState, owner_uid: &str) {
+    let registry = state.registry();
+    for (key, ns, name) in state.store.dependents(owner_uid) {
+        let Some(ty) = registry.all().find(|t| *t.storage_key() == *key).cloned() else {
+            continue;
+        };
+        let Some(obj) = state
+            .store
+            .get(&key, &ns, &name)
+            .and_then(|o| o.value().ok())
+        else {
+            continue;
+        };
+        let stays_owned = obj
+            .pointer("/metadata/ownerReferences")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid))
+            .filter_map(|r| resolve_owner(state, &ns, r))
+            .any(|(_, _, o)| !deleting_in_foreground(&o));
+        if stays_owned {
+            let track = Track::Update {
+                manager: "kube-controller-manager",
+                subresource: None,
+            };
+            let released = update_object(
+                state,
+                &ty,
+                &ns,
+                &name,
+                None,
+                track,
+                WriteOpts::default(),
+                |old| {
+                    let mut new = old.clone();
+                    if let Some(Value::Array(refs)) =
+                        metadata_mut(&mut new)?.get_mut("ownerReferences")
+                    {
+                        refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
+                    }
+                    Ok(new)
+                },
+            );
+            if let Err(e) = released {
+                tracing::debug!(error = %e, namespace = ns, name, "releasing a dependent failed");
+            }
+            continue;
+        }
+        let policy = if state.store.dependents(meta_str(&obj, "uid")).is_empty() {
+            Propagation::Background
+        } else {
+            Propagation::Foreground
+        };
+        if let Err(e) = delete_object(state, &ty, &ns, &name, &Value::Null, false, policy) {
+            tracing::debug!(error = %e, namespace = ns, name, "garbage collection skipped a dependent");
+        }
+    }
+}
+
+/// Removes the `foregroundDeletion` finalizer of an owner deleted in the foreground once no
+/// dependent with `blockOwnerDeletion: true` is left, as the garbage collector does.
+fn release_foreground_owner(state: &AppState, ty: &Arc<ResourceType>, ns: &str, name: &str) {
+    let Some(owner) = state.store.get(&ty.storage_key(), ns, name) else {
+        return;
+    };
+    let owner_uid = owner.uid.to_string();
+    let blocked = state
+        .store
+        .dependents(&owner_uid)
+        .iter()
+        .any(|(key, dns, dname)| {
+            state
+                .store
+                .get(key, dns, dname)
+                .and_then(|o| o.value().ok())
+                .is_some_and(|d| {
+                    d.pointer("/metadata/ownerReferences")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .any(|r| {
+                            r.get("uid").and_then(Value::as_str) == Some(owner_uid.as_str())
+                                && r.get("blockOwnerDeletion").and_then(Value::as_bool)
+                                    == Some(true)
+                        })
+                })
+        });
+    if !blocked {
+        remove_finalizer(state, ty, ns, name, "foregroundDeletion");
     }
 }
 

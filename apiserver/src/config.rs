@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use crate::simulate::Simulation;
+
 /// Server settings.
 #[derive(Clone)]
 pub struct Config {
@@ -20,6 +22,9 @@ pub struct Config {
     /// sends about one a minute). Must not be zero. Tests set it very long so that no bookmark can
     /// move a watcher's resourceVersion at an inconvenient moment, or very short to see one at once.
     pub bookmark_interval: Duration,
+    /// Run the workload simulator (fake nodes, scheduler, kubelets and the workload controllers, see
+    /// [`Simulation`]); `None` (the default) serves the API only: nothing acts on stored objects.
+    pub simulate: Option<Simulation>,
 }
 
 impl std::fmt::Debug for Config {
@@ -32,6 +37,7 @@ impl std::fmt::Debug for Config {
             .field("history_limit", &self.history_limit)
             .field("max_body_bytes", &self.max_body_bytes)
             .field("bookmark_interval", &self.bookmark_interval)
+            .field("simulate", &self.simulate)
             .finish()
     }
 }
@@ -45,6 +51,7 @@ impl Default for Config {
             history_limit: 10_000,
             max_body_bytes: 3 * 1024 * 1024,
             bookmark_interval: Duration::from_secs(10),
+            simulate: None,
         }
     }
 }

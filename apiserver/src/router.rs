@@ -18,7 +18,9 @@ use crate::request::{Query, Req, verb_for};
 use crate::response::{accepts_json, error_response, json_response, text_response};
 use crate::route::{self, Route};
 use crate::state::AppState;
-use crate::{aggregated, discovery, patching, read, scale, subresource, watch as watching, write};
+use crate::{
+    aggregated, discovery, patching, read, scale, simulate, subresource, watch as watching, write,
+};
 
 /// The axum router serving everything.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
@@ -193,6 +195,9 @@ async fn serve(
             match r.path.subresource.as_deref() {
                 None | Some("status") => {}
                 Some("scale") => return scale::handle(state, &r, verb),
+                Some(sub) if simulate::subresources::serves(&r.ty, sub) => {
+                    return simulate::subresources::serve(state, &r);
+                }
                 Some(_) => return subresource::handle(state, &r, verb).await,
             }
             match verb {

@@ -96,6 +96,9 @@ impl ApiServer {
         let token = config.token.clone();
         let state = Arc::new(AppState::new(config, shutdown_rx.clone()));
         create_initial_objects(&state, addr.port());
+        if let Some(settings) = state.config.simulate.clone() {
+            crate::simulate::spawn(state.clone(), settings);
+        }
         let faults = state.faults.clone();
         let app = router::router(state);
         let task = tokio::spawn(serve_loop(listener, addr, app, shutdown_rx, faults.clone()));

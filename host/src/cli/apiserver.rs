@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
-use kubewasm_apiserver::{ApiServer, Config};
+use kubewasm_apiserver::{ApiServer, Config, Simulation};
 
 use super::common::shutdown_signal;
 
@@ -26,6 +26,11 @@ pub struct Args {
     /// Bearer token clients must send (written into the kubeconfig).
     #[arg(long, env = "KUBEWASM_APISERVER_TOKEN")]
     pub token: Option<String>,
+
+    /// Simulate a cluster's workloads: fake nodes, a scheduler, kubelets that run Pods (none really
+    /// runs) and the Deployment, ReplicaSet, StatefulSet, DaemonSet, Job and disruption controllers.
+    #[arg(long)]
+    pub simulate: bool,
 }
 
 /// Starts the server from `args`, writes the kubeconfig and prints where it listens.
@@ -34,6 +39,7 @@ pub async fn start(args: &Args) -> anyhow::Result<ApiServer> {
         listen: args.listen,
         token: args.token.clone(),
         allow_non_loopback: args.allow_non_loopback,
+        simulate: args.simulate.then(Simulation::default),
         ..Config::default()
     })
     .await

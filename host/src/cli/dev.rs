@@ -29,6 +29,11 @@ pub struct Args {
     #[arg(long, default_value = "kubewasm-dev.kubeconfig")]
     pub kubeconfig_out: PathBuf,
 
+    /// Serve the API only: no fake nodes, scheduler, kubelets or workload controllers, so Pods stay
+    /// Pending and Deployments make no ReplicaSets (by default the dev cluster simulates them).
+    #[arg(long)]
+    pub no_simulate: bool,
+
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 
@@ -57,6 +62,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         kubeconfig_out: args.kubeconfig_out.clone(),
         allow_non_loopback: false,
         token: None,
+        simulate: !args.no_simulate,
     })
     .await?;
     let config = kube::Config::new(
