@@ -19,7 +19,8 @@ use crate::response::{accepts_json, error_response, json_response, text_response
 use crate::route::{self, Route};
 use crate::state::AppState;
 use crate::{
-    aggregated, discovery, patching, read, scale, simulate, subresource, watch as watching, write,
+    aggregated, discovery, patching, protobuf, read, scale, simulate, subresource,
+    watch as watching, write,
 };
 
 /// The axum router serving everything.
@@ -88,11 +89,12 @@ async fn respond(state: Arc<AppState>, req: Request) -> Response {
             return error_response(&ApiError::unauthorized());
         }
     }
+    let wants_protobuf = protobuf::wanted(req.headers());
     // A bug must cost one request a 500, never the connection or the server.
     let served = std::panic::AssertUnwindSafe(serve(&state, route, method, query, req))
         .catch_unwind()
         .await;
-    match served {
+    let response = match served {
         Ok(Ok(r)) => r,
         Ok(Err(e)) => error_response(&e),
         Err(_) => {
@@ -101,6 +103,11 @@ async fn respond(state: Arc<AppState>, req: Request) -> Response {
                 "the server panicked while handling the request",
             ))
         }
+    };
+    if wants_protobuf {
+        protobuf::encode_response(response, watch).await
+    } else {
+        response
     }
 }
 
@@ -125,7 +132,11 @@ async fn serve(
         read_only()?;
         Ok(json_response(StatusCode::OK, &v))
     };
-    if !accepts_json(req.headers()) && !matches!(route, Route::Health | Route::OpenApi(_)) {
+    let protobuf_resource = protobuf::wanted(req.headers()) && matches!(route, Route::Resource(_));
+    if !accepts_json(req.headers())
+        && !protobuf_resource
+        && !matches!(route, Route::Health | Route::OpenApi(_))
+    {
         return Err(ApiError::new(
             406,
             "NotAcceptable",
@@ -159,6 +170,9 @@ async fn serve(
             let ty = registry
                 .get(&path.group, &path.version, &path.resource)
                 .ok_or_else(|| ApiError::no_route(req.uri().path()))?;
+            if protobuf_resource && !ty.builtin {
+                return Err(protobuf::not_acceptable());
+            }
             if let Some(sub) = &path.subresource
                 && !ty.serves_subresource(sub)
             {

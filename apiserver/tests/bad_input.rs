@@ -329,9 +329,9 @@ async fn every_kind_of_bad_input_gets_a_status_error_and_changes_nothing() {
     .await;
     assert_status(&r, 409, "Conflict");
 
-    // A client that accepts neither JSON nor anything: 406.
+    // A client that accepts neither JSON nor protobuf: 406 (protobuf-only: tests/protobuf.rs).
     let req = http::Request::get(CMS)
-        .header("accept", "application/vnd.kubernetes.protobuf")
+        .header("accept", "text/html")
         .body(kube::client::Body::empty())
         .expect("request");
     let resp = client.send(req).await.expect("response");

@@ -396,3 +396,178 @@ async fn malformed_protobuf_bodies_get_the_status_kube_apiserver_gives() {
     assert_eq!(r.code, 200, "{}", r.text);
     server.shutdown().await;
 }
+
+/// A request with an Accept header; the answer's status, Content-Type and raw bytes.
+async fn with_accept(
+    c: &kube::Client,
+    method: &str,
+    path: &str,
+    accept: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, String, Vec<u8>) {
+    use http_body_util::BodyExt;
+    let mut b = http::Request::builder()
+        .method(method)
+        .uri(path)
+        .header(http::header::ACCEPT, accept);
+    if let Some(ct) = content_type {
+        b = b.header(http::header::CONTENT_TYPE, ct);
+    }
+    let req = b.body(kube::client::Body::from(body)).expect("request");
+    let resp = tokio::time::timeout(Duration::from_secs(30), c.send(req))
+        .await
+        .expect("response within 30s")
+        .expect("request sent");
+    let code = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let bytes = resp.into_body().collect().await.expect("body").to_bytes();
+    (code, ct, bytes.to_vec())
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn protobuf_only_clients_get_protobuf_answers() {
+    let server = server().await;
+    let c = client(&server);
+    let path = "/api/v1/namespaces/default/configmaps/pb";
+    let r = send_json(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/configmaps",
+        &json!({"metadata": {"name": "pb", "labels": {"app": "x"}}, "data": {"greeting": "hello"}}),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let rv = r.body["metadata"]["resourceVersion"].clone();
+
+    // kubectl's Accept (protobuf, then JSON) keeps getting JSON.
+    let (code, ct, body) = with_accept(
+        &c,
+        "GET",
+        path,
+        &format!("{PROTOBUF}, application/json"),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (200, "application/json"));
+    assert!(serde_json::from_slice::<Value>(&body).is_ok());
+
+    // Protobuf only: an enveloped ConfigMap...
+    let (code, ct, body) = with_accept(&c, "GET", path, PROTOBUF, None, vec![]).await;
+    assert_eq!((code, ct.as_str()), (200, PROTOBUF));
+    assert!(body.starts_with(b"k8s\0\x0a"), "{body:?}");
+    assert!(contains(&body, b"ConfigMap") && contains(&body, b"hello"));
+    // ...that is the same object: written back unchanged, it is a no-op (same resourceVersion).
+    let (code, ct, back) =
+        with_accept(&c, "PUT", path, PROTOBUF, Some(PROTOBUF), body.clone()).await;
+    assert_eq!((code, ct.as_str()), (200, PROTOBUF));
+    assert_eq!(back, body, "a no-op update answers with the same object");
+    let now = get(&c, path).await;
+    assert_eq!(now.body["metadata"]["resourceVersion"], rv, "{}", now.text);
+    assert_eq!(now.body["metadata"]["labels"], json!({"app": "x"}));
+
+    // Lists and errors too.
+    let (code, _, body) = with_accept(
+        &c,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        PROTOBUF,
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert!(
+        body.starts_with(b"k8s\0")
+            && contains(&body, b"ConfigMapList")
+            && contains(&body, b"hello")
+    );
+    let (code, ct, body) = with_accept(
+        &c,
+        "GET",
+        "/api/v1/namespaces/default/configmaps/missing",
+        PROTOBUF,
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (404, PROTOBUF));
+    assert!(
+        body.starts_with(b"k8s\0") && contains(&body, b"Status") && contains(&body, b"NotFound")
+    );
+
+    // A watch: length-prefixed WatchEvent frames, each carrying an enveloped object.
+    let (code, ct, body) = with_accept(
+        &c,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1",
+        PROTOBUF,
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 200);
+    assert_eq!(ct, "application/vnd.kubernetes.protobuf;stream=watch");
+    let mut frames = Vec::new();
+    let mut rest = body.as_slice();
+    while !rest.is_empty() {
+        assert!(rest.len() >= 4, "a truncated frame header: {rest:?}");
+        let len = u32::from_be_bytes([rest[0], rest[1], rest[2], rest[3]]) as usize;
+        assert!(rest.len() >= 4 + len, "a truncated frame");
+        frames.push(rest[4..4 + len].to_vec());
+        rest = &rest[4 + len..];
+    }
+    assert_eq!(frames.len(), 1, "one ADDED event for the one ConfigMap");
+    assert!(frames[0].starts_with(b"\x0a\x05ADDED"), "{:?}", frames[0]);
+    assert!(contains(&frames[0], b"k8s\0") && contains(&frames[0], b"hello"));
+
+    // Custom resources and Tables have no protobuf form: 406.
+    let crd = json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "gadgets.example.com"},
+        "spec": {"group": "example.com", "scope": "Namespaced",
+                 "names": {"plural": "gadgets", "kind": "Gadget"},
+                 "versions": [{"name": "v1", "served": true, "storage": true,
+                               "schema": {"openAPIV3Schema": {"type": "object"}}}]}
+    });
+    let r = send_json(
+        &c,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        &crd,
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let (code, ct, body) = with_accept(
+        &c,
+        "GET",
+        "/apis/example.com/v1/namespaces/default/gadgets",
+        PROTOBUF,
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!((code, ct.as_str()), (406, PROTOBUF));
+    assert!(contains(&body, b"NotAcceptable"));
+    let (code, _, _) = with_accept(
+        &c,
+        "GET",
+        "/api/v1/namespaces/default/configmaps",
+        &format!("{PROTOBUF};as=Table;v=v1;g=meta.k8s.io"),
+        None,
+        vec![],
+    )
+    .await;
+    assert_eq!(code, 406);
+    server.shutdown().await;
+}
