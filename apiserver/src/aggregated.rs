@@ -31,7 +31,9 @@ pub fn wanted(headers: &HeaderMap) -> bool {
         let param = |k: &str| params.iter().find(|(n, _)| *n == k).map(|(_, v)| *v);
         match (param("g"), param("v"), param("as")) {
             (None, None, None) => return false,
-            (Some("apidiscovery.k8s.io"), Some("v2"), Some("APIGroupDiscoveryList")) => return true,
+            (Some("apidiscovery.k8s.io"), Some("v2"), Some("APIGroupDiscoveryList")) => {
+                return true;
+            }
             // another version (v2beta1) or another `as`: try the next range
             _ => {}
         }
@@ -147,7 +149,10 @@ mod tests {
         let pods = r.get("", "v1", "pods").unwrap();
         let doc = resource_doc(&pods);
         let subs = doc["subresources"].as_array().unwrap();
-        let eviction = subs.iter().find(|s| s["subresource"] == "eviction").unwrap();
+        let eviction = subs
+            .iter()
+            .find(|s| s["subresource"] == "eviction")
+            .unwrap();
         assert_eq!(
             eviction["responseKind"],
             json!({"group": "policy", "version": "v1", "kind": "Eviction"})

@@ -173,9 +173,21 @@ impl ResourceType {
         self.subresources().iter().any(|s| s.name == name)
     }
 
+    /// Whether this is a review (`SelfSubjectAccessReview`, `SelfSubjectReview`, ...): created to
+    /// get an answer, never stored.
+    pub fn is_review(&self) -> bool {
+        self.builtin
+            && matches!(
+                self.group.as_str(),
+                "authorization.k8s.io" | "authentication.k8s.io"
+            )
+    }
+
     /// The collection verbs discovery lists (a namespace cannot be deleted as a collection).
     pub fn verbs(&self) -> &'static [&'static str] {
-        if self.builtin && self.group.is_empty() && self.resource == "namespaces" {
+        if self.is_review() {
+            &["create"]
+        } else if self.builtin && self.group.is_empty() && self.resource == "namespaces" {
             &[
                 "create", "delete", "get", "list", "patch", "update", "watch",
             ]
@@ -707,6 +719,46 @@ fn builtin_types() -> Vec<ResourceType> {
             true,
             false,
             &[("AddressType", ".addressType")],
+        ),
+        t(
+            "authorization.k8s.io",
+            "v1",
+            "selfsubjectaccessreviews",
+            "SelfSubjectAccessReview",
+            &[],
+            false,
+            false,
+            &[],
+        ),
+        t(
+            "authorization.k8s.io",
+            "v1",
+            "subjectaccessreviews",
+            "SubjectAccessReview",
+            &[],
+            false,
+            false,
+            &[],
+        ),
+        t(
+            "authorization.k8s.io",
+            "v1",
+            "localsubjectaccessreviews",
+            "LocalSubjectAccessReview",
+            &[],
+            true,
+            false,
+            &[],
+        ),
+        t(
+            "authentication.k8s.io",
+            "v1",
+            "selfsubjectreviews",
+            "SelfSubjectReview",
+            &[],
+            false,
+            false,
+            &[],
         ),
         t(
             "apiextensions.k8s.io",

@@ -218,6 +218,11 @@ async fn serve(
                 "get" => read::get(state, &r),
                 "list" => read::list(state, &r),
                 "watch" => watching::watch(state.clone(), &r),
+                "create" if r.ty.is_review() => subresource::review(&r),
+                _ if r.ty.is_review() => Err(ApiError::method_not_allowed(format!(
+                    "{method} is not supported on {}: a review can only be created",
+                    r.ty.resource
+                ))),
                 "create" => write::create(state, &r),
                 "update" => write::update(state, &r),
                 "patch" => patching::handle(state, &r),

@@ -1,6 +1,7 @@
 //! Subresources other than `status` and `scale`: a ServiceAccount's `token` (TokenRequest), a
 //! CertificateSigningRequest's `approval`, and a Pod's `exec`, `attach` and `portforward`, which the
-//! dev cluster answers with a clear Status since no container runs.
+//! dev cluster answers with a clear Status since no container runs; and the reviews
+//! (`kubectl auth can-i`, `kubectl auth whoami`), answered and never stored.
 
 use std::time::Duration;
 
@@ -138,6 +139,47 @@ fn token(state: &AppState, r: &Req) -> ApiResult<Response> {
     Ok(json_response(StatusCode::CREATED, &answer))
 }
 
+/// The user every client of the dev cluster is: it does not authenticate loopback clients (nor
+/// tell token holders apart), and it authorises everything.
+const USER: &str = "kubewasm-admin";
+const GROUPS: &[&str] = &["system:masters", "system:authenticated"];
+
+/// `POST` of a review: SelfSubjectAccessReview, SubjectAccessReview and LocalSubjectAccessReview
+/// are allowed (the dev cluster authorises every request), a SelfSubjectReview names the user.
+///
+/// # Errors
+/// 400 for a body that is not the review's kind.
+pub fn review(r: &Req) -> ApiResult<Response> {
+    let mut body = r.object_body()?;
+    let kind = body.get("kind").and_then(Value::as_str).unwrap_or("");
+    if !kind.is_empty() && kind != r.ty.kind {
+        return Err(ApiError::bad_request(format!(
+            "the body of the request must be a {}, not {kind}",
+            r.ty.kind
+        )));
+    }
+    body["kind"] = json!(r.ty.kind);
+    body["apiVersion"] = json!(r.ty.api_version());
+    if body.get("metadata").is_none_or(|m| !m.is_object()) {
+        body["metadata"] = json!({});
+    }
+    if r.ty.kind == "SelfSubjectReview" {
+        body["metadata"]["creationTimestamp"] = json!(now_rfc3339());
+        body["status"] = json!({"userInfo": {"username": USER, "uid": USER, "groups": GROUPS}});
+    } else {
+        if r.ty.namespaced
+            && let Some(ns) = r.path.namespace.as_deref()
+        {
+            body["metadata"]["namespace"] = json!(ns);
+        }
+        body["status"] = json!({
+            "allowed": true,
+            "reason": "the kubewasm dev cluster authorizes every request",
+        });
+    }
+    Ok(json_response(StatusCode::CREATED, &body))
+}
+
 /// A JWT with `alg: none`-free shape: the dev cluster has no signing key its clients could verify,
 /// so the signature part is a random value (clients that decode the claims, as kubectl and client
 /// libraries do, read them as from a real cluster).
@@ -208,7 +250,10 @@ fn approval(state: &AppState, r: &Req) -> ApiResult<Response> {
             Ok(new)
         },
     )?;
-    Ok(bytes_response(StatusCode::OK, read::output(&r.ty, &stored)?))
+    Ok(bytes_response(
+        StatusCode::OK,
+        read::output(&r.ty, &stored)?,
+    ))
 }
 
 #[cfg(test)]

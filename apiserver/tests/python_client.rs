@@ -1,7 +1,8 @@
 //! The official Kubernetes Python client (`kubernetes` on PyPI) against the embedded server, unchanged:
 //! runs `tests/python/official_client.py` (built-in kinds, strategic merge patches, status, watch,
 //! conflicts, deletes, custom resources through CustomObjectsApi, and the dynamic client's discovery and
-//! server-side apply).
+//! server-side apply), and `tests/python/defaults.py` (the defaults a cluster fills in, as the typed
+//! client reads them).
 //!
 //! Needs `python3` with the `venv` module and access to PyPI the first time: the client is installed
 //! once into `target/python-client-venv` and reused. Fails (never skips) when they are missing.
@@ -92,26 +93,42 @@ async fn python_with_client() -> PathBuf {
     python
 }
 
-#[tokio::test]
-async fn the_official_python_client_works_unchanged() {
-    let python = python_with_client().await;
-    let server = server().await;
+/// Runs `tests/python/{script}` with the client against `server`; its stdout.
+async fn scenario(python: &Path, server: &kubewasm_apiserver::ApiServer, script: &str) -> String {
     let dir = tempfile::tempdir().expect("tempdir");
     let kubeconfig = dir.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/official_client.py");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/python")
+        .join(script);
     let out = run(
-        "the Python client scenario",
-        Command::new(&python).arg(&script).arg(&kubeconfig),
+        &format!("the Python client scenario {}", script.display()),
+        Command::new(python).arg(&script).arg(&kubeconfig),
         Duration::from_secs(180),
-        "The step that failed is printed last in stderr.",
+        "The step that failed is printed last.",
     )
     .await;
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     assert!(
         stdout.lines().last() == Some("OK"),
         "the scenario did not finish: {stdout}"
     );
+    stdout
+}
+
+#[tokio::test]
+async fn the_official_python_client_reads_the_defaults_a_cluster_fills_in() {
+    let python = python_with_client().await;
+    let server = server().await;
+    scenario(&python, &server, "defaults.py").await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_official_python_client_works_unchanged() {
+    let python = python_with_client().await;
+    let server = server().await;
+    scenario(&python, &server, "official_client.py").await;
     // Both Deployment patches reached the server as PATCHes; the script checked that the spec patch
     // merged containers and env by name, which only a strategic merge patch does.
     let patches = server

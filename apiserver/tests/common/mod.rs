@@ -1,6 +1,8 @@
 //! Shared helpers for the integration tests: a running server, a kube client, raw HTTP.
 #![allow(dead_code)]
 
+pub mod kubectl;
+
 use std::time::Duration;
 
 use http_body_util::BodyExt;
