@@ -1,14 +1,10 @@
-//! Discovery documents (`/api`, `/apis`, `/apis/{g}/{v}`), `/version` and the OpenAPI endpoints.
+//! Discovery documents (`/api`, `/apis`, `/apis/{g}/{v}`) and `/version` (OpenAPI is in `openapi/`).
 
 use axum::extract::Request;
-use axum::response::Response;
-use http::{StatusCode, header};
+use http::header;
 use serde_json::{Value, json};
 
-use crate::error::{ApiError, ApiResult};
 use crate::registry::Registry;
-use crate::response::json_response;
-
 
 /// `/api`: the core group's versions.
 pub fn core_versions(req: &Request) -> Value {
@@ -121,120 +117,6 @@ pub fn version() -> Value {
         "compiler": "gc",
         "platform": "linux/amd64",
     })
-}
-
-/// A stable hash of what a group/version serves, so clients re-fetch the OpenAPI document when a CRD
-/// changes it.
-fn gv_hash(registry: &Registry, group: &str, version: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for t in registry.resources(group, version) {
-        t.resource.hash(&mut h);
-        t.kind.hash(&mut h);
-        t.namespaced.hash(&mut h);
-        t.schema.as_ref().map(Value::to_string).hash(&mut h);
-    }
-    format!("{:016X}", h.finish())
-}
-
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
-
-/// `/openapi/v3`: the index of per-group-version documents.
-fn openapi_v3_index(registry: &Registry) -> Value {
-    let mut paths = serde_json::Map::new();
-    let mut gvs: Vec<(String, String)> = Vec::new();
-    for t in registry.all() {
-        let gv = (t.group.clone(), t.version.clone());
-        if !gvs.contains(&gv) {
-            gvs.push(gv);
-        }
-    }
-    for (g, v) in gvs {
-        let p = gv_path(&g, &v);
-        paths.insert(
-            p.clone(),
-            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", gv_hash(registry, &g, &v))}),
-        );
-    }
-    json!({"paths": paths})
-}
-
-/// `/openapi/v3/{api/v1 | apis/g/v}`: the object paths with their PATCH operations and query parameters,
-/// which kubectl reads to learn that server-side field validation is supported. Schemas are not served
-/// (kubectl falls back to its built-in types; `kubectl explain` does not work).
-fn openapi_v3_gv(registry: &Registry, group: &str, version: &str) -> Option<Value> {
-    if !registry.has_group_version(group, version) {
-        return None;
-    }
-    let params = json!([
-        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-        {"name": "force", "in": "query", "schema": {"type": "boolean", "uniqueItems": true}},
-    ]);
-    let mut paths = serde_json::Map::new();
-    for t in registry.resources(group, version) {
-        let base = format!("/{}", gv_path(group, version));
-        let path = if t.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", t.resource)
-        } else {
-            format!("{base}/{}/{{name}}", t.resource)
-        };
-        let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
-        let op = |id: &str| {
-            json!({
-                "operationId": format!("{id}{}", t.kind),
-                "x-kubernetes-action": id,
-                "x-kubernetes-group-version-kind": gvk,
-                "parameters": params,
-                "responses": {"200": {"description": "OK"}},
-            })
-        };
-        paths.insert(
-            path,
-            json!({
-                "get": op("get"),
-                "put": op("put"),
-                "patch": op("patch"),
-                "delete": op("delete"),
-            }),
-        );
-    }
-    Some(json!({
-        "openapi": "3.0.0",
-        "info": {"title": "Kubernetes", "version": "v1.37.2"},
-        "paths": paths,
-        "components": {"schemas": {}},
-    }))
-}
-
-/// `/openapi/v3[/...]` (see [`openapi_v3_gv`]); `/openapi/v2` is not served (404), which kubectl
-/// tolerates once v3 answers.
-///
-/// # Errors
-/// 404 NotFound for `/openapi/v2` and unknown group/versions.
-pub fn openapi(registry: &Registry, rest: &str) -> ApiResult<Response> {
-    let rest = rest.trim_matches('/');
-    if rest == "v3" {
-        return Ok(json_response(StatusCode::OK, &openapi_v3_index(registry)));
-    }
-    if let Some(gv) = rest.strip_prefix("v3/") {
-        let doc = match gv.split('/').collect::<Vec<_>>().as_slice() {
-            ["api", v] => openapi_v3_gv(registry, "", v),
-            ["apis", g, v] => openapi_v3_gv(registry, g, v),
-            _ => None,
-        };
-        if let Some(d) = doc {
-            return Ok(json_response(StatusCode::OK, &d));
-        }
-    }
-    Err(ApiError::no_route(&format!("/openapi/{rest}")))
 }
 
 #[cfg(test)]

@@ -241,6 +241,12 @@ impl ApiError {
         if !details.is_empty() {
             status["details"] = Value::Object(details);
         }
+        // An error kube-apiserver gives no reason (StatusReasonUnknown) has no `reason` field.
+        if self.reason.is_empty()
+            && let Some(s) = status.as_object_mut()
+        {
+            s.remove("reason");
+        }
         status
     }
 }

@@ -36,6 +36,7 @@ mod events;
 mod faults;
 mod normalize;
 mod object;
+mod openapi;
 pub mod patch;
 mod patching;
 mod protobuf;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use crate::commit::{Track, WriteOpts, create_object, field_manager, update_object};
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::events;
+use crate::openapi;
 use crate::patch::{self, PatchError, PatchType, TypeInfo};
 use crate::read::output;
 use crate::registry::ResourceType;
@@ -178,7 +179,12 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         schema: r.ty.schema.as_ref(),
     };
     let opts = WriteOpts::from_request(r);
+    let validation = openapi::FieldValidation::from_request(r, "PatchOptions")?;
+    let mut warnings = openapi::Warnings::default();
     let sub = r.path.subresource.as_deref();
+    if pt == PatchType::Apply {
+        openapi::check_apply(&r.ty, &body)?;
+    }
     let body = if pt == PatchType::Apply {
         applicable_config(&r.ty, sub, body)
     } else {
@@ -231,6 +237,10 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
             patch_content(pt, &info, &view, &body)
         }
         .map_err(|e| patch_error(&ty, &name, e))?;
+        let mut new = new;
+        if pt != PatchType::Apply {
+            openapi::check_patched(&ty, validation, &mut new, &mut warnings)?;
+        }
         if !new.is_object() {
             return Err(ApiError::new(
                 422,
@@ -243,5 +253,5 @@ pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
         }
         Ok(events::to_storage(&ty, new))
     })?;
-    Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
+    Ok(warnings.apply(bytes_response(StatusCode::OK, output(&r.ty, &stored)?)))
 }

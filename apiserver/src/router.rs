@@ -19,7 +19,7 @@ use crate::response::{accepts_json, error_response, json_response, text_response
 use crate::route::{self, Route};
 use crate::state::AppState;
 use crate::{
-    aggregated, discovery, patching, protobuf, read, scale, simulate, subresource,
+    aggregated, discovery, openapi, patching, protobuf, read, scale, simulate, subresource,
     watch as watching, write,
 };
 
@@ -164,7 +164,7 @@ async fn serve(
         },
         Route::Version => non_resource(discovery::version()),
         Route::Health => Ok(text_response(StatusCode::OK, "ok")),
-        Route::OpenApi(rest) => discovery::openapi(&registry, &rest),
+        Route::OpenApi(rest) => openapi::serve(&registry, &rest, req.headers()),
         Route::Unknown => Err(ApiError::no_route(req.uri().path())),
         Route::Resource(path) => {
             let ty = registry

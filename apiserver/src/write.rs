@@ -11,6 +11,7 @@ use crate::commit::{
 use crate::error::{ApiError, ApiResult, Cause, success_deleted};
 use crate::events;
 use crate::object::{meta_str, metadata_mut};
+use crate::openapi;
 use crate::read::{Selectors, output};
 use crate::registry::ResourceType;
 use crate::request::Req;
@@ -75,6 +76,7 @@ pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
         )));
     }
     let mut obj = r.object_body()?;
+    let warnings = openapi::check_body(r, "CreateOptions", &mut obj)?;
     check_type(&r.ty, &mut obj)?;
     let mut obj = events::to_storage(&r.ty, obj);
     let ns = namespace_for(r, &mut obj)?;
@@ -87,7 +89,7 @@ pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
         Some(&manager),
         WriteOpts::from_request(r),
     )?;
-    Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?))
+    Ok(warnings.apply(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?)))
 }
 
 /// PUT: replace (main resource or `/status`).
@@ -101,6 +103,7 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         .clone()
         .ok_or_else(|| ApiError::method_not_allowed("PUT needs an object name in the path"))?;
     let mut obj = r.object_body()?;
+    let warnings = openapi::check_body(r, "UpdateOptions", &mut obj)?;
     check_type(&r.ty, &mut obj)?;
     let mut obj = events::to_storage(&r.ty, obj);
     let ns = namespace_for(r, &mut obj)?;
@@ -126,7 +129,7 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
                 Some(&manager),
                 WriteOpts::from_request(r),
             )?;
-            return Ok(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?));
+            return Ok(warnings.apply(bytes_response(StatusCode::CREATED, output(&r.ty, &stored)?)));
         }
         return Err(ApiError::not_found(&r.ty.group, &r.ty.resource, &name));
     }
@@ -155,7 +158,7 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         WriteOpts::from_request(r),
         move |_| Ok(obj),
     )?;
-    Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
+    Ok(warnings.apply(bytes_response(StatusCode::OK, output(&r.ty, &stored)?)))
 }
 
 /// Whether a PUT without `metadata.resourceVersion` may replace the object: not for custom
