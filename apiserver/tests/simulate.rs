@@ -243,6 +243,17 @@ async fn a_deployment_rolls_out_scales_and_rolls_a_new_template_out() {
     }
     let nodes = items(&k.json(&["get", "nodes", "-o", "json"]).await);
     assert_eq!(nodes.len(), 2);
+    // Each node's kubelet holds a Lease in kube-node-lease, owned by its Node.
+    let leases = items(
+        &k.json(&["get", "leases", "-n", "kube-node-lease", "-o", "json"])
+            .await,
+    );
+    assert_eq!(leases.len(), 2, "{leases:#?}");
+    for l in &leases {
+        assert!(l["spec"]["renewTime"].is_string(), "{l:#}");
+        assert_eq!(l["spec"]["holderIdentity"], l["metadata"]["name"]);
+        assert_eq!(l["metadata"]["ownerReferences"][0]["kind"], "Node");
+    }
     for n in &nodes {
         let ready = n["status"]["conditions"]
             .as_array()
@@ -691,6 +702,11 @@ async fn a_foreground_owner_waits_for_a_dependent_with_a_finalizer() {
         sets[0]["metadata"]["deletionTimestamp"].is_string(),
         "{:#}",
         sets[0]
+    );
+    assert_eq!(
+        sets[0]["metadata"]["finalizers"],
+        json!(["foregroundDeletion"]),
+        "a ReplicaSet with Pods is deleted in the foreground too"
     );
     let pod = k.json(&["get", "pod", &held, "-o", "json"]).await;
     assert!(pod["metadata"]["deletionTimestamp"].is_string());
