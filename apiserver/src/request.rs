@@ -116,10 +116,13 @@ impl Req {
     /// 415 for other content types and for protobuf bodies of custom resources, 400 for malformed
     /// bodies or non-objects.
     pub fn object_body(&self) -> ApiResult<Value> {
-        let kind = if self.path.subresource.as_deref() == Some("scale") {
-            "Scale"
-        } else {
-            self.ty.kind.as_str()
+        // The kind the body must be, as kube-apiserver names it in decoding errors.
+        let kind = match self.path.subresource.as_deref() {
+            Some("scale") => "Scale",
+            Some("token") => "TokenRequest",
+            Some("eviction") => "Eviction",
+            Some("binding") => "Binding",
+            _ => self.ty.kind.as_str(),
         };
         self.body_of_kind(kind)
     }

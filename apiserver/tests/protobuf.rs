@@ -222,6 +222,47 @@ async fn kubectl_create_commands_send_protobuf_and_their_objects_read_back() {
         "{role}"
     );
 
+    k.ok(&["create", "rolebinding", "rb1", "--role=r1", "--user=bob"])
+        .await;
+    let rb = k.json(&["get", "rolebinding", "rb1", "-o", "json"]).await;
+    assert_eq!(rb["roleRef"]["name"], "r1", "{rb}");
+    assert_eq!(rb["subjects"][0]["name"], "bob", "{rb}");
+
+    k.ok(&["create", "quota", "q1", "--hard=cpu=1,memory=1Gi"])
+        .await;
+    let q = k.json(&["get", "quota", "q1", "-o", "json"]).await;
+    assert_eq!(
+        q["spec"]["hard"],
+        json!({"cpu": "1", "memory": "1Gi"}),
+        "{q}"
+    );
+
+    k.ok(&[
+        "create",
+        "poddisruptionbudget",
+        "pdb1",
+        "--selector=app=web",
+        "--min-available=1",
+    ])
+    .await;
+    let pdb = k.json(&["get", "pdb", "pdb1", "-o", "json"]).await;
+    assert_eq!(pdb["spec"]["minAvailable"], 1, "{pdb}");
+
+    k.ok(&["create", "ingress", "ing1", "--rule=foo.com/bar=svc1:80"])
+        .await;
+    let ing = k.json(&["get", "ingress", "ing1", "-o", "json"]).await;
+    let rule = &ing["spec"]["rules"][0];
+    assert_eq!(rule["host"], "foo.com", "{ing}");
+    assert_eq!(
+        rule["http"]["paths"][0]["backend"]["service"],
+        json!({"name": "svc1", "port": {"number": 80}}),
+        "{ing}"
+    );
+
+    // A TokenRequest (POST serviceaccounts/sa1/token) in protobuf.
+    let token = k.ok(&["create", "token", "sa1"]).await.stdout;
+    assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
+
     // The created objects behave like any other: a second create conflicts, delete works.
     let o = k
         .run(&["create", "configmap", "demo", "--from-literal=a=c"])
