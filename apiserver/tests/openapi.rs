@@ -457,6 +457,30 @@ async fn built_in_documents_are_kube_apiservers_own() {
         &doc["components"]["schemas"]["io.k8s.api.core.v1.PodSpec"]["properties"]["containers"];
     assert_eq!(containers["x-kubernetes-patch-merge-key"], "name");
     assert_eq!(containers["x-kubernetes-list-type"], "map");
+    // The index's hash makes the document immutable; an outdated hash is sent to the current one.
+    let hash = url.split("hash=").nth(1).expect("hash").to_string();
+    let fetch = |uri: String| {
+        let client = client.clone();
+        async move {
+            let req = http::Request::get(uri)
+                .body(kube::client::Body::empty())
+                .expect("request");
+            client.send(req).await.expect("response")
+        }
+    };
+    let current = fetch(url.clone()).await;
+    assert_eq!(current.status().as_u16(), 200);
+    assert_eq!(
+        current.headers()[http::header::CACHE_CONTROL],
+        "public, immutable"
+    );
+    assert_eq!(
+        current.headers()[http::header::ETAG],
+        format!("\"{hash}\"").as_str()
+    );
+    let stale = fetch("/openapi/v3/apis/apps/v1?hash=0123".to_string()).await;
+    assert_eq!(stale.status().as_u16(), 301);
+    assert_eq!(stale.headers()[http::header::LOCATION], url.as_str());
     // Groups this server does not serve are not advertised.
     assert_eq!(index_url(&client, "apis/storage.k8s.io/v1").await, None);
     server.shutdown().await;

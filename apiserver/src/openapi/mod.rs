@@ -15,7 +15,7 @@ mod fields;
 use axum::body::Body;
 use axum::response::Response;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Cause};
@@ -62,17 +62,21 @@ fn builtin_listed(registry: &Registry, path: &str) -> bool {
     }
 }
 
-/// A group/version's document (built-in or built from its CRDs), as served bytes.
-fn v3_document(registry: &Registry, path: &str) -> Option<Bytes> {
+/// A group/version's document (built-in or built from its CRDs), as served bytes with their hash.
+fn v3_document(registry: &Registry, path: &str) -> Option<(Bytes, String)> {
     if builtin_listed(registry, path) {
-        return builtin::v3().get(path).map(|d| d.bytes.clone());
+        return builtin::v3()
+            .get(path)
+            .map(|d| (d.bytes.clone(), d.hash().to_string()));
     }
     let (group, version) = match path.split('/').collect::<Vec<_>>().as_slice() {
         ["apis", g, v] => ((*g).to_string(), (*v).to_string()),
         _ => return None,
     };
     let doc = custom::document(&custom_types(registry, &group, &version))?;
-    serde_json::to_vec(&doc).ok().map(Bytes::from)
+    let bytes = serde_json::to_vec(&doc).ok()?;
+    let hash = builtin::hash(&bytes);
+    Some((Bytes::from(bytes), hash))
 }
 
 /// `/openapi/v3`: every document with the hash of its current content, so clients re-fetch a
@@ -98,8 +102,7 @@ fn v3_index(registry: &Registry) -> Value {
         if paths.contains_key(&path) {
             continue;
         }
-        if let Some(bytes) = v3_document(registry, &path) {
-            let hash = builtin::hash(&bytes);
+        if let Some((_, hash)) = v3_document(registry, &path) {
             paths.insert(
                 path.clone(),
                 json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
@@ -110,41 +113,49 @@ fn v3_index(registry: &Registry) -> Value {
 }
 
 /// Whether the Accept header prefers the gnostic protobuf form of `/openapi/v2` over JSON (the
-/// first acceptable media type wins; none means JSON).
-fn wants_v2_protobuf(headers: &HeaderMap) -> ApiResult<bool> {
+/// first acceptable media type wins; none means JSON), or None if it accepts neither.
+fn wants_v2_protobuf(headers: &HeaderMap) -> Option<bool> {
     let Some(accept) = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()) else {
-        return Ok(false);
+        return Some(false);
     };
     if accept.trim().is_empty() {
-        return Ok(false);
+        return Some(false);
     }
-    for m in accept.split(',') {
+    accept.split(',').find_map(|m| {
         let base = m.split(';').next().unwrap_or("").trim();
         if base.starts_with(V2_PROTOBUF_ACCEPT) {
-            return Ok(true);
+            Some(true)
+        } else if matches!(base, "application/json" | "*/*" | "application/*") {
+            Some(false)
+        } else {
+            None
         }
-        if matches!(base, "application/json" | "*/*" | "application/*") {
-            return Ok(false);
-        }
-    }
-    Err(ApiError::new(
-        406,
-        "NotAcceptable",
-        format!(
-            "only the following media types are accepted: application/json, {V2_PROTOBUF_ACCEPT}@v1.0+protobuf"
-        ),
-    ))
+    })
 }
 
-/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{api/v1 | apis/g | apis/g/v | ...}`.
+/// `/openapi/v2`, `/openapi/v3` and `/openapi/v3/{api/v1 | apis/g | apis/g/v | ...}`. A document
+/// asked for with the index's `hash` is immutable (`Cache-Control: public, immutable`); one asked
+/// for with an outdated hash is a 301 to the current one, as kube-apiserver answers.
 ///
 /// # Errors
-/// 404 NotFound for documents not served, 406 for an Accept header `/openapi/v2` cannot satisfy.
-pub(crate) fn serve(registry: &Registry, rest: &str, headers: &HeaderMap) -> ApiResult<Response> {
+/// 404 NotFound for documents not served (`/openapi/v2` answers an Accept header it cannot
+/// satisfy with an empty 406, as kube-apiserver does).
+pub(crate) fn serve(
+    registry: &Registry,
+    rest: &str,
+    hash: Option<&str>,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     let rest = rest.trim_matches('/');
     match rest {
         "v2" => {
-            return Ok(if wants_v2_protobuf(headers)? {
+            let Some(protobuf) = wants_v2_protobuf(headers) else {
+                // kube-apiserver's answer has no body.
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = StatusCode::NOT_ACCEPTABLE;
+                return Ok(r);
+            };
+            return Ok(if protobuf {
                 response(V2_PROTOBUF_CONTENT_TYPE, builtin::v2_protobuf())
             } else {
                 response("application/json", builtin::v2_json())
@@ -157,9 +168,31 @@ pub(crate) fn serve(registry: &Registry, rest: &str, headers: &HeaderMap) -> Api
         _ => {}
     }
     if let Some(path) = rest.strip_prefix("v3/")
-        && let Some(bytes) = v3_document(registry, path)
+        && let Some((bytes, current)) = v3_document(registry, path)
     {
-        return Ok(response("application/json", bytes));
+        let mut r = match hash {
+            Some(h) if !h.is_empty() && h != current => {
+                let mut r = Response::new(Body::empty());
+                *r.status_mut() = StatusCode::MOVED_PERMANENTLY;
+                if let Ok(v) = HeaderValue::from_str(&format!("/openapi/v3/{path}?hash={current}"))
+                {
+                    r.headers_mut().insert(header::LOCATION, v);
+                }
+                r
+            }
+            _ => response("application/json", bytes),
+        };
+        let cache = if hash == Some(current.as_str()) {
+            "public, immutable"
+        } else {
+            "no-cache, private"
+        };
+        r.headers_mut()
+            .insert(header::CACHE_CONTROL, HeaderValue::from_static(cache));
+        if let Ok(v) = HeaderValue::from_str(&format!("\"{current}\"")) {
+            r.headers_mut().insert(header::ETAG, v);
+        }
+        return Ok(r);
     }
     Err(ApiError::no_route(&format!("/openapi/{rest}")))
 }
@@ -395,13 +428,13 @@ mod tests {
             header::ACCEPT,
             HeaderValue::from_static("application/com.github.proto-openapi.spec.v2@v1.0+protobuf"),
         );
-        assert!(wants_v2_protobuf(&h).expect("acceptable"));
+        assert_eq!(wants_v2_protobuf(&h), Some(true));
         h.insert(
             header::ACCEPT,
             HeaderValue::from_static("application/json, */*"),
         );
-        assert!(!wants_v2_protobuf(&h).expect("acceptable"));
+        assert_eq!(wants_v2_protobuf(&h), Some(false));
         h.insert(header::ACCEPT, HeaderValue::from_static("text/html"));
-        assert!(wants_v2_protobuf(&h).is_err());
+        assert_eq!(wants_v2_protobuf(&h), None);
     }
 }
