@@ -575,6 +575,89 @@ spec:
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_cronjob_starts_a_job_for_its_latest_missed_schedule() {
+    let server = simulated().await;
+    let k = Kubectl::new(&server);
+    k.apply(
+        r#"apiVersion: batch/v1
+kind: CronJob
+metadata: {name: tick}
+spec:
+  schedule: "*/5 * * * *"
+  jobTemplate:
+    spec:
+      template:
+        spec:
+          restartPolicy: OnFailure
+          containers: [{name: tick, image: busybox}]
+"#,
+    )
+    .await;
+    // As if the controller had last run it an hour ago: the latest missed schedule runs now.
+    let an_hour_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1);
+    let patch = json!({"status": {"lastScheduleTime": an_hour_ago.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()}});
+    k.ok(&[
+        "patch",
+        "cronjob",
+        "tick",
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        &patch.to_string(),
+    ])
+    .await;
+    let jobs = wait_for(&k, &["get", "jobs"], "a job of the cronjob", |l| {
+        !items(l).is_empty()
+    })
+    .await;
+    let job = &items(&jobs)[0];
+    assert_eq!(controller_of(job), Some(("CronJob".into(), "tick".into())));
+    let scheduled =
+        job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+            .as_str()
+            .expect("scheduled timestamp")
+            .parse::<jiff::Timestamp>()
+            .expect("a time");
+    assert_eq!(
+        scheduled.as_second() % 300,
+        0,
+        "on a */5 boundary: {scheduled}"
+    );
+    assert!(scheduled > an_hour_ago && scheduled <= jiff::Timestamp::now());
+    assert_eq!(
+        job["metadata"]["name"],
+        format!("tick-{}", scheduled.as_second() / 60)
+    );
+    let name = job["metadata"]["name"].as_str().expect("name").to_string();
+    k.ok(&[
+        "wait",
+        "--for=condition=complete",
+        &format!("job/{name}"),
+        "--timeout=60s",
+    ])
+    .await;
+    let cj = wait_for(
+        &k,
+        &["get", "cronjob", "tick"],
+        "the success recorded",
+        |c| c["status"]["lastSuccessfulTime"].is_string() && c["status"].get("active").is_none(),
+    )
+    .await;
+    assert_eq!(
+        cj["status"]["lastScheduleTime"]
+            .as_str()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok()),
+        Some(scheduled)
+    );
+    assert_eq!(
+        items(&k.json(&["get", "jobs", "-o", "json"]).await).len(),
+        1,
+        "one job for the missed schedules"
+    );
+    server.shutdown().await;
+}
+
 async fn rolled_out(k: &Kubectl, name: &str) {
     k.apply(&deployment(name, 2, "nginx")).await;
     k.ok(&[

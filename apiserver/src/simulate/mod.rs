@@ -4,12 +4,13 @@
 //! Turned on by [`Config::simulate`](crate::Config::simulate). One task reacts to every committed change
 //! (the store's broadcast, as an informer would) and to its own timers, and runs each controller over
 //! the current objects, level-triggered: `nodes.rs` (fake Nodes and their Leases), `deployment.rs`,
-//! `replicaset.rs`, `statefulset.rs`, `daemonset.rs`, `job.rs`, `disruption.rs` (PodDisruptionBudget
+//! `replicaset.rs`, `statefulset.rs`, `daemonset.rs`, `cronjob.rs`, `job.rs`, `disruption.rs` (PodDisruptionBudget
 //! status), and `pods.rs` (the scheduler's binding and the kubelet's pod status). Every write goes
 //! through the same commit functions the HTTP handlers use, under the field manager the real component
 //! uses, so watches, resourceVersions, managedFields and admission stay consistent. `subresources.rs`
 //! serves `pods/log`, `pods/eviction`, `pods/binding` and the streaming subresources' answer.
 
+mod cronjob;
 mod daemonset;
 mod deployment;
 mod disruption;
@@ -141,6 +142,7 @@ impl Sim {
         replicaset::sync_all(ctx);
         statefulset::sync_all(ctx);
         daemonset::sync_all(ctx);
+        cronjob::sync_all(ctx);
         job::sync_all(ctx);
         pods::schedule_all(ctx);
         self.kubelet.sync_all(ctx);
