@@ -328,6 +328,26 @@ async fn a_deployment_rolls_out_scales_and_rolls_a_new_template_out() {
         d["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
         "2"
     );
+
+    // rollout undo brings the first ReplicaSet back (as revision 3) instead of making another.
+    k.ok(&["rollout", "undo", "deployment/web"]).await;
+    let out = k
+        .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+    assert!(out.contains("successfully rolled out"), "{out}");
+    let sets = items(&k.json(&["get", "replicasets", "-o", "json"]).await);
+    assert_eq!(sets.len(), 2, "{sets:#?}");
+    let first = sets
+        .iter()
+        .find(|rs| rs["metadata"]["name"] == format!("web-{hash}"))
+        .expect("the first ReplicaSet");
+    assert_eq!(first["spec"]["replicas"], 3);
+    assert_eq!(
+        first["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "3"
+    );
+    let history = k.ok(&["rollout", "history", "deployment/web"]).await;
+    assert!(history.contains("2 ") && history.contains("3 "), "{history}");
     server.shutdown().await;
 }
 

@@ -29,9 +29,13 @@ pub(super) fn scaled(v: Option<&Value>, total: i64, round_up: bool, default: i64
     }
 }
 
-/// A template without the `pod-template-hash` label, for comparing a ReplicaSet's with a Deployment's.
+/// A template without the `pod-template-hash` label (and null metadata fields, which typed objects
+/// cannot tell from absent ones), for comparing a ReplicaSet's with a Deployment's.
 fn without_hash(template: &Value) -> Value {
     let mut t = template.clone();
+    if let Some(m) = t.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.retain(|_, v| !v.is_null());
+    }
     if let Some(labels) = t
         .pointer_mut("/metadata/labels")
         .and_then(Value::as_object_mut)
@@ -120,9 +124,9 @@ fn sync(ctx: &Ctx, d: &Value, sets: Vec<Value>) {
     let (ns, name) = (meta_str(d, "namespace"), meta_str(d, "name"));
     let template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let plan = Plan::of(d);
-    let (new, mut old): (Vec<Value>, Vec<Value>) = sets
-        .into_iter()
-        .partition(|rs| rs.pointer("/spec/template").map(without_hash).as_ref() == Some(&template));
+    let (new, mut old): (Vec<Value>, Vec<Value>) = sets.into_iter().partition(|rs| {
+        rs.pointer("/spec/template").map(without_hash) == Some(without_hash(&template))
+    });
     let mut new = new.into_iter().next();
     old.sort_by_key(|rs| (revision(rs), meta_str(rs, "creationTimestamp").to_string()));
     let paused = d.pointer("/spec/paused").and_then(Value::as_bool) == Some(true);
@@ -130,7 +134,7 @@ fn sync(ctx: &Ctx, d: &Value, sets: Vec<Value>) {
     let mut created_new = None;
     if new.is_none() && !paused {
         let collisions = int(d, "/status/collisionCount");
-        let hash = template_hash(&template, collisions);
+        let hash = template_hash(&without_hash(&template), collisions);
         let initial = if plan.recreate {
             if old
                 .iter()
