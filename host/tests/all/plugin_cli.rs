@@ -8,7 +8,6 @@ use std::process::{Command, Output};
 use sha2::{Digest as _, Sha256};
 
 use crate::support;
-use crate::support::cluster::TestCluster;
 use crate::support::eventually;
 
 fn kubewasm(args: &[&str]) -> Output {
@@ -117,7 +116,8 @@ async fn a_scaffolded_plugin_builds_and_reconciles_in_a_cluster() {
         "{}",
         text(&unit.stdout)
     );
-    let plugins = dir.path().join("plugins");
+    // As the README: `mkdir -p plugins && cp ... plugins/greeter.wasm` in the crate's folder.
+    let plugins = crate_dir.join("plugins");
     std::fs::create_dir_all(&plugins).unwrap();
     let component = plugins.join("greeter.wasm");
     std::fs::copy(&artifact, &component).unwrap();
@@ -126,31 +126,78 @@ async fn a_scaffolded_plugin_builds_and_reconciles_in_a_cluster() {
     assert!(check.status.success(), "{}", text(&check.stderr));
     assert!(text(&check.stdout).contains("configmaps: get, list, watch, patch"));
 
-    // It reconciles, unchanged, on the real host against the embedded API server.
-    let cluster = TestCluster::start().await;
-    cluster.start_plugin(&component).await;
-    cluster
-        .create(
-            "configmaps",
-            serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-                "metadata": {"namespace": "default", "name": "demo"}, "data": {"a": "1"}}),
-        )
-        .await;
-    let api = cluster.dynamic("v1", "ConfigMap", "configmaps", Some("default"));
-    eventually("the scaffolded plugin annotates the ConfigMap", || {
-        let api = api.clone();
-        async move {
-            let cm = api.get("demo").await.ok()?;
-            let by = cm
-                .metadata
-                .annotations?
-                .get("kubewasm.dev/reconciled-by")?
-                .clone();
-            (by == "greeter").then_some(())
-        }
+    // It reconciles, unchanged, under `kubewasm dev` started as its README says (from the crate's
+    // folder, which gets `kubewasm-dev.kubeconfig`), driven by the README's kubectl lines.
+    assert!(
+        readme.contains("kubewasm dev --plugins plugins "),
+        "the README's dev command changed: {readme}"
+    );
+    let log = std::fs::File::create(dir.path().join("dev.log")).unwrap();
+    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .args(["dev", "--plugins", "plugins"])
+        .current_dir(&crate_dir)
+        .env("KUBEWASM_COMPILE_CACHE", compile_cache())
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("kubewasm dev starts");
+    let dev_log = || std::fs::read_to_string(dir.path().join("dev.log")).unwrap_or_default();
+    let kubeconfig = crate_dir.join("kubewasm-dev.kubeconfig");
+    eventually("kubewasm dev to write its kubeconfig", || {
+        let ready = kubeconfig.is_file() && dev_log().contains("kubewasm dev is running.");
+        async move { ready.then_some(()) }
     })
     .await;
-    cluster.stop().await;
+    let lines = readme_shell_lines(&readme, "then, in another shell:");
+    assert_eq!(lines.len(), 4, "export, create, get, get events: {lines:?}");
+    assert_eq!(lines[0], "export KUBECONFIG=kubewasm-dev.kubeconfig");
+    let sh = |line: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("{}\n{line}", lines[0])])
+            .current_dir(&crate_dir)
+            .env("HOME", dir.path())
+            .output()
+            .expect("sh runs")
+    };
+    let created = sh(&lines[1]);
+    assert!(
+        created.status.success(),
+        "{:?} failed: {}\n--- kubewasm dev ---\n{}",
+        lines[1],
+        text(&created.stderr),
+        dev_log()
+    );
+    eventually("the scaffolded plugin annotates the ConfigMap", || {
+        let out = sh(&lines[2]);
+        let done = out.status.success()
+            && text(&out.stdout).contains(r#""kubewasm.dev/reconciled-by":"greeter""#);
+        async move { done.then_some(()) }
+    })
+    .await;
+    let events = sh(&lines[3]);
+    assert!(
+        text(&events.stdout).contains("Reconciled"),
+        "{:?} shows no Reconciled event: {}{}",
+        lines[3],
+        text(&events.stdout),
+        text(&events.stderr)
+    );
+    let _ = dev.kill();
+    let _ = dev.wait();
+}
+
+/// The lines of the first `sh` block after `marker` in a README, without trailing comments.
+fn readme_shell_lines(readme: &str, marker: &str) -> Vec<String> {
+    let after = &readme[readme.find(marker).expect("the marker is in the README")..];
+    after
+        .lines()
+        .skip_while(|l| !l.starts_with("```"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("```"))
+        .map(|l| l.split("   #").next().unwrap_or(l).trim_end().to_string())
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 #[test]
