@@ -347,7 +347,10 @@ async fn a_deployment_rolls_out_scales_and_rolls_a_new_template_out() {
         "3"
     );
     let history = k.ok(&["rollout", "history", "deployment/web"]).await;
-    assert!(history.contains("2 ") && history.contains("3 "), "{history}");
+    assert!(
+        history.contains("2 ") && history.contains("3 "),
+        "{history}"
+    );
     server.shutdown().await;
 }
 
@@ -675,6 +678,78 @@ spec:
         1,
         "one job for the missed schedules"
     );
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_service_gets_an_endpoint_slice_of_its_ready_pods() {
+    let server = simulated().await;
+    let k = Kubectl::new(&server);
+    rolled_out(&k, "web").await;
+    k.ok(&[
+        "expose",
+        "deployment",
+        "web",
+        "--port=80",
+        "--target-port=8080",
+    ])
+    .await;
+    let slices = wait_for(&k, &["get", "endpointslices"], "two endpoints", |l| {
+        items(l)
+            .first()
+            .is_some_and(|s| s["endpoints"].as_array().is_some_and(|e| e.len() == 2))
+    })
+    .await;
+    let slice = &items(&slices)[0];
+    assert_eq!(
+        slice["metadata"]["labels"]["kubernetes.io/service-name"],
+        "web"
+    );
+    assert_eq!(
+        slice["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"],
+        "endpointslice-controller.k8s.io"
+    );
+    assert_eq!(controller_of(slice), Some(("Service".into(), "web".into())));
+    assert_eq!(slice["addressType"], "IPv4");
+    assert_eq!(
+        slice["ports"],
+        json!([{"name": "", "port": 8080, "protocol": "TCP"}])
+    );
+    let pods = items(&k.json(&["get", "pods", "-o", "json"]).await);
+    let mut pod_ips: Vec<&str> = pods
+        .iter()
+        .filter_map(|p| p["status"]["podIP"].as_str())
+        .collect();
+    let mut slice_ips: Vec<&str> = slice["endpoints"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["addresses"][0].as_str())
+        .collect();
+    pod_ips.sort_unstable();
+    slice_ips.sort_unstable();
+    assert_eq!(pod_ips, slice_ips);
+    assert!(
+        slice["endpoints"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .all(|e| e["conditions"]["ready"] == true)
+    );
+
+    // No Pods, no endpoints; the slice goes with the Service.
+    k.ok(&["scale", "deployment/web", "--replicas=0"]).await;
+    wait_for(&k, &["get", "endpointslices"], "no endpoints", |l| {
+        items(l)
+            .first()
+            .is_some_and(|s| s["endpoints"].is_null() && s["ports"].is_null())
+    })
+    .await;
+    k.ok(&["delete", "service", "web"]).await;
+    wait_for(&k, &["get", "endpointslices"], "the slice gone", |l| {
+        items(l).is_empty()
+    })
+    .await;
     server.shutdown().await;
 }
 

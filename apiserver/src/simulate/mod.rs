@@ -5,7 +5,7 @@
 //! (the store's broadcast, as an informer would) and to its own timers, and runs each controller over
 //! the current objects, level-triggered: `nodes.rs` (fake Nodes and their Leases), `deployment.rs`,
 //! `replicaset.rs`, `statefulset.rs`, `daemonset.rs`, `cronjob.rs`, `job.rs`, `disruption.rs` (PodDisruptionBudget
-//! status), and `pods.rs` (the scheduler's binding and the kubelet's pod status). Every write goes
+//! status), `endpointslice.rs` (the Pods behind each Service), and `pods.rs` (the scheduler's binding and the kubelet's pod status). Every write goes
 //! through the same commit functions the HTTP handlers use, under the field manager the real component
 //! uses, so watches, resourceVersions, managedFields and admission stay consistent. `subresources.rs`
 //! serves `pods/log`, `pods/eviction`, `pods/binding` and the streaming subresources' answer.
@@ -14,6 +14,7 @@ mod cronjob;
 mod daemonset;
 mod deployment;
 mod disruption;
+mod endpointslice;
 mod job;
 mod nodes;
 mod pods;
@@ -146,6 +147,7 @@ impl Sim {
         job::sync_all(ctx);
         pods::schedule_all(ctx);
         self.kubelet.sync_all(ctx);
+        endpointslice::sync_all(ctx);
         disruption::sync_all(ctx);
         self.ctx.wake.get()
     }
