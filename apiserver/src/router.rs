@@ -164,7 +164,7 @@ async fn serve(
         },
         Route::Version => non_resource(discovery::version()),
         Route::Health => Ok(text_response(StatusCode::OK, "ok")),
-        Route::OpenApi(rest) => openapi::serve(&registry, &rest, query.get("hash"), req.headers()),
+        Route::OpenApi(rest) => openapi::serve(state, &rest, query.get("hash"), req.headers()),
         Route::Unknown => Err(ApiError::no_route(req.uri().path())),
         Route::Resource(path) => {
             let ty = registry

@@ -298,7 +298,7 @@ fn crd_body(extra_field: Option<&str>) -> Value {
         "spec": {
             "group": "example.com",
             "scope": "Namespaced",
-            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo"},
+            "names": {"plural": "gizmos", "singular": "gizmo", "kind": "Gizmo", "listKind": "GizmoRoster"},
             "versions": [{
                 "name": "v1", "served": true, "storage": true,
                 "subresources": {"status": {}, "scale": {"specReplicasPath": ".spec.size", "statusReplicasPath": ".status.size"}},
@@ -350,7 +350,7 @@ async fn a_crd_group_version_gets_a_document_with_its_schema_and_a_hash_that_fol
     );
     let schemas = doc["components"]["schemas"].as_object().expect("schemas");
     for referenced in [
-        "com.example.v1.GizmoList",
+        "com.example.v1.GizmoRoster",
         "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta",
         "io.k8s.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry",
         "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
@@ -388,7 +388,11 @@ async fn a_crd_group_version_gets_a_document_with_its_schema_and_a_hash_that_fol
     assert!(
         doc["paths"]["/apis/example.com/v1/namespaces/{namespace}/gizmos/{name}/scale"].is_object()
     );
-    assert!(doc["paths"]["/apis/example.com/v1/gizmos"]["get"].is_object());
+    assert_eq!(
+        doc["paths"]["/apis/example.com/v1/gizmos"]["get"]["responses"]["200"]["content"]["application/json"]
+            ["schema"]["$ref"],
+        "#/components/schemas/com.example.v1.GizmoRoster"
+    );
 
     // Changing the CRD changes the document and its hash.
     let mut updated = crd_body(Some("colour"));

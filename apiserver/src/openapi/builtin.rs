@@ -133,17 +133,33 @@ pub(crate) fn v2_protobuf() -> Bytes {
         .clone()
 }
 
-/// `x-kubernetes-group-version-kind` of DeleteOptions in `/openapi/v2`: every group/version the
-/// real server serves, which kube-apiserver also puts in CRD documents.
+/// `x-kubernetes-group-version-kind` of DeleteOptions in CRD documents: kube-apiserver copies it
+/// from its core scheme, which registers DeleteOptions in every built-in group/version but those of
+/// admission, imagepolicy, apiextensions and apiregistration (which `/openapi/v2` lists too).
 pub(crate) fn delete_options_kinds() -> Option<&'static Value> {
     static KINDS: OnceLock<Option<Value>> = OnceLock::new();
     KINDS
         .get_or_init(|| {
             let mut v2: Value = serde_json::from_slice(&v2_json()).ok()?;
-            v2.pointer_mut(
-                "/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions/x-kubernetes-group-version-kind",
-            )
-            .map(Value::take)
+            let mut kinds = v2
+                .pointer_mut(
+                    "/definitions/io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions/x-kubernetes-group-version-kind",
+                )
+                .map(Value::take)?;
+            if let Some(list) = kinds.as_array_mut() {
+                list.retain(|g| {
+                    !matches!(
+                        g["group"].as_str(),
+                        Some(
+                            "admission.k8s.io"
+                                | "imagepolicy.k8s.io"
+                                | "apiextensions.k8s.io"
+                                | "apiregistration.k8s.io"
+                        )
+                    )
+                });
+            }
+            Some(kinds)
         })
         .as_ref()
 }

@@ -12,6 +12,8 @@ use crate::registry::ResourceType;
 const API_VERSION_DESCRIPTION: &str = "APIVersion defines the versioned schema of this representation of an object. Servers should convert recognized schemas to the latest internal value, and may reject unrecognized values. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
 const KIND_DESCRIPTION: &str = "Kind is a string value representing the REST resource this object represents. Servers may infer this from the endpoint the client submits requests to. Cannot be updated. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
 const METADATA_DESCRIPTION: &str = "Standard object's metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#metadata";
+const EMBEDDED_API_VERSION_DESCRIPTION: &str = "apiVersion defines the versioned schema of this representation of an object. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#resources";
+const EMBEDDED_KIND_DESCRIPTION: &str = "kind is a string value representing the type of this object. In CamelCase. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
 const LIST_METADATA_DESCRIPTION: &str = "Standard list metadata. More info: https://git.k8s.io/community/contributors/devel/sig-architecture/api-conventions.md#types-kinds";
 const META: &str = "io.k8s.apimachinery.pkg.apis.meta.v1";
 const SCALE: &str = "io.k8s.api.autoscaling.v1.Scale";
@@ -190,11 +192,20 @@ impl Op<'_> {
     }
 }
 
+/// One served CRD version: its resource type and the CRD's `spec.names.listKind`.
+pub(crate) struct CustomKind<'a> {
+    /// The served resource.
+    pub t: &'a ResourceType,
+    /// The kind of its lists (`WidgetList` unless the CRD names another).
+    pub list_kind: String,
+}
+
 /// The paths of one CRD version's resource (and its `/status` and `/scale`).
-fn paths_for(t: &ResourceType, params: &Params, paths: &mut Map<String, Value>) {
+fn paths_for(c: &CustomKind<'_>, params: &Params, paths: &mut Map<String, Value>) {
+    let t = c.t;
     let kind = &t.kind;
     let model = model_name(&t.group, &t.version, kind);
-    let list_model = format!("{model}List");
+    let list_model = model_name(&t.group, &t.version, &c.list_kind);
     let status = format!("{META}.Status");
     let base = format!("/apis/{}/{}", t.group, t.version);
     let ns = if t.namespaced { "Namespaced" } else { "" };
@@ -456,15 +467,26 @@ fn unfold(schema: &mut Value, root: bool) {
     if !root && obj.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true)) {
         let props = obj.entry("properties").or_insert_with(|| json!({}));
         if let Some(props) = props.as_object_mut() {
-            props
-                .entry("apiVersion")
-                .or_insert_with(|| json!({"type": "string"}));
-            props
-                .entry("kind")
-                .or_insert_with(|| json!({"type": "string"}));
-            props
-                .entry("metadata")
-                .or_insert_with(|| json!({"type": "object"}));
+            props.insert(
+                "apiVersion".into(),
+                json!({"description": EMBEDDED_API_VERSION_DESCRIPTION, "type": "string"}),
+            );
+            props.insert(
+                "kind".into(),
+                json!({"description": EMBEDDED_KIND_DESCRIPTION, "type": "string"}),
+            );
+            props.insert(
+                "metadata".into(),
+                json!({"description": METADATA_DESCRIPTION, "allOf": [schema_ref(&format!("{META}.ObjectMeta"))]}),
+            );
+        }
+        let required = obj.entry("required").or_insert_with(|| json!([]));
+        if let Some(required) = required.as_array_mut() {
+            for field in ["kind", "apiVersion"] {
+                if !required.iter().any(|r| r == field) {
+                    required.push(json!(field));
+                }
+            }
         }
     }
     for key in ["properties", "patternProperties"] {
@@ -520,8 +542,9 @@ fn kind_model(t: &ResourceType) -> Value {
     schema
 }
 
-fn list_model(t: &ResourceType) -> Value {
-    let list_kind = format!("{}List", t.kind);
+fn list_model(c: &CustomKind<'_>) -> Value {
+    let t = c.t;
+    let list_kind = &c.list_kind;
     json!({
         "description": format!("{list_kind} is a list of {}", t.kind),
         "type": "object",
@@ -589,19 +612,20 @@ fn copy_referenced(doc: &Value, schemas: &mut Map<String, Value>) {
 
 /// The `/openapi/v3/apis/{group}/{version}` document of the custom resources served at that
 /// group/version (all CRDs of it merged), or None if there are none.
-pub(crate) fn document(types: &[&ResourceType]) -> Option<Value> {
-    if types.is_empty() {
+pub(crate) fn document(kinds: &[CustomKind<'_>]) -> Option<Value> {
+    if kinds.is_empty() {
         return None;
     }
     let params = Params::load();
     let mut paths = Map::new();
     let mut schemas = Map::new();
-    for t in types {
-        paths_for(t, &params, &mut paths);
+    for c in kinds {
+        let t = c.t;
+        paths_for(c, &params, &mut paths);
         schemas.insert(model_name(&t.group, &t.version, &t.kind), kind_model(t));
         schemas.insert(
-            format!("{}List", model_name(&t.group, &t.version, &t.kind)),
-            list_model(t),
+            model_name(&t.group, &t.version, &c.list_kind),
+            list_model(c),
         );
     }
     let paths = Value::Object(paths);
@@ -636,6 +660,11 @@ mod tests {
         }});
         unfold(&mut s, true);
         assert_eq!(s["properties"]["port"]["anyOf"][1]["type"], "string");
-        assert!(s["properties"]["template"]["properties"]["metadata"].is_object());
+        let template = &s["properties"]["template"];
+        assert_eq!(
+            template["properties"]["metadata"]["allOf"][0]["$ref"],
+            "#/components/schemas/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"
+        );
+        assert_eq!(template["required"], json!(["kind", "apiVersion"]));
     }
 }

@@ -21,6 +21,8 @@ use serde_json::{Value, json};
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::registry::{Registry, ResourceType};
 use crate::request::Req;
+use crate::state::AppState;
+use custom::CustomKind;
 
 pub(crate) use fields::KindSchema;
 
@@ -36,13 +38,36 @@ fn response(content_type: &'static str, body: Bytes) -> Response {
     r
 }
 
+/// Where the documents come from: the served types, and each CRD's `spec.names.listKind`.
+struct Sources<'a> {
+    registry: &'a Registry,
+    list_kind: &'a dyn Fn(&ResourceType) -> Option<String>,
+}
+
 /// The custom-resource types served at a group/version (none for built-in group/versions).
-fn custom_types<'a>(registry: &'a Registry, group: &str, version: &str) -> Vec<&'a ResourceType> {
-    registry
+fn custom_kinds<'a>(src: &Sources<'a>, group: &str, version: &str) -> Vec<CustomKind<'a>> {
+    src.registry
         .all()
         .filter(|t| t.group == group && t.version == version && !t.builtin)
-        .map(AsRef::as_ref)
+        .map(|t| CustomKind {
+            t: t.as_ref(),
+            list_kind: (src.list_kind)(t).unwrap_or_else(|| format!("{}List", t.kind)),
+        })
         .collect()
+}
+
+/// A CRD's `spec.names.listKind`, read from the stored CRD.
+fn stored_list_kind(state: &AppState, t: &ResourceType) -> Option<String> {
+    let crd = state.store.get(
+        "customresourcedefinitions.apiextensions.k8s.io",
+        "",
+        &format!("{}.{}", t.resource, t.group),
+    )?;
+    let crd = crd.value().ok()?;
+    crd.pointer("/spec/names/listKind")
+        .and_then(Value::as_str)
+        .filter(|k| !k.is_empty())
+        .map(str::to_string)
 }
 
 /// Whether a compiled-in document belongs in the index: the root documents always, a group's or
@@ -63,8 +88,8 @@ fn builtin_listed(registry: &Registry, path: &str) -> bool {
 }
 
 /// A group/version's document (built-in or built from its CRDs), as served bytes with their hash.
-fn v3_document(registry: &Registry, path: &str) -> Option<(Bytes, String)> {
-    if builtin_listed(registry, path) {
+fn v3_document(src: &Sources<'_>, path: &str) -> Option<(Bytes, String)> {
+    if builtin_listed(src.registry, path) {
         return builtin::v3()
             .get(path)
             .map(|d| (d.bytes.clone(), d.hash().to_string()));
@@ -73,7 +98,7 @@ fn v3_document(registry: &Registry, path: &str) -> Option<(Bytes, String)> {
         ["apis", g, v] => ((*g).to_string(), (*v).to_string()),
         _ => return None,
     };
-    let doc = custom::document(&custom_types(registry, &group, &version))?;
+    let doc = custom::document(&custom_kinds(src, &group, &version))?;
     let bytes = serde_json::to_vec(&doc).ok()?;
     let hash = builtin::hash(&bytes);
     Some((Bytes::from(bytes), hash))
@@ -81,7 +106,8 @@ fn v3_document(registry: &Registry, path: &str) -> Option<(Bytes, String)> {
 
 /// `/openapi/v3`: every document with the hash of its current content, so clients re-fetch a
 /// group/version's document when a CRD changes it.
-fn v3_index(registry: &Registry) -> Value {
+fn v3_index(src: &Sources<'_>) -> Value {
+    let registry = src.registry;
     let mut paths = serde_json::Map::new();
     for (path, doc) in builtin::v3() {
         if builtin_listed(registry, path) {
@@ -102,7 +128,7 @@ fn v3_index(registry: &Registry) -> Value {
         if paths.contains_key(&path) {
             continue;
         }
-        if let Some((_, hash)) = v3_document(registry, &path) {
+        if let Some((_, hash)) = v3_document(src, &path) {
             paths.insert(
                 path.clone(),
                 json!({"serverRelativeURL": format!("/openapi/v3/{path}?hash={hash}")}),
@@ -141,12 +167,18 @@ fn wants_v2_protobuf(headers: &HeaderMap) -> Option<bool> {
 /// 404 NotFound for documents not served (`/openapi/v2` answers an Accept header it cannot
 /// satisfy with an empty 406, as kube-apiserver does).
 pub(crate) fn serve(
-    registry: &Registry,
+    state: &AppState,
     rest: &str,
     hash: Option<&str>,
     headers: &HeaderMap,
 ) -> ApiResult<Response> {
     let rest = rest.trim_matches('/');
+    let registry = state.registry();
+    let list_kind = |t: &ResourceType| stored_list_kind(state, t);
+    let src = Sources {
+        registry: &registry,
+        list_kind: &list_kind,
+    };
     match rest {
         "v2" => {
             let Some(protobuf) = wants_v2_protobuf(headers) else {
@@ -162,13 +194,13 @@ pub(crate) fn serve(
             });
         }
         "v3" => {
-            let body = serde_json::to_vec(&v3_index(registry)).unwrap_or_default();
+            let body = serde_json::to_vec(&v3_index(&src)).unwrap_or_default();
             return Ok(response("application/json", Bytes::from(body)));
         }
         _ => {}
     }
     if let Some(path) = rest.strip_prefix("v3/")
-        && let Some((bytes, current)) = v3_document(registry, path)
+        && let Some((bytes, current)) = v3_document(&src, path)
     {
         let mut r = match hash {
             Some(h) if !h.is_empty() && h != current => {
@@ -397,7 +429,10 @@ mod tests {
     #[test]
     fn the_index_lists_served_builtin_group_versions_only() {
         let r = Registry::builtin();
-        let index = v3_index(&r);
+        let index = v3_index(&Sources {
+            registry: &r,
+            list_kind: &|_| None,
+        });
         let paths = index["paths"].as_object().expect("paths");
         assert!(paths.contains_key("api/v1"));
         assert!(paths.contains_key("apis/apps/v1"));
