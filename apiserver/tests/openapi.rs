@@ -214,6 +214,14 @@ async fn kubectl_apply_validate_strict_is_refused_by_the_server_with_its_message
         "{}",
         o.stderr
     );
+    let o = k.run(&["apply", "--server-side", "-f", &gizmo]).await;
+    assert!(
+        o.stderr.contains(
+            "failed to create typed patch object (default/g1; example.com/v1, Kind=Gizmo): .spec.colour: field not declared in schema"
+        ),
+        "{}",
+        o.stderr
+    );
 
     // --validate=false sends fieldValidation=Ignore: the field is dropped and the object stored.
     k.ok(&["apply", "--validate=false", "-f", &cm]).await;

@@ -340,19 +340,12 @@ fn apply_walk(
     };
     match value {
         Value::Object(map) => {
-            let properties = schema.get("properties").and_then(Value::as_object);
-            let additional = schema.get("additionalProperties").filter(|s| s.is_object());
-            if flag(schema, "x-kubernetes-preserve-unknown-fields")
-                || (properties.is_none() && additional.is_none())
-            {
-                return;
-            }
+            let fields = Fields::of(kind, Some(schema), root);
             for (key, child) in map {
                 let child_path = format!("{path}.{key}");
-                let declared = properties.and_then(|p| p.get(key)).or(additional);
-                match declared {
-                    Some(s) => apply_walk(kind, Some(s), child, child_path, false, out),
-                    None if root && matches!(key.as_str(), "apiVersion" | "kind") => {}
+                match fields.child(kind, key) {
+                    Some(Some(s)) => apply_walk(kind, Some(s), child, child_path, false, out),
+                    Some(None) => {}
                     None => out.push(format!("{child_path}: field not declared in schema")),
                 }
             }

@@ -382,16 +382,13 @@ pub(crate) fn check_patched(
     }
 }
 
-/// Refuses a server-side apply configuration of a built-in kind that names fields the kind does
-/// not declare, as kube-apiserver does whatever `fieldValidation` says: structured-merge-diff cannot
-/// build a typed patch from it.
+/// Refuses a server-side apply configuration that names fields its kind does not declare, as
+/// kube-apiserver does whatever `fieldValidation` says: structured-merge-diff cannot build a typed
+/// patch from it.
 ///
 /// # Errors
-/// 500 InternalError naming every undeclared field.
+/// 500 (no reason) naming every undeclared field.
 pub(crate) fn check_apply(ty: &ResourceType, config: &Value) -> ApiResult<()> {
-    if !ty.builtin {
-        return Ok(());
-    }
     let Some(schema) = KindSchema::of(ty) else {
         return Ok(());
     };
