@@ -120,13 +120,18 @@ pub(crate) fn is_protobuf(content_type: &str) -> bool {
 }
 
 /// Decodes a protobuf body into the JSON object of its kind, with `apiVersion` and `kind` set from the
-/// envelope. `expected_kind` is the kind the endpoint takes (for error messages, as kube-apiserver words
-/// them; a different kind is left to the caller's type check).
+/// envelope. `group` and `expected_kind` are what the endpoint takes (`meta.k8s.io` for options).
 ///
 /// # Errors
 /// 400 with kube-apiserver's wording for an empty body, a missing magic, a malformed envelope or
-/// message, and a kind that has no protobuf form here.
-pub(crate) fn decode(body: &[u8], expected_kind: &str) -> ApiResult<Value> {
+/// message, a kind that has no protobuf form here, and a kind other than `expected_kind`.
+pub(crate) fn decode(body: &[u8], group: &str, expected_kind: &str) -> ApiResult<Value> {
+    decode_any(body, Some((group, expected_kind)))
+}
+
+/// Decodes a body of any kind (objects nested in RawExtensions), or of the expected one.
+fn decode_any(body: &[u8], expected: Option<(&str, &str)>) -> ApiResult<Value> {
+    let (group, expected_kind) = expected.unwrap_or(("", ""));
     let codec = &*CODEC;
     let unrecognized = |why: &str| {
         ApiError::bad_request(format!(
@@ -150,7 +155,7 @@ pub(crate) fn decode(body: &[u8], expected_kind: &str) -> ApiResult<Value> {
         .get_message_by_name(UNKNOWN)
         .expect("runtime.Unknown is vendored");
     let unknown = DynamicMessage::decode(envelope, rest)
-        .map_err(|e| unrecognized(&format!("malformed runtime.Unknown envelope: {e}")))?;
+        .map_err(|e| unrecognized(&wire_error("runtime.Unknown envelope", &e)))?;
     let type_meta = field(&unknown, "typeMeta");
     let type_meta = type_meta.as_ref().and_then(|v| v.as_message());
     let string_of = |m: Option<&DynamicMessage>, name: &str| {
@@ -174,17 +179,38 @@ pub(crate) fn decode(body: &[u8], expected_kind: &str) -> ApiResult<Value> {
             "{kind} in version {version:?} cannot be handled as a {expected_kind}: {why}"
         ))
     };
-    let Some(descriptor) = codec
+    let not_registered = format!(
+        "no kind {kind:?} is registered for version {api_version:?} in scheme \"pkg/runtime/scheme.go:111\""
+    );
+    let descriptor = codec
         .kinds
         .get(&(api_version.clone(), kind.clone()))
-        .cloned()
-    else {
-        return Err(cannot(&format!(
-            "no kind {kind:?} is registered for version {api_version:?} in scheme \"pkg/runtime/scheme.go:111\""
-        )));
+        .cloned();
+    // Options (DeleteOptions) are decoded as parameters: kube-apiserver says only what is missing.
+    let options = group == "meta.k8s.io";
+    let Some(descriptor) = descriptor else {
+        return Err(if options {
+            ApiError::bad_request(not_registered)
+        } else {
+            cannot(&not_registered)
+        });
     };
+    if expected.is_some() && kind != expected_kind {
+        if options {
+            return Err(ApiError::bad_request(not_registered));
+        }
+        // kube-apiserver converts to its internal type, named by the group's first label.
+        let internal = group
+            .split('.')
+            .next()
+            .filter(|g| !g.is_empty())
+            .unwrap_or("core");
+        return Err(cannot(&format!(
+            "converting ({version}.{kind}) to ({internal}.{expected_kind}): unknown conversion"
+        )));
+    }
     let message = DynamicMessage::decode(descriptor, raw.as_ref())
-        .map_err(|e| cannot(&format!("malformed {kind} message: {e}")))?;
+        .map_err(|e| cannot(&wire_error(&format!("{kind} message"), &e)))?;
     let mut out = Map::new();
     out.insert("kind".into(), json!(kind));
     out.insert("apiVersion".into(), json!(api_version));
@@ -193,6 +219,23 @@ pub(crate) fn decode(body: &[u8], expected_kind: &str) -> ApiResult<Value> {
         _ => return Err(cannot("not an object")),
     }
     Ok(Value::Object(out))
+}
+
+/// A decoding error in Go's words where they exist: a body cut short is "unexpected EOF".
+fn wire_error(what: &str, e: &prost::DecodeError) -> String {
+    let text = e.to_string();
+    let truncated = [
+        "buffer underflow",
+        "delimited length exceeded",
+        "invalid varint",
+    ]
+    .iter()
+    .any(|t| text.ends_with(t));
+    if truncated {
+        "unexpected EOF".into()
+    } else {
+        format!("malformed {what}: {text}")
+    }
 }
 
 /// The start of a body as kube-apiserver quotes it in errors: up to 30 bytes, hex unless it is JSON.
@@ -277,7 +320,7 @@ fn raw_json(bytes: &[u8]) -> Result<Value, String> {
         let result = if depth >= 32 {
             Err("objects are nested too deeply".to_string())
         } else {
-            decode(bytes, "").map_err(|e| e.message)
+            decode_any(bytes, None).map_err(|e| e.message)
         };
         DEPTH.with(|d| d.set(depth));
         return result;
@@ -1047,8 +1090,8 @@ mod tests {
                 &std::fs::read(path.with_extension("json")).expect("golden JSON beside the body"),
             )
             .expect("golden JSON parses");
-            let got =
-                decode(&body, "").unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message));
+            let got = decode_any(&body, None)
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message));
             assert_eq!(
                 got,
                 golden,
@@ -1097,8 +1140,8 @@ mod tests {
                 serde_json::from_slice(&std::fs::read(&path).expect("golden")).expect("JSON");
             let body = encode(&golden)
                 .unwrap_or_else(|e| panic!("{}: cannot encode: {e:?}", path.display()));
-            let back =
-                decode(&body, "").unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message));
+            let back = decode_any(&body, None)
+                .unwrap_or_else(|e| panic!("{}: {}", path.display(), e.message));
             assert_eq!(back, golden, "{}", path.display());
             for ext in ["pb", "bin"] {
                 if let Ok(original) = std::fs::read(path.with_extension(ext)) {
@@ -1153,7 +1196,10 @@ mod tests {
                     .and_then(|r| r.as_bytes().cloned())
             })
             .expect("raw");
-        assert_eq!(decode(&raw, "").expect("object")["metadata"]["name"], "a");
+        assert_eq!(
+            decode_any(&raw, None).expect("object")["metadata"]["name"],
+            "a"
+        );
     }
 
     #[test]

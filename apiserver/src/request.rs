@@ -116,15 +116,15 @@ impl Req {
     /// 415 for other content types and for protobuf bodies of custom resources, 400 for malformed
     /// bodies or non-objects.
     pub fn object_body(&self) -> ApiResult<Value> {
-        // The kind the body must be, as kube-apiserver names it in decoding errors.
-        let kind = match self.path.subresource.as_deref() {
-            Some("scale") => "Scale",
-            Some("token") => "TokenRequest",
-            Some("eviction") => "Eviction",
-            Some("binding") => "Binding",
-            _ => self.ty.kind.as_str(),
+        // The kind (and its group) the body must be, as kube-apiserver checks it.
+        let (group, kind) = match self.path.subresource.as_deref() {
+            Some("scale") => ("autoscaling", "Scale"),
+            Some("token") => ("authentication.k8s.io", "TokenRequest"),
+            Some("eviction") => ("policy", "Eviction"),
+            Some("binding") => ("", "Binding"),
+            _ => (self.ty.group.as_str(), self.ty.kind.as_str()),
         };
-        self.body_of_kind(kind)
+        self.body_of_kind(group, kind)
     }
 
     /// Decodes an options body (`DeleteOptions`) like [`Req::object_body`].
@@ -132,14 +132,16 @@ impl Req {
     /// # Errors
     /// As [`Req::object_body`].
     pub fn options_body(&self, kind: &str) -> ApiResult<Value> {
-        self.body_of_kind(kind)
+        self.body_of_kind("meta.k8s.io", kind)
     }
 
-    fn body_of_kind(&self, kind: &str) -> ApiResult<Value> {
+    fn body_of_kind(&self, group: &str, kind: &str) -> ApiResult<Value> {
         let ct = self.content_type();
         let base = ct.split(';').next().unwrap_or("").trim();
         let value: Value = match base {
-            b if protobuf::is_protobuf(b) && self.ty.builtin => protobuf::decode(&self.body, kind)?,
+            b if protobuf::is_protobuf(b) && self.ty.builtin => {
+                protobuf::decode(&self.body, group, kind)?
+            }
             b if protobuf::is_protobuf(b) => {
                 return Err(ApiError::unsupported_media_type(
                     "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml",
@@ -153,9 +155,10 @@ impl Req {
                     ApiError::bad_request(format!("the request body is not valid YAML: {e}"))
                 })?
             }
-            other => {
+            _ => {
+                // kube-apiserver's wording exactly (it does not repeat the type it got).
                 return Err(ApiError::unsupported_media_type(format!(
-                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, {} (got {other:?})",
+                    "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, {}",
                     protobuf::MEDIA_TYPE
                 )));
             }

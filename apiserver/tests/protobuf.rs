@@ -312,6 +312,25 @@ async fn protobuf_delete_options_are_honoured() {
     let r = raw(&c, "DELETE", path, Some(PROTOBUF), fixture).await;
     assert_status(&r, 409, "Conflict");
 
+    // Another kind than DeleteOptions: 400, nothing deleted.
+    let r = raw(
+        &c,
+        "DELETE",
+        path,
+        Some(PROTOBUF),
+        envelope("v1", "ConfigMap", &configmap_message("keep"), ""),
+    )
+    .await;
+    assert_status(&r, 400, "BadRequest");
+    assert!(
+        r.body["message"].as_str().is_some_and(
+            |m| m.starts_with("no kind \"ConfigMap\" is registered for version \"v1\"")
+        ),
+        "{}",
+        r.text
+    );
+    assert_eq!(get(&c, path).await.code, 200);
+
     // Empty options: deleted.
     let r = raw(
         &c,
@@ -352,7 +371,7 @@ async fn malformed_protobuf_bodies_get_the_status_kube_apiserver_gives() {
         (
             "truncated envelope",
             good[..good.len() - 5].to_vec(),
-            "the object provided is unrecognized (must be of type ConfigMap): malformed runtime.Unknown envelope",
+            "the object provided is unrecognized (must be of type ConfigMap): unexpected EOF (6b3873000a",
         ),
         (
             "unknown kind",
@@ -367,12 +386,12 @@ async fn malformed_protobuf_bodies_get_the_status_kube_apiserver_gives() {
         (
             "malformed message",
             envelope("v1", "ConfigMap", b"\x0a\xff\xff", ""),
-            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: malformed ConfigMap message",
+            "ConfigMap in version \"v1\" cannot be handled as a ConfigMap: unexpected EOF",
         ),
         (
             "another kind",
             envelope("v1", "Secret", &configmap_message("x"), ""),
-            "Secret",
+            "Secret in version \"v1\" cannot be handled as a ConfigMap: converting (v1.Secret) to (core.ConfigMap): unknown conversion",
         ),
     ];
     for (what, body, message) in cases {

@@ -75,7 +75,7 @@ func goObjects() map[string]runtime.Object {
 			Regarding: corev1.ObjectReference{Kind: "Pod", Name: "p", Namespace: "default"}},
 		"go-hpa.pb": &autoscalingv2.HorizontalPodAutoscaler{TypeMeta: tm("autoscaling/v2", "HorizontalPodAutoscaler"),
 			ObjectMeta: metav1.ObjectMeta{Name: "h"},
-			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 3, ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{Kind: "Deployment", Name: "d"},
+			Spec: autoscalingv2.HorizontalPodAutoscalerSpec{MaxReplicas: 3, ScaleTargetRef: autoscalingv2.CrossVersionObjectReference{APIVersion: "apps/v1", Kind: "Deployment", Name: "d"},
 				Metrics: []autoscalingv2.MetricSpec{{Type: "Resource", Resource: &autoscalingv2.ResourceMetricSource{Name: "cpu",
 					Target: autoscalingv2.MetricTarget{Type: "AverageValue", AverageValue: ptr(resource.MustParse("250m"))}}}}}},
 		"go-deleteoptions.pb": &metav1.DeleteOptions{TypeMeta: tm("v1", "DeleteOptions"), GracePeriodSeconds: ptr(int64(0)),

@@ -39,6 +39,9 @@ pub struct Step {
     /// A body sent as is (e.g. YAML for server-side apply, or malformed JSON).
     #[serde(default)]
     pub raw: Option<String>,
+    /// A binary body, base64-encoded (protobuf bodies).
+    #[serde(default)]
+    pub raw_base64: Option<String>,
     /// The body's content type: `json` (default), `merge`, `json-patch`, `strategic`, `apply`
     /// or a full media type.
     #[serde(default, rename = "type")]

@@ -136,6 +136,13 @@ async fn send_once(
         .unwrap_or_else(|| panic!("`{}`: a step is `METHOD /path`", step.req));
     let target = substitute(target.trim(), names, saved, true);
     let body: Vec<u8> = match (&step.raw, &step.body) {
+        _ if step.raw_base64.is_some() => {
+            use base64::Engine as _;
+            let b64 = step.raw_base64.as_deref().unwrap_or_default();
+            base64::engine::general_purpose::STANDARD
+                .decode(b64.split_whitespace().collect::<String>())
+                .unwrap_or_else(|e| panic!("`{}`: raw_base64 is not base64: {e}", step.req))
+        }
         (Some(raw), _) => substitute(raw, names, saved, false).into_bytes(),
         (None, Some(v)) => serde_json::to_vec(&substitute_value(v, names, saved)).expect("JSON"),
         (None, None) => Vec::new(),
@@ -211,6 +218,7 @@ pub async fn run_case(client: &kube::Client, case: &Case, names: &Names) -> Vec<
         req: req.into(),
         body,
         raw: None,
+        raw_base64: None,
         content_type: None,
         accept: None,
         compare: false,
