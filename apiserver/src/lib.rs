@@ -6,9 +6,10 @@
 //!
 //! Dependencies between modules go one way, from the entry point down. `server.rs` binds and serves (settings in `config.rs`);
 //! `router.rs`, the only module that knows every handler, logs each request, applies faults and the
-//! token and dispatches to `discovery.rs`, `read.rs` (get/list), `watch.rs`, `write.rs`
-//! (create/update/delete), `patching.rs` (PATCH, through the pure `patch` and `schema` modules) and
-//! `scale.rs`. The writing handlers commit through `commit.rs` (checked by `validation.rs` and `crd.rs`,
+//! token and dispatches to `discovery.rs`, `openapi/` (`/openapi/v2`, `/openapi/v3`), `read.rs`
+//! (get/list), `watch.rs`, `write.rs` (create/update/delete), `patching.rs` (PATCH, through the pure
+//! `patch` and `schema` modules) and `scale.rs`; the writing handlers check `fieldValidation` through
+//! `openapi/`. The writing handlers commit through `commit.rs` (checked by `validation.rs` and `crd.rs`,
 //! defaulted by `defaults.rs`, normalized by `normalize.rs`, admitted by `admission.rs`). Handlers take a
 //! parsed `request.rs` `Req` and the shared `state.rs` `AppState`, answer through `response.rs` and fail
 //! with `error.rs` `ApiError`s; all objects live in `store.rs`.
