@@ -253,6 +253,16 @@ fn types_of(crd: &Value) -> Vec<ResourceType> {
         x if x.is_empty() => kind.to_lowercase(),
         x => x,
     };
+    let storage_version = spec
+        .get("versions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .find(|v| v.get("storage").and_then(Value::as_bool) == Some(true))
+        .and_then(|v| v.get("name"))
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     let mut out: Vec<ResourceType> = spec
         .get("versions")
         .and_then(Value::as_array)
@@ -291,6 +301,7 @@ fn types_of(crd: &Value) -> Vec<ResourceType> {
                 schema: v.pointer("/schema/openAPIV3Schema").cloned(),
                 columns,
                 view: View::Native,
+                storage_version: storage_version.clone(),
                 scale: v.pointer("/subresources/scale").map(|sc| {
                     let p = |k: &str| sc.get(k).and_then(Value::as_str).map(str::to_string);
                     ScalePaths {

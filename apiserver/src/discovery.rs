@@ -66,6 +66,7 @@ pub fn resources(registry: &Registry, group: &str, version: &str) -> Option<Valu
             "namespaced": t.namespaced,
             "kind": t.kind,
             "verbs": t.verbs(),
+            "storageVersionHash": t.storage_version_hash(),
         });
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);

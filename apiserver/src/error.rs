@@ -27,6 +27,8 @@ pub struct Details {
     pub causes: Vec<Cause>,
     /// `details.retryAfterSeconds`.
     pub retry_after: Option<u64>,
+    /// Render `details: {}` even when empty (kube-apiserver's route-level 404 and 405 do).
+    pub always: bool,
 }
 
 /// An API error, rendered as a `kind: Status` body with the HTTP status `code`.
@@ -79,13 +81,17 @@ impl ApiError {
         .with_target(group, resource, name)
     }
 
-    /// 404 NotFound for a path that names no known resource.
+    /// 404 NotFound for a path that names no known resource, in kube-apiserver's words (the path is
+    /// logged at debug level).
     pub fn no_route(path: &str) -> ApiError {
-        ApiError::new(
+        tracing::debug!(path, "no resource at this path");
+        let mut e = ApiError::new(
             404,
             "NotFound",
-            format!("the server could not find the requested resource (path {path})"),
-        )
+            "the server could not find the requested resource",
+        );
+        e.details.always = true;
+        e
     }
 
     /// 409 AlreadyExists.
@@ -160,9 +166,16 @@ impl ApiError {
         ApiError::new(410, "Expired", message)
     }
 
-    /// 405 MethodNotAllowed.
-    pub fn method_not_allowed(message: impl Into<String>) -> ApiError {
-        ApiError::new(405, "MethodNotAllowed", message)
+    /// 405 MethodNotAllowed, in kube-apiserver's words: a verb the path does not serve (PUT on a
+    /// collection, POST on an object, GET of a review, ...).
+    pub fn method_not_allowed() -> ApiError {
+        let mut e = ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        );
+        e.details.always = true;
+        e
     }
 
     /// 415 UnsupportedMediaType.
@@ -238,7 +251,7 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code,
         });
-        if !details.is_empty() {
+        if !details.is_empty() || d.always {
             status["details"] = Value::Object(details);
         }
         // An error kube-apiserver gives no reason (StatusReasonUnknown) has no `reason` field.

@@ -101,10 +101,11 @@ fn patch_error(ty: &ResourceType, name: &str, e: PatchError) -> ApiError {
 /// 409 for apply conflicts or a stale resourceVersion, 422 if the patch cannot be applied or the result
 /// is invalid.
 pub fn handle(state: &AppState, r: &Req) -> ApiResult<Response> {
-    let name =
-        r.path.name.clone().ok_or_else(|| {
-            ApiError::method_not_allowed("PATCH needs an object name in the path")
-        })?;
+    let name = r
+        .path
+        .name
+        .clone()
+        .ok_or_else(ApiError::method_not_allowed)?;
     let ns = r.path.namespace.clone().unwrap_or_default();
     let ct = r.content_type();
     let pt = PatchType::from_content_type(&ct).ok_or_else(|| {

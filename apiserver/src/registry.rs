@@ -36,6 +36,8 @@ pub struct ResourceType {
     pub scale: Option<ScalePaths>,
     /// How stored objects map to what clients see at this version.
     pub view: View,
+    /// The version objects are stored at (a CRD's storage version; a built-in's own version).
+    pub storage_version: String,
 }
 
 /// How a resource's stored objects relate to what clients read and write.
@@ -166,6 +168,21 @@ impl ResourceType {
         }
         v.sort_by_key(|s| s.name);
         v
+    }
+
+    /// The `storageVersionHash` legacy discovery lists: the first 8 bytes of the SHA-256 of the
+    /// stored group/version/kind, in base64, as kube-apiserver computes it (clients such as the
+    /// storage version migrator compare it to notice a changed storage version).
+    pub fn storage_version_hash(&self) -> String {
+        use base64::Engine as _;
+        use sha2::Digest as _;
+        let (group, version) = match self.view {
+            // Stored as core/v1 Events.
+            View::EventsV1 => ("", "v1"),
+            View::Native => (self.group.as_str(), self.storage_version.as_str()),
+        };
+        let digest = sha2::Sha256::digest(format!("{group}/{version}/{}", self.kind).as_bytes());
+        base64::engine::general_purpose::STANDARD.encode(&digest[..8])
     }
 
     /// Whether `name` is one of [`ResourceType::subresources`].
@@ -310,6 +327,11 @@ impl Registry {
             .cloned()
     }
 
+    /// Whether the group is served at any version (the core group always is).
+    pub fn has_group(&self, group: &str) -> bool {
+        group.is_empty() || self.group_order.iter().any(|g| g == group)
+    }
+
     /// Whether any resource is served at group/version.
     pub fn has_group_version(&self, group: &str, version: &str) -> bool {
         self.types
@@ -385,6 +407,7 @@ fn t(
             .collect(),
         scale: None,
         view: View::Native,
+        storage_version: version.into(),
     }
 }
 
@@ -822,6 +845,16 @@ mod tests {
                 .iter()
                 .any(|(g, _, _)| g == "coordination.k8s.io")
         );
+    }
+
+    #[test]
+    fn storage_version_hashes_are_kube_apiservers() {
+        // The values kube-apiserver 1.37 lists in /api/v1 and /apis/apps/v1.
+        let r = Registry::builtin();
+        let hash = |g: &str, res: &str| r.get(g, "v1", res).unwrap().storage_version_hash();
+        assert_eq!(hash("", "configmaps"), "qFsyl6wFWjQ=");
+        assert_eq!(hash("apps", "deployments"), "8aSe+NMegvE=");
+        assert_eq!(hash("events.k8s.io", "events"), hash("", "events"));
     }
 
     #[test]

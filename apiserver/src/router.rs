@@ -122,9 +122,7 @@ async fn serve(
 ) -> ApiResult<Response> {
     let read_only = || -> ApiResult<()> {
         if method != Method::GET && method != Method::HEAD {
-            return Err(ApiError::method_not_allowed(format!(
-                "{method} is not supported on this path"
-            )));
+            return Err(ApiError::method_not_allowed());
         }
         Ok(())
     };
@@ -156,8 +154,9 @@ async fn serve(
         Route::Groups => non_resource(discovery::groups(&registry)),
         Route::Group(g) => match discovery::group(&registry, &g) {
             Some(v) => non_resource(v),
-            None => Err(ApiError::no_route(req.uri().path())),
+            None => Ok(page_not_found()),
         },
+        Route::GroupVersion(g, _) if !registry.has_group(&g) => Ok(page_not_found()),
         Route::GroupVersion(g, v) => match discovery::resources(&registry, &g, &v) {
             Some(doc) => non_resource(doc),
             None => Err(ApiError::no_route(req.uri().path())),
@@ -165,7 +164,8 @@ async fn serve(
         Route::Version => non_resource(discovery::version()),
         Route::Health => Ok(text_response(StatusCode::OK, "ok")),
         Route::OpenApi(rest) => openapi::serve(state, &rest, query.get("hash"), req.headers()),
-        Route::Unknown => Err(ApiError::no_route(req.uri().path())),
+        Route::Unknown => Ok(page_not_found()),
+        Route::Resource(path) if !registry.has_group(&path.group) => Ok(page_not_found()),
         Route::Resource(path) => {
             let ty = registry
                 .get(&path.group, &path.version, &path.resource)
@@ -219,20 +219,20 @@ async fn serve(
                 "list" => read::list(state, &r),
                 "watch" => watching::watch(state.clone(), &r),
                 "create" if r.ty.is_review() => subresource::review(&r),
-                _ if r.ty.is_review() => Err(ApiError::method_not_allowed(format!(
-                    "{method} is not supported on {}: a review can only be created",
-                    r.ty.resource
-                ))),
+                _ if r.ty.is_review() => Err(ApiError::method_not_allowed()),
                 "create" => write::create(state, &r),
                 "update" => write::update(state, &r),
                 "patch" => patching::handle(state, &r),
                 "delete" => write::delete(state, &r),
                 "deletecollection" => write::delete_collection(state, &r),
-                _ => Err(ApiError::method_not_allowed(format!(
-                    "{method} is not supported on {}",
-                    r.ty.resource
-                ))),
+                _ => Err(ApiError::method_not_allowed()),
             }
         }
     }
+}
+
+/// What kube-apiserver answers for a path outside every served group (and any other path it does
+/// not know): a plain-text 404, not a Status.
+fn page_not_found() -> Response {
+    text_response(StatusCode::NOT_FOUND, "404 page not found\n")
 }

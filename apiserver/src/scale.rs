@@ -221,10 +221,7 @@ pub fn handle(state: &AppState, r: &Req, verb: &str) -> ApiResult<Response> {
             .0
         }
         _ => {
-            return Err(ApiError::method_not_allowed(format!(
-                "{} is not supported on the scale subresource",
-                r.method
-            )));
+            return Err(ApiError::method_not_allowed());
         }
     };
     Ok(json_response(

@@ -50,10 +50,7 @@ pub async fn handle(state: &AppState, r: &Req, verb: &str) -> ApiResult<Response
                 _ => "forward ports",
             }
         ))),
-        _ => Err(ApiError::method_not_allowed(format!(
-            "{} is not supported on {}/{sub}",
-            r.method, r.ty.resource
-        ))),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 

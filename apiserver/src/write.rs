@@ -70,10 +70,7 @@ fn namespace_for(r: &Req, obj: &mut Value) -> ApiResult<String> {
 /// 400/415 for bad bodies, 404 for a missing namespace, 409 if it exists, 422 if invalid.
 pub fn create(state: &AppState, r: &Req) -> ApiResult<Response> {
     if r.path.name.is_some() || r.path.subresource.is_some() {
-        return Err(ApiError::method_not_allowed(format!(
-            "POST is not supported on a named {} (use PUT or PATCH)",
-            r.ty.singular
-        )));
+        return Err(ApiError::method_not_allowed());
     }
     let mut obj = r.object_body()?;
     let warnings = openapi::check_body(r, "CreateOptions", &mut obj)?;
@@ -101,7 +98,7 @@ pub fn update(state: &AppState, r: &Req) -> ApiResult<Response> {
         .path
         .name
         .clone()
-        .ok_or_else(|| ApiError::method_not_allowed("PUT needs an object name in the path"))?;
+        .ok_or_else(ApiError::method_not_allowed)?;
     let mut obj = r.object_body()?;
     let warnings = openapi::check_body(r, "UpdateOptions", &mut obj)?;
     check_type(&r.ty, &mut obj)?;
@@ -216,9 +213,7 @@ fn delete_options(r: &Req) -> ApiResult<Value> {
 /// 404 if missing, 409 if a precondition fails, 400 for malformed DeleteOptions.
 pub fn delete(state: &AppState, r: &Req) -> ApiResult<Response> {
     if r.path.subresource.is_some() {
-        return Err(ApiError::method_not_allowed(
-            "DELETE is not supported on a subresource",
-        ));
+        return Err(ApiError::method_not_allowed());
     }
     let name = r.path.name.clone().unwrap_or_default();
     let ns = r.path.namespace.clone().unwrap_or_default();

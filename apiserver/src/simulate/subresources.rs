@@ -45,10 +45,7 @@ pub(crate) fn serve(state: &AppState, r: &Req) -> ApiResult<Response> {
         ("log", &Method::GET) => log(r, &pod()?),
         ("eviction", &Method::POST) => evict(state, r, &ns, &name),
         ("binding", &Method::POST) => bind(state, r, &ns, &name),
-        _ => Err(ApiError::method_not_allowed(format!(
-            "{} is not supported on pods/{sub}",
-            r.method
-        ))),
+        _ => Err(ApiError::method_not_allowed()),
     }
 }
 

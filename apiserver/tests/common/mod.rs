@@ -103,6 +103,15 @@ where
 }
 
 /// Asserts a raw response is a `kind: Status` failure with this code and reason.
+/// Asserts kube-apiserver's answer for a path outside every served group: a plain-text 404 page.
+pub fn assert_page_not_found(r: &Raw) {
+    assert_eq!(
+        (r.code, r.text.as_str()),
+        (404, "404 page not found\n"),
+        "a path outside every served group"
+    );
+}
+
 pub fn assert_status(r: &Raw, code: u16, reason: &str) {
     assert_eq!(r.code, code, "unexpected HTTP code; body: {}", r.text);
     assert_eq!(r.body["kind"], "Status", "body: {}", r.text);
