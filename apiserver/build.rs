@@ -1,5 +1,5 @@
 //! Compiles the vendored Kubernetes `generated.proto` files (`proto/k8s.io/**`) into one
-//! FileDescriptorSet, `$OUT_DIR/k8s.fds`, which `src/protobuf.rs` embeds to decode and encode
+//! FileDescriptorSet, `$OUT_DIR/k8s.fds`, which `src/protobuf/` embeds to decode and encode
 //! protobuf bodies by reflection.
 
 use std::path::{Path, PathBuf};

@@ -135,11 +135,13 @@ async fn serve(
         && !protobuf_resource
         && !matches!(route, Route::Health | Route::OpenApi(_))
     {
-        return Err(ApiError::new(
+        let mut e = ApiError::new(
             406,
             "NotAcceptable",
-            "only the following media types are accepted: application/json, application/json;as=Table;v=v1;g=meta.k8s.io",
-        ));
+            "406: Not Acceptable\n\nAvailable representations: application/json, application/vnd.kubernetes.protobuf",
+        );
+        e.details.always = true;
+        return Err(e);
     }
     let registry = state.registry();
     match route {

@@ -26,7 +26,8 @@ fn check_type(ty: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         Some(av) if av == want_av => {}
         Some(av) => {
             return Err(ApiError::bad_request(format!(
-                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+                "{} in version \"{}\" cannot be handled as a {}: no kind \"{}\" is registered for version \"{av}\" in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
+                ty.kind, ty.version, ty.kind, ty.kind
             )));
         }
     }
@@ -34,9 +35,15 @@ fn check_type(ty: &ResourceType, obj: &mut Value) -> ApiResult<()> {
         None | Some("") => obj["kind"] = json!(ty.kind),
         Some(k) if k == ty.kind => {}
         Some(k) => {
+            // kube-apiserver's words: the decoder tried to convert one kind into the other.
+            let internal = if ty.group.is_empty() {
+                "core"
+            } else {
+                ty.group.split('.').next().unwrap_or("")
+            };
             return Err(ApiError::bad_request(format!(
-                "the kind in the data ({k}) does not match the expected kind ({}) for {}",
-                ty.kind, ty.resource
+                "{k} in version \"{}\" cannot be handled as a {}: converting ({}.{k}) to ({internal}.{}): unknown conversion",
+                ty.version, ty.kind, ty.version, ty.kind
             )));
         }
     }
@@ -53,9 +60,10 @@ fn namespace_for(r: &Req, obj: &mut Value) -> ApiResult<String> {
     }
     match meta.get("namespace").and_then(Value::as_str) {
         Some(body_ns) if !body_ns.is_empty() && body_ns != ns => {
-            Err(ApiError::bad_request(format!(
-                "the namespace of the provided object ({body_ns}) does not match the namespace sent on the request ({ns})"
-            )))
+            tracing::debug!(body_ns, ns, "namespace of the body differs from the path's");
+            Err(ApiError::bad_request(
+                "the namespace of the provided object does not match the namespace sent on the request",
+            ))
         }
         _ => {
             meta.insert("namespace".into(), json!(ns));

@@ -1,7 +1,7 @@
 //! Protobuf request bodies (`application/vnd.kubernetes.protobuf`), as kubectl 1.32+ sends them for every
 //! typed-client write: kubectl's `create` commands against the embedded server, protobuf DeleteOptions,
 //! and the Status every malformed body gets. Fails (never skips) when kubectl is not installed.
-//! The decoding itself is checked against Go's output in `src/protobuf.rs` (golden fixtures).
+//! The decoding itself is checked against Go's output in `src/protobuf/` (golden fixtures).
 
 mod common;
 
