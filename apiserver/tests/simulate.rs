@@ -540,6 +540,40 @@ spec:
         assert!(p["metadata"]["labels"]["controller-revision-hash"].is_string());
         assert!(is_running_and_ready(p));
     }
+
+    // A NoSchedule taint keeps new Pods off the node; the daemon already there stays, misscheduled.
+    k.ok(&[
+        "taint",
+        "nodes",
+        "kwok-node-1",
+        "dedicated=infra:NoSchedule",
+    ])
+    .await;
+    k.apply(&deployment("web", 3, "nginx")).await;
+    k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
+        .await;
+    let web = k
+        .json(&["get", "pods", "-l", "app=web", "-o", "json"])
+        .await;
+    assert_eq!(items(&web).len(), 3);
+    assert!(
+        items(&web)
+            .iter()
+            .all(|p| p["spec"]["nodeName"] == "kwok-node-0"),
+        "{web:#}"
+    );
+    let ds = wait_for(
+        &k,
+        &["get", "daemonset", "agent"],
+        "one node desired",
+        |d| d["status"]["desiredNumberScheduled"] == 1,
+    )
+    .await;
+    assert_eq!(ds["status"]["numberMisscheduled"], 1, "{ds:#}");
+    let daemons = k
+        .json(&["get", "pods", "-l", "app=agent", "-o", "json"])
+        .await;
+    assert_eq!(items(&daemons).len(), 2, "{daemons:#}");
     server.shutdown().await;
 }
 

@@ -51,18 +51,11 @@ fn pinned_node(pod: &Value) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Whether the DaemonSet's Pods belong on `node`: Ready and matching the template's nodeSelector.
-fn eligible(set: &Value, node: &Value) -> bool {
-    if !condition(node, "Ready").is_some_and(|c| c["status"] == "True") {
-        return false;
-    }
-    let labels = node.pointer("/metadata/labels");
-    set.pointer("/spec/template/spec/nodeSelector")
-        .and_then(Value::as_object)
-        .is_none_or(|sel| {
-            sel.iter()
-                .all(|(k, v)| labels.and_then(|l| l.get(k)) == Some(v))
-        })
+/// Whether the DaemonSet's Pod (`candidate`: its template with the daemon tolerations) belongs on
+/// `node`: Ready, and allowed by its node selector, affinity and tolerations.
+fn eligible(candidate: &Value, node: &Value) -> bool {
+    condition(node, "Ready").is_some_and(|c| c["status"] == "True")
+        && super::pods::fits(candidate, node)
 }
 
 fn sync(ctx: &Ctx, set: &Value, pods: &[Value], nodes: &[Value]) {
@@ -75,9 +68,12 @@ fn sync(ctx: &Ctx, set: &Value, pods: &[Value], nodes: &[Value]) {
     else {
         return;
     };
+    let mut candidate =
+        json!({"spec": set.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
+    add_daemon_tolerations(&mut candidate);
     let wanted: Vec<&str> = nodes
         .iter()
-        .filter(|n| eligible(set, n))
+        .filter(|n| eligible(&candidate, n))
         .map(|n| meta_str(n, "name"))
         .collect();
     let mut on_node: HashMap<String, Vec<&Value>> = HashMap::new();
@@ -107,9 +103,15 @@ fn sync(ctx: &Ctx, set: &Value, pods: &[Value], nodes: &[Value]) {
         add_daemon_tolerations(&mut pod);
         ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER);
     }
-    // Pods on nodes where they no longer belong, and extra Pods on one node, go.
+    // Pods on nodes that are gone or where they may no longer run (selector, affinity, an untolerated
+    // NoExecute taint), and extra Pods on one node, go; a NoSchedule taint only stops new ones.
+    let may_stay = |node: &str| {
+        nodes.iter().any(|n| {
+            meta_str(n, "name") == node && super::pods::fits_despite(&candidate, n, &["NoExecute"])
+        })
+    };
     for (node, list) in &on_node {
-        let keep = usize::from(wanted.contains(&node.as_str()));
+        let keep = usize::from(wanted.contains(&node.as_str()) || may_stay(node));
         for pod in list.iter().skip(keep) {
             let _ = ctx.delete(&pods_ty, ns, meta_str(pod, "name"), meta_str(pod, "uid"));
         }

@@ -106,10 +106,13 @@ pub(crate) fn bind(state: &AppState, ns: &str, name: &str, node: &str) -> ApiRes
     Ok(())
 }
 
-/// Whether a node takes new Pods: Ready and not cordoned.
-fn schedulable(node: &Value) -> bool {
-    node.pointer("/spec/unschedulable").and_then(Value::as_bool) != Some(true)
-        && condition(node, "Ready").is_some_and(|c| c["status"] == "True")
+/// Whether a node takes the Pod: Ready, and not cordoned unless the Pod tolerates that (daemons do).
+fn schedulable(pod: &Value, node: &Value) -> bool {
+    let cordoned = node.pointer("/spec/unschedulable").and_then(Value::as_bool) == Some(true);
+    let unschedulable_taint =
+        json!({"key": "node.kubernetes.io/unschedulable", "effect": "NoSchedule"});
+    condition(node, "Ready").is_some_and(|c| c["status"] == "True")
+        && (!cordoned || tolerates(pod, &unschedulable_taint))
 }
 
 /// Whether a node's labels (and name) satisfy one node selector term's requirements.
@@ -167,8 +170,49 @@ fn term_matches(term: &Value, node: &Value) -> bool {
     all("matchExpressions", &label) && all("matchFields", &field)
 }
 
-/// Whether a Pod's `nodeSelector` and required node affinity allow `node`.
-fn fits(pod: &Value, node: &Value) -> bool {
+/// Whether one of the Pod's tolerations tolerates the taint.
+fn tolerates(pod: &Value, taint: &Value) -> bool {
+    let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+    pod.pointer("/spec/tolerations")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .any(|t| {
+            let effect = field(t, "effect");
+            if !effect.is_empty() && effect != field(taint, "effect") {
+                return false;
+            }
+            let key = field(t, "key");
+            if field(t, "operator") == "Exists" {
+                return key.is_empty() || key == field(taint, "key");
+            }
+            key == field(taint, "key") && field(t, "value") == field(taint, "value")
+        })
+}
+
+/// Whether a Pod's `nodeSelector`, required node affinity and tolerations (of the node's
+/// NoSchedule and NoExecute taints) allow `node`.
+pub(super) fn fits(pod: &Value, node: &Value) -> bool {
+    fits_despite(pod, node, &["NoSchedule", "NoExecute"])
+}
+
+/// [`fits`], counting only the taints with one of `effects` (a running daemon stays on a node
+/// whose NoSchedule taint it does not tolerate; only NoExecute evicts it).
+pub(super) fn fits_despite(pod: &Value, node: &Value, effects: &[&str]) -> bool {
+    let untolerated = node
+        .pointer("/spec/taints")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|t| {
+            t.get("effect")
+                .and_then(Value::as_str)
+                .is_some_and(|e| effects.contains(&e))
+        })
+        .any(|t| !tolerates(pod, t));
+    if untolerated {
+        return false;
+    }
     if let Some(sel) = pod.pointer("/spec/nodeSelector").and_then(Value::as_object) {
         let labels = node.pointer("/metadata/labels");
         let ok = sel
@@ -224,7 +268,7 @@ pub(super) fn schedule_all(ctx: &Ctx) {
         let (ns, name) = (meta_str(pod, "namespace"), meta_str(pod, "name"));
         let best = nodes
             .iter()
-            .filter(|n| schedulable(n) && fits(pod, n))
+            .filter(|n| schedulable(pod, n) && fits(pod, n))
             .min_by_key(|n| {
                 (
                     load.get(meta_str(n, "name")).copied().unwrap_or(0),
@@ -241,7 +285,7 @@ pub(super) fn schedule_all(ctx: &Ctx) {
             }
             None => {
                 let message = format!(
-                    "0/{} nodes are available: {} node(s) didn't match Pod's node affinity/selector or were unschedulable.",
+                    "0/{} nodes are available: {} node(s) didn't match Pod's node affinity/selector, had untolerated taints or were unschedulable.",
                     nodes.len(),
                     nodes.len()
                 );
@@ -517,6 +561,21 @@ mod tests {
         }}}}});
         assert!(!fits(&by_name, &a) && fits(&by_name, &b));
         assert!(fits(&json!({"spec": {}}), &a));
+    }
+
+    #[test]
+    fn a_tainted_node_takes_only_pods_that_tolerate_the_taint() {
+        let tainted = json!({"metadata": {"name": "t"}, "spec": {"taints": [{"key": "gpu", "value": "yes", "effect": "NoSchedule"}]}});
+        assert!(!fits(&json!({"spec": {}}), &tainted));
+        let equal = json!({"spec": {"tolerations": [{"key": "gpu", "operator": "Equal", "value": "yes", "effect": "NoSchedule"}]}});
+        assert!(fits(&equal, &tainted));
+        let exists = json!({"spec": {"tolerations": [{"operator": "Exists"}]}});
+        assert!(fits(&exists, &tainted));
+        let other =
+            json!({"spec": {"tolerations": [{"key": "gpu", "operator": "Equal", "value": "no"}]}});
+        assert!(!fits(&other, &tainted));
+        let soft = json!({"metadata": {"name": "s"}, "spec": {"taints": [{"key": "x", "effect": "PreferNoSchedule"}]}});
+        assert!(fits(&json!({"spec": {}}), &soft));
     }
 
     #[test]
