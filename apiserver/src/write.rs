@@ -24,9 +24,14 @@ fn check_type(ty: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     match obj.get("apiVersion").and_then(Value::as_str) {
         None | Some("") => obj["apiVersion"] = json!(want_av),
         Some(av) if av == want_av => {}
+        Some(av) if !ty.builtin => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({av}) does not match the expected API version ({want_av})"
+            )));
+        }
         Some(av) => {
             return Err(ApiError::bad_request(format!(
-                "{} in version \"{}\" cannot be handled as a {}: no kind \"{}\" is registered for version \"{av}\" in scheme \"pkg/api/legacyscheme/scheme.go:30\"",
+                "{} in version \"{}\" cannot be handled as a {}: no kind \"{}\" is registered for version \"{av}\" in scheme \"pkg/runtime/scheme.go:111\"",
                 ty.kind, ty.version, ty.kind, ty.kind
             )));
         }
@@ -34,6 +39,23 @@ fn check_type(ty: &ResourceType, obj: &mut Value) -> ApiResult<()> {
     match obj.get("kind").and_then(Value::as_str) {
         None | Some("") => obj["kind"] = json!(ty.kind),
         Some(k) if k == ty.kind => {}
+        Some(k) if !ty.builtin => {
+            // A custom resource's body is decoded as unstructured, then validated.
+            let name = obj
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            return Err(ApiError::invalid(
+                &ty.group,
+                k,
+                name,
+                vec![crate::error::Cause {
+                    reason: "FieldValueInvalid".into(),
+                    message: format!("Invalid value: \"{k}\": must be {}", ty.kind),
+                    field: "kind".into(),
+                }],
+            ));
+        }
         Some(k) => {
             // kube-apiserver's words: the decoder tried to convert one kind into the other.
             let internal = if ty.group.is_empty() {

@@ -184,6 +184,10 @@ impl Ty {
             (Ty::Any, "selector" | "podSelector" | "namespaceSelector" | "labelSelector") => {
                 Ty::AtomicStruct
             }
+            // So are the selectors of an env var's or a volume item's source.
+            (Ty::Any, "fieldRef" | "resourceFieldRef" | "configMapKeyRef" | "secretKeyRef") => {
+                Ty::AtomicStruct
+            }
             _ => Ty::Any,
         }
     }
