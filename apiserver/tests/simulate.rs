@@ -266,6 +266,32 @@ async fn a_deployment_rolls_out_scales_and_rolls_a_new_template_out() {
         assert_eq!(n["status"]["allocatable"]["pods"], "110");
     }
 
+    // What happened is told in Events, as the real components record them.
+    let events = items(&k.json(&["get", "events", "-o", "json"]).await);
+    let told = |component: &str, reason: &str| {
+        events.iter().any(|e| {
+            e["reason"] == reason
+                && (e["source"]["component"] == component || e["reportingComponent"] == component)
+        })
+    };
+    assert!(
+        told("deployment-controller", "ScalingReplicaSet"),
+        "{events:#?}"
+    );
+    assert!(
+        told("replicaset-controller", "SuccessfulCreate"),
+        "{events:#?}"
+    );
+    assert!(told("default-scheduler", "Scheduled"), "{events:#?}");
+    assert!(told("kubelet", "Started"), "{events:#?}");
+    let pod_name = pods[0]["metadata"]["name"].as_str().expect("name");
+    let described = k.ok(&["describe", "pod", pod_name]).await;
+    assert!(
+        described.contains("Successfully assigned default/")
+            && described.contains("Started container main"),
+        "{described}"
+    );
+
     // kubectl scale up and down.
     k.ok(&["scale", "deployment/web", "--replicas=4"]).await;
     k.ok(&["rollout", "status", "deployment/web", "--timeout=60s"])

@@ -285,7 +285,17 @@ fn sync(ctx: &Ctx, cj: &Value, jobs: &[Value]) {
                 "apiVersion": "batch/v1", "kind": "Job", "metadata": meta,
                 "spec": template.get("spec").cloned().unwrap_or(json!({})),
             });
-            ctx.create(&jobs_ty, ns, job, CONTROLLER_MANAGER);
+            if let Some(created) = ctx.create(&jobs_ty, ns, job, CONTROLLER_MANAGER) {
+                let message = format!("Created job {}", meta_str(&created, "name"));
+                ctx.record(
+                    cj,
+                    "Normal",
+                    "SuccessfulCreate",
+                    &message,
+                    "cronjob-controller",
+                    None,
+                );
+            }
         }
         scheduled = Some(at);
     }

@@ -14,6 +14,8 @@ use super::{
 use crate::object::{is_deleting, meta_str};
 
 const HASH_LABEL: &str = "controller-revision-hash";
+/// The component name on the DaemonSet controller's Events.
+const DS_CONTROLLER: &str = "daemonset-controller";
 
 pub(super) fn sync_all(ctx: &Ctx) {
     let (Some(ty), Some(pods_ty), Some(nodes_ty)) = (
@@ -101,7 +103,17 @@ fn sync(ctx: &Ctx, set: &Value, pods: &[Value], nodes: &[Value]) {
             "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In", "values": [node]}]}],
         });
         add_daemon_tolerations(&mut pod);
-        ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER);
+        if let Some(created) = ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER) {
+            let message = format!("Created pod: {}", meta_str(&created, "name"));
+            ctx.record(
+                set,
+                "Normal",
+                "SuccessfulCreate",
+                &message,
+                DS_CONTROLLER,
+                None,
+            );
+        }
     }
     // Pods on nodes that are gone or where they may no longer run (selector, affinity, an untolerated
     // NoExecute taint), and extra Pods on one node, go; a NoSchedule taint only stops new ones.
@@ -113,7 +125,21 @@ fn sync(ctx: &Ctx, set: &Value, pods: &[Value], nodes: &[Value]) {
     for (node, list) in &on_node {
         let keep = usize::from(wanted.contains(&node.as_str()) || may_stay(node));
         for pod in list.iter().skip(keep) {
-            let _ = ctx.delete(&pods_ty, ns, meta_str(pod, "name"), meta_str(pod, "uid"));
+            let pod_name = meta_str(pod, "name");
+            if ctx
+                .delete(&pods_ty, ns, pod_name, meta_str(pod, "uid"))
+                .is_ok()
+            {
+                let message = format!("Deleted pod: {pod_name}");
+                ctx.record(
+                    set,
+                    "Normal",
+                    "SuccessfulDelete",
+                    &message,
+                    DS_CONTROLLER,
+                    None,
+                );
+            }
         }
     }
     // A rolling update: replace one outdated Pod at a time while the others are ready.

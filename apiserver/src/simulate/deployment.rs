@@ -15,6 +15,8 @@ const REVISION: &str = "deployment.kubernetes.io/revision";
 const DESIRED: &str = "deployment.kubernetes.io/desired-replicas";
 const MAX_REPLICAS: &str = "deployment.kubernetes.io/max-replicas";
 const HASH: &str = "pod-template-hash";
+/// The component name on the Deployment controller's Events.
+const DEPLOYMENT_CONTROLLER: &str = "deployment-controller";
 
 /// An int-or-percent (`"25%"` or `1`) of `total`, rounded up or down.
 pub(super) fn scaled(v: Option<&Value>, total: i64, round_up: bool, default: i64) -> i64 {
@@ -191,6 +193,20 @@ fn sync(ctx: &Ctx, d: &Value, sets: Vec<Value>) {
                     let _ = ctx.delete(&rs_ty, ns, meta_str(&rs, "name"), meta_str(&rs, "uid"));
                     return;
                 }
+                if initial > 0 {
+                    let message = format!(
+                        "Scaled up replica set {} from 0 to {initial}",
+                        meta_str(&rs, "name")
+                    );
+                    ctx.record(
+                        d,
+                        "Normal",
+                        "ScalingReplicaSet",
+                        &message,
+                        DEPLOYMENT_CONTROLLER,
+                        None,
+                    );
+                }
                 created_new = Some(meta_str(&rs, "name").to_string());
                 new = Some(rs);
             }
@@ -242,6 +258,22 @@ fn roll(ctx: &Ctx, d: &Value, plan: &Plan, new_rs: &Value, old: &[Value], max_ol
         ];
         let is_new = meta_str(rs, "uid") == meta_str(new_rs, "uid");
         let min_ready = int(d, "/spec/minReadySeconds");
+        let from = spec_replicas(rs);
+        if from != to {
+            let way = if to > from { "up" } else { "down" };
+            let message = format!(
+                "Scaled {way} replica set {} from {from} to {to}",
+                meta_str(rs, "name")
+            );
+            ctx.record(
+                d,
+                "Normal",
+                "ScalingReplicaSet",
+                &message,
+                DEPLOYMENT_CONTROLLER,
+                None,
+            );
+        }
         ctx.update(
             &rs_ty,
             ns,

@@ -130,8 +130,28 @@ fn sync(ctx: &Ctx, job: &Value, pods: &[Value]) {
                 set_label(&mut pod, INDEX, &index);
                 pod["spec"]["hostname"] = json!(format!("{name}-{index}"));
             }
-            ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER);
+            if let Some(created) = ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER) {
+                let message = format!("Created pod: {}", meta_str(&created, "name"));
+                ctx.record(
+                    job,
+                    "Normal",
+                    "SuccessfulCreate",
+                    &message,
+                    "job-controller",
+                    None,
+                );
+            }
         }
+    }
+    if complete {
+        ctx.record(
+            job,
+            "Normal",
+            "Completed",
+            "Job completed",
+            "job-controller",
+            None,
+        );
     }
     let ready = active.iter().filter(|p| is_ready(p)).count();
     let now = now_rfc3339();

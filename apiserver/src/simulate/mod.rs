@@ -64,6 +64,9 @@ impl Default for Simulation {
 const CONTROLLER_MANAGER: &str = "kube-controller-manager";
 const KUBELET: &str = "kubelet";
 
+/// Storage keys whose changes start no pass (no controller here reads them).
+const QUIET_KEYS: &[&str] = &["events", "leases.coordination.k8s.io"];
+
 /// Starts the simulator on the current runtime; it ends when the server shuts down.
 pub(crate) fn spawn(state: Arc<AppState>, settings: Simulation) -> JoinHandle<()> {
     tokio::spawn(run(state, settings))
@@ -81,15 +84,8 @@ async fn run(state: Arc<AppState>, settings: Simulation) {
             .max(Duration::from_millis(100)),
     );
     lease_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut wake = sim.guarded_pass();
     loop {
-        // A malformed object must cost a pass, never the simulator.
-        let wake = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| sim.pass())) {
-            Ok(wake) => wake,
-            Err(_) => {
-                tracing::error!("a workload simulator pass panicked; retrying in a second");
-                Some(Instant::now() + Duration::from_secs(1))
-            }
-        };
         let sleep = async {
             match wake {
                 Some(at) => tokio::time::sleep_until(at.into()).await,
@@ -99,6 +95,8 @@ async fn run(state: Arc<AppState>, settings: Simulation) {
         tokio::select! {
             () = async { let _ = shutdown.wait_for(|stop| *stop).await; } => break,
             changed = changes.recv() => match changed {
+                // Events and Leases move nothing a controller here acts on.
+                Ok(c) if QUIET_KEYS.contains(&&*c.key) => continue,
                 Ok(_) | Err(RecvError::Lagged(_)) => {
                     // Let a burst of writes (a kubectl apply of many objects) land, then act once.
                     tokio::time::sleep(Duration::from_millis(5)).await;
@@ -109,8 +107,12 @@ async fn run(state: Arc<AppState>, settings: Simulation) {
                 Err(RecvError::Closed) => break,
             },
             () = sleep => {}
-            _ = lease_tick.tick() => sim.nodes.heartbeat(&sim.ctx),
+            _ = lease_tick.tick() => {
+                sim.nodes.heartbeat(&sim.ctx);
+                continue;
+            }
         }
+        wake = sim.guarded_pass();
     }
     tracing::debug!("workload simulator stopped");
 }
@@ -132,6 +134,17 @@ impl Sim {
             },
             nodes: nodes::Nodes::default(),
             kubelet: pods::Kubelet::default(),
+        }
+    }
+
+    /// [`Sim::pass`], where a panic (a malformed object) costs the pass, never the simulator.
+    fn guarded_pass(&mut self) -> Option<Instant> {
+        match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.pass())) {
+            Ok(wake) => wake,
+            Err(_) => {
+                tracing::error!("a workload simulator pass panicked; retrying in a second");
+                Some(Instant::now() + Duration::from_secs(1))
+            }
         }
     }
 
@@ -270,6 +283,81 @@ impl Ctx {
         .map(|_| ())
     }
 
+    /// Records a core/v1 Event about `obj` as a controller's event recorder does (`source.component`,
+    /// and the node as `source.host` for a kubelet), so `kubectl describe` and `kubectl get events`
+    /// show what happened.
+    fn record(
+        &self,
+        obj: &Value,
+        kind: &str,
+        reason: &str,
+        message: &str,
+        component: &str,
+        host: Option<&str>,
+    ) {
+        let now = crate::object::now_rfc3339();
+        let mut source = json!({"component": component});
+        if let Some(h) = host {
+            source["host"] = json!(h);
+        }
+        let event = json!({
+            "involvedObject": involved(obj),
+            "reason": reason,
+            "message": message,
+            "source": source,
+            "firstTimestamp": now,
+            "lastTimestamp": now,
+            "count": 1,
+            "type": kind,
+            "eventTime": null,
+            "reportingComponent": component,
+            "reportingInstance": host.unwrap_or(""),
+        });
+        self.publish(obj, event, component);
+    }
+
+    /// Records an Event as the events.k8s.io recorder of the scheduler does (`action`, `eventTime`,
+    /// reporting component and instance, no counts).
+    fn record_action(&self, obj: &Value, kind: &str, reason: &str, action: &str, message: &str) {
+        let now = jiff::Timestamp::now()
+            .strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+            .to_string();
+        let event = json!({
+            "involvedObject": involved(obj),
+            "reason": reason,
+            "action": action,
+            "message": message,
+            "source": {},
+            "firstTimestamp": null,
+            "lastTimestamp": null,
+            "type": kind,
+            "eventTime": now,
+            "reportingComponent": "default-scheduler",
+            "reportingInstance": "default-scheduler-kubewasm",
+        });
+        self.publish(obj, event, "kube-scheduler");
+    }
+
+    /// Stores an Event named `{object}.{hex nanoseconds}` in the object's namespace.
+    fn publish(&self, obj: &Value, mut event: Value, manager: &str) {
+        let Some(ty) = self.ty("", "v1", "events") else {
+            return;
+        };
+        let ns = match meta_str(obj, "namespace") {
+            "" => "default",
+            ns => ns,
+        };
+        let name = format!(
+            "{}.{:x}",
+            meta_str(obj, "name"),
+            jiff::Timestamp::now().as_nanosecond()
+        );
+        event["apiVersion"] = json!("v1");
+        event["kind"] = json!("Event");
+        event["metadata"] = json!({"name": name, "namespace": ns});
+        self.create(&ty, ns, event, manager);
+    }
+
     /// Whether an object with `uid` is still stored under `ty`/`ns`/`name`.
     fn exists(&self, ty: &ResourceType, ns: &str, name: &str, uid: &str) -> bool {
         self.state
@@ -277,6 +365,22 @@ impl Ctx {
             .get(&ty.storage_key(), ns, name)
             .is_some_and(|o| &*o.uid == uid)
     }
+}
+
+/// An Event's `involvedObject` for a stored object.
+fn involved(obj: &Value) -> Value {
+    let mut r = json!({
+        "apiVersion": obj.get("apiVersion").cloned().unwrap_or(Value::Null),
+        "kind": obj.get("kind").cloned().unwrap_or(Value::Null),
+        "name": meta_str(obj, "name"),
+        "uid": meta_str(obj, "uid"),
+        "resourceVersion": meta_str(obj, "resourceVersion"),
+    });
+    let ns = meta_str(obj, "namespace");
+    if !ns.is_empty() {
+        r["namespace"] = json!(ns);
+    }
+    r
 }
 
 /// The uid of an object's controller (the ownerReference with `controller: true`).

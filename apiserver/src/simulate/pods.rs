@@ -279,7 +279,11 @@ pub(super) fn schedule_all(ctx: &Ctx) {
             Some(node) => {
                 let node = meta_str(node, "name");
                 match bind(&ctx.state, ns, name, node) {
-                    Ok(()) => *load.entry(node.to_string()).or_default() += 1,
+                    Ok(()) => {
+                        *load.entry(node.to_string()).or_default() += 1;
+                        let message = format!("Successfully assigned {ns}/{name} to {node}");
+                        ctx.record_action(pod, "Normal", "Scheduled", "Binding", &message);
+                    }
                     Err(e) => tracing::debug!(error = %e, namespace = ns, name, "binding failed"),
                 }
             }
@@ -289,6 +293,11 @@ pub(super) fn schedule_all(ctx: &Ctx) {
                     nodes.len(),
                     nodes.len()
                 );
+                let reported = condition(pod, "PodScheduled")
+                    .is_some_and(|c| c["status"] == "False" && c["message"] == message.as_str());
+                if !reported {
+                    ctx.record_action(pod, "Warning", "FailedScheduling", "Scheduling", &message);
+                }
                 ctx.update_status(&pods_ty, ns, name, "kube-scheduler", |p| {
                     let cond = json!({
                         "type": "PodScheduled", "status": "False", "reason": "Unschedulable",
@@ -380,6 +389,33 @@ impl Kubelet {
                     assigned.push((node_name.to_string(), pod_ip.clone()));
                     let host_ip = node_ip(node);
                     ctx.update_status(&pods_ty, ns, name, KUBELET, |p| start(p, &host_ip, &pod_ip));
+                    for c in pod
+                        .pointer("/spec/initContainers")
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .chain(
+                            pod.pointer("/spec/containers")
+                                .and_then(Value::as_array)
+                                .into_iter()
+                                .flatten(),
+                        )
+                    {
+                        let (cname, image) = (
+                            c["name"].as_str().unwrap_or(""),
+                            c["image"].as_str().unwrap_or(""),
+                        );
+                        for (reason, message) in [
+                            (
+                                "Pulled",
+                                format!("Container image {image:?} already present on machine"),
+                            ),
+                            ("Created", format!("Created container: {cname}")),
+                            ("Started", format!("Started container {cname}")),
+                        ] {
+                            ctx.record(pod, "Normal", reason, &message, KUBELET, Some(node_name));
+                        }
+                    }
                     self.running.insert(uid.clone(), now);
                     if owned_by_job(pod) {
                         ctx.wake_at(now + ctx.settings.job_pod_duration);

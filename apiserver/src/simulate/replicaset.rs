@@ -11,6 +11,9 @@ use super::{
 };
 use crate::object::{is_deleting, meta_str};
 
+/// The component name on the ReplicaSet controller's Events.
+const RS_CONTROLLER: &str = "replicaset-controller";
+
 pub(super) fn sync_all(ctx: &Ctx) {
     let (Some(rs_ty), Some(pods_ty)) = (
         ctx.ty("apps", "v1", "replicasets"),
@@ -43,9 +46,19 @@ pub(super) fn sync_all(ctx: &Ctx) {
                         &format!("{name}-"),
                         controller_ref(rs, "apps/v1", "ReplicaSet"),
                     );
-                    if let Some(created) = ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER)
-                        && !ctx.exists(&rs_ty, ns, name, uid)
-                    {
+                    let Some(created) = ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER) else {
+                        continue;
+                    };
+                    let message = format!("Created pod: {}", meta_str(&created, "name"));
+                    ctx.record(
+                        rs,
+                        "Normal",
+                        "SuccessfulCreate",
+                        &message,
+                        RS_CONTROLLER,
+                        None,
+                    );
+                    if !ctx.exists(&rs_ty, ns, name, uid) {
                         // The owner went while this Pod was made: collect it, as the garbage collector would.
                         let _ = ctx.delete(
                             &pods_ty,
@@ -61,7 +74,21 @@ pub(super) fn sync_all(ctx: &Ctx) {
             if active.len() > want {
                 active.sort_by_key(|p| deletion_rank(p));
                 for pod in active.drain(..active.len() - want) {
-                    let _ = ctx.delete(&pods_ty, ns, meta_str(pod, "name"), meta_str(pod, "uid"));
+                    let pod_name = meta_str(pod, "name");
+                    if ctx
+                        .delete(&pods_ty, ns, pod_name, meta_str(pod, "uid"))
+                        .is_ok()
+                    {
+                        let message = format!("Deleted pod: {pod_name}");
+                        ctx.record(
+                            rs,
+                            "Normal",
+                            "SuccessfulDelete",
+                            &message,
+                            RS_CONTROLLER,
+                            None,
+                        );
+                    }
                 }
             }
         }

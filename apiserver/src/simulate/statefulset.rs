@@ -15,6 +15,33 @@ use super::{
 use crate::object::{is_deleting, meta_str};
 
 const REVISION_LABEL: &str = "controller-revision-hash";
+/// The component name on the StatefulSet controller's Events.
+const STS_CONTROLLER: &str = "statefulset-controller";
+
+/// Deletes one of a StatefulSet's Pods, with the controller's Event.
+fn delete_pod(ctx: &Ctx, set: &Value, pod: &Value) {
+    let Some(pods_ty) = ctx.ty("", "v1", "pods") else {
+        return;
+    };
+    let (ns, pod_name) = (meta_str(pod, "namespace"), meta_str(pod, "name"));
+    if ctx
+        .delete(&pods_ty, ns, pod_name, meta_str(pod, "uid"))
+        .is_ok()
+    {
+        let message = format!(
+            "delete Pod {pod_name} in StatefulSet {} successful",
+            meta_str(set, "name")
+        );
+        ctx.record(
+            set,
+            "Normal",
+            "SuccessfulDelete",
+            &message,
+            STS_CONTROLLER,
+            None,
+        );
+    }
+}
 
 /// The ControllerRevision of `owner`'s current template (created if missing) and its name; `hash_label`
 /// is the label that carries the hash on the revision (`controller.kubernetes.io/hash` for StatefulSets,
@@ -98,10 +125,7 @@ pub(super) fn sync_all(ctx: &Ctx) {
 }
 
 fn sync(ctx: &Ctx, set: &Value, pods: &[Value]) {
-    let (Some(ty), Some(pods_ty)) = (
-        ctx.ty("apps", "v1", "statefulsets"),
-        ctx.ty("", "v1", "pods"),
-    ) else {
+    let Some(ty) = ctx.ty("apps", "v1", "statefulsets") else {
         return;
     };
     let (ns, name) = (meta_str(set, "namespace"), meta_str(set, "name"));
@@ -150,7 +174,7 @@ fn sync(ctx: &Ctx, set: &Value, pods: &[Value]) {
                 }
                 continue;
             }
-            let _ = ctx.delete(&pods_ty, ns, meta_str(pod, "name"), meta_str(pod, "uid"));
+            delete_pod(ctx, set, pod);
             acted = true;
             if !parallel {
                 break;
@@ -174,7 +198,7 @@ fn sync(ctx: &Ctx, set: &Value, pods: &[Value]) {
                     != Some(&update_revision)
             });
         if let Some(pod) = outdated {
-            let _ = ctx.delete(&pods_ty, ns, meta_str(pod, "name"), meta_str(pod, "uid"));
+            delete_pod(ctx, set, pod);
         }
     }
     // Status.
@@ -287,7 +311,17 @@ fn create_pod(ctx: &Ctx, set: &Value, i: i64, revision: &str) {
             );
         }
     }
-    ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER);
+    if ctx.create(&pods_ty, ns, pod, CONTROLLER_MANAGER).is_some() {
+        let message = format!("create Pod {pod_name} in StatefulSet {name} successful");
+        ctx.record(
+            set,
+            "Normal",
+            "SuccessfulCreate",
+            &message,
+            STS_CONTROLLER,
+            None,
+        );
+    }
 }
 
 /// Creates a Pod's claim from a volumeClaimTemplate, if missing.
