@@ -813,6 +813,47 @@ async fn a_service_gets_an_endpoint_slice_of_its_ready_pods() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_rollout_that_cannot_progress_exceeds_its_deadline() {
+    let server = simulated().await;
+    let k = Kubectl::new(&server);
+    k.apply(
+        r#"apiVersion: apps/v1
+kind: Deployment
+metadata: {name: stuck}
+spec:
+  replicas: 1
+  progressDeadlineSeconds: 2
+  selector: {matchLabels: {app: stuck}}
+  template:
+    metadata: {labels: {app: stuck}}
+    spec:
+      nodeSelector: {no-such: node}
+      containers: [{name: main, image: nginx}]
+"#,
+    )
+    .await;
+    let o = k
+        .run(&["rollout", "status", "deployment/stuck", "--timeout=60s"])
+        .await;
+    assert!(!o.ok, "{}", o.stdout);
+    assert!(
+        o.stderr.contains("exceeded its progress deadline"),
+        "{}",
+        o.stderr
+    );
+    let d = k.json(&["get", "deployment", "stuck", "-o", "json"]).await;
+    let progressing = d["status"]["conditions"]
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["type"] == "Progressing").cloned())
+        .expect("Progressing");
+    assert_eq!(progressing["status"], "False");
+    assert_eq!(progressing["reason"], "ProgressDeadlineExceeded");
+    let pod = &items(&k.json(&["get", "pods", "-o", "json"]).await)[0];
+    assert_eq!(pod["status"]["phase"], "Pending");
+    server.shutdown().await;
+}
+
 async fn rolled_out(k: &Kubectl, name: &str) {
     k.apply(&deployment(name, 2, "nginx")).await;
     k.ok(&[

@@ -439,6 +439,36 @@ fn report(
         && replicas == plan.replicas
         && available == plan.replicas
         && new_rs.is_some_and(|rs| int(rs, "/status/observedGeneration") >= generation(rs));
+    // Progress, as the controller judges it: more updated, ready or available replicas, or fewer old ones.
+    let before = |p: &str| int(d, &format!("/status/{p}"));
+    let old_now = replicas - updated;
+    let old_before = before("replicas") - before("updatedReplicas");
+    let progressed = updated > before("updatedReplicas")
+        || ready > before("readyReplicas")
+        || available > before("availableReplicas")
+        || old_now < old_before;
+    let deadline = d
+        .pointer("/spec/progressDeadlineSeconds")
+        .and_then(Value::as_i64)
+        .filter(|_| d.pointer("/spec/paused").and_then(Value::as_bool) != Some(true));
+    let last_progress = super::condition(d, "Progressing")
+        .and_then(|c| c.get("lastUpdateTime"))
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        .map(|t| t.as_second());
+    let timed_out = match (deadline, last_progress) {
+        (Some(limit), Some(since)) if !complete && !progressed && created.is_none() => {
+            let left = since + limit - jiff::Timestamp::now().as_second();
+            if left > 0 {
+                ctx.wake_at(
+                    std::time::Instant::now()
+                        + std::time::Duration::from_secs(u64::try_from(left).unwrap_or(1)),
+                );
+            }
+            left <= 0
+        }
+        _ => false,
+    };
     ctx.update_status(&d_ty, ns, name, CONTROLLER_MANAGER, |o| {
         let mut status = o.get("status").cloned().unwrap_or(json!({}));
         if !status.is_object() {
@@ -472,7 +502,13 @@ fn report(
             Some(json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated", "message": format!("Created new replica set \"{c}\"")}))
         } else if complete {
             Some(json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{new_name}\" has successfully progressed.")}))
-        } else if new_rs.is_some() {
+        } else if timed_out {
+            Some(json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": format!("ReplicaSet \"{new_name}\" has timed out progressing.")}))
+        } else if new_rs.is_some()
+            && (progressed
+                || super::condition(o, "Progressing")
+                    .is_none_or(|c| c["reason"] != "ProgressDeadlineExceeded"))
+        {
             Some(json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated", "message": format!("ReplicaSet \"{new_name}\" is progressing.")}))
         } else {
             None
@@ -488,6 +524,15 @@ fn report(
             if let Some(p) = progressing {
                 set_condition(&mut status, p, &stamps);
             }
+        }
+        // Progress refreshes the Progressing condition's lastUpdateTime, which the deadline counts from.
+        if progressed
+            && let Some(list) = status["conditions"].as_array_mut()
+            && let Some(c) = list
+                .iter_mut()
+                .find(|c| c["type"] == "Progressing" && c["reason"] == "ReplicaSetUpdated")
+        {
+            c["lastUpdateTime"] = json!(crate::object::now_rfc3339());
         }
         o["status"] = status;
     });
