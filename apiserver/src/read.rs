@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::events;
+use crate::printers::{self, IncludeObject, TableOptions};
 use crate::registry::{ResourceType, View};
 use crate::request::Req;
 use crate::response::{bytes_response, json_response};
@@ -149,11 +150,11 @@ pub fn get(state: &AppState, r: &Req) -> ApiResult<Response> {
         ));
     }
     if r.wants_table() {
-        let v = events::into_view(&r.ty, stored.value()?);
+        let opts = table_options(r)?;
         let rv = stored.rv.to_string();
         return Ok(json_response(
             StatusCode::OK,
-            &table(&r.ty, &rv, std::slice::from_ref(&v), include_object(r)),
+            &printers::table(&r.ty, &rv, &[stored.value()?], opts),
         ));
     }
     Ok(bytes_response(StatusCode::OK, output(&r.ty, &stored)?))
@@ -238,7 +239,12 @@ fn check_list_rv(r: &Req, current: u64) -> ApiResult<()> {
 /// 400 for bad selectors, limits or tokens; 410 for expired continue tokens.
 pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
     let selectors = Selectors::from_request(r)?;
+    if r.wants_table() {
+        table_options(r)?;
+    }
     let limit = parse_limit(r)?;
+    // resourceVersion=0 is served from kube-apiserver's watch cache, which ignores the limit.
+    let limit = limit.filter(|_| r.query.get("resourceVersion") != Some("0"));
     let key = r.ty.storage_key();
     let (snapshot_id, offset, snapshot) = match r.query.get("continue").filter(|c| !c.is_empty()) {
         Some(_)
@@ -312,14 +318,12 @@ pub fn list(state: &AppState, r: &Req) -> ApiResult<Response> {
     }
     let rv = snapshot.rv.to_string();
     if r.wants_table() {
-        let values: Vec<Value> = page
-            .iter()
-            .filter_map(|o| o.value().ok())
-            .map(|v| events::into_view(&r.ty, v))
-            .collect();
-        let mut t = table(&r.ty, &rv, &values, include_object(r));
+        let opts = table_options(r)?;
+        let values: Vec<Value> = page.iter().filter_map(|o| o.value().ok()).collect();
+        let mut t = printers::table(&r.ty, &rv, &values, opts);
         if let Some(c) = &continue_token {
             t["metadata"]["continue"] = json!(c);
+            t["metadata"]["remainingItemCount"] = json!(total - end);
         }
         return Ok(json_response(StatusCode::OK, &t));
     }
@@ -385,81 +389,13 @@ pub fn partial_metadata(object: &Value) -> Value {
     })
 }
 
-fn include_object(r: &Req) -> bool {
-    r.query.get("includeObject") == Some("Object")
-}
-
-/// A meta.k8s.io/v1 Table of `objects` (Name, the type's printer columns, Age).
-pub fn table(ty: &ResourceType, rv: &str, objects: &[Value], full_object: bool) -> Value {
-    let mut cols = vec![
-        json!({"name": "Name", "type": "string", "format": "name", "description": "Name must be unique within a namespace.", "priority": 0}),
-    ];
-    for (name, _) in &ty.columns {
-        cols.push(json!({"name": name, "type": "string", "format": "", "description": name, "priority": 0}));
-    }
-    cols.push(json!({"name": "Age", "type": "string", "format": "", "description": "Time since creation.", "priority": 0}));
-    let now = jiff::Timestamp::now();
-    let rows: Vec<Value> = objects
-        .iter()
-        .map(|o| {
-            let mut cells = vec![o.pointer("/metadata/name").cloned().unwrap_or(Value::Null)];
-            for (_, path) in &ty.columns {
-                let ptr = path.replace('.', "/");
-                let cell = match o.pointer(&ptr) {
-                    Some(Value::String(s)) => json!(s),
-                    Some(Value::Null) | None => json!("<none>"),
-                    Some(v) => json!(v.to_string()),
-                };
-                cells.push(cell);
-            }
-            let age = o
-                .pointer("/metadata/creationTimestamp")
-                .and_then(Value::as_str)
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .map(|t| human_age(now.as_second() - t.as_second()))
-                .unwrap_or_else(|| "<unknown>".into());
-            cells.push(json!(age));
-            let object = if full_object {
-                o.clone()
-            } else {
-                json!({
-                    "kind": "PartialObjectMetadata",
-                    "apiVersion": "meta.k8s.io/v1",
-                    "metadata": o.get("metadata").cloned().unwrap_or(json!({})),
-                })
-            };
-            json!({"cells": cells, "object": object})
-        })
-        .collect();
-    json!({
-        "kind": "Table",
-        "apiVersion": "meta.k8s.io/v1",
-        "metadata": {"resourceVersion": rv},
-        "columnDefinitions": cols,
-        "rows": rows,
+/// The Table options of a request (`includeObject`; every table of a get or list has headers).
+///
+/// # Errors
+/// 400 for an unknown `includeObject`.
+pub fn table_options(r: &Req) -> ApiResult<TableOptions> {
+    Ok(TableOptions {
+        include: IncludeObject::parse(r.query.get("includeObject"))?,
+        headers: true,
     })
-}
-
-/// "5s", "3m", "2h", "4d" like kubectl.
-fn human_age(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..=119 => format!("{s}s"),
-        120..=7199 => format!("{}m", s / 60),
-        7200..=172_799 => format!("{}h", s / 3600),
-        _ => format!("{}d", s / 86400),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ages_read_like_kubectl() {
-        assert_eq!(human_age(5), "5s");
-        assert_eq!(human_age(300), "5m");
-        assert_eq!(human_age(3 * 3600), "3h");
-        assert_eq!(human_age(3 * 86400), "3d");
-    }
 }

@@ -208,6 +208,14 @@ pub struct WriteResult {
 
 type Objects = BTreeMap<(String, String), Arc<Stored>>;
 
+/// Orders (namespace, name) pairs as their keys `namespace/name` sort.
+fn key_order(a: (&str, &str), b: (&str, &str)) -> std::cmp::Ordering {
+    fn key<'a>(ns: &'a str, name: &'a str) -> impl Iterator<Item = u8> + 'a {
+        ns.bytes().chain(std::iter::once(b'/')).chain(name.bytes())
+    }
+    key(a.0, a.1).cmp(key(b.0, b.1))
+}
+
 /// Objects as (namespace, name, object), in key order.
 pub type Listed = Vec<(String, String, Arc<Stored>)>;
 
@@ -302,10 +310,16 @@ impl Store {
                 .take_while(|((n, _), _)| n == ns)
                 .map(|((n, name), o)| (n.clone(), name.clone(), o.clone()))
                 .collect(),
-            None => objs
-                .iter()
-                .map(|((n, name), o)| (n.clone(), name.clone(), o.clone()))
-                .collect(),
+            None => {
+                let mut items: Vec<_> = objs
+                    .iter()
+                    .map(|((n, name), o)| (n.clone(), name.clone(), o.clone()))
+                    .collect();
+                // In the order of the keys `namespace/name`, as etcd lists them: a namespace that
+                // another one's name starts with ("ns", "ns-b") sorts after it.
+                items.sort_by(|a, b| key_order((&a.0, &a.1), (&b.0, &b.1)));
+                items
+            }
         };
         (inner.rv, items)
     }

@@ -9,12 +9,13 @@ use axum::body::Body;
 use axum::response::Response;
 use bytes::{BufMut, Bytes, BytesMut};
 use http::{HeaderValue, StatusCode, header};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiResult};
-use crate::read::{OutputVersion, Selectors, output_with, partial_metadata, table};
+use crate::printers;
+use crate::read::{OutputVersion, Selectors, output_with, partial_metadata, table_options};
 use crate::registry::ResourceType;
 use crate::request::Req;
 use crate::state::AppState;
@@ -32,7 +33,11 @@ struct Filter {
     namespace: Option<String>,
     name: Option<String>,
     selectors: Selectors,
-    table: bool,
+    /// Events carry meta.k8s.io Tables (column definitions with the first one only, as in
+    /// kube-apiserver).
+    table: Option<printers::TableOptions>,
+    /// Whether a Table with column definitions was sent.
+    headers_sent: std::sync::atomic::AtomicBool,
     /// Objects reduced to PartialObjectMetadata.
     metadata_only: bool,
 }
@@ -71,17 +76,39 @@ impl Filter {
         }
     }
 
+    /// The object an event carries: the changed object, except when a change makes it stop
+    /// matching the selectors. Then, as kube-apiserver's watch cache does, the DELETED event
+    /// carries the last state that matched, at the change's resourceVersion.
+    fn object_for(c: &Change, event: EventType) -> Arc<Stored> {
+        if event == EventType::Deleted
+            && c.kind == EventType::Modified
+            && let Some(prev) = &c.prev
+            && let Ok(mut v) = prev.value()
+        {
+            if let Some(meta) = v.get_mut("metadata").and_then(Value::as_object_mut) {
+                meta.insert("resourceVersion".into(), json!(c.rv.to_string()));
+            }
+            if let Ok(s) = Stored::from_value(&v, c.rv) {
+                return Arc::new(s);
+            }
+        }
+        c.object.clone()
+    }
+
     fn encode(&self, buf: &mut BytesMut, kind: &str, obj: &Stored) {
         let body = if self.metadata_only {
             match obj.value() {
                 Ok(v) => Bytes::from(serde_json::to_vec(&partial_metadata(&v)).unwrap_or_default()),
                 Err(_) => return,
             }
-        } else if self.table {
+        } else if let Some(opts) = self.table {
             match obj.value() {
                 Ok(v) => {
-                    let v = crate::events::into_view(&self.ty, v);
-                    let t = table(&self.ty, &obj.rv.to_string(), &[v], false);
+                    let headers = !self
+                        .headers_sent
+                        .swap(true, std::sync::atomic::Ordering::Relaxed);
+                    let opts = printers::TableOptions { headers, ..opts };
+                    let t = printers::table(&self.ty, &obj.rv.to_string(), &[v], opts);
                     Bytes::from(serde_json::to_vec(&t).unwrap_or_default())
                 }
                 Err(_) => return,
@@ -184,7 +211,12 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         namespace: r.path.namespace.clone(),
         name: r.path.name.clone(),
         selectors,
-        table: r.wants_table(),
+        table: if r.wants_table() {
+            Some(table_options(r)?)
+        } else {
+            None
+        },
+        headers_sent: std::sync::atomic::AtomicBool::new(false),
         metadata_only: r.wants_metadata(),
     };
 
@@ -257,7 +289,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         for c in &backlog {
             progress = progress.max(c.rv);
             if let Some(kind) = filter.event_for(c) {
-                filter.encode(&mut first, kind.as_str(), &c.object);
+                filter.encode(&mut first, kind.as_str(), &Filter::object_for(c, kind));
                 if first.len() >= CHUNK_BYTES && !send(&mut first).await {
                     return;
                 }
@@ -286,7 +318,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
                         // The objects' DELETED events were committed before the type went away.
                         while let Ok(c) = rx.try_recv() {
                             if let Some(kind) = filter.event_for(&c) {
-                                filter.encode(&mut buf, kind.as_str(), &c.object);
+                                filter.encode(&mut buf, kind.as_str(), &Filter::object_for(&c, kind));
                             }
                         }
                         let _ = send(&mut buf).await;
@@ -306,7 +338,7 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
                             Ok(c) => {
                                 progress = progress.max(c.rv);
                                 if let Some(kind) = filter.event_for(&c) {
-                                    filter.encode(&mut buf, kind.as_str(), &c.object);
+                                    filter.encode(&mut buf, kind.as_str(), &Filter::object_for(&c, kind));
                                 }
                             }
                             // Fell too far behind: end the stream so the client re-watches from its last
