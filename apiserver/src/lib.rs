@@ -11,8 +11,10 @@
 //! `patch` and `schema` modules) and `scale.rs`; the writing handlers check `fieldValidation` through
 //! `openapi/`. The writing handlers commit through `commit.rs` (checked by `validation.rs` and `crd.rs`,
 //! defaulted by `defaults.rs`, normalized by `normalize.rs`, admitted by `admission.rs`). Handlers take a
-//! parsed `request.rs` `Req` and the shared `state.rs` `AppState`, answer through `response.rs` and fail
-//! with `error.rs` `ApiError`s; all objects live in `store.rs`.
+//! parsed `request.rs` `Req` (whose JSON, YAML or protobuf body it decodes, protobuf through `protobuf/`)
+//! and the shared `state.rs` `AppState`, answer through `response.rs` (`router.rs` re-encodes answers
+//! through `protobuf/` for clients that accept only protobuf) and fail with `error.rs` `ApiError`s; all
+//! objects live in `store.rs`.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
