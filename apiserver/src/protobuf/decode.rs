@@ -486,6 +486,65 @@ mod tests {
         assert!(checked >= 20, "only {checked} fixtures");
     }
 
+    /// Cut short or corrupted anywhere, a body is an error, never a panic.
+    #[test]
+    fn truncated_and_corrupted_bodies_are_errors_not_panics() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/protobuf");
+        for entry in std::fs::read_dir(&dir).expect("fixture directory") {
+            let path = entry.expect("entry").path();
+            if !matches!(
+                path.extension().and_then(|e| e.to_str()),
+                Some("pb" | "bin")
+            ) {
+                continue;
+            }
+            let body = std::fs::read(&path).expect("body");
+            for cut in 0..body.len() {
+                let _ = decode(&body[..cut], "", "ConfigMap");
+            }
+            for i in 4..body.len() {
+                for flip in [0x80u8, 0xff, 0x07] {
+                    let mut bad = body.clone();
+                    bad[i] ^= flip;
+                    let _ = decode(&bad, "", "ConfigMap");
+                }
+            }
+        }
+    }
+
+    /// RawExtensions holding protobuf objects holding RawExtensions...: bounded, a 400.
+    #[test]
+    fn deeply_nested_objects_are_refused() {
+        fn varint(out: &mut Vec<u8>, mut n: usize) {
+            while n >= 0x80 {
+                out.push((n as u8) | 0x80);
+                n >>= 7;
+            }
+            out.push(n as u8);
+        }
+        fn field(number: u8, data: &[u8]) -> Vec<u8> {
+            let mut out = vec![number << 3 | 2];
+            varint(&mut out, data.len());
+            out.extend_from_slice(data);
+            out
+        }
+        // A ControllerRevision (field 2: data, a RawExtension whose field 1 is raw) inside another.
+        let mut body = b"{}".to_vec();
+        for _ in 0..200 {
+            let type_meta = [field(1, b"apps/v1"), field(2, b"ControllerRevision")].concat();
+            let revision = field(2, &field(1, &body));
+            body = [
+                b"k8s\0".as_slice(),
+                &field(1, &type_meta),
+                &field(2, &revision),
+            ]
+            .concat();
+        }
+        let e = decode(&body, "apps", "ControllerRevision").expect_err("too deep");
+        assert_eq!(e.code, 400);
+        assert!(e.message.contains("nested too deeply"), "{}", e.message);
+    }
+
     #[test]
     fn durations_read_as_go_prints_them() {
         assert_eq!(go_duration(0), "0s");
