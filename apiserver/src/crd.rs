@@ -170,7 +170,7 @@ fn validate_crd(obj: &Value, name: &str) -> Vec<Cause> {
             causes.push(cause(
                 &format!("spec.versions[{i}].schema.openAPIV3Schema"),
                 "FieldValueRequired",
-                "Required value: schemas are required",
+                "Required value",
             ));
         }
     }

@@ -201,25 +201,6 @@ impl Req {
         ))
     }
 
-    /// The request's resource path rebuilt from its parts (`/api/v1/namespaces/{ns}/pods/{name}`).
-    pub fn resource_path(&self) -> String {
-        let mut p = if self.path.group.is_empty() {
-            format!("/api/{}", self.path.version)
-        } else {
-            format!("/apis/{}/{}", self.path.group, self.path.version)
-        };
-        if let Some(ns) = &self.path.namespace {
-            p.push_str(&format!("/namespaces/{ns}"));
-        }
-        p.push('/');
-        p.push_str(&self.path.resource);
-        if let Some(n) = &self.path.name {
-            p.push('/');
-            p.push_str(n);
-        }
-        p
-    }
-
     /// Whether the path fits the type's scope: cluster-scoped resources cannot be addressed inside a
     /// namespace; namespaced objects need one (lists across all namespaces are fine).
     pub fn scope_ok(&self) -> bool {

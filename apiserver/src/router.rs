@@ -178,7 +178,11 @@ async fn serve(
             if let Some(sub) = &path.subresource
                 && !ty.serves_subresource(sub)
             {
-                return Err(ApiError::no_route(req.uri().path()));
+                // A custom resource's handler takes any subresource path and finds no such object.
+                return Err(match &path.name {
+                    Some(name) if !ty.builtin => ApiError::not_found(&ty.group, &ty.resource, name),
+                    _ => ApiError::no_route(req.uri().path()),
+                });
             }
             let (headers, body) = {
                 let (parts, body) = req.into_parts();
@@ -205,7 +209,8 @@ async fn serve(
             };
             let (verb, _) = verb_for(&r.method, &r.path, &r.query);
             if !r.scope_ok() {
-                return Err(ApiError::no_route(&r.resource_path()));
+                // No route is registered for the other scope's paths.
+                return Ok(page_not_found());
             }
             r.check_dry_run(verb)?;
             match r.path.subresource.as_deref() {

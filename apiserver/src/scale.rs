@@ -52,7 +52,12 @@ fn to_scale(paths: &ScalePaths, obj: &Value) -> Value {
         .pointer(&pointer(&paths.status_replicas))
         .cloned()
         .unwrap_or(json!(0));
-    let mut status = json!({"replicas": observed});
+    // An int32 with omitempty: no `replicas` while none are observed.
+    let mut status = if observed == json!(0) {
+        json!({})
+    } else {
+        json!({"replicas": observed})
+    };
     if let Some(sel) = paths
         .label_selector
         .as_ref()
@@ -93,7 +98,7 @@ fn apply_scale(
                 vec![Cause {
                     reason: "FieldValueInvalid".into(),
                     message: format!(
-                        "Invalid value: {}: must be a non-negative integer",
+                        "Invalid value: {}: must be greater than or equal to 0",
                         scale.pointer("/spec/replicas").unwrap_or(&Value::Null)
                     ),
                     field: "spec.replicas".into(),

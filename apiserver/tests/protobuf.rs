@@ -6,66 +6,14 @@
 mod common;
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::{Value, json};
-use tokio::process::Command;
 
+use common::kubectl::Kubectl;
 use common::{assert_status, client, get, raw, send_json, server};
 
 const PROTOBUF: &str = "application/vnd.kubernetes.protobuf";
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    async fn run(&self, args: &[&str]) -> Out {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(60), c.output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60s"))
-            .unwrap_or_else(|e| {
-                panic!("failed to run kubectl ({e}); install kubectl 1.32+ and put it on PATH to run this test")
-            });
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> Out {
-        let o = self.run(args).await;
-        assert!(
-            o.ok,
-            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
-            o.stdout, o.stderr
-        );
-        o
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args).await.stdout;
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("kubectl {args:?} printed invalid JSON ({e}): {out}"))
-    }
-}
 
 /// A protobuf length-delimited field.
 fn field(number: u32, data: &[u8]) -> Vec<u8> {
@@ -109,17 +57,13 @@ fn configmap_message(name: &str) -> Vec<u8> {
 async fn kubectl_create_commands_send_protobuf_and_their_objects_read_back() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
+    let k = Kubectl::for_server(&server, dir.path());
 
     // The first command a newcomer types; -v=8 shows that kubectl sent protobuf.
     let o = k
-        .ok(&["create", "configmap", "demo", "--from-literal=a=b", "-v=8"])
+        .run(&["create", "configmap", "demo", "--from-literal=a=b", "-v=8"])
         .await;
+    assert!(o.ok, "{}", o.stderr);
     assert!(o.stdout.contains("configmap/demo created"), "{}", o.stdout);
     assert!(
         o.stderr.contains(&format!("Content-Type: {PROTOBUF}")),
@@ -260,7 +204,7 @@ async fn kubectl_create_commands_send_protobuf_and_their_objects_read_back() {
     );
 
     // A TokenRequest (POST serviceaccounts/sa1/token) in protobuf.
-    let token = k.ok(&["create", "token", "sa1"]).await.stdout;
+    let token = k.ok(&["create", "token", "sa1"]).await;
     assert_eq!(token.trim().split('.').count(), 3, "a JWT: {token}");
 
     // The created objects behave like any other: a second create conflicts, delete works.
