@@ -130,7 +130,16 @@ async fn serve(
         read_only()?;
         Ok(json_response(StatusCode::OK, &v))
     };
-    let protobuf_resource = protobuf::wanted(req.headers()) && matches!(route, Route::Resource(_));
+    // Objects and discovery documents have a protobuf form (custom resources excepted, below).
+    let protobuf_resource = protobuf::wanted(req.headers())
+        && matches!(
+            route,
+            Route::Resource(_)
+                | Route::CoreVersions
+                | Route::Groups
+                | Route::Group(_)
+                | Route::GroupVersion(..)
+        );
     if !accepts_json(req.headers())
         && !protobuf_resource
         && !matches!(route, Route::Health | Route::OpenApi(_))

@@ -535,6 +535,31 @@ async fn protobuf_only_clients_get_protobuf_answers() {
     assert!(frames[0].starts_with(b"\x0a\x05ADDED"), "{:?}", frames[0]);
     assert!(contains(&frames[0], b"k8s\0") && contains(&frames[0], b"hello"));
 
+    // Discovery documents too (the core group's without an apiVersion, as kube-apiserver sends them);
+    // /version has no protobuf form.
+    for (path, kind) in [
+        ("/api", b"APIVersions".as_slice()),
+        ("/api/v1", b"APIResourceList"),
+        ("/apis", b"APIGroupList"),
+        ("/apis/apps", b"APIGroup"),
+        ("/apis/apps/v1", b"APIResourceList"),
+    ] {
+        let (code, ct, body) = with_accept(&c, "GET", path, PROTOBUF, None, vec![]).await;
+        assert_eq!((code, ct.as_str()), (200, PROTOBUF), "{path}");
+        assert!(
+            body.starts_with(b"k8s\0") && contains(&body, kind),
+            "{path}: {body:?}"
+        );
+    }
+    let (code, _, api) = with_accept(&c, "GET", "/api", PROTOBUF, None, vec![]).await;
+    assert_eq!(code, 200);
+    assert!(
+        api.starts_with(b"k8s\0\x0a\x0f\x0a\x00\x12\x0bAPIVersions"),
+        "{api:?}"
+    );
+    let (code, _, _) = with_accept(&c, "GET", "/version", PROTOBUF, None, vec![]).await;
+    assert_eq!(code, 406);
+
     // Custom resources and Tables have no protobuf form: 406.
     let crd = json!({
         "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",

@@ -30,9 +30,17 @@ pub(crate) fn encode(obj: &Value) -> Result<Vec<u8>, EncodeError> {
     let codec = &*CODEC;
     let api_version = obj.get("apiVersion").and_then(Value::as_str).unwrap_or("");
     let kind = obj.get("kind").and_then(Value::as_str).unwrap_or("");
+    // Discovery documents of the core group (`/api`, `/api/v1`) have no apiVersion; their envelope has
+    // none either, and their message is meta/v1's.
     let descriptor = codec
         .kinds
         .get(&(api_version.to_string(), kind.to_string()))
+        .or_else(|| {
+            api_version
+                .is_empty()
+                .then(|| codec.kinds.get(&("v1".to_string(), kind.to_string())))
+                .flatten()
+        })
         .cloned()
         .ok_or(EncodeError::NoProtobufForm)?;
     let message = from_json(codec, &descriptor, obj).map_err(EncodeError::Invalid)?;
