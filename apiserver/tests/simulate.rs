@@ -130,7 +130,7 @@ fn is_running_and_ready(pod: &Value) -> bool {
 async fn wait_for(k: &Kubectl, args: &[&str], what: &str, ok: impl Fn(&Value) -> bool) -> Value {
     let mut full: Vec<&str> = args.to_vec();
     full.extend(["-o", "json"]);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
     loop {
         let v = k.json(&full).await;
         if ok(&v) {
@@ -600,6 +600,27 @@ spec:
         .json(&["get", "pods", "-l", "app=agent", "-o", "json"])
         .await;
     assert_eq!(items(&daemons).len(), 2, "{daemons:#}");
+
+    // A NoExecute taint evicts what does not tolerate it: the daemon on kwok-node-0 goes, and so
+    // do the web Pods, which are made again and have nowhere to run.
+    k.ok(&["taint", "nodes", "kwok-node-0", "maintenance=now:NoExecute"])
+        .await;
+    wait_for(&k, &["get", "pods"], "the evictions", |l| {
+        let pods = items(l);
+        let web: Vec<&Value> = pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["app"] == "web")
+            .collect();
+        !pods.iter().any(|p| p["spec"]["nodeName"] == "kwok-node-0")
+            && web.len() == 3
+            && web.iter().all(|p| p["status"]["phase"] == "Pending")
+    })
+    .await;
+    let events = items(&k.json(&["get", "events", "-o", "json"]).await);
+    assert!(
+        events.iter().any(|e| e["reason"] == "TaintManagerEviction"),
+        "{events:#?}"
+    );
     server.shutdown().await;
 }
 
@@ -851,6 +872,34 @@ spec:
     assert_eq!(progressing["reason"], "ProgressDeadlineExceeded");
     let pod = &items(&k.json(&["get", "pods", "-o", "json"]).await)[0];
     assert_eq!(pod["status"]["phase"], "Pending");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn pods_of_a_deleted_node_are_collected_and_replaced() {
+    let server = simulated().await;
+    let k = Kubectl::new(&server);
+    rolled_out(&k, "web").await;
+    let pods = items(&k.json(&["get", "pods", "-o", "json"]).await);
+    assert!(
+        pods.iter().any(|p| p["spec"]["nodeName"] == "kwok-node-1"),
+        "the scheduler spreads Pods over both nodes: {pods:#?}"
+    );
+    k.ok(&["delete", "node", "kwok-node-1"]).await;
+    // kube-controller-manager's pod GC waits 40 s before it deletes a vanished node's Pods.
+    wait_for(
+        &k,
+        &["get", "pods"],
+        "both pods running on kwok-node-0",
+        |l| {
+            let pods = items(l);
+            pods.len() == 2
+                && pods
+                    .iter()
+                    .all(|p| p["spec"]["nodeName"] == "kwok-node-0" && is_running_and_ready(p))
+        },
+    )
+    .await;
     server.shutdown().await;
 }
 

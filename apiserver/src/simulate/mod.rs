@@ -4,11 +4,13 @@
 //! Turned on by [`Config::simulate`](crate::Config::simulate). One task reacts to every committed change
 //! (the store's broadcast, as an informer would) and to its own timers, and runs each controller over
 //! the current objects, level-triggered: `nodes.rs` (fake Nodes and their Leases), `deployment.rs`,
-//! `replicaset.rs`, `statefulset.rs`, `daemonset.rs`, `cronjob.rs`, `job.rs`, `disruption.rs` (PodDisruptionBudget
-//! status), `endpointslice.rs` (the Pods behind each Service), and `pods.rs` (the scheduler's binding and the kubelet's pod status). Every write goes
-//! through the same commit functions the HTTP handlers use, under the field manager the real component
-//! uses, so watches, resourceVersions, managedFields and admission stay consistent. `subresources.rs`
-//! serves `pods/log`, `pods/eviction`, `pods/binding` and the streaming subresources' answer.
+//! `replicaset.rs`, `statefulset.rs`, `daemonset.rs`, `cronjob.rs`, `job.rs`, `pods.rs` (the
+//! scheduler's binding and the kubelet's Pod status), `podgc.rs` (taint eviction, Pods of vanished
+//! nodes), `endpointslice.rs` (the Pods behind each Service) and `disruption.rs` (PodDisruptionBudget
+//! status). Every write goes through the same commit functions the HTTP handlers use, under the field
+//! manager the real component uses, so watches, resourceVersions, managedFields and admission stay
+//! consistent, and each component records the Events its real counterpart records. `subresources.rs`
+//! serves `pods/log`, `pods/eviction` and `pods/binding`.
 
 mod cronjob;
 mod daemonset;
@@ -17,6 +19,7 @@ mod disruption;
 mod endpointslice;
 mod job;
 mod nodes;
+mod podgc;
 mod pods;
 mod replicaset;
 mod statefulset;
@@ -122,6 +125,7 @@ struct Sim {
     ctx: Ctx,
     nodes: nodes::Nodes,
     kubelet: pods::Kubelet,
+    podgc: podgc::PodGc,
 }
 
 impl Sim {
@@ -134,6 +138,7 @@ impl Sim {
             },
             nodes: nodes::Nodes::default(),
             kubelet: pods::Kubelet::default(),
+            podgc: podgc::PodGc::default(),
         }
     }
 
@@ -159,6 +164,7 @@ impl Sim {
         cronjob::sync_all(ctx);
         job::sync_all(ctx);
         pods::schedule_all(ctx);
+        self.podgc.sync_all(ctx);
         self.kubelet.sync_all(ctx);
         endpointslice::sync_all(ctx);
         disruption::sync_all(ctx);

@@ -171,7 +171,7 @@ fn term_matches(term: &Value, node: &Value) -> bool {
 }
 
 /// Whether one of the Pod's tolerations tolerates the taint.
-fn tolerates(pod: &Value, taint: &Value) -> bool {
+pub(super) fn tolerates(pod: &Value, taint: &Value) -> bool {
     let field = |v: &Value, k: &str| v.get(k).and_then(Value::as_str).unwrap_or("").to_string();
     pod.pointer("/spec/tolerations")
         .and_then(Value::as_array)
