@@ -441,6 +441,9 @@ spec:
   template:
     metadata: {labels: {app: db}}
     spec: {containers: [{name: redis, image: redis}]}
+  volumeClaimTemplates:
+  - metadata: {name: data}
+    spec: {accessModes: [ReadWriteOnce], resources: {requests: {storage: 1Gi}}}
 "#,
     )
     .await;
@@ -500,6 +503,18 @@ spec:
         );
         assert_eq!(p["spec"]["hostname"], name.as_str());
         assert_eq!(p["spec"]["subdomain"], "db");
+        // Each ordinal has its own claim from the volumeClaimTemplate, mounted as the template's volume.
+        let claim = format!("data-{name}");
+        assert!(
+            p["spec"]["volumes"]
+                .as_array()
+                .is_some_and(|v| v.iter().any(|v| v["name"] == "data"
+                    && v["persistentVolumeClaim"]["claimName"] == claim.as_str())),
+            "{p:#}"
+        );
+        let pvc = k.json(&["get", "pvc", &claim, "-o", "json"]).await;
+        assert_eq!(pvc["metadata"]["labels"]["app"], "db");
+        assert_eq!(pvc["spec"]["resources"]["requests"]["storage"], "1Gi");
         assert!(is_running_and_ready(p));
     }
 
