@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use crate::error::{ApiError, ApiResult, Cause};
 use crate::object::now_rfc3339;
-use crate::registry::{ResourceType, ScalePaths, View, storage_key};
+use crate::registry::{PrinterColumn, ResourceType, ScalePaths, View, storage_key};
 use crate::schema::{self, FieldErrorKind};
 use crate::state::AppState;
 use crate::store::{Stored, WriteOp};
@@ -276,12 +276,16 @@ fn types_of(crd: &Value) -> Vec<ResourceType> {
                 .into_iter()
                 .flatten()
                 .filter_map(|c| {
-                    Some((
-                        c.get("name")?.as_str()?.to_string(),
-                        c.get("jsonPath")?.as_str()?.to_string(),
-                    ))
+                    let text = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or("").to_string();
+                    Some(PrinterColumn {
+                        name: c.get("name")?.as_str()?.to_string(),
+                        json_path: c.get("jsonPath")?.as_str()?.to_string(),
+                        type_: text("type"),
+                        format: text("format"),
+                        description: text("description"),
+                        priority: c.get("priority").and_then(Value::as_i64).unwrap_or(0),
+                    })
                 })
-                .filter(|(_, p)| p.starts_with('.') && !p.contains('['))
                 .collect();
             ResourceType {
                 group: s("/group"),

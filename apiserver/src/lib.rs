@@ -42,6 +42,7 @@ mod object;
 mod openapi;
 pub mod patch;
 mod patching;
+mod printers;
 mod protobuf;
 mod read;
 mod registry;

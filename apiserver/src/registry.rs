@@ -30,14 +30,32 @@ pub struct ResourceType {
     pub builtin: bool,
     /// The CRD's openAPIV3Schema for this version, if any.
     pub schema: Option<Value>,
-    /// Extra printer columns for tables: (name, JSON path such as ".spec.replicas").
-    pub columns: Vec<(String, String)>,
+    /// A custom resource's printer columns (its CRD's `additionalPrinterColumns`); built-in kinds are
+    /// printed by `printers`.
+    pub columns: Vec<PrinterColumn>,
     /// Whether (and how) `/scale` is served.
     pub scale: Option<ScalePaths>,
     /// How stored objects map to what clients see at this version.
     pub view: View,
     /// The version objects are stored at (a CRD's storage version; a built-in's own version).
     pub storage_version: String,
+}
+
+/// A CRD's printer column (`additionalPrinterColumns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PrinterColumn {
+    /// The header.
+    pub name: String,
+    /// The JSONPath of the cell (".spec.replicas", ".status.conditions[?(@.type==\"Ready\")].status").
+    pub json_path: String,
+    /// string, integer, number, boolean or date.
+    pub type_: String,
+    /// The OpenAPI format ("" when none).
+    pub format: String,
+    /// The description ("" when none).
+    pub description: String,
+    /// 0 for the default view, more for `-o wide`.
+    pub priority: i64,
 }
 
 /// How a resource's stored objects relate to what clients read and write.
@@ -387,7 +405,6 @@ fn t(
     short: &[&str],
     namespaced: bool,
     has_status: bool,
-    columns: &[(&str, &str)],
 ) -> ResourceType {
     ResourceType {
         group: group.into(),
@@ -401,10 +418,7 @@ fn t(
         has_status,
         builtin: true,
         schema: None,
-        columns: columns
-            .iter()
-            .map(|(a, b)| (a.to_string(), b.to_string()))
-            .collect(),
+        columns: Vec::new(),
         scale: None,
         view: View::Native,
         storage_version: version.into(),
@@ -413,72 +427,13 @@ fn t(
 
 fn builtin_types() -> Vec<ResourceType> {
     let mut v = vec![
-        t(
-            "",
-            "v1",
-            "namespaces",
-            "Namespace",
-            &["ns"],
-            false,
-            true,
-            &[("Status", ".status.phase")],
-        ),
-        t("", "v1", "nodes", "Node", &["no"], false, true, &[]),
-        t(
-            "",
-            "v1",
-            "pods",
-            "Pod",
-            &["po"],
-            true,
-            true,
-            &[("Status", ".status.phase"), ("Node", ".spec.nodeName")],
-        ),
-        t(
-            "",
-            "v1",
-            "configmaps",
-            "ConfigMap",
-            &["cm"],
-            true,
-            false,
-            &[],
-        ),
-        t(
-            "",
-            "v1",
-            "secrets",
-            "Secret",
-            &[],
-            true,
-            false,
-            &[("Type", ".type")],
-        ),
-        t(
-            "",
-            "v1",
-            "services",
-            "Service",
-            &["svc"],
-            true,
-            true,
-            &[("Type", ".spec.type"), ("Cluster-IP", ".spec.clusterIP")],
-        ),
-        t(
-            "",
-            "v1",
-            "events",
-            "Event",
-            &["ev"],
-            true,
-            false,
-            &[
-                ("Type", ".type"),
-                ("Reason", ".reason"),
-                ("Object", ".involvedObject.name"),
-                ("Message", ".message"),
-            ],
-        ),
+        t("", "v1", "namespaces", "Namespace", &["ns"], false, true),
+        t("", "v1", "nodes", "Node", &["no"], false, true),
+        t("", "v1", "pods", "Pod", &["po"], true, true),
+        t("", "v1", "configmaps", "ConfigMap", &["cm"], true, false),
+        t("", "v1", "secrets", "Secret", &[], true, false),
+        t("", "v1", "services", "Service", &["svc"], true, true),
+        t("", "v1", "events", "Event", &["ev"], true, false),
         t(
             "",
             "v1",
@@ -487,7 +442,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["sa"],
             true,
             false,
-            &[],
         ),
         t(
             "events.k8s.io",
@@ -497,12 +451,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["ev"],
             true,
             false,
-            &[
-                ("Type", ".type"),
-                ("Reason", ".reason"),
-                ("Object", ".regarding.name"),
-                ("Note", ".note"),
-            ],
         ),
         t(
             "apps",
@@ -512,10 +460,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["deploy"],
             true,
             true,
-            &[
-                ("Replicas", ".spec.replicas"),
-                ("Available", ".status.availableReplicas"),
-            ],
         ),
         t(
             "apps",
@@ -525,7 +469,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["sts"],
             true,
             true,
-            &[("Replicas", ".spec.replicas")],
         ),
         t(
             "apps",
@@ -535,7 +478,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["rs"],
             true,
             true,
-            &[("Replicas", ".spec.replicas")],
         ),
         t(
             "coordination.k8s.io",
@@ -545,18 +487,8 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             true,
             false,
-            &[("Holder", ".spec.holderIdentity")],
         ),
-        t(
-            "",
-            "v1",
-            "endpoints",
-            "Endpoints",
-            &["ep"],
-            true,
-            false,
-            &[],
-        ),
+        t("", "v1", "endpoints", "Endpoints", &["ep"], true, false),
         t(
             "",
             "v1",
@@ -565,7 +497,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["pvc"],
             true,
             true,
-            &[("Status", ".status.phase")],
         ),
         t(
             "",
@@ -575,18 +506,8 @@ fn builtin_types() -> Vec<ResourceType> {
             &["quota"],
             true,
             true,
-            &[],
         ),
-        t(
-            "apps",
-            "v1",
-            "daemonsets",
-            "DaemonSet",
-            &["ds"],
-            true,
-            true,
-            &[("Desired", ".status.desiredNumberScheduled")],
-        ),
+        t("apps", "v1", "daemonsets", "DaemonSet", &["ds"], true, true),
         t(
             "apps",
             "v1",
@@ -595,28 +516,9 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             true,
             false,
-            &[("Revision", ".revision")],
         ),
-        t(
-            "batch",
-            "v1",
-            "jobs",
-            "Job",
-            &[],
-            true,
-            true,
-            &[("Succeeded", ".status.succeeded")],
-        ),
-        t(
-            "batch",
-            "v1",
-            "cronjobs",
-            "CronJob",
-            &["cj"],
-            true,
-            true,
-            &[("Schedule", ".spec.schedule"), ("Suspend", ".spec.suspend")],
-        ),
+        t("batch", "v1", "jobs", "Job", &[], true, true),
+        t("batch", "v1", "cronjobs", "CronJob", &["cj"], true, true),
         t(
             "policy",
             "v1",
@@ -625,7 +527,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["pdb"],
             true,
             true,
-            &[("Allowed", ".status.disruptionsAllowed")],
         ),
         t(
             "networking.k8s.io",
@@ -635,7 +536,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["ing"],
             true,
             true,
-            &[("Class", ".spec.ingressClassName")],
         ),
         t(
             "networking.k8s.io",
@@ -645,7 +545,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             false,
-            &[("Controller", ".spec.controller")],
         ),
         t(
             "networking.k8s.io",
@@ -655,7 +554,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["netpol"],
             true,
             false,
-            &[],
         ),
         t(
             "rbac.authorization.k8s.io",
@@ -665,7 +563,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             true,
             false,
-            &[],
         ),
         t(
             "rbac.authorization.k8s.io",
@@ -675,7 +572,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             true,
             false,
-            &[("Role", ".roleRef.name")],
         ),
         t(
             "rbac.authorization.k8s.io",
@@ -685,7 +581,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             false,
-            &[],
         ),
         t(
             "rbac.authorization.k8s.io",
@@ -695,7 +590,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             false,
-            &[("Role", ".roleRef.name")],
         ),
         t(
             "certificates.k8s.io",
@@ -705,10 +599,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["csr"],
             false,
             true,
-            &[
-                ("SignerName", ".spec.signerName"),
-                ("Requestor", ".spec.username"),
-            ],
         ),
         t(
             "apiregistration.k8s.io",
@@ -718,7 +608,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             true,
-            &[("Service", ".spec.service.name")],
         ),
         t(
             "autoscaling",
@@ -728,10 +617,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["hpa"],
             true,
             true,
-            &[
-                ("MinPods", ".spec.minReplicas"),
-                ("MaxPods", ".spec.maxReplicas"),
-            ],
         ),
         t(
             "discovery.k8s.io",
@@ -741,7 +626,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             true,
             false,
-            &[("AddressType", ".addressType")],
         ),
         t(
             "authorization.k8s.io",
@@ -751,7 +635,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             false,
-            &[],
         ),
         t(
             "authorization.k8s.io",
@@ -761,7 +644,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             false,
-            &[],
         ),
         t(
             "authorization.k8s.io",
@@ -771,7 +653,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             true,
             false,
-            &[],
         ),
         t(
             "authentication.k8s.io",
@@ -781,7 +662,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &[],
             false,
             false,
-            &[],
         ),
         t(
             "apiextensions.k8s.io",
@@ -791,7 +671,6 @@ fn builtin_types() -> Vec<ResourceType> {
             &["crd", "crds"],
             false,
             true,
-            &[],
         ),
     ];
     for ty in &mut v {

@@ -121,9 +121,21 @@ async fn table_output_has_name_printer_columns_and_age() {
         .flatten()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    assert_eq!(cols, ["Name", "Replicas", "Available", "Age"]);
+    assert_eq!(
+        cols,
+        [
+            "Name",
+            "Ready",
+            "Up-to-date",
+            "Available",
+            "Age",
+            "Containers",
+            "Images",
+            "Selector"
+        ]
+    );
     assert_eq!(table["rows"][0]["cells"][0], "web");
-    assert_eq!(table["rows"][0]["cells"][1], "3");
+    assert_eq!(table["rows"][0]["cells"][1], "0/3");
     assert_eq!(table["rows"][0]["object"]["kind"], "PartialObjectMetadata");
     assert_eq!(table["rows"][0]["object"]["metadata"]["name"], "web");
     server.shutdown().await;
