@@ -297,7 +297,10 @@ fn sync(ctx: &Ctx, cj: &Value, jobs: &[Value]) {
                 );
             }
         }
-        scheduled = Some(at);
+        // A run that Forbid held back stays due: it starts once the running Job finishes.
+        if !forbidden {
+            scheduled = Some(at);
+        }
     }
     if let Some(next) = schedule.next(due.unwrap_or(last).max(now)) {
         ctx.wake_at(Instant::now() + Duration::from_secs(u64::try_from(next - now).unwrap_or(1)));
