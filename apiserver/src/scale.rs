@@ -52,12 +52,7 @@ fn to_scale(paths: &ScalePaths, obj: &Value) -> Value {
         .pointer(&pointer(&paths.status_replicas))
         .cloned()
         .unwrap_or(json!(0));
-    // An int32 with omitempty: no `replicas` while none are observed.
-    let mut status = if observed == json!(0) {
-        json!({})
-    } else {
-        json!({"replicas": observed})
-    };
+    let mut status = json!({"replicas": observed});
     if let Some(sel) = paths
         .label_selector
         .as_ref()
@@ -70,7 +65,8 @@ fn to_scale(paths: &ScalePaths, obj: &Value) -> Value {
         "kind": "Scale",
         "apiVersion": "autoscaling/v1",
         "metadata": m,
-        "spec": {"replicas": replicas},
+        // ScaleSpec's replicas is an int32 with omitempty: a scale to zero has an empty spec.
+        "spec": if replicas == json!(0) { json!({}) } else { json!({"replicas": replicas}) },
         "status": status,
     })
 }
