@@ -616,12 +616,13 @@ pub(crate) fn document(kinds: &[CustomKind<'_>]) -> Option<Value> {
     if kinds.is_empty() {
         return None;
     }
-    let params = Params::load();
+    static PARAMS: std::sync::OnceLock<Params> = std::sync::OnceLock::new();
+    let params = PARAMS.get_or_init(Params::load);
     let mut paths = Map::new();
     let mut schemas = Map::new();
     for c in kinds {
         let t = c.t;
-        paths_for(c, &params, &mut paths);
+        paths_for(c, params, &mut paths);
         schemas.insert(model_name(&t.group, &t.version, &t.kind), kind_model(t));
         schemas.insert(
             model_name(&t.group, &t.version, &c.list_kind),
