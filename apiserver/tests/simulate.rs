@@ -918,6 +918,48 @@ async fn pods_of_a_deleted_node_are_collected_and_replaced() {
     server.shutdown().await;
 }
 
+#[tokio::test]
+async fn a_pod_of_another_scheduler_waits_for_its_binding() {
+    let server = simulated().await;
+    let k = Kubectl::new(&server);
+    let c = client(&server);
+    let r = send_json(
+        &c,
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        &json!({"metadata": {"name": "mine"}, "spec": {"schedulerName": "my-scheduler", "containers": [{"name": "c", "image": "x"}]}}),
+    )
+    .await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    let binding = |node: &str| json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "mine"}, "target": {"apiVersion": "v1", "kind": "Node", "name": node}});
+    let path = "/api/v1/namespaces/default/pods/mine/binding";
+    // The default scheduler leaves it alone.
+    let p = k.json(&["get", "pod", "mine", "-o", "json"]).await;
+    assert!(p["spec"].get("nodeName").is_none(), "{p:#}");
+    let r = send_json(&c, "POST", path, &binding("kwok-node-1")).await;
+    assert_eq!(r.code, 201, "{}", r.text);
+    assert_eq!(r.body["status"], "Success");
+    let r = send_json(&c, "POST", path, &binding("kwok-node-0")).await;
+    common::assert_status(&r, 409, "Conflict");
+    assert!(
+        r.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already assigned to node \"kwok-node-1\"")),
+        "{}",
+        r.text
+    );
+    // The node's kubelet then runs it.
+    let p = wait_for(
+        &k,
+        &["get", "pod", "mine"],
+        "the pod running",
+        is_running_and_ready,
+    )
+    .await;
+    assert_eq!(p["spec"]["nodeName"], "kwok-node-1");
+    server.shutdown().await;
+}
+
 async fn rolled_out(k: &Kubectl, name: &str) {
     k.apply(&deployment(name, 2, "nginx")).await;
     k.ok(&[
