@@ -137,6 +137,19 @@ impl Filter {
         });
         let ev = if self.metadata_only {
             json!({"type": "BOOKMARK", "object": partial_metadata(&ev["object"])})
+        } else if let Some(opts) = self.table {
+            // kube-apiserver prints the bookmark object as a row too; the end of the initial
+            // events keeps its annotation (as PartialObjectMetadata) even with includeObject=None.
+            let include = match opts.include {
+                printers::IncludeObject::None if initial_end => printers::IncludeObject::Metadata,
+                other => other,
+            };
+            let headers = !self
+                .headers_sent
+                .swap(true, std::sync::atomic::Ordering::Relaxed);
+            let opts = printers::TableOptions { include, headers };
+            let t = printers::table(&self.ty, &rv.to_string(), &[ev["object"].clone()], opts);
+            json!({"type": "BOOKMARK", "object": t})
         } else {
             ev
         };

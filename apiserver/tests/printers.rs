@@ -311,3 +311,92 @@ spec:
     assert_eq!(row(&t, "w1")[3], "fine");
     server.shutdown().await;
 }
+
+/// A GET with `Accept: ...;as=Table`; the body.
+async fn get_table(client: &kube::Client, path: &str) -> String {
+    let req = http::Request::get(path)
+        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .expect("request");
+    tokio::time::timeout(Duration::from_secs(30), client.request_text(req))
+        .await
+        .expect("answer within 30s")
+        .expect("table")
+}
+
+#[tokio::test]
+async fn table_watches_send_headers_once_and_print_bookmarks_and_include_object_is_checked() {
+    let server = ApiServer::start(Config::default()).await.expect("server");
+    let client = common::client(&server);
+    for name in ["a", "b"] {
+        let cm = serde_json::json!({"metadata": {"name": name}, "data": {"k": "v"}});
+        let r = common::raw(
+            &client,
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some("application/json"),
+            cm.to_string(),
+        )
+        .await;
+        assert_eq!(r.code, 201, "{}", r.text);
+    }
+    let text = get_table(
+        &client,
+        "/api/v1/namespaces/default/configmaps?watch=true&timeoutSeconds=1&allowWatchBookmarks=true\
+         &sendInitialEvents=true&resourceVersionMatch=NotOlderThan&includeObject=None",
+    )
+    .await;
+    let events: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("event"))
+        .collect();
+    let added: Vec<&serde_json::Value> = events.iter().filter(|e| e["type"] == "ADDED").collect();
+    assert!(added.len() >= 2, "{text}");
+    assert_eq!(added[0]["object"]["kind"], "Table");
+    assert_eq!(added[0]["object"]["columnDefinitions"][1]["name"], "Data");
+    assert_eq!(added[0]["object"]["rows"][0]["cells"][1], 1);
+    assert_eq!(
+        added[0]["object"]["rows"][0]["object"],
+        serde_json::Value::Null
+    );
+    for e in &events[1..] {
+        assert_eq!(
+            e["object"]["columnDefinitions"],
+            serde_json::Value::Null,
+            "{e}"
+        );
+    }
+    let end = events
+        .iter()
+        .find(|e| e["type"] == "BOOKMARK")
+        .expect("initial-events-end bookmark");
+    assert_eq!(end["object"]["kind"], "Table");
+    assert_eq!(
+        end["object"]["rows"][0]["cells"],
+        serde_json::json!(["", 0, "<unknown>"])
+    );
+    assert_eq!(
+        end["object"]["rows"][0]["object"]["metadata"]["annotations"]["k8s.io/initial-events-end"],
+        "true"
+    );
+
+    let r = common::raw(
+        &client,
+        "GET",
+        "/api/v1/namespaces/default/configmaps?includeObject=Everything",
+        None,
+        Vec::new(),
+    )
+    .await;
+    assert_eq!(r.code, 200, "without as=Table includeObject is not read");
+    let req = http::Request::get("/api/v1/namespaces/default/configmaps?includeObject=Everything")
+        .header("accept", "application/json;as=Table;v=v1;g=meta.k8s.io")
+        .body(Vec::new())
+        .expect("request");
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .expect("sent");
+    assert_eq!(resp.status().as_u16(), 400);
+    server.shutdown().await;
+}
