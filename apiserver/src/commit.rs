@@ -187,7 +187,17 @@ pub fn create_object(
     normalize::normalize(ty, &mut obj);
     crd::prepare(ty, &mut obj, &name, opts.strict)?;
     if let Some(manager) = track {
+        // With a status subresource, the main resource's writer never owns `.status` (the field
+        // manager's reset fields), even when the create sent one.
+        let status = if ty.has_status {
+            obj.as_object_mut().and_then(|o| o.remove("status"))
+        } else {
+            None
+        };
         record_update(ty, None, &mut obj, manager, None);
+        if let (Some(status), Some(o)) = (status, obj.as_object_mut()) {
+            o.insert("status".into(), status);
+        }
     }
     // The create strategy's status, admission and allocation come after the field manager:
     // nobody owns what they add.
@@ -225,7 +235,7 @@ fn create_default_service_account(state: &AppState, ns: &str) {
         return;
     };
     let obj = json!({"apiVersion": "v1", "kind": "ServiceAccount",
-                     "metadata": {"name": "default", "namespace": ns}});
+               "metadata": {"name": "default", "namespace": ns}});
     match create_object(state, &ty, ns, obj, None, WriteOpts::default()) {
         Ok(_) => {}
         Err(e) if e.code == 409 => {}
