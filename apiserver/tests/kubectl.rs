@@ -2,76 +2,14 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::Command;
 
+use common::kubectl::{Kubectl, write};
 use common::server;
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        c
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let out = tokio::time::timeout(Duration::from_secs(60), self.cmd(args).output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 60s"))
-            .unwrap_or_else(|e| {
-                panic!("failed to run kubectl ({e}); install kubectl 1.32+ and put it on PATH to run this test")
-            });
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args).await;
-        assert!(
-            o.ok,
-            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
-            o.stdout, o.stderr
-        );
-        o.stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args).await;
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("kubectl {args:?} printed invalid JSON ({e}): {out}"))
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write manifest");
-    p.display().to_string()
-}
 
 const CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1

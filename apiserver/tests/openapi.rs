@@ -4,75 +4,11 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::Duration;
-
 use http_body_util::BodyExt;
 use serde_json::{Value, json};
-use tokio::process::Command;
 
+use common::kubectl::{Kubectl, write};
 use common::{assert_status, client, get, raw, send_json, server};
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    fn new(server: &kubewasm_apiserver::ApiServer, dir: &Path) -> Kubectl {
-        let kubeconfig = dir.join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        Kubectl {
-            kubeconfig,
-            cache: dir.join("cache"),
-        }
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(120), c.output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 120s"))
-            .unwrap_or_else(|e| {
-                panic!("failed to run kubectl ({e}); install kubectl 1.32+ and put it on PATH to run this test")
-            });
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args).await;
-        assert!(
-            o.ok,
-            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
-            o.stdout, o.stderr
-        );
-        o.stdout
-    }
-}
-
-fn write(dir: &Path, name: &str, text: &str) -> String {
-    let p = dir.join(name);
-    std::fs::write(&p, text).expect("write manifest");
-    p.display().to_string()
-}
 
 const CRD: &str = r#"
 apiVersion: apiextensions.k8s.io/v1
@@ -113,7 +49,7 @@ spec:
 async fn kubectl_explains_built_in_kinds_from_v3_and_v2() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let k = Kubectl::new(&server, dir.path());
+    let k = Kubectl::for_server(&server, dir.path());
 
     let out = k.ok(&["explain", "pod.spec"]).await;
     assert!(out.contains("KIND:       Pod"), "{out}");
@@ -145,7 +81,7 @@ async fn kubectl_explains_built_in_kinds_from_v3_and_v2() {
 async fn kubectl_explains_crd_kinds_and_nested_fields() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let k = Kubectl::new(&server, dir.path());
+    let k = Kubectl::for_server(&server, dir.path());
     k.ok(&["apply", "-f", &write(dir.path(), "crd.yaml", CRD)])
         .await;
 
@@ -164,7 +100,7 @@ async fn kubectl_explains_crd_kinds_and_nested_fields() {
 async fn kubectl_apply_validate_strict_is_refused_by_the_server_with_its_message() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let k = Kubectl::new(&server, dir.path());
+    let k = Kubectl::for_server(&server, dir.path());
     k.ok(&["apply", "-f", &write(dir.path(), "crd.yaml", CRD)])
         .await;
 
@@ -236,7 +172,7 @@ async fn kubectl_apply_validate_strict_is_refused_by_the_server_with_its_message
 async fn kubectl_apply_of_a_changed_container_list_merges_by_name_from_the_v3_schema() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let k = Kubectl::new(&server, dir.path());
+    let k = Kubectl::for_server(&server, dir.path());
     let first = write(
         dir.path(),
         "d1.yaml",
