@@ -253,6 +253,25 @@ async fn get_configmaps_wide_secrets_and_jobs() {
     assert_eq!(row(&t, "demo")[1], "2");
     assert_eq!(row(&t, "empty")[1], "0");
     assert!(is_age(&row(&t, "demo")[2]));
+    k.ok(&["label", "configmap", "demo", "app=web"]).await;
+    // --sort-by asks for whole objects (includeObject=Object), -L and --show-labels read their labels.
+    let t = table(
+        &k.ok(&[
+            "get",
+            "configmaps",
+            "--sort-by=.metadata.name",
+            "-L",
+            "app",
+            "--show-labels",
+        ])
+        .await,
+    );
+    assert_eq!(t[0], ["NAME", "DATA", "AGE", "APP", "LABELS"]);
+    let names: Vec<&str> = t[1..].iter().map(|r| r[0].as_str()).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+    assert_eq!(row(&t, "demo")[3..], ["web", "app=web"]);
 
     k.ok(&["create", "secret", "generic", "s", "--from-literal=user=me"])
         .await;
