@@ -151,7 +151,13 @@ pub fn handle(state: &AppState, r: &Req, verb: &str) -> ApiResult<Response> {
                 .store
                 .get(&r.ty.storage_key(), &ns, &name)
                 .ok_or_else(|| ApiError::not_found(&r.ty.group, &r.ty.resource, &name))?;
-            return Ok(json_response(StatusCode::OK, &to_scale(paths, &s.value()?)));
+            let scale = to_scale(paths, &s.value()?);
+            if r.wants_table() {
+                let opts = crate::read::table_options(r)?;
+                let t = crate::printers::scale_table(&s.rv.to_string(), &scale, opts);
+                return Ok(json_response(StatusCode::OK, &t));
+            }
+            return Ok(json_response(StatusCode::OK, &scale));
         }
         "update" => {
             let scale = r.object_body()?;

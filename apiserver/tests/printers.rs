@@ -158,6 +158,19 @@ async fn get_deployments_and_pods_follow_the_simulated_rollout() {
     );
     assert_eq!(row(&t, "web")[5..], ["nginx", "nginx", "app=web"]);
 
+    let t = table(
+        &k.ok(&["get", "deployment", "web", "--subresource=scale"])
+            .await,
+    );
+    assert_eq!(t[0], ["NAME", "DESIRED", "AVAILABLE", "AGE"]);
+    assert_eq!(row(&t, "web")[1..3], ["2", "2"]);
+    assert!(is_age(&row(&t, "web")[3]), "{t:?}");
+    let t = table(
+        &k.ok(&["get", "deployment", "web", "--subresource=status"])
+            .await,
+    );
+    assert_eq!(row(&t, "web")[1], "2/2");
+
     let t = eventually(&k, &["get", "pods", "-l", "app=web"], |t| {
         t.len() == 3 && t[1..].iter().all(|r| r[1] == "1/1" && r[2] == "Running")
     })

@@ -447,6 +447,12 @@ impl<'a> Printer<'a> {
                 vec![self.name(), json!(s(o, "/spec/holderIdentity")), self.age()]
             }
             "apiextensions.k8s.io/customresourcedefinitions" => self.crd(),
+            "autoscaling/scale" => vec![
+                self.name(),
+                json!(i(o, "/spec/replicas")),
+                json!(i(o, "/status/replicas")),
+                self.age(),
+            ],
             // rest.DefaultTableConvertor (Roles, ClusterRoles): Name and "Created At".
             _ => vec![self.name(), json!(self.created_at())],
         }

@@ -62,14 +62,44 @@ pub struct TableOptions {
 
 /// A meta.k8s.io/v1 Table of `stored` objects (in their stored form) of type `ty`.
 pub fn table(ty: &ResourceType, rv: &str, stored: &[Value], opts: TableOptions) -> Value {
+    build(
+        rv,
+        stored,
+        opts,
+        || column_definitions(ty),
+        |o, now| row_cells(ty, o, now),
+        |o| events::to_view(ty, o).into_owned(),
+    )
+}
+
+/// A meta.k8s.io/v1 Table of an autoscaling/v1 Scale (a `/scale` read as a Table).
+pub fn scale_table(rv: &str, scale: &Value, opts: TableOptions) -> Value {
+    build(
+        rv,
+        std::slice::from_ref(scale),
+        opts,
+        || COLUMNS["autoscaling/scale"].clone(),
+        |o, now| (cells::Printer::new(o, now).cells("autoscaling/scale"), None),
+        Value::clone,
+    )
+}
+
+fn build(
+    rv: &str,
+    objects: &[Value],
+    opts: TableOptions,
+    columns: impl FnOnce() -> Vec<Value>,
+    cells: impl Fn(&Value, jiff::Timestamp) -> (Vec<Value>, Option<Value>),
+    view: impl Fn(&Value) -> Value,
+) -> Value {
     let now = jiff::Timestamp::now();
-    let rows: Vec<Value> = stored
+    let rows: Vec<Value> = objects
         .iter()
         .map(|o| {
-            let (cells, conditions) = row_cells(ty, o, now);
+            let (cells, conditions) = cells(o, now);
             let object = match opts.include {
                 IncludeObject::None => Value::Null,
-                IncludeObject::Object => events::to_view(ty, o).into_owned(),
+                IncludeObject::Object => view(o),
                 IncludeObject::Metadata => json!({
                     "kind": "PartialObjectMetadata",
                     "apiVersion": "meta.k8s.io/v1",
@@ -85,7 +115,7 @@ pub fn table(ty: &ResourceType, rv: &str, stored: &[Value], opts: TableOptions) 
         })
         .collect();
     let columns = if opts.headers {
-        Value::Array(column_definitions(ty))
+        Value::Array(columns())
     } else {
         Value::Null
     };
@@ -282,6 +312,30 @@ mod tests {
         assert_eq!(t["rows"][0]["object"], Value::Null);
         assert_eq!(t["columnDefinitions"][1]["name"], "Data");
         assert_eq!(t["metadata"]["resourceVersion"], "7");
+    }
+
+    #[test]
+    fn scales_print_desired_and_available() {
+        let scale = json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+            "metadata": {"name": "web"},
+            "spec": {"replicas": 3}, "status": {"replicas": 1, "selector": "app=web"}});
+        let t = scale_table(
+            "9",
+            &scale,
+            TableOptions {
+                include: IncludeObject::Object,
+                headers: true,
+            },
+        );
+        let cols: Vec<&str> = t["columnDefinitions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["name"].as_str())
+            .collect();
+        assert_eq!(cols, ["Name", "Desired", "Available", "Age"]);
+        assert_eq!(t["rows"][0]["cells"], json!(["web", 3, 1, "<unknown>"]));
+        assert_eq!(t["rows"][0]["object"], scale);
     }
 
     #[test]
