@@ -545,7 +545,6 @@ kind: DaemonSet
 metadata: {name: agent}
 spec:
   selector: {matchLabels: {app: agent}}
-  updateStrategy: {type: RollingUpdate}
   template:
     metadata: {labels: {app: agent}}
     spec: {containers: [{name: a, image: busybox}]}
