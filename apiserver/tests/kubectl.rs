@@ -58,12 +58,7 @@ data:
 async fn kubectl_works_end_to_end() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
+    let k = Kubectl::for_server(&server, dir.path());
 
     // apply -f: a CRD, then a custom object and a ConfigMap.
     let crd = write(dir.path(), "crd.yaml", CRD);
@@ -325,12 +320,7 @@ async fn kubectl_works_end_to_end() {
 async fn server_side_apply_over_a_client_side_apply_takes_ownership_of_the_same_values() {
     let server = server().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let kubeconfig = dir.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-    let k = Kubectl {
-        kubeconfig,
-        cache: dir.path().join("cache"),
-    };
+    let k = Kubectl::for_server(&server, dir.path());
     let manifest = write(
         dir.path(),
         "cm.yaml",

@@ -52,18 +52,29 @@ async fn a_newcomers_first_commands_work_as_on_a_cluster() {
     let ns = k.json(&["get", "namespace", "foo", "-o", "json"]).await;
     assert_eq!(ns["status"]["phase"], "Active");
     // The namespace gets its default ServiceAccount, as the ServiceAccount controller does.
-    k.ok(&["get", "serviceaccount", "default", "-n", "foo"]).await;
+    k.ok(&["get", "serviceaccount", "default", "-n", "foo"])
+        .await;
 
     // create deployment, expose it: the Service gets a cluster IP and the defaults.
-    k.ok(&["create", "deployment", "web", "--image=nginx"]).await;
+    k.ok(&["create", "deployment", "web", "--image=nginx"])
+        .await;
     let d = k.json(&["get", "deployment", "web", "-o", "json"]).await;
     assert_eq!(d["spec"]["replicas"], 1);
     assert_eq!(d["spec"]["strategy"]["type"], "RollingUpdate");
     let c = &d["spec"]["template"]["spec"]["containers"][0];
     assert_eq!(c["image"], "nginx");
-    assert_eq!(c["imagePullPolicy"], "Always", "an untagged image is :latest");
+    assert_eq!(
+        c["imagePullPolicy"], "Always",
+        "an untagged image is :latest"
+    );
     let out = k
-        .ok(&["expose", "deployment", "web", "--port=80", "--target-port=8080"])
+        .ok(&[
+            "expose",
+            "deployment",
+            "web",
+            "--port=80",
+            "--target-port=8080",
+        ])
         .await;
     assert!(out.contains("service/web exposed"), "{out}");
     let svc = k.json(&["get", "service", "web", "-o", "json"]).await;
@@ -92,8 +103,15 @@ async fn a_newcomers_first_commands_work_as_on_a_cluster() {
     assert_eq!(pod["status"]["phase"], "Pending");
 
     // create job / cronjob: batch/v1 with the Job controller's selector.
-    k.ok(&["create", "job", "once", "--image=busybox:1.36", "--", "true"])
-        .await;
+    k.ok(&[
+        "create",
+        "job",
+        "once",
+        "--image=busybox:1.36",
+        "--",
+        "true",
+    ])
+    .await;
     let job = k.json(&["get", "job", "once", "-o", "json"]).await;
     assert_eq!(job["spec"]["backoffLimit"], 6);
     assert_eq!(
@@ -146,7 +164,11 @@ async fn a_newcomers_first_commands_work_as_on_a_cluster() {
         .iter()
         .filter_map(|e| e["name"].as_str())
         .collect();
-    assert_eq!(env, ["LEVEL", "MODE"], "a strategic merge adds to the env by name");
+    assert_eq!(
+        env,
+        ["LEVEL", "MODE"],
+        "a strategic merge adds to the env by name"
+    );
 
     // What every cluster has, and what clients look up.
     k.ok(&["get", "service", "kubernetes", "-n", "default"])
@@ -163,12 +185,19 @@ async fn a_newcomers_first_commands_work_as_on_a_cluster() {
         "roles",
     ] {
         assert!(
-            resources.lines().any(|l| l.starts_with(&format!("{name} "))),
+            resources
+                .lines()
+                .any(|l| l.starts_with(&format!("{name} "))),
             "api-resources lists {name}:\n{resources}"
         );
     }
     let all = k.ok(&["get", "all"]).await;
-    for name in ["pod/hello", "service/web", "deployment.apps/web", "job.batch/once"] {
+    for name in [
+        "pod/hello",
+        "service/web",
+        "deployment.apps/web",
+        "job.batch/once",
+    ] {
         assert!(all.contains(name), "get all shows {name}:\n{all}");
     }
 
@@ -183,7 +212,10 @@ async fn a_newcomers_first_commands_work_as_on_a_cluster() {
     .expect("JSON claims");
     assert_eq!(claims["sub"], "system:serviceaccount:default:default");
     let err = k.fails(&["create", "token", "nobody"]).await;
-    assert!(err.contains("serviceaccounts \"nobody\" not found"), "{err}");
+    assert!(
+        err.contains("serviceaccounts \"nobody\" not found"),
+        "{err}"
+    );
 
     // auth can-i / whoami: the dev cluster authorises everything and says who the user is.
     let out = k.ok(&["auth", "can-i", "create", "pods"]).await;
@@ -213,7 +245,10 @@ async fn a_newcomers_first_commands_work_as_on_a_cluster() {
         assert!(out.contains("deleted"), "{out}");
     }
     let err = k.fails(&["get", "configmap", "demo"]).await;
-    assert!(err.contains("NotFound") || err.contains("not found"), "{err}");
+    assert!(
+        err.contains("NotFound") || err.contains("not found"),
+        "{err}"
+    );
 
     server.shutdown().await;
 }

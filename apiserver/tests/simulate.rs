@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -13,78 +11,9 @@ use kube::api::{Api, DynamicObject, WatchEvent, WatchParams};
 use kube::discovery::ApiResource;
 use kubewasm_apiserver::{ApiServer, Config, Simulation};
 use serde_json::{Value, json};
-use tokio::process::Command;
 
+use common::kubectl::Kubectl;
 use common::{client, eventually, get, send_json, server_with};
-
-struct Kubectl {
-    kubeconfig: PathBuf,
-    cache: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-struct Out {
-    ok: bool,
-    stdout: String,
-    stderr: String,
-}
-
-impl Kubectl {
-    fn new(server: &ApiServer) -> Kubectl {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let kubeconfig = dir.path().join("kubeconfig");
-        server.write_kubeconfig(&kubeconfig).expect("kubeconfig");
-        Kubectl {
-            kubeconfig,
-            cache: dir.path().join("cache"),
-            _dir: dir,
-        }
-    }
-
-    async fn run(&self, args: &[&str]) -> Out {
-        let mut c = Command::new("kubectl");
-        c.arg("--kubeconfig")
-            .arg(&self.kubeconfig)
-            .arg("--cache-dir")
-            .arg(&self.cache)
-            .args(args)
-            .stdin(Stdio::null())
-            .kill_on_drop(true);
-        let out = tokio::time::timeout(Duration::from_secs(120), c.output())
-            .await
-            .unwrap_or_else(|_| panic!("kubectl {args:?} did not finish within 120s"))
-            .unwrap_or_else(|e| {
-                panic!("failed to run kubectl ({e}); install kubectl 1.32+ and put it on PATH to run this test")
-            });
-        Out {
-            ok: out.status.success(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
-    async fn ok(&self, args: &[&str]) -> String {
-        let o = self.run(args).await;
-        assert!(
-            o.ok,
-            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
-            o.stdout, o.stderr
-        );
-        o.stdout
-    }
-
-    async fn json(&self, args: &[&str]) -> Value {
-        let out = self.ok(args).await;
-        serde_json::from_str(&out)
-            .unwrap_or_else(|e| panic!("kubectl {args:?} printed invalid JSON ({e}): {out}"))
-    }
-
-    async fn apply(&self, manifest: &str) -> String {
-        let path = self._dir.path().join(format!("m{}.yaml", manifest.len()));
-        std::fs::write(&path, manifest).expect("write manifest");
-        self.ok(&["apply", "-f", &path.display().to_string()]).await
-    }
-}
 
 /// A server with the simulator on and a short start delay.
 async fn simulated() -> ApiServer {
@@ -161,7 +90,7 @@ fn controller_of(obj: &Value) -> Option<(String, String)> {
 #[tokio::test]
 async fn a_deployment_rolls_out_scales_and_rolls_a_new_template_out() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.apply(&deployment("web", 2, "nginx")).await;
     let out = k
         .ok(&["rollout", "status", "deployment/web", "--timeout=60s"])
@@ -419,7 +348,7 @@ fn record_pod_events(server: &ApiServer) -> tokio::task::JoinHandle<Vec<(String,
 #[tokio::test]
 async fn a_statefulset_makes_ordinal_pods_one_after_another() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     let events = record_pod_events(&server);
     eventually("the pod watch", || async {
         server
@@ -538,7 +467,7 @@ spec:
 #[tokio::test]
 async fn a_daemonset_runs_one_pod_on_each_node() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.apply(
         r#"apiVersion: apps/v1
 kind: DaemonSet
@@ -641,7 +570,7 @@ spec:
 #[tokio::test]
 async fn a_job_runs_its_pod_to_completion() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.apply(
         r#"apiVersion: batch/v1
 kind: Job
@@ -696,7 +625,7 @@ spec:
 #[tokio::test]
 async fn a_cronjob_starts_a_job_for_its_latest_missed_schedule() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.apply(
         r#"apiVersion: batch/v1
 kind: CronJob
@@ -779,7 +708,7 @@ spec:
 #[tokio::test]
 async fn a_service_gets_an_endpoint_slice_of_its_ready_pods() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     rolled_out(&k, "web").await;
     k.ok(&[
         "expose",
@@ -851,7 +780,7 @@ async fn a_service_gets_an_endpoint_slice_of_its_ready_pods() {
 #[tokio::test]
 async fn a_rollout_that_cannot_progress_exceeds_its_deadline() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.apply(
         r#"apiVersion: apps/v1
 kind: Deployment
@@ -892,7 +821,7 @@ spec:
 #[tokio::test]
 async fn pods_of_a_deleted_node_are_collected_and_replaced() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     rolled_out(&k, "web").await;
     let pods = items(&k.json(&["get", "pods", "-o", "json"]).await);
     assert!(
@@ -920,7 +849,7 @@ async fn pods_of_a_deleted_node_are_collected_and_replaced() {
 #[tokio::test]
 async fn a_pod_of_another_scheduler_waits_for_its_binding() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     let c = client(&server);
     let r = send_json(
         &c,
@@ -985,7 +914,7 @@ fn owned_by(list: &Value, kind: &str, name_prefix: &str) -> usize {
 #[tokio::test]
 async fn cascading_deletes_orphan_or_collect_dependents_like_the_garbage_collector() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     for name in ["orphaned", "background", "foreground"] {
         rolled_out(&k, name).await;
     }
@@ -1052,7 +981,7 @@ async fn cascading_deletes_orphan_or_collect_dependents_like_the_garbage_collect
 #[tokio::test]
 async fn a_foreground_owner_waits_for_a_dependent_with_a_finalizer() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     rolled_out(&k, "held").await;
     let pods = items(&k.json(&["get", "pods", "-o", "json"]).await);
     let held = pods[0]["metadata"]["name"]
@@ -1117,7 +1046,7 @@ async fn a_foreground_owner_waits_for_a_dependent_with_a_finalizer() {
 #[tokio::test]
 async fn deleting_a_namespace_deletes_its_workloads() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.ok(&["create", "namespace", "team"]).await;
     let manifest = deployment("web", 2, "nginx").replace(
         "metadata: {name: web}",
@@ -1147,7 +1076,7 @@ async fn deleting_a_namespace_deletes_its_workloads() {
 #[tokio::test]
 async fn pod_logs_are_synthetic_and_checked_like_the_real_server() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     rolled_out(&k, "web").await;
     let log = k.ok(&["logs", "deployment/web"]).await;
     assert!(
@@ -1226,7 +1155,7 @@ fn eviction(pod: &str) -> Value {
 #[tokio::test]
 async fn evictions_respect_pod_disruption_budgets() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     rolled_out(&k, "web").await;
     k.apply(
         "apiVersion: policy/v1\nkind: PodDisruptionBudget\nmetadata: {name: web}\nspec:\n  minAvailable: 2\n  selector: {matchLabels: {app: web}}\n",
@@ -1292,7 +1221,7 @@ async fn evictions_respect_pod_disruption_budgets() {
 #[tokio::test]
 async fn kubectl_drain_evicts_pods_to_the_other_node() {
     let server = simulated().await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     rolled_out(&k, "web").await;
     k.ok(&[
         "drain",
@@ -1342,7 +1271,7 @@ async fn kubectl_drain_evicts_pods_to_the_other_node() {
 #[tokio::test]
 async fn without_simulate_nothing_acts_on_workloads() {
     let server = server_with(Config::default()).await;
-    let k = Kubectl::new(&server);
+    let k = Kubectl::temp(&server);
     k.apply(&deployment("web", 2, "nginx")).await;
     // Give a simulator ample time to have acted, were one running.
     tokio::time::sleep(Duration::from_secs(2)).await;

@@ -16,6 +16,8 @@ pub struct Kubectl {
     pub kubeconfig: PathBuf,
     /// kubectl's discovery cache.
     pub cache: PathBuf,
+    /// The folder [`Kubectl::temp`] made for them, removed on drop.
+    own: Option<tempfile::TempDir>,
 }
 
 /// What one kubectl command printed.
@@ -34,7 +36,25 @@ impl Kubectl {
         Kubectl {
             kubeconfig,
             cache: dir.join("kubectl-cache"),
+            own: None,
         }
+    }
+
+    /// kubectl for `server`, keeping its files in a temporary folder of its own.
+    pub fn temp(server: &ApiServer) -> Kubectl {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let k = Kubectl::for_server(server, dir.path());
+        Kubectl {
+            own: Some(dir),
+            ..k
+        }
+    }
+
+    /// `kubectl apply -f` of a manifest given as text (written next to the kubeconfig).
+    pub async fn apply(&self, manifest: &str) -> String {
+        let dir = self.kubeconfig.parent().expect("the kubeconfig's folder");
+        let path = write(dir, &format!("manifest-{}.yaml", manifest.len()), manifest);
+        self.ok(&["apply", "-f", &path]).await
     }
 
     /// The command, not yet run.

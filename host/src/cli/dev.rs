@@ -131,6 +131,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     println!(
         "  kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster"
     );
+    if !args.no_simulate {
+        println!(
+            "  kubectl rollout status statefulset cache          # the simulated Pods become Ready"
+        );
+        println!("  kubectl get rediscluster cache                    # Running, 3 ready");
+    }
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     watcher.stop().await;
