@@ -224,7 +224,52 @@ pub fn create_object(
     if is_namespace(ty) {
         create_default_service_account(state, &name);
     }
+    collect_if_ownerless(state, ty, ns, &name, &result.object);
     Ok(result.object)
+}
+
+/// The garbage collector's look at a new dependent: when every owner it names is verifiably absent
+/// (the owner's kind is served, and no object of that name has that uid), the dependent is deleted
+/// in the background, as kube-controller-manager does a moment after such a create. An owner of a
+/// kind nobody serves cannot be verified and keeps the dependent, as there.
+fn collect_if_ownerless(
+    state: &AppState,
+    ty: &Arc<ResourceType>,
+    ns: &str,
+    name: &str,
+    obj: &Stored,
+) {
+    let Ok(value) = obj.value() else {
+        return;
+    };
+    let Some(refs) = value
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+    else {
+        return;
+    };
+    let registry = state.registry();
+    let verifiably_absent = |r: &Value| {
+        let kind_served = registry.all().any(|t| {
+            Some(t.kind.as_str()) == r.get("kind").and_then(Value::as_str)
+                && Some(t.api_version().as_str()) == r.get("apiVersion").and_then(Value::as_str)
+        });
+        kind_served && resolve_owner(state, ns, r).is_none()
+    };
+    if refs.iter().all(verifiably_absent)
+        && let Err(e) = delete_object(
+            state,
+            ty,
+            ns,
+            name,
+            &Value::Null,
+            false,
+            Propagation::Background,
+        )
+    {
+        tracing::debug!(error = %e, namespace = ns, name, "collecting an ownerless dependent failed");
+    }
 }
 
 /// What kube-controller-manager's ServiceAccount controller does for a new namespace: its `default`
