@@ -116,10 +116,10 @@ fn reset_status_on_create(ty: &ResourceType, obj: &mut Value) {
 /// the like have none.
 fn tracks_generation(ty: &ResourceType) -> bool {
     !ty.builtin
-        || matches!(
+        || (matches!(
             ty.group.as_str(),
             "apps" | "apiextensions.k8s.io" | "batch" | "policy" | "autoscaling"
-        )
+        ) && ty.resource != "controllerrevisions")
         || (ty.group == "networking.k8s.io"
             && matches!(ty.resource.as_str(), "ingresses" | "networkpolicies"))
         || (ty.group.is_empty() && ty.resource == "pods")
@@ -421,7 +421,11 @@ where
             validation::validate_update(ty, &old, &new, name)?;
             normalize::normalize(ty, &mut new);
             crd::prepare(ty, &mut new, name, opts.strict)?;
-            if tracks_generation(ty) && spec_changed(&old, &new) {
+            // Without a status subresource a custom resource's `.status` is an ordinary field:
+            // changing it bumps the generation too.
+            let changed = spec_changed(&old, &new)
+                || (!ty.builtin && !ty.has_status && old.get("status") != new.get("status"));
+            if tracks_generation(ty) && changed {
                 let g = old
                     .pointer("/metadata/generation")
                     .and_then(Value::as_i64)

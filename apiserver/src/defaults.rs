@@ -198,7 +198,7 @@ pub fn prepare_for_create(ty: &ResourceType, obj: &mut Value) {
             job_selector(o);
             o.insert("status".into(), json!({}));
         }
-        ("batch", "cronjobs") => {
+        ("batch", "cronjobs") | ("", "resourcequotas") => {
             o.insert("status".into(), json!({}));
         }
         ("policy", "poddisruptionbudgets") => {

@@ -385,7 +385,9 @@ pub(crate) fn zero_value(info: &TypeInfo<'_>) -> Value {
         "Event" => json!({"metadata": {}, "involvedObject": {}, "source": {},
                           "reportingComponent": "", "reportingInstance": ""}),
         "RoleBinding" | "ClusterRoleBinding" => json!({"metadata": {}, "roleRef": {}}),
-        "PodDisruptionBudget" => json!({"metadata": {}, "spec": {}, "status": {}}),
+        "PodDisruptionBudget" | "ResourceQuota" => {
+            json!({"metadata": {}, "spec": {}, "status": {}})
+        }
         "Ingress" => json!({"metadata": {}, "spec": {}, "status": {"loadBalancer": {}}}),
         "NetworkPolicy" => json!({"metadata": {}, "spec": {"podSelector": {}}}),
         "HorizontalPodAutoscaler" => {

@@ -216,6 +216,8 @@ fn root_field(root: Root, name: &str) -> Ty {
         (_, "status") => Ty::GenericStatus,
         // `+structType=atomic` references: an Event's object, a binding's role.
         (Root::Other, "involvedObject" | "regarding" | "related" | "roleRef") => Ty::AtomicStruct,
+        // A ControllerRevision's `data` is a RawExtension: opaque, owned as a whole.
+        (Root::Other, "data") => Ty::AtomicStruct,
         _ => Ty::Any,
     }
 }
