@@ -1,9 +1,8 @@
-//! The server's settings ([`Config`]): where it listens, its bearer token, and the limits it enforces.
+//! The server's settings ([`Config`]): where it listens, its bearer token, the limits it enforces, and
+//! the workload simulator's ([`Simulation`]).
 
 use std::net::SocketAddr;
 use std::time::Duration;
-
-use crate::simulate::Simulation;
 
 /// Server settings.
 #[derive(Clone)]
@@ -52,6 +51,30 @@ impl Default for Config {
             max_body_bytes: 3 * 1024 * 1024,
             bookmark_interval: Duration::from_secs(10),
             simulate: None,
+        }
+    }
+}
+
+/// Settings of the workload simulator ([`Config::simulate`](crate::Config::simulate)).
+#[derive(Debug, Clone)]
+pub struct Simulation {
+    /// How many fake Nodes to register (`kwok-node-0`, `kwok-node-1`, ...); at least one is made.
+    pub nodes: usize,
+    /// How long a scheduled Pod stays `Pending` before it is `Running` and Ready (default 1 s).
+    pub pod_start_delay: Duration,
+    /// How long a Job's Pod runs before it `Succeeded` (default 1 s).
+    pub job_pod_duration: Duration,
+    /// How often each node's Lease in `kube-node-lease` is renewed (default 10 s, as the kubelet).
+    pub lease_renew_interval: Duration,
+}
+
+impl Default for Simulation {
+    fn default() -> Simulation {
+        Simulation {
+            nodes: 2,
+            pod_start_delay: Duration::from_secs(1),
+            job_pod_duration: Duration::from_secs(1),
+            lease_renew_interval: Duration::from_secs(10),
         }
     }
 }

@@ -34,34 +34,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::task::JoinHandle;
 
 use crate::commit::{self, Propagation, Track, WriteOpts};
+pub use crate::config::Simulation;
 use crate::error::ApiResult;
 use crate::object::{meta_str, metadata_mut};
 use crate::registry::ResourceType;
 use crate::state::AppState;
-
-/// Settings of the workload simulator ([`Config::simulate`](crate::Config::simulate)).
-#[derive(Debug, Clone)]
-pub struct Simulation {
-    /// How many fake Nodes to register (`kwok-node-0`, `kwok-node-1`, ...); at least one is made.
-    pub nodes: usize,
-    /// How long a scheduled Pod stays `Pending` before it is `Running` and Ready (default 1 s).
-    pub pod_start_delay: Duration,
-    /// How long a Job's Pod runs before it `Succeeded` (default 1 s).
-    pub job_pod_duration: Duration,
-    /// How often each node's Lease in `kube-node-lease` is renewed (default 10 s, as the kubelet).
-    pub lease_renew_interval: Duration,
-}
-
-impl Default for Simulation {
-    fn default() -> Simulation {
-        Simulation {
-            nodes: 2,
-            pod_start_delay: Duration::from_secs(1),
-            job_pod_duration: Duration::from_secs(1),
-            lease_renew_interval: Duration::from_secs(10),
-        }
-    }
-}
 
 /// The field managers of the components the simulator stands in for.
 const CONTROLLER_MANAGER: &str = "kube-controller-manager";
