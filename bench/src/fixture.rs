@@ -3,13 +3,14 @@
 use std::collections::HashSet;
 
 use futures::{StreamExt as _, TryStreamExt as _};
+use k8s_openapi::api::apps::v1::ReplicaSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod};
 use kube::Api;
 use kube::api::PostParams;
 use kubewasm_apiserver::{ApiServer, Config};
 use serde_json::json;
 
-use crate::pod::{PodSpec, pod};
+use crate::pod::{PodSpec, owner_name, pod};
 
 /// How many creates are in flight at once while filling the server.
 const CREATE_CONCURRENCY: usize = 16;
@@ -132,11 +133,18 @@ impl Cluster {
         let pods: Vec<PodSpec> = pods.collect();
         self.ensure_namespaces(pods.iter().map(|p| p.namespace.as_str()))
             .await?;
+        let owners = std::sync::Arc::new(self.create_owners(&pods).await?);
         let client = self.client.clone();
         let sizes: Vec<usize> = futures::stream::iter(pods.into_iter().map(|spec| {
             let client = client.clone();
+            let owners = owners.clone();
             async move {
-                let value = pod(&spec);
+                let mut value = pod(&spec);
+                // Owned by a ReplicaSet that exists: the garbage collector deletes a Pod whose
+                // owner does not.
+                if let Some(uid) = owners.get(&(spec.namespace.clone(), spec.app.clone())) {
+                    value["metadata"]["ownerReferences"][0]["uid"] = json!(uid);
+                }
                 let size = serde_json::to_vec(&value).map_or(0, |v| v.len());
                 let object: Pod =
                     serde_json::from_value(value).map_err(|source| FixtureError::Decode {
@@ -158,6 +166,49 @@ impl Cluster {
         .try_collect()
         .await?;
         Ok(sizes.iter().sum())
+    }
+
+    /// Creates the ReplicaSet each (namespace, app) of `pods` names as its owner; their uids.
+    async fn create_owners(
+        &self,
+        pods: &[PodSpec],
+    ) -> Result<std::collections::HashMap<(String, String), String>, FixtureError> {
+        let mut uids = std::collections::HashMap::new();
+        for spec in pods {
+            let key = (spec.namespace.clone(), spec.app.clone());
+            if uids.contains_key(&key) {
+                continue;
+            }
+            let name = owner_name(&spec.app);
+            let value = json!({
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {"name": name, "namespace": spec.namespace},
+                "spec": {
+                    "replicas": 0,
+                    "selector": {"matchLabels": {"app": spec.app}},
+                    "template": {
+                        "metadata": {"labels": {"app": spec.app}},
+                        "spec": {"containers": [{"name": "web", "image": "registry.example.com/team/web:1.2.3"}]},
+                    },
+                },
+            });
+            let object: ReplicaSet =
+                serde_json::from_value(value).map_err(|source| FixtureError::Decode {
+                    name: name.clone(),
+                    source,
+                })?;
+            let created = Api::<ReplicaSet>::namespaced(self.client.clone(), &spec.namespace)
+                .create(&PostParams::default(), &object)
+                .await
+                .map_err(|source| FixtureError::Create {
+                    kind: "ReplicaSet",
+                    name: name.clone(),
+                    source,
+                })?;
+            uids.insert(key, created.metadata.uid.unwrap_or_default());
+        }
+        Ok(uids)
     }
 
     /// Creates ConfigMaps named `names` in `namespace`.

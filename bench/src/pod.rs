@@ -71,7 +71,7 @@ pub fn pod(spec: &PodSpec) -> Value {
             "namespace": spec.namespace,
             "labels": {"app": spec.app, "tier": "frontend", "pod-template-hash": "5d8f7c9b6d"},
             "annotations": notes,
-            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": format!("{}-5d8f7c9b6d", spec.app),
+            "ownerReferences": [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": owner_name(&spec.app),
                                  "uid": "0a1b2c3d-4e5f-6789-abcd-ef0123456789", "controller": true, "blockOwnerDeletion": true}]
         },
         "spec": {
@@ -110,4 +110,9 @@ pub fn pod(spec: &PodSpec) -> Value {
             "containerStatuses": statuses
         }
     })
+}
+
+/// The ReplicaSet a Pod of `app` is owned by (named as a Deployment's would be).
+pub fn owner_name(app: &str) -> String {
+    format!("{app}-5d8f7c9b6d")
 }
