@@ -233,4 +233,18 @@ fn the_container_build_is_multi_stage_and_runs_as_non_root() {
     let runtime_stage = dockerfile.rsplit("FROM ").next().expect("runtime stage");
     assert!(runtime_stage.contains("USER 65532"), "{runtime_stage}");
     assert!(runtime_stage.contains("COPY --from=build"));
+    // The image ships the stripped `dist` build, and that profile exists in the workspace.
+    assert!(
+        dockerfile.contains("cargo build --profile dist")
+            && dockerfile.contains("target/dist/kubewasm"),
+        "{dockerfile}"
+    );
+    let workspace =
+        std::fs::read_to_string(deploy_dir().join("../Cargo.toml")).expect("Cargo.toml");
+    let dist = workspace
+        .split("[profile.dist]")
+        .nth(1)
+        .expect("a [profile.dist] in the workspace Cargo.toml");
+    let dist = dist.split("\n[").next().unwrap_or(dist);
+    assert!(dist.contains("strip = \"symbols\""), "{dist}");
 }
