@@ -61,9 +61,28 @@ async fn has_client(python: &Path) -> bool {
 }
 
 /// The venv's python, creating the venv and installing the client on first use.
+///
+/// Tests run in processes of their own and may get here together: an exclusive lock on a file
+/// beside the venv lets one of them build it while the others wait, then find it ready.
 async fn python_with_client() -> PathBuf {
     let dir = venv_dir();
     let python = dir.join("bin").join("python");
+    let lock_path = dir.with_extension("lock");
+    if let Some(parent) = lock_path.parent() {
+        std::fs::create_dir_all(parent).expect("the venv's parent folder");
+    }
+    let lock = std::fs::File::create(&lock_path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+    let lock = tokio::task::spawn_blocking(move || lock.lock().map(|()| lock))
+        .await
+        .expect("the lock task")
+        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
+    let python = python_with_client_locked(&dir, python).await;
+    drop(lock);
+    python
+}
+
+async fn python_with_client_locked(dir: &Path, python: PathBuf) -> PathBuf {
     if has_client(&python).await {
         return python;
     }
@@ -71,7 +90,7 @@ async fn python_with_client() -> PathBuf {
         "python3 -m venv",
         Command::new("python3")
             .args(["-m", "venv", "--clear"])
-            .arg(&dir),
+            .arg(dir),
         Duration::from_secs(300),
         "This test needs python3 with the venv module (Debian/Ubuntu: apt-get install python3 python3-venv).",
     )
