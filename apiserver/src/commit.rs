@@ -211,6 +211,12 @@ pub fn create_object(
         metadata_mut(&mut obj)?.remove("resourceVersion");
         return Stored::from_value(&obj, 0).map(Arc::new);
     }
+    // Taken before the write moves the object: most creates name no owner and cost nothing more.
+    let owner_refs = obj
+        .pointer("/metadata/ownerReferences")
+        .and_then(Value::as_array)
+        .filter(|r| !r.is_empty())
+        .cloned();
     let result = state
         .store
         .write(&ty.storage_key(), ns, &name, |current, rv| {
@@ -224,7 +230,9 @@ pub fn create_object(
     if is_namespace(ty) {
         create_default_service_account(state, &name);
     }
-    collect_if_ownerless(state, ty, ns, &name, &result.object);
+    if let Some(refs) = owner_refs {
+        collect_if_ownerless(state, ty, ns, &name, &refs);
+    }
     Ok(result.object)
 }
 
@@ -237,18 +245,8 @@ fn collect_if_ownerless(
     ty: &Arc<ResourceType>,
     ns: &str,
     name: &str,
-    obj: &Stored,
+    refs: &[Value],
 ) {
-    let Ok(value) = obj.value() else {
-        return;
-    };
-    let Some(refs) = value
-        .pointer("/metadata/ownerReferences")
-        .and_then(Value::as_array)
-        .filter(|r| !r.is_empty())
-    else {
-        return;
-    };
     let registry = state.registry();
     let verifiably_absent = |r: &Value| {
         let kind_served = registry.all().any(|t| {
