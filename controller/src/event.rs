@@ -11,6 +11,8 @@ use crate::entry::Entry;
 pub enum EventType {
     /// The object was in the informer's first list (or was already cached when the subscriber
     /// subscribed). Maps to [`crate::Priority::Low`] so initial lists do not starve live events.
+    /// (Changes a re-list finds are `Added`, `Modified` or `Deleted` with
+    /// [`ObjectEvent::from_list`] set, and are queued at low priority too.)
     InitialListItem,
     /// The object appeared (watch ADDED, or found by a re-list).
     Added,
@@ -37,4 +39,10 @@ pub struct ObjectEvent {
     /// `DeletedFinalStateUnknown` tombstone): `object` is the last cached state, which may be older
     /// than the object's final state. Always false for other events.
     pub final_state_unknown: bool,
+    /// The change was found by a list — the first one ([`EventType::InitialListItem`]) or a
+    /// re-list after a 410 or a lost watch — rather than delivered by a live watch event. A
+    /// re-list can find many changes at once (everything missed while the watch was down), so
+    /// their keys are queued at [`crate::Priority::Low`], as the first list's are, and live
+    /// events keep going first.
+    pub from_list: bool,
 }

@@ -21,6 +21,7 @@ use kube::runtime::watcher::{self, Event};
 use parking_lot::Mutex;
 use tokio::sync::{mpsc, watch};
 
+use crate::entry::Entry;
 use crate::event::{EventType, ObjectEvent};
 use crate::raw::RawObject;
 use crate::store::{self, Change, Prepared, Store};
@@ -165,6 +166,9 @@ struct Informer {
     resource: Arc<ApiResource>,
     store: Store,
     synced: watch::Sender<bool>,
+    /// The newest resourceVersion seen from the list or the watch (0 before any, or when none
+    /// parses as an integer), raised after the store holds the object that carried it.
+    newest: watch::Sender<u64>,
     /// Held while the store is changed and the change is sent, so a new subscriber gets exactly the
     /// cached objects plus every later event.
     subscribers: Mutex<Vec<mpsc::UnboundedSender<ObjectEvent>>>,
@@ -256,6 +260,7 @@ impl InformerFactory {
             key: key.clone(),
             store,
             synced: watch::Sender::new(false),
+            newest: watch::Sender::new(0),
             subscribers: Mutex::new(Vec::new()),
             counters: Counters::default(),
             last_error: Mutex::new(None),
@@ -405,6 +410,7 @@ impl InformerHandle {
                 object,
                 old: None,
                 final_state_unknown: false,
+                from_list: true,
             });
         }
         subs.push(tx);
@@ -424,6 +430,57 @@ impl InformerHandle {
     pub fn stats(&self) -> InformerStats {
         self.informer.stats()
     }
+
+    /// How far this informer's cache has come, as the newest resourceVersion it has seen: what a
+    /// controller checks before trusting its cache after a write of its own (read-your-writes).
+    /// Holds no reference on the informer.
+    pub fn progress(&self) -> Progress {
+        Progress {
+            newest: self.informer.newest.subscribe(),
+        }
+    }
+}
+
+/// The newest resourceVersion an informer has seen from its list and watch (see
+/// [`InformerHandle::progress`]), to tell whether its cache holds a given write yet.
+///
+/// resourceVersions are compared as integers: kube-apiserver's are etcd revisions, and since
+/// Kubernetes 1.34 clients may compare them (the embedded API server's are integers too). A
+/// resourceVersion that does not parse is ignored. The newest is raised only after the store
+/// holds the object that carried it, so once it reaches a write's resourceVersion, reads see that
+/// write (or something newer). Objects a list returns raise it too; the list's own
+/// resourceVersion and watch bookmarks are not seen (kube-runtime's watcher keeps them), so after
+/// a quiet period it may trail the server, never lead it.
+#[derive(Clone, Debug)]
+pub struct Progress {
+    newest: watch::Receiver<u64>,
+}
+
+impl Progress {
+    /// The newest resourceVersion seen, `None` before any.
+    pub fn newest(&self) -> Option<u64> {
+        Some(*self.newest.borrow()).filter(|rv| *rv > 0)
+    }
+
+    /// Whether the cache has seen `resource_version` or a newer one.
+    pub fn has_seen(&self, resource_version: u64) -> bool {
+        *self.newest.borrow() >= resource_version
+    }
+
+    /// Waits, without polling, until the cache has seen `resource_version` or a newer one.
+    /// Returns `false` at once if the informer stopped before that (it never will); bound the
+    /// wait with a timeout, as the newest only moves when the informer sees a change.
+    pub async fn wait_for(&mut self, resource_version: u64) -> bool {
+        self.newest
+            .wait_for(|rv| *rv >= resource_version)
+            .await
+            .is_ok()
+    }
+}
+
+/// A resourceVersion as an integer, `None` when it is not one.
+pub fn parse_resource_version(rv: &str) -> Option<u64> {
+    rv.parse().ok()
 }
 
 /// Waits until every informer in `handles` has synced: the gate a plugin passes before its first
@@ -478,6 +535,7 @@ impl Informer {
         subs: &mut Vec<mpsc::UnboundedSender<ObjectEvent>>,
         change: Change,
         initial: bool,
+        from_list: bool,
     ) {
         let mut final_state_unknown = false;
         let (event_type, object, old, counter) = match change {
@@ -508,8 +566,26 @@ impl Informer {
             object,
             old,
             final_state_unknown,
+            from_list,
         };
         subs.retain(|tx| tx.send(event.clone()).is_ok());
+    }
+
+    /// Raises the newest resourceVersion seen to `entry`'s, if that is newer.
+    fn saw(&self, entry: &Entry) {
+        if let Some(rv) = rv_of(entry) {
+            self.raise_newest(rv);
+        }
+    }
+
+    fn raise_newest(&self, rv: u64) {
+        self.newest.send_if_modified(|newest| {
+            let newer = rv > *newest;
+            if newer {
+                *newest = rv;
+            }
+            newer
+        });
     }
 
     fn on_error(&self, what: &str, error: &dyn std::error::Error) {
@@ -520,7 +596,10 @@ impl Informer {
     fn apply(&self, obj: RawObject) {
         let mut subs = self.subscribers.lock();
         match self.store.apply(obj) {
-            Ok(change) => self.publish(&mut subs, change, false),
+            Ok(change) => {
+                self.saw(change_entry(&change));
+                self.publish(&mut subs, change, false, false);
+            }
             Err(e) => self.on_error("skipped an object that cannot be cached", &e),
         }
     }
@@ -528,7 +607,10 @@ impl Informer {
     fn delete(&self, obj: RawObject) {
         let mut subs = self.subscribers.lock();
         match self.store.delete(obj) {
-            Ok(change) => self.publish(&mut subs, change, false),
+            Ok(change) => {
+                self.saw(change_entry(&change));
+                self.publish(&mut subs, change, false, false);
+            }
             Err(e) => self.on_error("skipped a delete that names no object", &e),
         }
     }
@@ -537,14 +619,35 @@ impl Informer {
         let initial = !*self.synced.borrow();
         let mut subs = self.subscribers.lock();
         let changes = self.store.replace_prepared(listed);
+        let newest = changes
+            .iter()
+            .filter(|c| !matches!(c, Change::Deleted { .. }))
+            .filter_map(|c| rv_of(change_entry(c)))
+            .max();
+        if let Some(rv) = newest {
+            self.raise_newest(rv);
+        }
         for change in changes {
-            self.publish(&mut subs, change, initial);
+            self.publish(&mut subs, change, initial, true);
         }
         *self.last_error.lock() = None;
         self.counters.lists.fetch_add(1, Ordering::Relaxed);
         drop(subs);
         self.synced.send_replace(true);
     }
+}
+
+/// The object a change is about: its new state, or for a delete its last known one.
+fn change_entry(change: &Change) -> &Entry {
+    match change {
+        Change::Added(e) | Change::Unchanged(e) => e,
+        Change::Modified { new, .. } => new,
+        Change::Deleted { last, .. } => last,
+    }
+}
+
+fn rv_of(entry: &Entry) -> Option<u64> {
+    entry.resource_version().and_then(parse_resource_version)
 }
 
 /// An error and its sources, "outer: inner: root".
@@ -620,15 +723,17 @@ async fn run(informer: Arc<Informer>, api: Api<RawObject>, config: watcher::Conf
     // The initial list, prepared object by object as it arrives (never all decoded at once).
     let mut listing: Vec<Prepared> = Vec::new();
     // Failures in a row: the first is a warning, repeats of the same failure are debug lines
-    // (a kind whose CRD is not installed yet fails every second until it is).
+    // (a kind whose CRD is not installed yet fails at every retry until it is).
     let mut failing: Option<String> = None;
     while let Some(event) = events.next().await {
-        if event.is_ok()
-            && let Some(error) = failing.take()
-        {
+        // `Init` only says a (re)list begins, before it is sent: it is no sign that a failure is
+        // over. Counted as one, every failed list would reset the backoff (a retry every ~1 s)
+        // and warn again.
+        let succeeded = matches!(&event, Ok(e) if !matches!(e, Event::Init));
+        if succeeded && let Some(error) = failing.take() {
             tracing::info!(informer = %informer.key, %error, "watch recovered");
         }
-        if event.is_ok() {
+        if succeeded {
             retry.reset();
         }
         match event {
@@ -683,6 +788,132 @@ fn not_served(error: &watcher::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn informer() -> Informer {
+        let resource = crate::testing::pods();
+        let store = Store::new(resource.clone(), false);
+        Informer {
+            key: InformerKey::all(resource),
+            resource: Arc::clone(store.resource()),
+            store,
+            synced: watch::Sender::new(false),
+            newest: watch::Sender::new(0),
+            subscribers: Mutex::new(Vec::new()),
+            counters: Counters::default(),
+            last_error: Mutex::new(None),
+        }
+    }
+
+    fn pod(name: &str, rv: &str) -> RawObject {
+        RawObject::from_json(
+            &serde_json::json!({
+                "apiVersion": "v1", "kind": "Pod",
+                "metadata": {"name": name, "namespace": "ns", "resourceVersion": rv},
+            })
+            .to_string(),
+        )
+        .expect("a pod")
+    }
+
+    fn listed(informer: &Informer, pods: &[(&str, &str)]) -> Vec<Prepared> {
+        pods.iter()
+            .map(|(n, rv)| informer.store.prepare(pod(n, rv)).expect("prepared"))
+            .collect()
+    }
+
+    fn subscribe(informer: &Informer) -> mpsc::UnboundedReceiver<ObjectEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        informer.subscribers.lock().push(tx);
+        rx
+    }
+
+    fn drain(rx: &mut mpsc::UnboundedReceiver<ObjectEvent>) -> Vec<(String, EventType, bool)> {
+        let mut out = Vec::new();
+        while let Ok(e) = rx.try_recv() {
+            out.push((e.object.name().to_owned(), e.event_type, e.from_list));
+        }
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    #[test]
+    fn changes_a_relist_finds_are_marked_as_from_a_list_and_live_events_are_not() {
+        let informer = informer();
+        let mut rx = subscribe(&informer);
+        informer.replace(listed(&informer, &[("a", "1"), ("b", "2")]));
+        assert_eq!(
+            drain(&mut rx),
+            [
+                ("a".into(), EventType::InitialListItem, true),
+                ("b".into(), EventType::InitialListItem, true)
+            ]
+        );
+        informer.apply(pod("c", "3"));
+        assert_eq!(drain(&mut rx), [("c".into(), EventType::Added, false)]);
+        // A re-list: a changed, b gone, c unchanged (not sent), d new.
+        informer.replace(listed(&informer, &[("a", "4"), ("c", "3"), ("d", "5")]));
+        assert_eq!(
+            drain(&mut rx),
+            [
+                ("a".into(), EventType::Modified, true),
+                ("b".into(), EventType::Deleted, true),
+                ("d".into(), EventType::Added, true)
+            ]
+        );
+        informer.delete(pod("d", "6"));
+        assert_eq!(drain(&mut rx), [("d".into(), EventType::Deleted, false)]);
+    }
+
+    #[test]
+    fn progress_follows_the_newest_resource_version_from_lists_and_watch_events() {
+        let informer = informer();
+        let progress = Progress {
+            newest: informer.newest.subscribe(),
+        };
+        assert_eq!(progress.newest(), None);
+        informer.replace(listed(&informer, &[("a", "7"), ("b", "3")]));
+        assert_eq!(progress.newest(), Some(7));
+        assert!(progress.has_seen(7) && !progress.has_seen(8));
+        informer.apply(pod("b", "9"));
+        assert_eq!(progress.newest(), Some(9));
+        // An older resourceVersion (a re-list of older objects) never lowers it; one that is not
+        // an integer is ignored.
+        informer.replace(listed(&informer, &[("a", "7")]));
+        informer.apply(pod("c", "not-a-number"));
+        assert_eq!(progress.newest(), Some(9));
+        informer.delete(pod("a", "12"));
+        assert_eq!(progress.newest(), Some(12));
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_resource_version_ends_when_the_cache_holds_it_or_the_informer_stops() {
+        let informer = Arc::new(informer());
+        let mut progress = Progress {
+            newest: informer.newest.subscribe(),
+        };
+        let waiter = {
+            let mut progress = progress.clone();
+            tokio::spawn(async move { progress.wait_for(5).await })
+        };
+        informer.apply(pod("a", "4"));
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "4 is not 5 yet");
+        informer.apply(pod("a", "5"));
+        assert!(waiter.await.expect("join"), "5 was seen");
+        assert!(
+            informer
+                .store
+                .get(Some("ns"), "a")
+                .is_some_and(|e| e.resource_version() == Some("5")),
+            "the store holds the write once its resourceVersion was seen"
+        );
+        assert!(progress.wait_for(3).await, "an older one is seen at once");
+        drop(informer);
+        assert!(
+            !progress.wait_for(6).await,
+            "a stopped informer never gets there"
+        );
+    }
 
     fn gone() -> watcher::Error {
         watcher::Error::WatchError(

@@ -71,7 +71,7 @@ pub use entry::{Entry, Error as EntryError, OwnerRef};
 pub use event::{EventType, ObjectEvent};
 pub use informer::{
     Error as InformerError, EventReceiver, InformerFactory, InformerHandle, InformerKey,
-    InformerOptions, InformerStats, InitialList, wait_for_sync,
+    InformerOptions, InformerStats, InitialList, Progress, parse_resource_version, wait_for_sync,
 };
 pub use kubewasm_core::{
     FieldPath, FieldPathError, LabelSelector, LabelSource, Labels, ObjectKey, Requirement,

@@ -167,8 +167,11 @@ impl Mapper {
 
     /// The keys `event` leads to (deduplicated, unordered).
     pub fn keys(&self, event: &ObjectEvent) -> Vec<MappedKey> {
+        // controller-runtime's priority queue: what a list found (the first list, a re-list) waits
+        // behind live events.
         let priority = match event.event_type {
             EventType::InitialListItem => Priority::Low,
+            _ if event.from_list => Priority::Low,
             EventType::Added | EventType::Modified | EventType::Deleted => Priority::High,
         };
         let kind: Arc<str> = Arc::from(event.resource.kind.as_str());
@@ -436,6 +439,7 @@ mod tests {
             object: o,
             old,
             final_state_unknown: false,
+            from_list: t == EventType::InitialListItem,
         }
     }
 
@@ -513,8 +517,22 @@ mod tests {
                 ..
             }
         ));
-        let initial = m.keys(&event(&deployments(), EventType::InitialListItem, d, None));
+        let initial = m.keys(&event(
+            &deployments(),
+            EventType::InitialListItem,
+            d.clone(),
+            None,
+        ));
         assert_eq!(initial[0].priority, Priority::Low);
+        // A change a re-list found (missed while the watch was down) waits behind live events too.
+        for t in [EventType::Added, EventType::Modified, EventType::Deleted] {
+            let relisted = ObjectEvent {
+                from_list: true,
+                ..event(&deployments(), t, d.clone(), None)
+            };
+            let keys = m.keys(&relisted);
+            assert_eq!((keys.len(), keys[0].priority), (1, Priority::Low), "{t:?}");
+        }
     }
 
     #[test]

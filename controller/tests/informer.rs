@@ -900,3 +900,69 @@ async fn watched_kinds_map_to_primaries_by_selector_and_by_index_end_to_end() {
     pump.abort();
     server.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn initial_list_keys_queue_at_low_priority_live_ones_at_high_and_progress_reaches_each_write()
+{
+    use kubewasm_controller::{Priority, parse_resource_version};
+
+    let (server, client) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for n in ["listed-1", "listed-2"] {
+        api.create(&PostParams::default(), &cm(n, &[], "1"))
+            .await
+            .expect("create");
+    }
+    let factory = InformerFactory::new(client);
+    let h = factory
+        .acquire(InformerKey::all(configmaps()), InformerOptions::default())
+        .expect("acquire");
+    let mapper = Mapper::new(
+        Mapping {
+            reconciles: GroupKind::new("", "ConfigMap"),
+            cluster_scoped: false,
+            owns: vec![],
+            watches: vec![],
+        },
+        h.store().clone(),
+    );
+    let queue: WorkQueue<ObjectKey> = WorkQueue::default();
+    tokio::spawn(mapper.run(h.subscribe(), queue.clone()));
+    h.wait_synced().await;
+
+    // A write's resourceVersion: the cache has it once progress reaches it.
+    let mut progress = h.progress();
+    let live = api
+        .create(&PostParams::default(), &cm("live", &[], "1"))
+        .await
+        .expect("create");
+    let rv = parse_resource_version(live.metadata.resource_version.as_deref().expect("rv"))
+        .expect("the embedded server's resourceVersions are integers");
+    tokio::time::timeout(PATIENCE, progress.wait_for(rv))
+        .await
+        .expect("the informer sees the write");
+    assert!(h.store().get(Some("default"), "live").is_some());
+    assert!(progress.newest() >= Some(rv));
+
+    // The live key was queued after the listed ones but goes first.
+    eventually("every key queued", async || queue.len() == 3).await;
+    let mut got = Vec::new();
+    for _ in 0..3 {
+        let item = tokio::time::timeout(PATIENCE, queue.get())
+            .await
+            .expect("a key")
+            .expect("the queue runs");
+        got.push((item.key.name.clone(), item.priority));
+        queue.done(&item.key);
+    }
+    assert_eq!(got[0], ("live".to_owned(), Priority::High));
+    got.sort();
+    assert_eq!(
+        got[..2],
+        [
+            ("listed-1".to_owned(), Priority::Low),
+            ("listed-2".to_owned(), Priority::Low)
+        ]
+    );
+    server.shutdown().await;
+}
