@@ -14,10 +14,10 @@ use crate::bindings::kubewasm::controller::types::Error as WitError;
 /// # host.fail_next(kubewasm_sdk::testing::Call::Patch, kubewasm_sdk::Error::Conflict("stale".into()));
 /// use std::time::Duration;
 /// use k8s_openapi::api::core::v1::ConfigMap;
-/// use kubewasm_sdk::{Action, Error, Patch};
+/// use kubewasm_sdk::{Action, Api, Error, Patch};
 ///
 /// let patch = Patch::merge(serde_json::json!({"data": {"k": "v"}}))?;
-/// let action = match kubewasm_sdk::patch::<ConfigMap>("demo", "x", &patch) {
+/// let action = match Api::<ConfigMap>::namespaced("demo").patch("x", &patch) {
 ///     Ok(_) => Action::done(),
 ///     // Someone else wrote first: try again soon, quietly (no error in the log).
 ///     Err(Error::Conflict(_)) => Action::requeue(Duration::from_secs(1)),
@@ -27,6 +27,7 @@ use crate::bindings::kubewasm::controller::types::Error as WitError;
 /// # Ok::<(), kubewasm_sdk::Error>(())
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The object does not exist (writes to a missing object).
     NotFound(String),
@@ -44,7 +45,11 @@ pub enum Error {
     Unavailable(String),
     /// A host failure the plugin cannot fix.
     Internal(String),
-    /// Any other failure, including the plugin's own (e.g. an object that does not decode).
+    /// JSON that does not decode into the type asked for (an object read from the host, or
+    /// your own `serde_json` call with `?`). Returned from `reconcile`, it reaches the host as
+    /// `other` with a message that starts with `decode:`.
+    Decode(String),
+    /// Any other failure, including the plugin's own.
     Other(String),
 }
 
@@ -67,6 +72,11 @@ impl Error {
         matches!(self, Self::Conflict(_))
     }
 
+    /// A failed decode with a message.
+    pub fn decode(message: impl std::fmt::Display) -> Self {
+        Self::Decode(message.to_string())
+    }
+
     /// True for [`Error::Forbidden`].
     pub fn is_forbidden(&self) -> bool {
         matches!(self, Self::Forbidden(_))
@@ -83,6 +93,7 @@ impl Error {
             | Self::NotSynced(m)
             | Self::Unavailable(m)
             | Self::Internal(m)
+            | Self::Decode(m)
             | Self::Other(m) => m,
         }
     }
@@ -97,6 +108,7 @@ impl Error {
             Self::NotSynced(_) => "not synced",
             Self::Unavailable(_) => "unavailable",
             Self::Internal(_) => "internal",
+            Self::Decode(_) => "decode",
             Self::Other(_) => "error",
         }
     }
@@ -112,7 +124,7 @@ impl std::error::Error for Error {}
 
 impl From<serde_json::Error> for Error {
     fn from(e: serde_json::Error) -> Self {
-        Self::Other(format!("json: {e}"))
+        Self::Decode(format!("json: {e}"))
     }
 }
 
@@ -143,6 +155,7 @@ impl From<Error> for WitError {
             Error::NotSynced(m) => Self::NotSynced(m),
             Error::Unavailable(m) => Self::Unavailable(m),
             Error::Internal(m) => Self::Internal(m),
+            Error::Decode(m) => Self::Other(format!("decode: {m}")),
             Error::Other(m) => Self::Other(m),
         }
     }
@@ -175,5 +188,16 @@ mod tests {
         for e in all {
             assert_eq!(Error::from(WitError::from(e.clone())), e);
         }
+    }
+
+    #[test]
+    fn a_decode_error_crosses_as_other_saying_decode() {
+        let e: Error = serde_json::from_slice::<u32>(b"\"x\"").unwrap_err().into();
+        assert!(matches!(e, Error::Decode(_)), "{e}");
+        let WitError::Other(m) = WitError::from(Error::decode("Pod demo/x: missing field `spec`"))
+        else {
+            panic!("not other")
+        };
+        assert_eq!(m, "decode: Pod demo/x: missing field `spec`");
     }
 }

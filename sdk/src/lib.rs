@@ -2,18 +2,23 @@
 //!
 //! A plugin is a `cdylib` crate built for `wasm32-wasip2`. It implements [`Plugin`] — a
 //! [`Manifest`] of what it needs and a `reconcile` function — and exports it with
-//! [`export_plugin!`]. Reads ([`get`], [`list`], [`list_by_index`], and their projected forms
-//! [`get_fields`], [`list_fields`], [`list_by_index_fields`]) come from the host's informer
-//! cache; writes ([`create`], [`replace`], [`patch`], [`apply`], [`delete`]) go to the API
-//! server; [`event`] records a Kubernetes Event; [`log`] writes to the host's log.
-//! Every call is checked against the manifest: an undeclared kind or verb returns
-//! [`Error::Forbidden`].
+//! [`export_plugin!`]. An [`Api<K>`](Api) reads objects of kind `K` from the host's informer
+//! cache ([`get`](Api::get), [`list`](Api::list), [`keys`](Api::keys), [`count`](Api::count),
+//! projected reads with [`get_fields`](Api::get_fields)) and writes them to the API server
+//! ([`create`](Api::create), [`replace`](Api::replace), [`patch`](Api::patch) with a [`Patch`],
+//! the `status` and `scale` subresources, [`delete`](Api::delete)); [`event`] records a
+//! Kubernetes Event; [`log`] writes to the host's log. Every call is checked against the
+//! manifest: an undeclared kind or verb returns [`Error::Forbidden`].
+//!
+//! Helpers for the usual controller chores: [`finalizer()`] (clean up before an object goes)
+//! and [`conditions`] (status conditions, and a status patch sent only when it changes
+//! something).
 //!
 //! ```no_run
 //! use std::time::Duration;
 //!
 //! use k8s_openapi::api::core::v1::ConfigMap;
-//! use kubewasm_sdk::{Action, Event, Manifest, Patch, Plugin, Request, Result, Verb};
+//! use kubewasm_sdk::{Action, Api, Event, Manifest, Patch, Plugin, Request, Result, Verb};
 //! use serde_json::json;
 //!
 //! struct Stamp;
@@ -24,12 +29,13 @@
 //!     }
 //!
 //!     fn reconcile(req: Request) -> Result<Action> {
-//!         let Some(cm) = kubewasm_sdk::get::<ConfigMap>(&req.namespace, &req.name)? else {
+//!         let cms = Api::<ConfigMap>::namespaced(&req.namespace);
+//!         let Some(cm) = cms.get(&req.name)? else {
 //!             return Ok(Action::done()); // deleted meanwhile
 //!         };
 //!         let keys = cm.data.map_or(0, |d| d.len());
 //!         let patch = Patch::merge(json!({"metadata": {"annotations": {"keys": keys.to_string()}}}))?;
-//!         let cm: ConfigMap = kubewasm_sdk::patch(&req.namespace, &req.name, &patch)?;
+//!         let cm = cms.patch(&req.name, &patch)?;
 //!         kubewasm_sdk::event(&cm, &Event::normal("Stamped", format!("{keys} keys")))?;
 //!         Ok(Action::requeue(Duration::from_secs(300)))
 //!     }
@@ -39,7 +45,10 @@
 //! # fn main() {}
 //! ```
 //!
-//! Start with [`Plugin`] and [`Manifest`]; `docs/writing-plugins.md` walks through the rest.
+//! Start with [`Plugin`], [`Manifest`] and [`Api`]; `docs/writing-plugins.md` walks through
+//! the rest. The SDK speaks `kubewasm:controller@0.2.0`. The free functions of the 0.1 SDK
+//! ([`get`], [`list`], [`patch`]...) remain for one release as deprecated wrappers over
+//! [`Api`].
 //!
 //! **Testing.** With the cargo feature `testing` (in your dev-dependencies), the module
 //! `kubewasm_sdk::testing` provides `FakeHost`: an in-memory cluster that serves the SDK's
@@ -55,6 +64,7 @@ pub mod bindings;
 
 mod api;
 mod data;
+mod deprecated;
 mod error;
 pub mod log;
 mod manifest;
@@ -64,25 +74,34 @@ mod sys;
 #[cfg(all(feature = "testing", not(target_arch = "wasm32")))]
 pub mod testing;
 
-pub use api::{
-    Patch, apply, create, delete, event, event_for, get, get_fields, get_fields_raw, get_raw, list,
+pub use api::{Api, Patch, event};
+pub use data::{DeleteParams, Event, EventType, ListParams, ObjectKey, Propagation};
+#[allow(deprecated)]
+pub use deprecated::{
+    apply, create, delete, event_for, get, get_fields, get_fields_raw, get_raw, list,
     list_by_index, list_by_index_fields, list_by_index_fields_raw, list_by_index_raw, list_fields,
     list_fields_raw, list_raw, patch, patch_status, replace, replace_status,
 };
-pub use data::Event;
 pub use error::{Error, Result};
 pub use manifest::{Manifest, Verb, WatchMapping};
-pub use object::{Kind, Object, Scope};
+pub use object::{CustomResourceExt, Kind, Object, Scope};
 pub use reconcile::{Action, ObjectRef, Plugin, Reason, Request};
 
 /// Re-exported so plugins need no direct dependency on it.
 pub use k8s_openapi;
+/// `#[derive(CustomResource)]`: a custom resource type, its [`Object`] and
+/// [`CustomResourceExt`] impls and its CRD, from a spec struct.
+pub use kubewasm_sdk_derive::CustomResource;
+/// Re-exported so plugins need no direct dependency on it: a custom resource's spec and status
+/// derive `JsonSchema` after `use kubewasm_sdk::schemars::{self, JsonSchema};`.
+pub use schemars;
 /// Re-exported so plugins need no direct dependency on it.
 pub use serde_json;
 
 #[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;
+    pub use {schemars, serde};
 
     use crate::bindings::exports::kubewasm::controller::reconciler as wit;
     use crate::bindings::kubewasm::controller::types::Error as WitError;

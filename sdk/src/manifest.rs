@@ -2,18 +2,20 @@
 
 use crate::bindings::exports::kubewasm::controller::reconciler as wit;
 use crate::bindings::kubewasm::controller::types;
-use crate::object::{Kind, Object};
+use crate::object::{CustomResourceExt, Kind, Object};
 
-/// A verb the plugin may use on a kind: [`get`](crate::get); [`list`](crate::list) and
-/// [`list_by_index`](crate::list_by_index); `Watch` (keep an informer, implied by `Get`/`List`);
-/// [`create`](crate::create); [`replace`](crate::replace) and
-/// [`replace_status`](crate::replace_status) (`Update`); [`patch`](crate::patch),
-/// [`patch_status`](crate::patch_status) and [`apply`](crate::apply) (`Patch`);
-/// [`delete`](crate::delete). The same verbs the host checks (`kubewasm-core`).
+/// A verb the plugin may use on a kind: `Get` ([`Api::get`](crate::Api::get)); `List`
+/// ([`Api::list`](crate::Api::list), [`keys`](crate::Api::keys), [`count`](crate::Api::count));
+/// `Watch` (keep an informer, implied by `Get`/`List`); `Create`; `Update`
+/// ([`replace`](crate::Api::replace) of the object, its status and scale); `Patch` (every
+/// [`Patch`](crate::Patch), of the object, its status and scale); `Delete`. The same verbs the
+/// host checks (`kubewasm-core`). The generated RBAC grants `update` and `patch` on
+/// `<plural>`, `<plural>/status` and `<plural>/scale`.
 pub use kubewasm_core::Verb;
 
 /// How a change to a watched kind maps to keys of the reconciled kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum WatchMapping {
     /// Via the watched object's `ownerReferences` to the reconciled kind.
     OwnerReferences,
@@ -23,7 +25,9 @@ pub enum WatchMapping {
     Namespace,
     /// Every reconciled object.
     All,
-    /// Reconciled objects whose declared `index` holds the value at `field` of the watched object.
+    /// Reconciled objects whose declared `index` holds the value at `field` of the watched
+    /// object. The lookup is namespace-scoped: only reconciled objects in the watched object's
+    /// namespace match (for a cluster-scoped watched kind, every namespace).
     IndexLookup {
         /// An index declared on the reconciled kind.
         index: String,
@@ -57,6 +61,7 @@ pub struct Manifest {
     indexes: Vec<(String, Kind, String)>,
     permissions: Vec<(Kind, Vec<Verb>)>,
     concurrency: u32,
+    custom_resources: Vec<serde_json::Value>,
 }
 
 impl Manifest {
@@ -74,6 +79,7 @@ impl Manifest {
             indexes: Vec::new(),
             permissions: Vec::new(),
             concurrency: 1,
+            custom_resources: Vec::new(),
         }
     }
 
@@ -119,7 +125,8 @@ impl Manifest {
     }
 
     /// Declares an index `name` on kind `U` over the dotted JSON path `field`
-    /// (e.g. `spec.nodeName`), for [`list_by_index`](crate::list_by_index).
+    /// (e.g. `spec.nodeName`), for [`ListParams::index`](crate::ListParams::index) and
+    /// [`WatchMapping::IndexLookup`].
     #[must_use]
     pub fn index<U: Object>(mut self, name: impl Into<String>, field: impl Into<String>) -> Self {
         self.indexes
@@ -132,6 +139,21 @@ impl Manifest {
     pub fn permit<U: Object>(mut self, verbs: &[Verb]) -> Self {
         self.permissions.push((Kind::of::<U>(), verbs.to_vec()));
         self
+    }
+
+    /// Ships `K`'s CustomResourceDefinition in the manifest's `custom-resources`: the host
+    /// learns the kind's plural and scope from it, `kubewasm plugin crd` prints it and
+    /// `kubewasm dev` installs it. Declare the kind's use as usual (`reconcile`, `owns`,
+    /// `permit`...); this only describes it.
+    #[must_use]
+    pub fn custom_resource<K: CustomResourceExt>(mut self) -> Self {
+        self.custom_resources.push(K::crd());
+        self
+    }
+
+    /// The CRDs added with [`Manifest::custom_resource`].
+    pub fn custom_resources(&self) -> &[serde_json::Value] {
+        &self.custom_resources
     }
 
     /// How many keys may reconcile at once (at least 1).
@@ -228,6 +250,12 @@ impl Manifest {
                 })
                 .collect(),
             concurrency: self.concurrency,
+            custom_resources: self
+                .custom_resources
+                .iter()
+                // A serde_json::Value always serializes.
+                .map(|crd| serde_json::to_vec(crd).unwrap_or_default())
+                .collect(),
         }
     }
 }
@@ -237,8 +265,6 @@ fn wit_kind(kind: &Kind) -> types::Kind {
         group: kind.group.to_owned(),
         version: kind.version.to_owned(),
         kind: kind.kind.to_owned(),
-        plural: kind.plural.map(str::to_owned),
-        namespaced: kind.namespaced,
     }
 }
 
@@ -248,7 +274,7 @@ fn core_kind(kind: &Kind) -> kubewasm_core::KindRef {
         group: kind.group.to_owned(),
         version: kind.version.to_owned(),
         kind: kind.kind.to_owned(),
-        plural: kind.plural.map(str::to_owned),
+        plural: None,
         namespaced: kind.namespaced,
     }
 }
@@ -285,11 +311,11 @@ mod tests {
             .concurrency(3)
             .into_wit();
         assert_eq!(m.reconciles.kind.kind, "ConfigMap");
-        assert_eq!(m.reconciles.kind.plural.as_deref(), Some("configmaps"));
+        assert_eq!(m.reconciles.kind.version, "v1");
         assert_eq!(m.reconciles.namespace.as_deref(), Some("demo"));
         assert_eq!(m.reconciles.label_selector.as_deref(), Some("app=web"));
         assert_eq!(m.owns[0].kind, "Pod");
-        assert!(!m.watches[0].kind.namespaced);
+        assert_eq!(m.watches[0].kind.kind, "Node");
         assert!(
             matches!(&m.watches[0].mapping, wit::WatchMapping::IndexLookup(l) if l.index == "by-node")
         );

@@ -1,4 +1,5 @@
-//! [`Object`]: what the SDK needs to know about a Kubernetes type, and [`Kind`], its runtime form.
+//! [`Object`]: what the SDK needs to know about a Kubernetes type, [`Kind`], its runtime
+//! form, and [`CustomResourceExt`], the CustomResourceDefinition of a custom kind.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use serde::Serialize;
@@ -7,7 +8,8 @@ use serde::de::DeserializeOwned;
 /// A Kubernetes object type the SDK can read and write.
 ///
 /// Every k8s-openapi type with `ObjectMeta` (Pod, ConfigMap, Deployment, ...) implements it
-/// already. For a custom resource, implement it on your serde struct:
+/// already. For a custom resource, implement it on your serde struct (and
+/// [`CustomResourceExt`] to ship its CRD in the manifest):
 ///
 /// ```
 /// use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -31,7 +33,6 @@ use serde::de::DeserializeOwned;
 ///     const GROUP: &'static str = "example.com";
 ///     const VERSION: &'static str = "v1";
 ///     const KIND: &'static str = "Greeting";
-///     const PLURAL: Option<&'static str> = Some("greetings");
 ///     const NAMESPACED: bool = true;
 ///     fn meta(&self) -> &ObjectMeta {
 ///         &self.metadata
@@ -45,13 +46,59 @@ pub trait Object: Serialize + DeserializeOwned {
     const VERSION: &'static str;
     /// Kind, e.g. `Pod`.
     const KIND: &'static str;
-    /// URL plural, e.g. `pods`; `None` lets the host guess it (see the WIT `kind` record).
+    /// Ignored: `kubewasm:controller@0.2.0` kinds carry no plural (the host resolves it from
+    /// discovery, or from the CRD in the manifest's `custom-resources`).
+    #[deprecated(
+        note = "ignored since kubewasm:controller@0.2.0: the host resolves plurals from discovery or from Manifest::custom_resource"
+    )]
     const PLURAL: Option<&'static str> = None;
-    /// Whether objects live in a namespace.
+    /// Whether objects live in a namespace. [`Api::namespaced`](crate::Api::namespaced) on a
+    /// kind where this is `false` does not compile.
     const NAMESPACED: bool;
 
     /// The object's metadata (namespace and name are read from here by writes).
     fn meta(&self) -> &ObjectMeta;
+}
+
+/// A custom kind whose CustomResourceDefinition the plugin ships in its manifest
+/// ([`Manifest::custom_resource`](crate::Manifest::custom_resource)): the host learns the
+/// kind's plural and scope from it before the API server serves the kind, `kubewasm plugin crd`
+/// prints it and `kubewasm dev` installs it.
+///
+/// ```
+/// # use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+/// # #[derive(serde::Serialize, serde::Deserialize)]
+/// # struct Greeting { metadata: ObjectMeta }
+/// # impl kubewasm_sdk::Object for Greeting {
+/// #     const GROUP: &'static str = "example.com";
+/// #     const VERSION: &'static str = "v1";
+/// #     const KIND: &'static str = "Greeting";
+/// #     const NAMESPACED: bool = true;
+/// #     fn meta(&self) -> &ObjectMeta { &self.metadata }
+/// # }
+/// use serde_json::json;
+///
+/// impl kubewasm_sdk::CustomResourceExt for Greeting {
+///     fn crd() -> serde_json::Value {
+///         json!({
+///             "apiVersion": "apiextensions.k8s.io/v1",
+///             "kind": "CustomResourceDefinition",
+///             "metadata": {"name": "greetings.example.com"},
+///             "spec": {
+///                 "group": "example.com",
+///                 "names": {"kind": "Greeting", "plural": "greetings", "singular": "greeting"},
+///                 "scope": "Namespaced",
+///                 "versions": [{"name": "v1", "served": true, "storage": true,
+///                     "schema": {"openAPIV3Schema": {"type": "object",
+///                         "x-kubernetes-preserve-unknown-fields": true}}}]
+///             }
+///         })
+///     }
+/// }
+/// ```
+pub trait CustomResourceExt: Object {
+    /// The kind's CustomResourceDefinition (`apiextensions.k8s.io/v1`) as JSON.
+    fn crd() -> serde_json::Value;
 }
 
 /// Whether a k8s-openapi resource scope is namespaced. Implemented for k8s-openapi's scopes.
@@ -79,7 +126,6 @@ where
     const GROUP: &'static str = T::GROUP;
     const VERSION: &'static str = T::VERSION;
     const KIND: &'static str = T::KIND;
-    const PLURAL: Option<&'static str> = Some(T::URL_PATH_SEGMENT);
     const NAMESPACED: bool = <T::Scope as Scope>::NAMESPACED;
 
     fn meta(&self) -> &ObjectMeta {
@@ -96,9 +142,8 @@ pub struct Kind {
     pub version: &'static str,
     /// Kind name.
     pub kind: &'static str,
-    /// URL plural, if known.
-    pub plural: Option<&'static str>,
-    /// Namespaced or cluster-scoped.
+    /// Namespaced or cluster-scoped (not sent to the host, which learns it from discovery;
+    /// the fake host and [`Api`](crate::Api) use it).
     pub namespaced: bool,
 }
 
@@ -109,8 +154,16 @@ impl Kind {
             group: T::GROUP,
             version: T::VERSION,
             kind: T::KIND,
-            plural: T::PLURAL,
             namespaced: T::NAMESPACED,
+        }
+    }
+
+    /// `apiVersion` as objects spell it: `v1` or `apps/v1`.
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.to_owned()
+        } else {
+            format!("{}/{}", self.group, self.version)
         }
     }
 }
@@ -122,18 +175,17 @@ mod tests {
     use k8s_openapi::api::core::v1::{Node, Pod};
 
     #[test]
-    fn k8s_openapi_types_carry_group_version_kind_plural_and_scope() {
+    fn k8s_openapi_types_carry_group_version_kind_and_scope() {
         assert_eq!(
             Kind::of::<Pod>(),
             Kind {
                 group: "",
                 version: "v1",
                 kind: "Pod",
-                plural: Some("pods"),
                 namespaced: true
             }
         );
-        assert_eq!(Kind::of::<Deployment>().group, "apps");
+        assert_eq!(Kind::of::<Deployment>().api_version(), "apps/v1");
         assert!(!Kind::of::<Node>().namespaced);
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 use crate::bindings::exports::kubewasm::controller::reconciler as wit;
 use crate::error::Result;
 use crate::manifest::Manifest;
-use crate::object::Kind;
+use crate::object::{Kind, Object};
 
 /// A reconciler. Implement it on a unit struct and export it with
 /// [`export_plugin!`](crate::export_plugin).
@@ -34,6 +34,7 @@ pub struct Request {
 
 /// Why a reconcile fired.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Reason {
     /// The object appeared (also at startup).
     Created,
@@ -53,11 +54,13 @@ pub enum Reason {
     Resync,
 }
 
-/// Names an object of any kind (in a [`Reason`]).
+/// Names an object of any kind (in a [`Reason`], or an [`Event`](crate::Event)'s related object).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ObjectRef {
     /// API group, `""` for core.
     pub group: String,
+    /// API version.
+    pub version: String,
     /// Kind name.
     pub kind: String,
     /// Namespace, `""` for cluster-scoped.
@@ -67,6 +70,18 @@ pub struct ObjectRef {
 }
 
 impl ObjectRef {
+    /// A reference to `obj` (its kind, and namespace and name from its metadata).
+    pub fn of<K: Object>(obj: &K) -> Self {
+        let meta = obj.meta();
+        Self {
+            group: K::GROUP.to_owned(),
+            version: K::VERSION.to_owned(),
+            kind: K::KIND.to_owned(),
+            namespace: meta.namespace.clone().unwrap_or_default(),
+            name: meta.name.clone().unwrap_or_default(),
+        }
+    }
+
     /// True when this refers to kind `k`.
     pub fn is(&self, k: &Kind) -> bool {
         self.group == k.group && self.kind == k.kind
@@ -93,7 +108,7 @@ impl Action {
         Self(None)
     }
 
-    /// Reconcile this key again after `after` (rounded to milliseconds).
+    /// Reconcile this key again after `after`.
     pub const fn requeue(after: Duration) -> Self {
         Self(Some(after))
     }
@@ -108,6 +123,7 @@ impl From<wit::Request> for Request {
     fn from(r: wit::Request) -> Self {
         let obj = |o: crate::bindings::kubewasm::controller::types::ObjectRef| ObjectRef {
             group: o.kind.group,
+            version: o.kind.version,
             kind: o.kind.kind,
             namespace: o.namespace.unwrap_or_default(),
             name: o.name,
@@ -133,7 +149,7 @@ impl From<Action> for wit::Action {
     fn from(a: Action) -> Self {
         match a.0 {
             None => wit::Action::Done,
-            Some(d) => wit::Action::RequeueAfter(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            Some(d) => wit::Action::RequeueAfter(u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)),
         }
     }
 }
@@ -143,13 +159,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn requeue_crosses_as_milliseconds_and_done_as_done() {
+    fn requeue_crosses_as_nanoseconds_and_done_as_done() {
         assert!(matches!(
             wit::Action::from(Action::done()),
             wit::Action::Done
         ));
         let requeue = wit::Action::from(Action::requeue(Duration::from_secs(2)));
-        assert!(matches!(requeue, wit::Action::RequeueAfter(2000)));
+        assert!(matches!(requeue, wit::Action::RequeueAfter(2_000_000_000)));
+        let forever = wit::Action::from(Action::requeue(Duration::MAX));
+        assert!(matches!(forever, wit::Action::RequeueAfter(u64::MAX)));
         assert_eq!(
             Action::requeue(Duration::from_millis(5)).requeue_after(),
             Some(Duration::from_millis(5))

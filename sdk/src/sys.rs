@@ -1,11 +1,12 @@
 //! The one seam between the typed API and the host: every raw WIT call goes through here.
 //!
-//! Functions take SDK types ([`Kind`], `&str`, bytes) and return SDK errors. In a
-//! `wasm32` build they call the host through the WIT imports; in a native build (a plugin's
-//! `cargo test`) they call the fake host of [`crate::testing`] installed on the current
-//! thread, or fail with [`Error::Internal`](crate::Error::Internal) naming the fix.
+//! Functions take SDK types ([`Kind`](crate::Kind), namespaces as `Option<&str>`, bytes) and
+//! return SDK errors. In a `wasm32` build they call the host through the WIT imports; in a
+//! native build (a plugin's `cargo test`) they call the fake host of [`crate::testing`]
+//! installed on the current thread, or fail with [`Error::Internal`](crate::Error::Internal)
+//! naming the fix.
 
-pub(crate) use crate::data::PatchBody;
+pub(crate) use crate::data::{EventRecord, ObjectKey, PatchBody, Subresource};
 
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::*;
@@ -16,11 +17,25 @@ pub(crate) use crate::testing::sys::*;
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "testing")))]
 pub(crate) use no_host::*;
 
+/// The wall clock, to the second (as Kubernetes timestamps are).
+#[cfg_attr(
+    all(not(target_arch = "wasm32"), feature = "testing"),
+    allow(dead_code)
+)]
+fn system_now() -> k8s_openapi::jiff::Timestamp {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    k8s_openapi::jiff::Timestamp::from_second(i64::try_from(secs).unwrap_or(0))
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
+}
+
 /// The real host, through the WIT imports.
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use super::PatchBody;
+    use super::{EventRecord, ObjectKey, PatchBody, Subresource};
     use crate::bindings::kubewasm::controller::{cache, client, events, log, types};
+    use crate::data::{DeleteParams, EventType, ListParams, Propagation};
     use crate::error::Result;
     use crate::object::Kind;
 
@@ -29,157 +44,163 @@ mod wasm {
             group: kind.group.to_owned(),
             version: kind.version.to_owned(),
             kind: kind.kind.to_owned(),
-            plural: kind.plural.map(str::to_owned),
-            namespaced: kind.namespaced,
         }
     }
 
-    fn ns(namespace: &str) -> Option<String> {
-        (!namespace.is_empty()).then(|| namespace.to_owned())
+    fn params(namespace: Option<&str>, lp: &ListParams) -> cache::ListParams {
+        cache::ListParams {
+            namespace: namespace.map(str::to_owned),
+            label_selector: lp.label_selector.clone(),
+            field_selector: lp.field_selector.clone(),
+            index: lp.index.as_ref().map(|(name, value)| cache::IndexQuery {
+                name: name.clone(),
+                value: value.clone(),
+            }),
+        }
     }
 
-    pub(crate) fn get(kind: &Kind, namespace: &str, name: &str) -> Result<Option<Vec<u8>>> {
-        Ok(cache::get(&wit_kind(kind), ns(namespace).as_deref(), name)?)
+    fn field_list(fields: Option<&[&str]>) -> Option<Vec<String>> {
+        fields.map(|f| f.iter().map(|f| (*f).to_owned()).collect())
     }
 
-    pub(crate) fn list(kind: &Kind, namespace: &str, selector: &str) -> Result<Vec<u8>> {
-        let selector = (!selector.is_empty()).then_some(selector);
+    fn sub(s: Option<Subresource>) -> Option<types::Subresource> {
+        s.map(|s| match s {
+            Subresource::Status => types::Subresource::Status,
+            Subresource::Scale => types::Subresource::Scale,
+        })
+    }
+
+    pub(crate) fn get(
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        fields: Option<&[&str]>,
+    ) -> Result<Option<Vec<u8>>> {
+        Ok(cache::get(
+            &wit_kind(kind),
+            namespace,
+            name,
+            field_list(fields).as_deref(),
+        )?)
+    }
+
+    pub(crate) fn list(
+        kind: &Kind,
+        namespace: Option<&str>,
+        lp: &ListParams,
+        fields: Option<&[&str]>,
+    ) -> Result<Vec<u8>> {
         Ok(cache::list(
             &wit_kind(kind),
-            ns(namespace).as_deref(),
-            selector,
+            &params(namespace, lp),
+            field_list(fields).as_deref(),
         )?)
     }
 
-    pub(crate) fn list_by_index(kind: &Kind, index: &str, value: &str) -> Result<Vec<u8>> {
-        Ok(cache::list_by_index(&wit_kind(kind), index, value)?)
-    }
-
-    fn field_list(fields: &[&str]) -> Vec<String> {
-        fields.iter().map(|f| (*f).to_owned()).collect()
-    }
-
-    pub(crate) fn get_fields(
+    pub(crate) fn keys(
         kind: &Kind,
-        namespace: &str,
-        name: &str,
-        fields: &[&str],
-    ) -> Result<Option<Vec<u8>>> {
-        Ok(cache::get_fields(
-            &wit_kind(kind),
-            ns(namespace).as_deref(),
-            name,
-            &field_list(fields),
-        )?)
+        namespace: Option<&str>,
+        lp: &ListParams,
+    ) -> Result<Vec<ObjectKey>> {
+        Ok(cache::keys(&wit_kind(kind), &params(namespace, lp))?
+            .into_iter()
+            .map(|k| ObjectKey {
+                namespace: k.namespace,
+                name: k.name,
+            })
+            .collect())
     }
 
-    pub(crate) fn list_fields(
-        kind: &Kind,
-        namespace: &str,
-        selector: &str,
-        fields: &[&str],
-    ) -> Result<Vec<u8>> {
-        let selector = (!selector.is_empty()).then_some(selector);
-        Ok(cache::list_fields(
-            &wit_kind(kind),
-            ns(namespace).as_deref(),
-            selector,
-            &field_list(fields),
-        )?)
+    pub(crate) fn count(kind: &Kind, namespace: Option<&str>, lp: &ListParams) -> Result<u64> {
+        Ok(cache::count(&wit_kind(kind), &params(namespace, lp))?)
     }
 
-    pub(crate) fn list_by_index_fields(
-        kind: &Kind,
-        index: &str,
-        value: &str,
-        fields: &[&str],
-    ) -> Result<Vec<u8>> {
-        Ok(cache::list_by_index_fields(
-            &wit_kind(kind),
-            index,
-            value,
-            &field_list(fields),
-        )?)
-    }
-
-    pub(crate) fn create(kind: &Kind, namespace: &str, body: &[u8]) -> Result<Vec<u8>> {
-        Ok(client::create(
-            &wit_kind(kind),
-            ns(namespace).as_deref(),
-            body,
-        )?)
+    pub(crate) fn create(kind: &Kind, namespace: Option<&str>, body: &[u8]) -> Result<Vec<u8>> {
+        Ok(client::create(&wit_kind(kind), namespace, body)?)
     }
 
     pub(crate) fn replace(
         kind: &Kind,
-        namespace: &str,
+        namespace: Option<&str>,
         name: &str,
         body: &[u8],
-        status: bool,
+        subresource: Option<Subresource>,
     ) -> Result<Vec<u8>> {
-        let k = wit_kind(kind);
-        let n = ns(namespace);
-        Ok(if status {
-            client::replace_status(&k, n.as_deref(), name, body)?
-        } else {
-            client::replace(&k, n.as_deref(), name, body)?
-        })
+        Ok(client::replace(
+            &wit_kind(kind),
+            namespace,
+            name,
+            body,
+            sub(subresource),
+        )?)
     }
 
     pub(crate) fn patch(
         kind: &Kind,
-        namespace: &str,
+        namespace: Option<&str>,
         name: &str,
         patch: PatchBody,
-        status: bool,
+        subresource: Option<Subresource>,
     ) -> Result<Vec<u8>> {
         let patch = match patch {
             PatchBody::Merge(b) => client::PatchBody::Merge(b),
             PatchBody::Json(b) => client::PatchBody::JsonPatch(b),
+            PatchBody::Strategic(b) => client::PatchBody::StrategicMerge(b),
             PatchBody::Apply { body, force } => {
                 client::PatchBody::Apply(client::ApplyPatch { body, force })
             }
         };
         Ok(client::patch(
             &wit_kind(kind),
-            ns(namespace).as_deref(),
+            namespace,
             name,
             &patch,
-            status,
+            sub(subresource),
         )?)
     }
 
-    pub(crate) fn delete(kind: &Kind, namespace: &str, name: &str) -> Result<()> {
-        Ok(client::delete(
-            &wit_kind(kind),
-            ns(namespace).as_deref(),
-            name,
-        )?)
-    }
-
-    pub(crate) fn record_event(
+    pub(crate) fn delete(
         kind: &Kind,
-        namespace: &str,
+        namespace: Option<&str>,
         name: &str,
-        warning: bool,
-        reason: &str,
-        note: &str,
-        action: &str,
+        dp: &DeleteParams,
     ) -> Result<()> {
+        let options = client::DeleteOptions {
+            propagation: dp.propagation.map(|p| match p {
+                Propagation::Background => client::Propagation::Background,
+                Propagation::Foreground => client::Propagation::Foreground,
+                Propagation::Orphan => client::Propagation::Orphan,
+            }),
+            uid: dp.uid.clone(),
+            resource_version: dp.resource_version.clone(),
+        };
+        Ok(client::delete(&wit_kind(kind), namespace, name, &options)?)
+    }
+
+    pub(crate) fn record_event(record: &EventRecord<'_>) -> Result<()> {
+        let e = record.event;
         let event = events::Event {
             regarding: types::ObjectRef {
-                kind: wit_kind(kind),
-                namespace: ns(namespace),
-                name: name.to_owned(),
+                kind: wit_kind(&record.kind),
+                namespace: record.namespace.map(str::to_owned),
+                name: record.name.to_owned(),
             },
-            event_type: if warning {
-                events::EventType::Warning
-            } else {
-                events::EventType::Normal
+            related: e.related.as_ref().map(|r| types::ObjectRef {
+                kind: types::Kind {
+                    group: r.group.clone(),
+                    version: r.version.clone(),
+                    kind: r.kind.clone(),
+                },
+                namespace: (!r.namespace.is_empty()).then(|| r.namespace.clone()),
+                name: r.name.clone(),
+            }),
+            event_type: match e.event_type {
+                EventType::Normal => events::EventType::Normal,
+                EventType::Warning => events::EventType::Warning,
             },
-            reason: reason.to_owned(),
-            note: note.to_owned(),
-            action: action.to_owned(),
+            reason: e.reason.clone(),
+            note: e.note.clone(),
+            action: e.action.clone(),
         };
         Ok(events::record_event(&event)?)
     }
@@ -194,12 +215,17 @@ mod wasm {
         };
         log::log(level, message);
     }
+
+    pub(crate) fn now() -> k8s_openapi::jiff::Timestamp {
+        super::system_now()
+    }
 }
 
 /// A native build without the `testing` feature: there is no host to call.
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "testing")))]
 mod no_host {
-    use super::PatchBody;
+    use super::{EventRecord, ObjectKey, PatchBody, Subresource};
+    use crate::data::{DeleteParams, ListParams};
     use crate::error::{Error, Result};
     use crate::object::Kind;
 
@@ -212,49 +238,59 @@ mod no_host {
         ))
     }
 
-    pub(crate) fn get(_: &Kind, _: &str, _: &str) -> Result<Option<Vec<u8>>> {
-        no_host()
-    }
-    pub(crate) fn list(_: &Kind, _: &str, _: &str) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn list_by_index(_: &Kind, _: &str, _: &str) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn get_fields(_: &Kind, _: &str, _: &str, _: &[&str]) -> Result<Option<Vec<u8>>> {
-        no_host()
-    }
-    pub(crate) fn list_fields(_: &Kind, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn list_by_index_fields(_: &Kind, _: &str, _: &str, _: &[&str]) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn create(_: &Kind, _: &str, _: &[u8]) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn replace(_: &Kind, _: &str, _: &str, _: &[u8], _: bool) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn patch(_: &Kind, _: &str, _: &str, _: PatchBody, _: bool) -> Result<Vec<u8>> {
-        no_host()
-    }
-    pub(crate) fn delete(_: &Kind, _: &str, _: &str) -> Result<()> {
-        no_host()
-    }
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn record_event(
+    pub(crate) fn get(
         _: &Kind,
+        _: Option<&str>,
         _: &str,
+        _: Option<&[&str]>,
+    ) -> Result<Option<Vec<u8>>> {
+        no_host()
+    }
+    pub(crate) fn list(
+        _: &Kind,
+        _: Option<&str>,
+        _: &ListParams,
+        _: Option<&[&str]>,
+    ) -> Result<Vec<u8>> {
+        no_host()
+    }
+    pub(crate) fn keys(_: &Kind, _: Option<&str>, _: &ListParams) -> Result<Vec<ObjectKey>> {
+        no_host()
+    }
+    pub(crate) fn count(_: &Kind, _: Option<&str>, _: &ListParams) -> Result<u64> {
+        no_host()
+    }
+    pub(crate) fn create(_: &Kind, _: Option<&str>, _: &[u8]) -> Result<Vec<u8>> {
+        no_host()
+    }
+    pub(crate) fn replace(
+        _: &Kind,
+        _: Option<&str>,
         _: &str,
-        _: bool,
+        _: &[u8],
+        _: Option<Subresource>,
+    ) -> Result<Vec<u8>> {
+        no_host()
+    }
+    pub(crate) fn patch(
+        _: &Kind,
+        _: Option<&str>,
         _: &str,
-        _: &str,
-        _: &str,
-    ) -> Result<()> {
+        _: PatchBody,
+        _: Option<Subresource>,
+    ) -> Result<Vec<u8>> {
+        no_host()
+    }
+    pub(crate) fn delete(_: &Kind, _: Option<&str>, _: &str, _: &DeleteParams) -> Result<()> {
+        no_host()
+    }
+    pub(crate) fn record_event(_: &EventRecord<'_>) -> Result<()> {
         no_host()
     }
     pub(crate) fn log(level: crate::data::Level, message: &str) {
         eprintln!("[{level:?}] {message}");
+    }
+    pub(crate) fn now() -> k8s_openapi::jiff::Timestamp {
+        super::system_now()
     }
 }
