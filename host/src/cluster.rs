@@ -8,12 +8,14 @@ use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
-use kube::api::{DeleteParams, Patch, PatchParams, PostParams, PropagationPolicy};
-use kubewasm_controller::{InformerHandle, LabelSelector};
+use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
+use kubewasm_controller::InformerHandle;
+use kubewasm_core::ObjectKey;
 use serde_json::value::RawValue;
 
 use crate::runtime::{
-    ApiError, Backend, EventRecord, EventType, Index, Kind, PatchRequest, Subresource,
+    ApiError, Backend, DeleteOptions, EventRecord, EventType, Index, Kind, ListQuery, PatchRequest,
+    Propagation, Subresource,
 };
 
 /// A plugin's view of the cluster. Every call has already passed the plugin's manifest check.
@@ -78,6 +80,37 @@ impl ClusterBackend {
             )));
         }
         Ok(informer.store())
+    }
+
+    /// The cached entries `query` selects: the index or the store's namespace and label
+    /// indexes narrow first, then the remaining filters look at each candidate.
+    fn entries(
+        &self,
+        kind: &Kind,
+        query: &ListQuery,
+    ) -> Result<Vec<std::sync::Arc<kubewasm_controller::Entry>>, ApiError> {
+        let store = self.store(kind)?;
+        let namespace = query.namespace.as_deref().filter(|_| kind.namespaced);
+        let mut entries = match &query.index {
+            Some(q) => {
+                let mut found = store
+                    .list_by_index(&store_index_name(&q.index), &q.value)
+                    .map_err(|e| ApiError::Internal(e.to_string()))?;
+                found.retain(|e| {
+                    namespace.is_none_or(|ns| e.namespace() == Some(ns))
+                        && query
+                            .labels
+                            .as_ref()
+                            .is_none_or(|sel| sel.matches(e.labels()))
+                });
+                found
+            }
+            None => store.list(namespace, query.labels.as_ref()),
+        };
+        if let Some(fields) = &query.fields {
+            entries.retain(|e| fields.matches_json(e.json()));
+        }
+        Ok(entries)
     }
 
     async fn send(&self, request: http::Request<Vec<u8>>) -> Result<Bytes, ApiError> {
@@ -174,30 +207,24 @@ impl Backend for ClusterBackend {
             .map(|e| e.json().clone()))
     }
 
-    fn list(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: Option<&LabelSelector>,
-    ) -> Result<Vec<Bytes>, ApiError> {
+    fn list(&self, kind: &Kind, query: &ListQuery) -> Result<Vec<Bytes>, ApiError> {
         Ok(self
-            .store(kind)?
-            .list(namespace.filter(|_| kind.namespaced), selector)
+            .entries(kind, query)?
             .into_iter()
             .map(|e| e.json().clone())
             .collect())
     }
 
-    fn list_by_index(
-        &self,
-        kind: &Kind,
-        index: &Index,
-        value: &str,
-    ) -> Result<Vec<Bytes>, ApiError> {
-        self.store(kind)?
-            .list_by_index(&store_index_name(index), value)
-            .map(|entries| entries.into_iter().map(|e| e.json().clone()).collect())
-            .map_err(|e| ApiError::Internal(e.to_string()))
+    fn keys(&self, kind: &Kind, query: &ListQuery) -> Result<Vec<ObjectKey>, ApiError> {
+        Ok(self
+            .entries(kind, query)?
+            .into_iter()
+            .map(|e| e.key().clone())
+            .collect())
+    }
+
+    fn count(&self, kind: &Kind, query: &ListQuery) -> Result<u64, ApiError> {
+        Ok(self.entries(kind, query)?.len() as u64)
     }
 
     fn create<'a>(
@@ -225,9 +252,9 @@ impl Backend for ClusterBackend {
         Box::pin(async move {
             let url = collection(kind, namespace)?;
             let pp = PostParams::default();
-            let request = match subresource {
-                Subresource::Main => url.replace(name, &pp, body.to_vec()),
-                Subresource::Status => url.replace_subresource("status", name, &pp, body.to_vec()),
+            let request = match subresource.path() {
+                None => url.replace(name, &pp, body.to_vec()),
+                Some(sub) => url.replace_subresource(sub, name, &pp, body.to_vec()),
             }
             .map_err(build_error)?;
             self.send(request).await
@@ -245,13 +272,17 @@ impl Backend for ClusterBackend {
         Box::pin(async move {
             let (params, body) = match &patch {
                 PatchRequest::Merge(b) => (PatchParams::default(), Patch::Merge(raw(b)?)),
+                PatchRequest::StrategicMerge(b) => {
+                    (PatchParams::default(), Patch::Strategic(raw(b)?))
+                }
                 PatchRequest::Json(b) => {
                     // Sent as is: the server validates the operations.
                     let mut path = collection_path(kind, namespace)?;
                     path.push('/');
                     path.push_str(name);
-                    if subresource == Subresource::Status {
-                        path.push_str("/status");
+                    if let Some(sub) = subresource.path() {
+                        path.push('/');
+                        path.push_str(sub);
                     }
                     let request = http::Request::patch(path)
                         .header(http::header::CONTENT_TYPE, "application/json-patch+json")
@@ -272,9 +303,9 @@ impl Backend for ClusterBackend {
                 }
             };
             let url = collection(kind, namespace)?;
-            let request = match subresource {
-                Subresource::Main => url.patch(name, &params, &body),
-                Subresource::Status => url.patch_subresource("status", name, &params, &body),
+            let request = match subresource.path() {
+                None => url.patch(name, &params, &body),
+                Some(sub) => url.patch_subresource(sub, name, &params, &body),
             }
             .map_err(build_error)?;
             self.send(request).await
@@ -286,10 +317,21 @@ impl Backend for ClusterBackend {
         kind: &'a Kind,
         namespace: Option<&'a str>,
         name: &'a str,
+        options: DeleteOptions,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
+            let preconditions = (options.uid.is_some() || options.resource_version.is_some())
+                .then_some(Preconditions {
+                    uid: options.uid,
+                    resource_version: options.resource_version,
+                });
             let params = DeleteParams {
-                propagation_policy: Some(PropagationPolicy::Background),
+                propagation_policy: options.propagation.map(|p| match p {
+                    Propagation::Background => PropagationPolicy::Background,
+                    Propagation::Foreground => PropagationPolicy::Foreground,
+                    Propagation::Orphan => PropagationPolicy::Orphan,
+                }),
+                preconditions,
                 ..DeleteParams::default()
             };
             let request = collection(kind, namespace)?
@@ -350,6 +392,13 @@ impl Backend for ClusterBackend {
                         .as_ref()
                         .and_then(|e| e.resource_version().map(str::to_owned)),
                     field_path: None,
+                }),
+                related: event.related.map(|r| ObjectReference {
+                    api_version: Some(r.kind.api_version()),
+                    kind: Some(r.kind.kind),
+                    namespace: r.namespace,
+                    name: Some(r.name),
+                    ..ObjectReference::default()
                 }),
                 ..Event::default()
             };

@@ -1,6 +1,7 @@
 //! [`ApiError`]: the typed error of the WIT contract, on the host side.
 
-use super::bindings::kubewasm::controller::types::Error as WitError;
+use super::bindings::v1::kubewasm::controller::types::Error as WitErrorV1;
+use super::bindings::v2::kubewasm::controller::types::Error as WitError;
 
 /// The error a host call hands back to a plugin, and the error a plugin returns from
 /// `reconcile`. One case per WIT `error` case; see `wit/types.wit` for when each happens.
@@ -65,6 +66,38 @@ impl From<WitError> for ApiError {
             WitError::Unavailable(m) => Self::Unavailable(m),
             WitError::Internal(m) => Self::Internal(m),
             WitError::Other(m) => Self::Other(m),
+        }
+    }
+}
+
+impl From<ApiError> for WitErrorV1 {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::NotFound(m) => Self::NotFound(m),
+            ApiError::AlreadyExists(m) => Self::AlreadyExists(m),
+            ApiError::Conflict(m) => Self::Conflict(m),
+            ApiError::Forbidden(m) => Self::Forbidden(m),
+            ApiError::Invalid(m) => Self::Invalid(m),
+            ApiError::NotSynced(m) => Self::NotSynced(m),
+            ApiError::Unavailable(m) => Self::Unavailable(m),
+            ApiError::Internal(m) => Self::Internal(m),
+            ApiError::Other(m) => Self::Other(m),
+        }
+    }
+}
+
+impl From<WitErrorV1> for ApiError {
+    fn from(e: WitErrorV1) -> Self {
+        match e {
+            WitErrorV1::NotFound(m) => Self::NotFound(m),
+            WitErrorV1::AlreadyExists(m) => Self::AlreadyExists(m),
+            WitErrorV1::Conflict(m) => Self::Conflict(m),
+            WitErrorV1::Forbidden(m) => Self::Forbidden(m),
+            WitErrorV1::Invalid(m) => Self::Invalid(m),
+            WitErrorV1::NotSynced(m) => Self::NotSynced(m),
+            WitErrorV1::Unavailable(m) => Self::Unavailable(m),
+            WitErrorV1::Internal(m) => Self::Internal(m),
+            WitErrorV1::Other(m) => Self::Other(m),
         }
     }
 }

@@ -2,14 +2,17 @@
 //! writes to an API client.
 //!
 //! The host's informer store and kube client implement it in production;
-//! [`MemoryBackend`](super::MemoryBackend) implements it on a map for tests.
+//! [`MemoryBackend`](super::MemoryBackend) implements it on a map for tests. Its shape follows
+//! `kubewasm:controller@0.2.0` (`wit/`); the 0.1.0 imports are served by the same calls.
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::api_error::ApiError;
+use super::field_selector::FieldSelector;
 use super::manifest::{Index, Kind};
 use kubewasm_controller::LabelSelector;
+use kubewasm_core::{LabelSource, ObjectKey, ObjectRef};
 
 /// Which part of an object a write targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,6 +21,19 @@ pub enum Subresource {
     Main,
     /// The `status` subresource.
     Status,
+    /// The `scale` subresource (an `autoscaling/v1` `Scale`).
+    Scale,
+}
+
+impl Subresource {
+    /// The URL segment, `None` for the object itself.
+    pub fn path(self) -> Option<&'static str> {
+        match self {
+            Self::Main => None,
+            Self::Status => Some("status"),
+            Self::Scale => Some("scale"),
+        }
+    }
 }
 
 /// A patch, with its content type decided.
@@ -27,6 +43,9 @@ pub enum PatchRequest {
     Merge(Bytes),
     /// JSON patch (RFC 6902).
     Json(Bytes),
+    /// Kubernetes strategic merge patch (built-in kinds only; the API server refuses it for
+    /// custom resources).
+    StrategicMerge(Bytes),
     /// Server-side apply.
     Apply {
         /// The applied configuration (JSON).
@@ -36,6 +55,93 @@ pub enum PatchRequest {
         /// The field manager, `kubewasm-<plugin>`.
         field_manager: String,
     },
+}
+
+impl PatchRequest {
+    /// The body sent, whatever the patch type.
+    pub fn body(&self) -> &Bytes {
+        match self {
+            Self::Merge(b) | Self::Json(b) | Self::StrategicMerge(b) => b,
+            Self::Apply { body, .. } => body,
+        }
+    }
+}
+
+/// What happens to the objects a deleted object owns (`propagationPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Delete now; the garbage collector deletes dependents afterwards.
+    Background,
+    /// The object stays until its dependents are gone.
+    Foreground,
+    /// Dependents stay; their owner references are removed.
+    Orphan,
+}
+
+/// How to delete: propagation and preconditions.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DeleteOptions {
+    /// `None` = the kind's default.
+    pub propagation: Option<Propagation>,
+    /// Delete only while the object has this uid (else [`ApiError::Conflict`]).
+    pub uid: Option<String>,
+    /// Delete only while the object has this resourceVersion (else [`ApiError::Conflict`]).
+    pub resource_version: Option<String>,
+}
+
+/// A lookup in a declared index.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexQuery {
+    /// The index, as the manifest declared it.
+    pub index: Index,
+    /// The value looked up.
+    pub value: String,
+}
+
+/// Which objects of a kind a list-shaped read selects (the WIT `list-params`, parsed). Every
+/// filter given must match.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this namespace; `None` = every namespace.
+    pub namespace: Option<String>,
+    /// Only objects whose labels match.
+    pub labels: Option<LabelSelector>,
+    /// Only objects whose fields match.
+    pub fields: Option<FieldSelector>,
+    /// Only objects whose declared index holds a value.
+    pub index: Option<IndexQuery>,
+}
+
+impl ListQuery {
+    /// Every object in `namespace` (every namespace when `None`).
+    pub fn namespace(namespace: Option<&str>) -> Self {
+        Self {
+            namespace: namespace.map(str::to_owned),
+            ..Self::default()
+        }
+    }
+
+    /// Whether an object (its namespace, labels and JSON text) passes the namespace, label
+    /// and field filters. Backends whose stores answer some filters with indexes check the
+    /// rest with it; the index filter is the backend's to answer.
+    pub fn matches<L: LabelSource + ?Sized>(
+        &self,
+        namespace: Option<&str>,
+        labels: &L,
+        json: &[u8],
+    ) -> bool {
+        if let Some(ns) = &self.namespace
+            && namespace != Some(ns.as_str())
+        {
+            return false;
+        }
+        if let Some(sel) = &self.labels
+            && !sel.matches(labels)
+        {
+            return false;
+        }
+        self.fields.as_ref().is_none_or(|f| f.matches_json(json))
+    }
 }
 
 /// Normal or warning.
@@ -56,6 +162,8 @@ pub struct EventRecord {
     pub namespace: Option<String>,
     /// Its name.
     pub name: String,
+    /// A second object the event is about (`related`), e.g. the Pod of a Deployment's event.
+    pub related: Option<ObjectRef>,
     /// Normal or warning.
     pub event_type: EventType,
     /// CamelCase reason.
@@ -85,27 +193,33 @@ pub trait Backend: Send + Sync + 'static {
         name: &str,
     ) -> Result<Option<Bytes>, ApiError>;
 
-    /// Objects of `kind` in `namespace` (every namespace when `None`) matching `selector`.
+    /// The objects of `kind` that `query` selects, in no particular order.
     ///
     /// # Errors
-    /// As [`Backend::get`].
-    fn list(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: Option<&LabelSelector>,
-    ) -> Result<Vec<Bytes>, ApiError>;
+    /// As [`Backend::get`]; [`ApiError::Invalid`] for an index the backend does not keep.
+    fn list(&self, kind: &Kind, query: &ListQuery) -> Result<Vec<Bytes>, ApiError>;
 
-    /// Objects of `kind` whose `index` holds `value`.
+    /// The keys of the objects `query` selects. The default reads them from [`Backend::list`]'s
+    /// objects; backends that keep keys apart from bodies answer without touching the JSON.
     ///
     /// # Errors
-    /// As [`Backend::get`].
-    fn list_by_index(
-        &self,
-        kind: &Kind,
-        index: &Index,
-        value: &str,
-    ) -> Result<Vec<Bytes>, ApiError>;
+    /// As [`Backend::list`].
+    fn keys(&self, kind: &Kind, query: &ListQuery) -> Result<Vec<ObjectKey>, ApiError> {
+        self.list(kind, query)?
+            .iter()
+            .map(|b| key_of(b))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| ApiError::Internal(format!("a cached {kind} has no metadata.name")))
+    }
+
+    /// How many objects `query` selects. The default counts [`Backend::list`]'s objects (a
+    /// reference-count bump each, no copy).
+    ///
+    /// # Errors
+    /// As [`Backend::list`].
+    fn count(&self, kind: &Kind, query: &ListQuery) -> Result<u64, ApiError> {
+        Ok(self.list(kind, query)?.len() as u64)
+    }
 
     /// Creates an object.
     fn create<'a>(
@@ -115,7 +229,7 @@ pub trait Backend: Send + Sync + 'static {
         body: Bytes,
     ) -> BoxFuture<'a, Result<Bytes, ApiError>>;
 
-    /// Replaces an object or its status.
+    /// Replaces an object or one of its subresources.
     fn replace<'a>(
         &'a self,
         kind: &'a Kind,
@@ -125,7 +239,7 @@ pub trait Backend: Send + Sync + 'static {
         subresource: Subresource,
     ) -> BoxFuture<'a, Result<Bytes, ApiError>>;
 
-    /// Patches an object or its status.
+    /// Patches an object or one of its subresources.
     fn patch<'a>(
         &'a self,
         kind: &'a Kind,
@@ -141,8 +255,27 @@ pub trait Backend: Send + Sync + 'static {
         kind: &'a Kind,
         namespace: Option<&'a str>,
         name: &'a str,
+        options: DeleteOptions,
     ) -> BoxFuture<'a, Result<(), ApiError>>;
 
     /// Records an Event.
     fn record_event(&self, event: EventRecord) -> BoxFuture<'_, Result<(), ApiError>>;
+}
+
+/// The key of an object given as JSON: `metadata.namespace` and `metadata.name`.
+fn key_of(json: &[u8]) -> Option<ObjectKey> {
+    #[derive(serde::Deserialize)]
+    struct Meta {
+        namespace: Option<String>,
+        name: String,
+    }
+    #[derive(serde::Deserialize)]
+    struct Object {
+        metadata: Meta,
+    }
+    let o: Object = serde_json::from_slice(json).ok()?;
+    Some(ObjectKey {
+        namespace: o.metadata.namespace,
+        name: o.metadata.name,
+    })
 }

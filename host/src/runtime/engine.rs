@@ -9,6 +9,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::bindings;
 use super::compile_cache::{CompileCache, CompileCacheError};
+use super::kinds::KindResolver;
 use super::state::HostState;
 
 /// A failure to build the runtime.
@@ -57,6 +58,12 @@ pub struct RuntimeConfig {
     /// The operator's policy: every plugin loaded gets its manifest narrowed by it (see
     /// [`crate::policy`]). Default none.
     pub policy: Option<Arc<crate::policy::Policy>>,
+    /// Where the plural and scope of a `kubewasm:controller@0.2.0` plugin's kinds are looked
+    /// up when it loads: the cluster's API discovery
+    /// ([`crate::cluster::DiscoveryResolver`]). `None` (the default) works offline: the
+    /// manifest's CRDs, a table of built-in kinds, else a guess with a warning (see
+    /// `kinds.rs`).
+    pub resolver: Option<Arc<dyn KindResolver>>,
 }
 
 impl Default for RuntimeConfig {
@@ -70,6 +77,7 @@ impl Default for RuntimeConfig {
             pool_keep_resident: 8 << 20,
             epoch_tick: Duration::from_millis(1),
             policy: None,
+            resolver: None,
         }
     }
 }
@@ -131,7 +139,10 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .map_err(|e| RuntimeError::Link(chain(&e)))?;
-        bindings::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+        // Both versions of the contract: a component imports one of them.
+        bindings::v2::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
+            .map_err(|e| RuntimeError::Link(chain(&e)))?;
+        bindings::v1::Plugin::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)
             .map_err(|e| RuntimeError::Link(chain(&e)))?;
         let cache = config
             .compile_cache_dir

@@ -3,48 +3,54 @@
 //! validation for the host and the SDK's fake host), and the model's refusals turned into the
 //! plugin's `forbidden` errors.
 
+use std::collections::HashMap;
+
+use serde_json::Value;
+
 use super::api_error::ApiError;
-use super::bindings::exports::kubewasm::controller::reconciler as wit;
-use super::bindings::kubewasm::controller::types as wit_types;
+use super::bindings::v1::exports::kubewasm::controller::reconciler as v1;
+use super::bindings::v1::kubewasm::controller::types as v1_types;
+use super::bindings::v2::exports::kubewasm::controller::reconciler as v2;
+use super::bindings::v2::kubewasm::controller::types as v2_types;
+use super::kinds::{KindName, ResolvedKind};
 
 pub use kubewasm_core::manifest::{
     Declaration, Denied, Index, Kind, KindRef, Manifest, ManifestError, MappingRef, Reconciles,
     Verb, Verbs, Watch, WatchMapping, guess_plural,
 };
 
-/// Validates the manifest a plugin exported.
+/// Validates a 0.1.0 manifest: its kinds carry their plural (or it is guessed) and scope.
 ///
 /// # Errors
 /// [`ManifestError`] listing every problem (see [`Manifest::validate`]).
-pub fn from_wit(m: wit::Manifest) -> Result<Manifest, ManifestError> {
-    Manifest::validate(declaration(m))
-}
-
-fn kind(k: wit_types::Kind) -> KindRef {
-    KindRef {
+pub fn from_v1(m: v1::Manifest) -> Result<Manifest, ManifestError> {
+    let kind = |k: v1_types::Kind| KindRef {
         group: k.group,
         version: k.version,
         kind: k.kind,
         plural: k.plural,
         namespaced: k.namespaced,
-    }
-}
-
-fn verb(v: wit::Verb) -> Verb {
-    match v {
-        wit::Verb::Get => Verb::Get,
-        wit::Verb::List => Verb::List,
-        wit::Verb::Watch => Verb::Watch,
-        wit::Verb::Create => Verb::Create,
-        wit::Verb::Update => Verb::Update,
-        wit::Verb::Patch => Verb::Patch,
-        wit::Verb::Delete => Verb::Delete,
-    }
-}
-
-/// The WIT manifest as plain data.
-fn declaration(m: wit::Manifest) -> Declaration {
-    Declaration {
+    };
+    let verb = |v: v1::Verb| match v {
+        v1::Verb::Get => Verb::Get,
+        v1::Verb::List => Verb::List,
+        v1::Verb::Watch => Verb::Watch,
+        v1::Verb::Create => Verb::Create,
+        v1::Verb::Update => Verb::Update,
+        v1::Verb::Patch => Verb::Patch,
+        v1::Verb::Delete => Verb::Delete,
+    };
+    let mapping = |m: v1::WatchMapping| match m {
+        v1::WatchMapping::OwnerReferences => MappingRef::OwnerReferences,
+        v1::WatchMapping::SameName => MappingRef::SameName,
+        v1::WatchMapping::Namespace => MappingRef::Namespace,
+        v1::WatchMapping::All => MappingRef::All,
+        v1::WatchMapping::IndexLookup(l) => MappingRef::IndexLookup {
+            index: l.index,
+            field: l.field,
+        },
+    };
+    Manifest::validate(Declaration {
         reconciles: kind(m.reconciles.kind),
         namespace: m.reconciles.namespace,
         label_selector: m.reconciles.label_selector,
@@ -52,19 +58,7 @@ fn declaration(m: wit::Manifest) -> Declaration {
         watches: m
             .watches
             .into_iter()
-            .map(|w| {
-                let mapping = match w.mapping {
-                    wit::WatchMapping::OwnerReferences => MappingRef::OwnerReferences,
-                    wit::WatchMapping::SameName => MappingRef::SameName,
-                    wit::WatchMapping::Namespace => MappingRef::Namespace,
-                    wit::WatchMapping::All => MappingRef::All,
-                    wit::WatchMapping::IndexLookup(l) => MappingRef::IndexLookup {
-                        index: l.index,
-                        field: l.field,
-                    },
-                };
-                (kind(w.kind), w.label_selector, mapping)
-            })
+            .map(|w| (kind(w.kind), w.label_selector, mapping(w.mapping)))
             .collect(),
         indexes: m
             .indexes
@@ -77,6 +71,156 @@ fn declaration(m: wit::Manifest) -> Declaration {
             .map(|p| (kind(p.kind), p.verbs.into_iter().map(verb).collect()))
             .collect(),
         concurrency: m.concurrency,
+    })
+}
+
+/// Every kind a 0.2.0 manifest names, to resolve before [`from_v2`].
+pub(crate) fn v2_kinds(m: &v2::Manifest) -> Vec<KindName> {
+    let name = |k: &v2_types::Kind| (k.group.clone(), k.version.clone(), k.kind.clone());
+    let mut out = vec![name(&m.reconciles.kind)];
+    out.extend(m.owns.iter().map(name));
+    out.extend(m.watches.iter().map(|w| name(&w.kind)));
+    out.extend(m.indexes.iter().map(|i| name(&i.kind)));
+    out.extend(m.permissions.iter().map(|p| name(&p.kind)));
+    out
+}
+
+/// Validates a 0.2.0 manifest, with the plural and scope of each kind from `resolved`
+/// (see `kinds.rs`).
+///
+/// # Errors
+/// [`ManifestError`] listing every problem (see [`Manifest::validate`]).
+pub(crate) fn from_v2(
+    m: v2::Manifest,
+    resolved: &HashMap<KindName, ResolvedKind>,
+) -> Result<Manifest, ManifestError> {
+    let kind = |k: v2_types::Kind| {
+        let r = resolved.get(&(k.group.clone(), k.version.clone(), k.kind.clone()));
+        KindRef {
+            plural: r.map(|r| r.plural.clone()),
+            namespaced: r.is_none_or(|r| r.namespaced),
+            group: k.group,
+            version: k.version,
+            kind: k.kind,
+        }
+    };
+    let verb = |v: v2::Verb| match v {
+        v2::Verb::Get => Verb::Get,
+        v2::Verb::List => Verb::List,
+        v2::Verb::Watch => Verb::Watch,
+        v2::Verb::Create => Verb::Create,
+        v2::Verb::Update => Verb::Update,
+        v2::Verb::Patch => Verb::Patch,
+        v2::Verb::Delete => Verb::Delete,
+    };
+    let mapping = |m: v2::WatchMapping| match m {
+        v2::WatchMapping::OwnerReferences => MappingRef::OwnerReferences,
+        v2::WatchMapping::SameName => MappingRef::SameName,
+        v2::WatchMapping::Namespace => MappingRef::Namespace,
+        v2::WatchMapping::All => MappingRef::All,
+        v2::WatchMapping::IndexLookup(l) => MappingRef::IndexLookup {
+            index: l.index,
+            field: l.field,
+        },
+    };
+    Manifest::validate(Declaration {
+        reconciles: kind(m.reconciles.kind),
+        namespace: m.reconciles.namespace,
+        label_selector: m.reconciles.label_selector,
+        owns: m.owns.into_iter().map(kind).collect(),
+        watches: m
+            .watches
+            .into_iter()
+            .map(|w| (kind(w.kind), w.label_selector, mapping(w.mapping)))
+            .collect(),
+        indexes: m
+            .indexes
+            .into_iter()
+            .map(|i| (i.name, kind(i.kind), i.field))
+            .collect(),
+        permissions: m
+            .permissions
+            .into_iter()
+            .map(|p| (kind(p.kind), p.verbs.into_iter().map(verb).collect()))
+            .collect(),
+        concurrency: m.concurrency,
+    })
+}
+
+/// Parses and checks the manifest's `custom-resources`: each must be a JSON
+/// `apiextensions.k8s.io/v1` `CustomResourceDefinition` with a group, names (kind and
+/// plural), a scope and at least one version.
+///
+/// # Errors
+/// [`ManifestError`] naming each bad entry by its position and what is wrong.
+pub(crate) fn custom_resources(raw: &[Vec<u8>]) -> Result<Vec<Value>, ManifestError> {
+    let mut problems = Vec::new();
+    let mut out = Vec::new();
+    for (i, bytes) in raw.iter().enumerate() {
+        let what = format!("custom-resources[{i}]");
+        let crd: Value = match serde_json::from_slice(bytes) {
+            Ok(v @ Value::Object(_)) => v,
+            Ok(_) => {
+                problems.push(format!("{what}: not a JSON object"));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!("{what}: not JSON: {e}"));
+                continue;
+            }
+        };
+        let text = |p: &str| crd.pointer(p).and_then(Value::as_str).unwrap_or_default();
+        let mut bad = Vec::new();
+        if text("/apiVersion") != "apiextensions.k8s.io/v1" {
+            bad.push(format!(
+                "apiVersion is {:?}, not \"apiextensions.k8s.io/v1\"",
+                text("/apiVersion")
+            ));
+        }
+        if text("/kind") != "CustomResourceDefinition" {
+            bad.push(format!(
+                "kind is {:?}, not \"CustomResourceDefinition\"",
+                text("/kind")
+            ));
+        }
+        for field in ["/spec/group", "/spec/names/kind", "/spec/names/plural"] {
+            if text(field).is_empty() {
+                bad.push(format!("{} is missing", &field[1..].replace('/', ".")));
+            }
+        }
+        if !matches!(text("/spec/scope"), "Namespaced" | "Cluster") {
+            bad.push(format!(
+                "spec.scope is {:?}, not \"Namespaced\" or \"Cluster\"",
+                text("/spec/scope")
+            ));
+        }
+        if crd
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .is_none_or(|v| v.is_empty())
+        {
+            bad.push("spec.versions is missing or empty".into());
+        }
+        let name = text("/metadata/name");
+        let expected = format!("{}.{}", text("/spec/names/plural"), text("/spec/group"));
+        if bad.is_empty() && name != expected {
+            bad.push(format!(
+                "metadata.name is {name:?}, but a CRD must be named {expected:?}"
+            ));
+        }
+        if bad.is_empty() {
+            out.push(crd);
+        } else {
+            problems.push(format!(
+                "{what} is not a valid apiextensions.k8s.io/v1 CustomResourceDefinition: {}",
+                bad.join("; ")
+            ));
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(ManifestError { problems })
     }
 }
 
@@ -105,59 +249,115 @@ impl From<Denied> for ApiError {
 mod tests {
     use super::*;
 
-    fn k(group: &str, kind: &str) -> wit_types::Kind {
-        wit_types::Kind {
+    fn k(group: &str, kind: &str) -> v2_types::Kind {
+        v2_types::Kind {
             group: group.into(),
             version: "v1".into(),
             kind: kind.into(),
-            plural: None,
-            namespaced: true,
         }
     }
 
     #[test]
-    fn a_wit_manifest_becomes_the_shared_model_with_every_part() {
-        let m = from_wit(wit::Manifest {
-            reconciles: wit::Reconciles {
+    fn a_wit_manifest_becomes_the_shared_model_with_every_part_and_resolved_kinds() {
+        let m = v2::Manifest {
+            reconciles: v2::Reconciles {
                 kind: k("", "Pod"),
                 namespace: Some("apps".into()),
                 label_selector: Some("app=web".into()),
             },
             owns: vec![k("", "ConfigMap")],
-            watches: vec![wit::Watch {
-                kind: wit_types::Kind {
-                    namespaced: false,
-                    ..k("", "Node")
-                },
+            watches: vec![v2::Watch {
+                kind: k("", "Node"),
                 label_selector: None,
-                mapping: wit::WatchMapping::IndexLookup(wit::IndexLookup {
+                mapping: v2::WatchMapping::IndexLookup(v2::IndexLookup {
                     index: "by-node".into(),
                     field: "metadata.name".into(),
                 }),
             }],
-            indexes: vec![wit::Index {
+            indexes: vec![v2::Index {
                 name: "by-node".into(),
                 kind: k("", "Pod"),
                 field: "spec.nodeName".into(),
             }],
-            permissions: vec![wit::Permission {
-                kind: k("", "ConfigMap"),
-                verbs: vec![wit::Verb::Create, wit::Verb::Delete],
+            permissions: vec![v2::Permission {
+                kind: k("", "Endpoints"),
+                verbs: vec![v2::Verb::Create, v2::Verb::Delete],
             }],
             concurrency: 3,
-        })
-        .expect("valid");
+            custom_resources: vec![],
+        };
+        let mut resolved = HashMap::new();
+        for (kind, plural, namespaced) in [
+            ("Pod", "pods", true),
+            ("ConfigMap", "configmaps", true),
+            ("Node", "nodes", false),
+            ("Endpoints", "endpoints", true),
+        ] {
+            resolved.insert(
+                (String::new(), "v1".to_owned(), kind.to_owned()),
+                ResolvedKind {
+                    plural: plural.into(),
+                    namespaced,
+                },
+            );
+        }
+        assert_eq!(v2_kinds(&m).len(), 5);
+        let m = from_v2(m, &resolved).expect("valid");
         assert_eq!(m.reconciles.namespace.as_deref(), Some("apps"));
         assert_eq!(m.owns[0].plural, "configmaps");
+        assert!(!m.watches[0].kind.namespaced);
         assert!(matches!(
             m.watches[0].mapping,
             WatchMapping::IndexLookup { .. }
         ));
         assert_eq!(m.concurrency, 3);
-        assert!(m.check("", "ConfigMap", Verb::Delete).is_ok());
+        let endpoints = m.check("", "Endpoints", Verb::Delete).unwrap();
+        assert_eq!(endpoints.plural, "endpoints");
         let e: ApiError = m.check("", "Secret", Verb::Get).unwrap_err().into();
         assert!(
             matches!(e, ApiError::Forbidden(ref m) if m.contains("Secret")),
+            "{e}"
+        );
+    }
+
+    fn crd(v: serde_json::Value) -> Vec<u8> {
+        serde_json::to_vec(&v).unwrap()
+    }
+
+    #[test]
+    fn custom_resources_must_be_v1_crds_and_each_bad_one_is_named() {
+        let good = serde_json::json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "geese.zoo.example.com"},
+            "spec": {"group": "zoo.example.com", "scope": "Namespaced",
+                     "names": {"kind": "Goose", "plural": "geese"},
+                     "versions": [{"name": "v1", "served": true, "storage": true}]}
+        });
+        assert_eq!(
+            custom_resources(&[crd(good.clone())]).unwrap(),
+            vec![good.clone()]
+        );
+        let mut beta = good.clone();
+        beta["apiVersion"] = "apiextensions.k8s.io/v1beta1".into();
+        let mut unscoped = good.clone();
+        unscoped["spec"]["scope"] = "Everywhere".into();
+        let e = custom_resources(&[
+            crd(good),
+            crd(beta),
+            b"apiVersion: v1".to_vec(),
+            crd(unscoped),
+        ])
+        .unwrap_err();
+        assert_eq!(e.problems.len(), 3, "{e}");
+        assert!(e.problems[0].starts_with("custom-resources[1]"), "{e}");
+        assert!(e.problems[0].contains("v1beta1"), "{e}");
+        assert!(
+            e.problems[1].contains("custom-resources[2]: not JSON"),
+            "{e}"
+        );
+        assert!(
+            e.problems[2].contains("spec.scope is \"Everywhere\""),
             "{e}"
         );
     }

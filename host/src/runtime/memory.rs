@@ -1,8 +1,10 @@
 //! [`MemoryBackend`]: a [`Backend`] on an in-memory map, for tests and benchmarks.
 //!
 //! It behaves like a small API server: resourceVersions, `already-exists`, `not-found`,
-//! optimistic-concurrency `conflict`, merge and JSON patches, status subresources, and it
-//! keeps the Events recorded. Server-side apply is approximated as create-or-merge.
+//! optimistic-concurrency `conflict`, merge and JSON patches, status and scale subresources,
+//! delete preconditions, and it keeps the Events recorded. Server-side apply is approximated
+//! as create-or-merge, a strategic merge patch as a merge patch whose lists of objects merge
+//! by `name`; deletes have no garbage collector (propagation is ignored).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -13,9 +15,8 @@ use parking_lot::{Mutex, RwLock};
 use serde_json::Value;
 
 use super::api_error::ApiError;
-use super::backend::{Backend, EventRecord, PatchRequest, Subresource};
-use super::manifest::{Index, Kind};
-use kubewasm_controller::LabelSelector;
+use super::backend::{Backend, DeleteOptions, EventRecord, ListQuery, PatchRequest, Subresource};
+use super::manifest::Kind;
 
 type Objects = BTreeMap<(String, String), Stored>;
 
@@ -233,7 +234,8 @@ fn display(namespace: Option<&str>, name: &str) -> String {
     }
 }
 
-/// Main-resource writes keep the stored status; status writes change only the status.
+/// Main-resource writes keep the stored status; status writes change only the status; scale
+/// writes (of a `Scale` body) change only `spec.replicas`.
 fn merge_subresource(old: &Value, mut new: Value, subresource: Subresource) -> Value {
     match subresource {
         Subresource::Main => {
@@ -252,7 +254,84 @@ fn merge_subresource(old: &Value, mut new: Value, subresource: Subresource) -> V
             }
             out
         }
+        Subresource::Scale => {
+            let mut out = old.clone();
+            if let Some(replicas) = new.pointer("/spec/replicas")
+                && let Some(obj) = out.as_object_mut()
+            {
+                let spec = obj
+                    .entry("spec")
+                    .or_insert_with(|| Value::Object(Default::default()));
+                if let Some(spec) = spec.as_object_mut() {
+                    spec.insert("replicas".into(), replicas.clone());
+                }
+            }
+            out
+        }
     }
+}
+
+/// The `autoscaling/v1` `Scale` of an object: its `spec.replicas` and `status.replicas`.
+fn scale_of(object: &Value) -> Value {
+    let meta = |k: &str| object.pointer(&format!("/metadata/{k}")).cloned();
+    serde_json::json!({
+        "apiVersion": "autoscaling/v1",
+        "kind": "Scale",
+        "metadata": {
+            "name": meta("name"),
+            "namespace": meta("namespace"),
+            "resourceVersion": meta("resourceVersion"),
+            "uid": meta("uid"),
+        },
+        "spec": {"replicas": object.pointer("/spec/replicas").cloned().unwrap_or(Value::from(0))},
+        "status": {"replicas": object.pointer("/status/replicas").cloned().unwrap_or(Value::from(0))},
+    })
+}
+
+/// What a write hands back: the object, or its `Scale` for a scale write.
+fn reply(stored: Bytes, subresource: Subresource) -> Result<Bytes, ApiError> {
+    if subresource != Subresource::Scale {
+        return Ok(stored);
+    }
+    encode(&scale_of(&parse(&stored)?))
+}
+
+/// A strategic merge patch, approximated: a merge patch (RFC 7386) in which a list of objects
+/// that all have a `name` merges element by element by that name (how the API server merges
+/// `containers`, `env`, `ports`...), and `$`-directives are skipped.
+fn strategic_merge(target: &mut Value, patch: &Value) {
+    let (Some(t), Some(p)) = (target.as_object_mut(), patch.as_object()) else {
+        *target = patch.clone();
+        return;
+    };
+    for (k, pv) in p {
+        if k.starts_with('$') {
+            continue;
+        }
+        if pv.is_null() {
+            t.remove(k);
+            continue;
+        }
+        match t.get_mut(k) {
+            Some(tv) if tv.is_object() && pv.is_object() => strategic_merge(tv, pv),
+            Some(Value::Array(tl)) if named(tl) && pv.as_array().is_some_and(|pl| named(pl)) => {
+                for pe in pv.as_array().into_iter().flatten() {
+                    match tl.iter_mut().find(|te| te.get("name") == pe.get("name")) {
+                        Some(te) => strategic_merge(te, pe),
+                        None => tl.push(pe.clone()),
+                    }
+                }
+            }
+            _ => {
+                t.insert(k.clone(), pv.clone());
+            }
+        }
+    }
+}
+
+/// A list whose elements are all objects with a `name`.
+fn named(list: &[Value]) -> bool {
+    list.iter().all(|e| e.get("name").is_some())
 }
 
 impl Backend for MemoryBackend {
@@ -270,16 +349,12 @@ impl Backend for MemoryBackend {
             .map(|s| s.bytes.clone()))
     }
 
-    fn list(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: Option<&LabelSelector>,
-    ) -> Result<Vec<Bytes>, ApiError> {
+    fn list(&self, kind: &Kind, query: &ListQuery) -> Result<Vec<Bytes>, ApiError> {
         let kinds = self.kinds.read();
         let Some(objs) = kinds.get(&kind_key(kind)) else {
             return Ok(Vec::new());
         };
+        let namespace = query.namespace.as_deref();
         let in_scope: Box<dyn Iterator<Item = (&(String, String), &Stored)>> = match namespace {
             Some(ns) => Box::new(
                 objs.range((ns.to_owned(), String::new())..)
@@ -288,35 +363,18 @@ impl Backend for MemoryBackend {
             None => Box::new(objs.iter()),
         };
         let mut out = Vec::new();
-        for (_, stored) in in_scope {
-            if let Some(sel) = selector
-                && !sel.matches(&labels(&stored.value))
+        for ((ns, _), stored) in in_scope {
+            if let Some(q) = &query.index
+                && !q
+                    .index
+                    .field
+                    .values_in_json(&stored.value)
+                    .contains(&q.value)
             {
                 continue;
             }
-            out.push(stored.bytes.clone());
-        }
-        Ok(out)
-    }
-
-    fn list_by_index(
-        &self,
-        kind: &Kind,
-        index: &Index,
-        value: &str,
-    ) -> Result<Vec<Bytes>, ApiError> {
-        let kinds = self.kinds.read();
-        let Some(objs) = kinds.get(&kind_key(kind)) else {
-            return Ok(Vec::new());
-        };
-        let mut out = Vec::new();
-        for stored in objs.values() {
-            if index
-                .field
-                .values_in_json(&stored.value)
-                .iter()
-                .any(|v| v == value)
-            {
+            let ns = Some(ns.as_str()).filter(|n| !n.is_empty());
+            if query.matches(ns, &labels(&stored.value), &stored.bytes) {
                 out.push(stored.bytes.clone());
             }
         }
@@ -410,7 +468,8 @@ impl Backend for MemoryBackend {
             let expected = str_at(&new, "/metadata/resourceVersion").map(str::to_owned);
             let old = self.current(kind, namespace, name)?;
             let new = merge_subresource(&old, new, subresource);
-            self.commit(kind, namespace, name, expected.as_deref(), new)
+            let stored = self.commit(kind, namespace, name, expected.as_deref(), new)?;
+            reply(stored, subresource)
         })
     }
 
@@ -434,16 +493,19 @@ impl Backend for MemoryBackend {
                 Err(e) => return Err(e),
             };
             let rv = str_at(&old, "/metadata/resourceVersion").map(str::to_owned);
-            let mut new = old.clone();
+            // A scale patch applies to the object's `Scale`, then writes its replicas back.
+            let mut new = match subresource {
+                Subresource::Scale => scale_of(&old),
+                _ => old.clone(),
+            };
             match &patch {
                 PatchRequest::Merge(body) | PatchRequest::Apply { body, .. } => {
                     let patch = parse(body)?;
-                    if !patch.is_object() {
-                        return Err(ApiError::Invalid(
-                            "a merge patch must be a JSON object".into(),
-                        ));
-                    }
                     json_patch::merge(&mut new, &patch);
+                }
+                PatchRequest::StrategicMerge(body) => {
+                    let patch = parse(body)?;
+                    strategic_merge(&mut new, &patch);
                 }
                 PatchRequest::Json(body) => {
                     let ops: json_patch::Patch = serde_json::from_slice(body).map_err(|e| {
@@ -455,7 +517,8 @@ impl Backend for MemoryBackend {
                 }
             }
             let new = merge_subresource(&old, new, subresource);
-            self.commit(kind, namespace, name, rv.as_deref(), new)
+            let stored = self.commit(kind, namespace, name, rv.as_deref(), new)?;
+            reply(stored, subresource)
         })
     }
 
@@ -464,20 +527,40 @@ impl Backend for MemoryBackend {
         kind: &'a Kind,
         namespace: Option<&'a str>,
         name: &'a str,
+        options: DeleteOptions,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
-            let removed = self
-                .kinds
-                .write()
-                .get_mut(&kind_key(kind))
-                .and_then(|o| o.remove(&obj_key(namespace, name)));
-            match removed {
-                Some(_) => Ok(()),
-                None => Err(ApiError::NotFound(format!(
+            let mut kinds = self.kinds.write();
+            let objs = kinds.get_mut(&kind_key(kind));
+            let key = obj_key(namespace, name);
+            let Some(stored) = objs.as_ref().and_then(|o| o.get(&key)) else {
+                return Err(ApiError::NotFound(format!(
                     "{kind} {} not found",
                     display(namespace, name)
-                ))),
+                )));
+            };
+            for (what, pointer, expected) in [
+                ("uid", "/metadata/uid", &options.uid),
+                (
+                    "resourceVersion",
+                    "/metadata/resourceVersion",
+                    &options.resource_version,
+                ),
+            ] {
+                let current = str_at(&stored.value, pointer).unwrap_or_default();
+                if let Some(expected) = expected
+                    && expected != current
+                {
+                    return Err(ApiError::Conflict(format!(
+                        "{kind} {}: precondition failed: {what} is {current}, not {expected}",
+                        display(namespace, name)
+                    )));
+                }
             }
+            if let Some(objs) = objs {
+                objs.remove(&key);
+            }
+            Ok(())
         })
     }
 

@@ -33,7 +33,9 @@ mod backend;
 mod bindings;
 mod compile_cache;
 mod engine;
+mod field_selector;
 mod imports;
+mod kinds;
 mod manifest;
 mod memory;
 mod output;
@@ -42,16 +44,21 @@ mod projection;
 mod state;
 
 pub use api_error::ApiError;
-pub use backend::{Backend, EventRecord, EventType, PatchRequest, Subresource};
+pub use backend::{
+    Backend, DeleteOptions, EventRecord, EventType, IndexQuery, ListQuery, PatchRequest,
+    Propagation, Subresource,
+};
 pub use compile_cache::{CompileCache, CompileCacheError};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
+pub use field_selector::{FieldSelector, FieldSelectorError};
+pub use kinds::{KindResolver, ResolvedKind};
 pub use kubewasm_core::{
-    FieldPath, FieldPathError, LabelSelector, MAX_FIELDS, ObjectRef, Projection, ProjectionError,
-    Reason, Request, SelectorError,
+    FieldPath, FieldPathError, LabelSelector, MAX_FIELDS, ObjectKey, ObjectRef, Projection,
+    ProjectionError, Reason, Request, SelectorError,
 };
 pub use manifest::{
     Declaration, Denied, Index, Kind, KindRef, Manifest, ManifestError, MappingRef, Reconciles,
     Verb, Verbs, Watch, WatchMapping, guess_plural,
 };
 pub use memory::MemoryBackend;
-pub use plugin::{Action, Blame, LoadError, Plugin, ReconcileError, version_of};
+pub use plugin::{Action, Blame, LoadError, Plugin, ReconcileError, WitVersion, version_of};

@@ -7,14 +7,12 @@ use std::time::Duration;
 
 use kubewasm_core::{ObjectRef, Reason, Request};
 use tracing::Instrument;
-use wasmtime::component::Component;
+use wasmtime::component::{Component, ComponentType, Lift, Lower};
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::api_error::ApiError;
 use super::backend::Backend;
-use super::bindings::exports::kubewasm::controller::reconciler as wit;
-use super::bindings::kubewasm::controller::types as wit_types;
-use super::bindings::{self, PluginPre};
+use super::bindings::{v1, v2};
 use super::compile_cache::CompileSource;
 use super::engine::Runtime;
 use super::manifest::{Manifest, ManifestError};
@@ -52,7 +50,8 @@ pub enum LoadError {
     },
     /// The component targets another world or another major version of the WIT package.
     #[error(
-        "failed to load plugin {path}: it does not implement world kubewasm:controller/plugin@0.1.0: {reason}"
+        "failed to load plugin {path}: it does not implement world kubewasm:controller/plugin@0.2.0 \
+         (nor the older kubewasm:controller/plugin@0.1.0): {reason}"
     )]
     Incompatible {
         /// The file.
@@ -99,8 +98,13 @@ impl Runtime {
     ///
     /// # Errors
     /// [`LoadError`] naming the file and the reason: not WebAssembly, a core module instead of
-    /// a component, another world or WIT major version, a trap while returning the manifest,
-    /// or an invalid manifest. Nothing else is affected.
+    /// a component, another world or WIT version (the host loads `kubewasm:controller@0.2.0`
+    /// and `@0.1.0`), a trap while returning the manifest, or an invalid manifest (a 0.2.0
+    /// manifest's `custom-resources` included). Nothing else is affected.
+    ///
+    /// The plural and scope of a 0.2.0 plugin's kinds are resolved here (see `kinds.rs`):
+    /// from [`RuntimeConfig::resolver`](super::RuntimeConfig::resolver), then the manifest's
+    /// CRDs, else guessed with a warning.
     pub async fn load(&self, path: &Path, bytes: Vec<u8>) -> Result<Plugin, LoadError> {
         let name = path
             .file_stem()
@@ -196,9 +200,41 @@ impl Blame {
     }
 }
 
-fn wit_ref(r: ObjectRef) -> wit_types::ObjectRef {
-    wit_types::ObjectRef {
-        kind: wit_types::Kind {
+/// The 0.2.0 request for a core one.
+fn request_v2(r: Request) -> v2::exports::kubewasm::controller::reconciler::Request {
+    use v2::exports::kubewasm::controller::reconciler::Reason as R;
+    use v2::kubewasm::controller::types as t;
+    let object = |r: ObjectRef| t::ObjectRef {
+        kind: t::Kind {
+            group: r.kind.group,
+            version: r.kind.version,
+            kind: r.kind.kind,
+        },
+        namespace: r.namespace,
+        name: r.name,
+    };
+    v2::exports::kubewasm::controller::reconciler::Request {
+        namespace: r.namespace,
+        name: r.name,
+        reason: match r.reason {
+            Reason::Created => R::Created,
+            Reason::Changed => R::Changed,
+            Reason::Deleted => R::Deleted,
+            Reason::OwnedChanged(o) => R::OwnedChanged(object(o)),
+            Reason::WatchedChanged(o) => R::WatchedChanged(object(o)),
+            Reason::Requeue => R::Requeue,
+            Reason::Retry(n) => R::Retry(n),
+            Reason::Resync => R::Resync,
+        },
+    }
+}
+
+/// The 0.1.0 request for a core one (its kinds carry their plural and scope).
+fn request_v1(r: Request) -> v1::exports::kubewasm::controller::reconciler::Request {
+    use v1::exports::kubewasm::controller::reconciler::Reason as R;
+    use v1::kubewasm::controller::types as t;
+    let object = |r: ObjectRef| t::ObjectRef {
+        kind: t::Kind {
             group: r.kind.group,
             version: r.kind.version,
             kind: r.kind.kind,
@@ -207,26 +243,74 @@ fn wit_ref(r: ObjectRef) -> wit_types::ObjectRef {
         },
         namespace: r.namespace,
         name: r.name,
+    };
+    v1::exports::kubewasm::controller::reconciler::Request {
+        namespace: r.namespace,
+        name: r.name,
+        reason: match r.reason {
+            Reason::Created => R::Created,
+            Reason::Changed => R::Changed,
+            Reason::Deleted => R::Deleted,
+            Reason::OwnedChanged(o) => R::OwnedChanged(object(o)),
+            Reason::WatchedChanged(o) => R::WatchedChanged(object(o)),
+            Reason::Requeue => R::Requeue,
+            Reason::Retry(n) => R::Retry(n),
+            Reason::Resync => R::Resync,
+        },
     }
 }
 
-impl From<Request> for wit::Request {
-    fn from(r: Request) -> Self {
-        Self {
-            namespace: r.namespace,
-            name: r.name,
-            reason: match r.reason {
-                Reason::Created => wit::Reason::Created,
-                Reason::Changed => wit::Reason::Changed,
-                Reason::Deleted => wit::Reason::Deleted,
-                Reason::OwnedChanged(o) => wit::Reason::OwnedChanged(wit_ref(o)),
-                Reason::WatchedChanged(o) => wit::Reason::WatchedChanged(wit_ref(o)),
-                Reason::Requeue => wit::Reason::Requeue,
-                Reason::Retry(n) => wit::Reason::Retry(n),
-                Reason::Resync => wit::Reason::Resync,
-            },
+/// Which version of the WIT package `kubewasm:controller` a plugin was built against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WitVersion {
+    /// `kubewasm:controller@0.1.0` (`wit/0.1.0/`), served through an adapter.
+    V0_1,
+    /// `kubewasm:controller@0.2.0` (`wit/`).
+    V0_2,
+}
+
+impl WitVersion {
+    /// `0.1.0` or `0.2.0`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::V0_1 => "0.1.0",
+            Self::V0_2 => "0.2.0",
         }
     }
+
+    /// The version whose reconciler interface the component exports.
+    fn of(engine: &wasmtime::Engine, component: &Component) -> Result<Self, String> {
+        let ty = component.component_type();
+        let exports: Vec<&str> = ty.exports(engine).map(|(name, _)| name).collect();
+        if exports.contains(&v2::RECONCILER) {
+            Ok(Self::V0_2)
+        } else if exports.contains(&v1::RECONCILER) {
+            Ok(Self::V0_1)
+        } else {
+            let found = if exports.is_empty() {
+                "nothing".to_owned()
+            } else {
+                exports.join(", ")
+            };
+            Err(format!(
+                "it exports {found}, not {} or {}",
+                v2::RECONCILER,
+                v1::RECONCILER
+            ))
+        }
+    }
+}
+
+impl std::fmt::Display for WitVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The pre-instantiation, typed by the plugin's WIT version.
+enum Pre {
+    V1(v1::PluginPre<HostState>),
+    V2(v2::PluginPre<HostState>),
 }
 
 /// What a successful reconcile asks for.
@@ -249,8 +333,10 @@ struct PluginInner {
     runtime: Runtime,
     name: Arc<str>,
     path: PathBuf,
-    pre: PluginPre<HostState>,
+    pre: Pre,
     manifest: Arc<Manifest>,
+    /// The CRDs of the manifest's `custom-resources` (0.2.0 only), validated.
+    custom_resources: Vec<serde_json::Value>,
     source: CompileSource,
     version: Arc<str>,
     /// Projections memoised across this plugin's reconciles (see `ProjectionCache`).
@@ -264,6 +350,12 @@ impl std::fmt::Debug for Plugin {
             .field("path", &self.inner.path)
             .finish_non_exhaustive()
     }
+}
+
+/// The manifest a component returned, in its WIT version.
+enum WitManifest {
+    V1(v1::exports::kubewasm::controller::reconciler::Manifest),
+    V2(v2::exports::kubewasm::controller::reconciler::Manifest),
 }
 
 /// How a store's call ended, before classification.
@@ -303,10 +395,24 @@ impl Plugin {
                 path: path.clone(),
                 reason: chain(&e),
             })?;
-        let pre = PluginPre::new(instance_pre).map_err(|e| LoadError::Incompatible {
+        let wit = WitVersion::of(&runtime.inner.engine, &component).map_err(|reason| {
+            LoadError::Incompatible {
+                path: path.clone(),
+                reason,
+            }
+        })?;
+        let incompatible = |e: wasmtime::Error| LoadError::Incompatible {
             path: path.clone(),
             reason: chain(&e),
-        })?;
+        };
+        let pre = match wit {
+            WitVersion::V0_2 => {
+                Pre::V2(v2::PluginPre::new(instance_pre.clone()).map_err(incompatible)?)
+            }
+            WitVersion::V0_1 => {
+                Pre::V1(v1::PluginPre::new(instance_pre.clone()).map_err(incompatible)?)
+            }
+        };
 
         // Read the manifest once, in a store where every import is refused. Both exports are
         // type-checked first: wasmtime would otherwise only check `reconcile` at its first call.
@@ -321,35 +427,60 @@ impl Plugin {
             cfg.memory_cap,
         );
         let mut store = new_store(&runtime, state);
-        let raw = match tokio::time::timeout(
-            cfg.deadline,
-            pre.instance_pre().instantiate_async(&mut store),
-        )
-        .await
-        {
-            Ok(Ok(raw)) => raw,
-            Ok(Err(e)) => {
-                return Err(LoadError::ManifestCall {
-                    path,
-                    reason: format!("instantiation failed: {}", chain(&e)),
-                });
-            }
-            Err(_) => {
-                return Err(LoadError::ManifestCall {
-                    path,
-                    reason: "instantiation timed out".into(),
-                });
-            }
+        let raw =
+            match tokio::time::timeout(cfg.deadline, instance_pre.instantiate_async(&mut store))
+                .await
+            {
+                Ok(Ok(raw)) => raw,
+                Ok(Err(e)) => {
+                    return Err(LoadError::ManifestCall {
+                        path,
+                        reason: format!("instantiation failed: {}", chain(&e)),
+                    });
+                }
+                Err(_) => {
+                    return Err(LoadError::ManifestCall {
+                        path,
+                        reason: "instantiation timed out".into(),
+                    });
+                }
+            };
+        let checked = match wit {
+            WitVersion::V0_2 => typecheck::<
+                v2::exports::kubewasm::controller::reconciler::Manifest,
+                v2::exports::kubewasm::controller::reconciler::Request,
+                Result<
+                    v2::exports::kubewasm::controller::reconciler::Action,
+                    v2::kubewasm::controller::types::Error,
+                >,
+            >(&component, &raw, &mut store, v2::RECONCILER),
+            WitVersion::V0_1 => typecheck::<
+                v1::exports::kubewasm::controller::reconciler::Manifest,
+                v1::exports::kubewasm::controller::reconciler::Request,
+                Result<
+                    v1::exports::kubewasm::controller::reconciler::Action,
+                    v1::kubewasm::controller::types::Error,
+                >,
+            >(&component, &raw, &mut store, v1::RECONCILER),
         };
-        if let Err(reason) = typecheck(&component, &raw, &mut store) {
+        if let Err(reason) = checked {
             return Err(LoadError::Incompatible { path, reason });
         }
         let call = async {
-            let instance = bindings::Plugin::new(&mut store, &raw)?;
-            instance
-                .kubewasm_controller_reconciler()
-                .call_get_manifest(&mut store)
-                .await
+            Ok(match wit {
+                WitVersion::V0_2 => WitManifest::V2(
+                    v2::Plugin::new(&mut store, &raw)?
+                        .kubewasm_controller_reconciler()
+                        .call_get_manifest(&mut store)
+                        .await?,
+                ),
+                WitVersion::V0_1 => WitManifest::V1(
+                    v1::Plugin::new(&mut store, &raw)?
+                        .kubewasm_controller_reconciler()
+                        .call_get_manifest(&mut store)
+                        .await?,
+                ),
+            })
         };
         let ended = match tokio::time::timeout(cfg.deadline, call).await {
             Ok(Ok(m)) => Ended::Returned(m),
@@ -376,11 +507,29 @@ impl Plugin {
                 });
             }
         };
-        let mut manifest =
-            super::manifest::from_wit(wit_manifest).map_err(|source| LoadError::Manifest {
-                path: path.clone(),
-                source,
-            })?;
+        let invalid = |source| LoadError::Manifest {
+            path: path.clone(),
+            source,
+        };
+        let (manifest, custom_resources) = match wit_manifest {
+            WitManifest::V1(m) => (super::manifest::from_v1(m).map_err(invalid)?, Vec::new()),
+            WitManifest::V2(m) => {
+                let crds =
+                    super::manifest::custom_resources(&m.custom_resources).map_err(invalid)?;
+                let resolved = super::kinds::resolve(
+                    &name,
+                    cfg.resolver.as_deref(),
+                    &crds,
+                    super::manifest::v2_kinds(&m),
+                )
+                .await;
+                (
+                    super::manifest::from_v2(m, &resolved).map_err(invalid)?,
+                    crds,
+                )
+            }
+        };
+        let mut manifest = manifest;
         if let Some(policy) = &cfg.policy {
             manifest = policy
                 .narrow(&name, manifest)
@@ -396,6 +545,7 @@ impl Plugin {
                 path,
                 pre,
                 manifest: Arc::new(manifest),
+                custom_resources,
                 source,
                 version,
                 projections: Arc::new(ProjectionCache::new(PROJECTION_MEMO_CAP)),
@@ -416,6 +566,21 @@ impl Plugin {
     /// Its validated manifest.
     pub fn manifest(&self) -> &Arc<Manifest> {
         &self.inner.manifest
+    }
+
+    /// The CustomResourceDefinitions its manifest carries (`custom-resources`, a 0.2.0
+    /// manifest; empty for 0.1.0), each a validated `apiextensions.k8s.io/v1` CRD as JSON, in
+    /// the manifest's order: what `kubewasm plugin crd` prints and `kubewasm dev` installs.
+    pub fn custom_resources(&self) -> &[serde_json::Value] {
+        &self.inner.custom_resources
+    }
+
+    /// The version of the WIT package the plugin was built against.
+    pub fn wit_version(&self) -> WitVersion {
+        match self.inner.pre {
+            Pre::V1(_) => WitVersion::V0_1,
+            Pre::V2(_) => WitVersion::V0_2,
+        }
     }
 
     /// This version's identity: the first 12 hex digits of the SHA-256 of the component's
@@ -485,23 +650,53 @@ impl Plugin {
         );
         state.projections = Some(inner.projections.clone());
         let mut store = new_store(&inner.runtime, state);
-        let instance = inner.pre.instantiate_async(&mut store).await.map_err(|e| {
-            ReconcileError::Instantiate {
-                plugin: plugin(),
-                reason: chain(&e),
-            }
-        })?;
-        let request = wit::Request::from(request);
-        let call = instance
-            .kubewasm_controller_reconciler()
-            .call_reconcile(&mut store, &request);
+        let instantiate = |e: wasmtime::Error| ReconcileError::Instantiate {
+            plugin: plugin(),
+            reason: chain(&e),
+        };
         // The epoch deadline stops guest compute (a spinning guest never yields, so only the
         // epoch can stop it); this timeout, a little later, bounds time spent waiting in host
         // calls (API writes). Either is reported as the deadline.
-        let ended = match tokio::time::timeout(cfg.deadline + cfg.deadline / 4, call).await {
-            Ok(Ok(r)) => Ended::Returned(r),
-            Ok(Err(e)) => Ended::Failed(e),
-            Err(_) => Ended::TimedOut,
+        let limit = cfg.deadline + cfg.deadline / 4;
+        let ended = match &inner.pre {
+            Pre::V2(pre) => {
+                use v2::exports::kubewasm::controller::reconciler::Action as A;
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(instantiate)?;
+                let request = request_v2(request);
+                let call = instance
+                    .kubewasm_controller_reconciler()
+                    .call_reconcile(&mut store, &request);
+                match tokio::time::timeout(limit, call).await {
+                    Ok(Ok(r)) => Ended::Returned(r.map_err(ApiError::from).map(|a| match a {
+                        A::Done => Action::Done,
+                        A::RequeueAfter(ns) => Action::RequeueAfter(Duration::from_nanos(ns)),
+                    })),
+                    Ok(Err(e)) => Ended::Failed(e),
+                    Err(_) => Ended::TimedOut,
+                }
+            }
+            Pre::V1(pre) => {
+                use v1::exports::kubewasm::controller::reconciler::Action as A;
+                let instance = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(instantiate)?;
+                let request = request_v1(request);
+                let call = instance
+                    .kubewasm_controller_reconciler()
+                    .call_reconcile(&mut store, &request);
+                match tokio::time::timeout(limit, call).await {
+                    Ok(Ok(r)) => Ended::Returned(r.map_err(ApiError::from).map(|a| match a {
+                        A::Done => Action::Done,
+                        A::RequeueAfter(ms) => Action::RequeueAfter(Duration::from_millis(ms)),
+                    })),
+                    Ok(Err(e)) => Ended::Failed(e),
+                    Err(_) => Ended::TimedOut,
+                }
+            }
         };
         let stderr = output::drain(
             &inner.name,
@@ -511,13 +706,10 @@ impl Plugin {
         );
         store.data().log_budget.report(&inner.name);
         match ended {
-            Ended::Returned(Ok(wit::Action::Done)) => Ok(Action::Done),
-            Ended::Returned(Ok(wit::Action::RequeueAfter(ms))) => {
-                Ok(Action::RequeueAfter(Duration::from_millis(ms)))
-            }
+            Ended::Returned(Ok(action)) => Ok(action),
             Ended::Returned(Err(error)) => Err(ReconcileError::Plugin {
                 plugin: plugin(),
-                error: cap_message(error.into()),
+                error: cap_message(error),
             }),
             Ended::TimedOut => Err(ReconcileError::Deadline {
                 plugin: plugin(),
@@ -583,27 +775,31 @@ fn cap_message(error: ApiError) -> ApiError {
 /// Source bytes a plugin's projection memo may retain per field set (64 MiB).
 const PROJECTION_MEMO_CAP: usize = 64 << 20;
 
-/// The exported interface, as the host's WIT names it.
-const RECONCILER: &str = "kubewasm:controller/reconciler@0.1.0";
-
-/// Checks that both exports have exactly the types of the host's WIT.
-fn typecheck(
+/// Checks that both exports of `iface` have exactly the types of the host's WIT of that
+/// version: `get-manifest: func() -> M` and `reconcile: func(Rq) -> Rs`.
+fn typecheck<M, Rq, Rs>(
     component: &Component,
     raw: &wasmtime::component::Instance,
     store: &mut Store<HostState>,
-) -> Result<(), String> {
+    iface: &str,
+) -> Result<(), String>
+where
+    M: ComponentType + Lift + 'static,
+    Rq: ComponentType + Lower + 'static,
+    Rs: ComponentType + Lift + 'static,
+{
     let func = |store: &mut Store<HostState>, name: &str| {
-        let iface = component.get_export_index(None, RECONCILER);
+        let idx = component.get_export_index(None, iface);
         component
-            .get_export_index(iface.as_ref(), name)
+            .get_export_index(idx.as_ref(), name)
             .and_then(|idx| raw.get_func(&mut *store, idx))
-            .ok_or_else(|| format!("{RECONCILER} has no function {name}"))
+            .ok_or_else(|| format!("{iface} has no function {name}"))
     };
     func(store, "get-manifest")?
-        .typed::<(), (wit::Manifest,)>(&*store)
+        .typed::<(), (M,)>(&*store)
         .map_err(|e| format!("export get-manifest has the wrong type: {}", chain(&e)))?;
     func(store, "reconcile")?
-        .typed::<(wit::Request,), (Result<wit::Action, wit_types::Error>,)>(&*store)
+        .typed::<(Rq,), (Rs,)>(&*store)
         .map_err(|e| format!("export reconcile has the wrong type: {}", chain(&e)))?;
     Ok(())
 }

@@ -5,9 +5,13 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use super::super::api_error::ApiError;
-use super::super::backend::{Backend, PatchRequest, Subresource};
-use super::super::bindings::kubewasm::controller::client::{Host, PatchBody};
-use super::super::bindings::kubewasm::controller::types::{Error, Kind};
+use super::super::backend::{Backend, DeleteOptions, PatchRequest, Propagation, Subresource};
+use super::super::bindings::v2::kubewasm::controller::client::{
+    DeleteOptions as WitDeleteOptions, Host, PatchBody, Propagation as WitPropagation,
+};
+use super::super::bindings::v2::kubewasm::controller::types::{
+    Error, Kind, Subresource as WitSubresource,
+};
 use super::super::manifest::{self, Verb};
 use super::super::state::HostState;
 use super::check_scope;
@@ -47,27 +51,13 @@ impl HostState {
     }
 }
 
-async fn replace_any(
-    target: Result<(Arc<dyn Backend>, manifest::Kind), ApiError>,
-    namespace: Option<String>,
-    name: String,
-    body: Vec<u8>,
-    subresource: Subresource,
-) -> Reply<Vec<u8>> {
-    let (backend, kind) = match target.and_then(|t| check_body(&body).map(|()| t)) {
-        Ok(t) => t,
-        Err(e) => return Ok(Err(e.into())),
-    };
-    let out = backend
-        .replace(
-            &kind,
-            namespace.as_deref(),
-            &name,
-            Bytes::from(body),
-            subresource,
-        )
-        .await;
-    Ok(out.map(|b| b.to_vec()).map_err(Into::into))
+/// The host's subresource for the WIT one.
+fn subresource(s: Option<WitSubresource>) -> Subresource {
+    match s {
+        None => Subresource::Main,
+        Some(WitSubresource::Status) => Subresource::Status,
+        Some(WitSubresource::Scale) => Subresource::Scale,
+    }
 }
 
 impl Host for HostState {
@@ -96,20 +86,25 @@ impl Host for HostState {
         namespace: Option<String>,
         name: String,
         body: Vec<u8>,
+        sub: Option<WitSubresource>,
     ) -> Reply<Vec<u8>> {
-        let target = self.writable(&kind, namespace.as_deref(), Verb::Update);
-        replace_any(target, namespace, name, body, Subresource::Main).await
-    }
-
-    async fn replace_status(
-        &mut self,
-        kind: Kind,
-        namespace: Option<String>,
-        name: String,
-        body: Vec<u8>,
-    ) -> Reply<Vec<u8>> {
-        let target = self.writable(&kind, namespace.as_deref(), Verb::Update);
-        replace_any(target, namespace, name, body, Subresource::Status).await
+        let target = self
+            .writable(&kind, namespace.as_deref(), Verb::Update)
+            .and_then(|t| check_body(&body).map(|()| t));
+        let (backend, kind) = match target {
+            Ok(t) => t,
+            Err(e) => return Ok(Err(e.into())),
+        };
+        let out = backend
+            .replace(
+                &kind,
+                namespace.as_deref(),
+                &name,
+                Bytes::from(body),
+                subresource(sub),
+            )
+            .await;
+        Ok(out.map(|b| b.to_vec()).map_err(Into::into))
     }
 
     async fn patch(
@@ -118,46 +113,59 @@ impl Host for HostState {
         namespace: Option<String>,
         name: String,
         patch: PatchBody,
-        status: bool,
+        sub: Option<WitSubresource>,
     ) -> Reply<Vec<u8>> {
         let (backend, kind) = match self.writable(&kind, namespace.as_deref(), Verb::Patch) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e.into())),
         };
-        let bytes = match &patch {
-            PatchBody::Merge(b) | PatchBody::JsonPatch(b) => b,
-            PatchBody::Apply(a) => &a.body,
-        };
-        if let Err(e) = check_body(bytes) {
-            return Ok(Err(e.into()));
-        }
         let request = match patch {
             PatchBody::Merge(b) => PatchRequest::Merge(Bytes::from(b)),
             PatchBody::JsonPatch(b) => PatchRequest::Json(Bytes::from(b)),
+            PatchBody::StrategicMerge(b) => PatchRequest::StrategicMerge(Bytes::from(b)),
             PatchBody::Apply(a) => PatchRequest::Apply {
                 body: Bytes::from(a.body),
                 force: a.force,
                 field_manager: format!("kubewasm-{}", self.plugin),
             },
         };
-        let sub = if status {
-            Subresource::Status
-        } else {
-            Subresource::Main
-        };
+        if let Err(e) = check_body(request.body()) {
+            return Ok(Err(e.into()));
+        }
         let out = backend
-            .patch(&kind, namespace.as_deref(), &name, request, sub)
+            .patch(
+                &kind,
+                namespace.as_deref(),
+                &name,
+                request,
+                subresource(sub),
+            )
             .await;
         Ok(out.map(|b| b.to_vec()).map_err(Into::into))
     }
 
-    async fn delete(&mut self, kind: Kind, namespace: Option<String>, name: String) -> Reply<()> {
+    async fn delete(
+        &mut self,
+        kind: Kind,
+        namespace: Option<String>,
+        name: String,
+        options: WitDeleteOptions,
+    ) -> Reply<()> {
         let (backend, kind) = match self.writable(&kind, namespace.as_deref(), Verb::Delete) {
             Ok(t) => t,
             Err(e) => return Ok(Err(e.into())),
         };
+        let options = DeleteOptions {
+            propagation: options.propagation.map(|p| match p {
+                WitPropagation::Background => Propagation::Background,
+                WitPropagation::Foreground => Propagation::Foreground,
+                WitPropagation::Orphan => Propagation::Orphan,
+            }),
+            uid: options.uid,
+            resource_version: options.resource_version,
+        };
         Ok(backend
-            .delete(&kind, namespace.as_deref(), &name)
+            .delete(&kind, namespace.as_deref(), &name, options)
             .await
             .map_err(Into::into))
     }

@@ -2,10 +2,11 @@
 
 use super::super::api_error::ApiError;
 use super::super::backend::{EventRecord, EventType};
-use super::super::bindings::kubewasm::controller::events::{self as wit, Host};
-use super::super::bindings::kubewasm::controller::types::Error;
+use super::super::bindings::v2::kubewasm::controller::events::{self as wit, Host};
+use super::super::bindings::v2::kubewasm::controller::types::{self as wit_types, Error};
 use super::super::state::HostState;
 use super::check_scope;
+use kubewasm_core::ObjectRef;
 
 impl HostState {
     fn event_record(&self, e: wit::Event) -> Result<EventRecord, ApiError> {
@@ -24,6 +25,7 @@ impl HostState {
             kind: kind.clone(),
             namespace: e.regarding.namespace,
             name: e.regarding.name,
+            related: e.related.map(|r| related(manifest, r)),
             event_type: match e.event_type {
                 wit::EventType::Normal => EventType::Normal,
                 wit::EventType::Warning => EventType::Warning,
@@ -33,6 +35,27 @@ impl HostState {
             action: e.action,
             reporting_controller: format!("kubewasm/{}", self.plugin),
         })
+    }
+}
+
+/// The `related` object of an Event: its kind as the manifest declares it when it does (the
+/// resolved plural and scope), else as the plugin named it (an Event only needs its
+/// apiVersion and kind).
+fn related(manifest: &super::super::manifest::Manifest, r: wit_types::ObjectRef) -> ObjectRef {
+    let kind = match manifest.declared(&r.kind.group, &r.kind.kind) {
+        Ok(k) => k.clone(),
+        Err(_) => super::super::manifest::Kind {
+            plural: super::super::manifest::guess_plural(&r.kind.kind),
+            namespaced: r.namespace.is_some(),
+            group: r.kind.group,
+            version: r.kind.version,
+            kind: r.kind.kind,
+        },
+    };
+    ObjectRef {
+        kind,
+        namespace: r.namespace,
+        name: r.name,
     }
 }
 

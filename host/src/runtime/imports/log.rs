@@ -1,6 +1,6 @@
 //! `kubewasm:controller/log`: plugin log lines into `tracing`, on the reconcile's span.
 
-use super::super::bindings::kubewasm::controller::log::{Host, Level};
+use super::super::bindings::v2::kubewasm::controller::log::{Host, Level};
 use super::super::state::HostState;
 
 /// Longest log line kept; longer ones are cut (a plugin cannot flood the log with one call).

@@ -1,4 +1,5 @@
-//! The host side of the WIT imports, one file per interface. Each import checks the
+//! The host side of the WIT imports, one file per interface of `kubewasm:controller@0.2.0`,
+//! plus `v0_1.rs`, which serves the 0.1.0 imports by converting each call to 0.2.0. Each import checks the
 //! calling plugin's manifest first: an undeclared kind, verb or index is handed back to the
 //! plugin as `forbidden` (or `invalid` for an unknown index), never a trap.
 
@@ -6,9 +7,10 @@ mod cache;
 mod client;
 mod events;
 mod log;
+mod v0_1;
 
 use super::api_error::ApiError;
-use super::bindings::kubewasm::controller::types;
+use super::bindings::v2::kubewasm::controller::types;
 use super::manifest::{Kind, Manifest};
 use super::state::HostState;
 
