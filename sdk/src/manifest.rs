@@ -61,7 +61,7 @@ pub struct Manifest {
     indexes: Vec<(String, Kind, String)>,
     permissions: Vec<(Kind, Vec<Verb>)>,
     concurrency: u32,
-    custom_resources: Vec<serde_json::Value>,
+    pub(crate) custom_resources: Vec<serde_json::Value>,
 }
 
 impl Manifest {

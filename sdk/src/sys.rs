@@ -6,8 +6,6 @@
 //! installed on the current thread, or fail with [`Error::Internal`](crate::Error::Internal)
 //! naming the fix.
 
-pub(crate) use crate::data::{EventRecord, ObjectKey, PatchBody, Subresource};
-
 #[cfg(target_arch = "wasm32")]
 pub(crate) use wasm::*;
 
@@ -33,9 +31,9 @@ fn system_now() -> k8s_openapi::jiff::Timestamp {
 /// The real host, through the WIT imports.
 #[cfg(target_arch = "wasm32")]
 mod wasm {
-    use super::{EventRecord, ObjectKey, PatchBody, Subresource};
     use crate::bindings::kubewasm::controller::{cache, client, events, log, types};
     use crate::data::{DeleteParams, EventType, ListParams, Propagation};
+    use crate::data::{EventRecord, ObjectKey, PatchBody, Subresource};
     use crate::error::Result;
     use crate::object::Kind;
 
@@ -224,8 +222,8 @@ mod wasm {
 /// A native build without the `testing` feature: there is no host to call.
 #[cfg(all(not(target_arch = "wasm32"), not(feature = "testing")))]
 mod no_host {
-    use super::{EventRecord, ObjectKey, PatchBody, Subresource};
     use crate::data::{DeleteParams, ListParams};
+    use crate::data::{EventRecord, ObjectKey, PatchBody, Subresource};
     use crate::error::{Error, Result};
     use crate::object::Kind;
 

@@ -4,11 +4,13 @@
 //! data); the SDK's fake host builds it from the same builder a plugin uses, so both accept and
 //! refuse the same manifests and calls.
 
+mod custom_resources;
 mod narrowing;
 
 use std::fmt;
 use std::sync::Arc;
 
+pub use custom_resources::custom_resources;
 use narrowing::Narrowing;
 pub use narrowing::{Allowance, Denied};
 

@@ -1,27 +1,32 @@
 //! The fake host's in-memory cluster: objects, the lagging cache, writes with Kubernetes'
-//! resourceVersion and finalizer rules, reads through the plugin's validated manifest.
+//! resourceVersion, precondition and finalizer rules, reads through the plugin's validated
+//! manifest.
 
 use std::collections::{BTreeMap, VecDeque};
 
 use kubewasm_core::{LabelSelector, Projection};
 use serde_json::{Map, Value};
 
+use super::patch::{apply_patch, scale_of};
 use super::{Call, RecordedEvent, Write};
-use crate::data::Event;
-use crate::data::Level;
-use crate::data::PatchBody;
+use crate::data::{
+    DeleteParams, EventRecord, Level, ListParams, ObjectKey, PatchBody, Subresource,
+};
 use crate::error::{Error, Result};
 use crate::manifest::Verb;
 use crate::object::Kind;
 
 /// The frozen clock of the fake host.
-const NOW: &str = "2000-01-01T00:00:00Z";
+pub(super) const NOW: &str = "2000-01-01T00:00:00Z";
 
 pub(super) type Objects = BTreeMap<(&'static str, &'static str), BTreeMap<(String, String), Value>>;
 
 #[derive(Default)]
 pub(super) struct State {
     pub(super) manifest: Option<kubewasm_core::Manifest>,
+    /// `(group, kind)` of the custom resources the manifest defines (strategic merge patches
+    /// of them are refused, as the API server does).
+    pub(super) custom_kinds: Vec<(String, String)>,
     pub(super) objects: Objects,
     /// The cache snapshot reads see while cache lag is on.
     pub(super) cache: Option<Objects>,
@@ -48,13 +53,8 @@ pub(super) fn str_field(map: &Map<String, Value>, key: &str) -> String {
 
 pub(super) fn fill_type(value: &mut Value, kind: &Kind) {
     if let Some(obj) = value.as_object_mut() {
-        let api_version = if kind.group.is_empty() {
-            kind.version.to_owned()
-        } else {
-            format!("{}/{}", kind.group, kind.version)
-        };
         obj.entry("apiVersion")
-            .or_insert_with(|| Value::from(api_version));
+            .or_insert_with(|| Value::from(kind.api_version()));
         obj.entry("kind").or_insert_with(|| Value::from(kind.kind));
     }
 }
@@ -68,33 +68,98 @@ fn projection(fields: &[&str]) -> Result<Projection> {
     Projection::new(fields).map_err(|e| Error::Invalid(e.to_string()))
 }
 
-/// Each of `items` projected, as JSON bytes.
-fn project(projection: &Projection, items: &[&Value]) -> Result<Vec<Vec<u8>>> {
-    items
-        .iter()
-        .map(|v| {
-            projection
-                .project(&encode(v))
-                .map_err(|e| Error::Invalid(e.to_string()))
-        })
-        .collect()
-}
-
-fn projection_array(items: &[Vec<u8>]) -> Vec<u8> {
-    let mut out = vec![b'['];
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
-    out.push(b']');
-    out
+fn project_one(projection: &Projection, item: &Value) -> Result<Vec<u8>> {
+    projection
+        .project(&encode(item))
+        .map_err(|e| Error::Invalid(e.to_string()))
 }
 
 fn encode(value: &Value) -> Vec<u8> {
     // A serde_json::Value always serializes.
     serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// The namespace key of the fake cluster: `""` for a cluster-scoped object.
+fn ns_key(namespace: Option<&str>) -> String {
+    namespace.unwrap_or_default().to_owned()
+}
+
+/// The host's answer to a namespace that does not fit the kind's scope.
+fn check_scope(kind: &Kind, namespace: Option<&str>, one_object: bool) -> Result<()> {
+    match (kind.namespaced, namespace) {
+        (false, Some(ns)) => Err(Error::Invalid(format!(
+            "{} is cluster-scoped but namespace {ns:?} was given",
+            kind.kind
+        ))),
+        (_, Some("")) => Err(Error::Invalid(
+            "the namespace is empty (omit it instead)".into(),
+        )),
+        (true, None) if one_object => Err(Error::Invalid(format!(
+            "{} is namespaced: name the object's namespace",
+            kind.kind
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// One `path=value` (`==`) or `path!=value` term of a field selector.
+struct FieldTerm {
+    path: kubewasm_core::FieldPath,
+    equal: bool,
+    value: String,
+}
+
+/// Parses a field selector as the host does (comma-separated `path=value`, `path==value`,
+/// `path!=value`; any dotted path).
+fn field_selector(text: &str) -> Result<Vec<FieldTerm>> {
+    let err = |reason: String| Error::Invalid(format!("bad field selector {text:?}: {reason}"));
+    let mut terms = Vec::new();
+    for raw in text.split(',') {
+        let term = raw.trim();
+        if term.is_empty() {
+            if text.trim().is_empty() {
+                continue;
+            }
+            return Err(err("an empty term (two commas, or one at an end)".into()));
+        }
+        let (path, equal, value) = if let Some((p, v)) = term.split_once("!=") {
+            (p, false, v)
+        } else if let Some((p, v)) = term.split_once("==") {
+            (p, true, v)
+        } else if let Some((p, v)) = term.split_once('=') {
+            (p, true, v)
+        } else {
+            return Err(err(format!(
+                "{term:?} has no operator (use path=value, path==value or path!=value)"
+            )));
+        };
+        let path = path.trim();
+        if path.is_empty() {
+            return Err(err(format!("{term:?} has no field path")));
+        }
+        let path =
+            kubewasm_core::FieldPath::parse(path).map_err(|e| err(format!("{term:?}: {e}")))?;
+        terms.push(FieldTerm {
+            path,
+            equal,
+            value: value.trim().to_owned(),
+        });
+    }
+    Ok(terms)
+}
+
+/// A missing path has the value `""`; a path through an array matches `=` when any value is
+/// the one asked for.
+fn fields_match(terms: &[FieldTerm], obj: &Value) -> bool {
+    terms.iter().all(|t| {
+        let values = t.path.values_in_json(obj);
+        let found = if values.is_empty() {
+            t.value.is_empty()
+        } else {
+            values.contains(&t.value)
+        };
+        found == t.equal
+    })
 }
 
 impl State {
@@ -122,13 +187,6 @@ impl State {
         self.cache.as_ref().unwrap_or(&self.objects)
     }
 
-    fn read_all(&self, kind: &Kind) -> impl Iterator<Item = (&(String, String), &Value)> {
-        self.reads()
-            .get(&(kind.group, kind.kind))
-            .into_iter()
-            .flat_map(BTreeMap::iter)
-    }
-
     fn next_version(&mut self) -> String {
         self.versions += 1;
         self.versions.to_string()
@@ -141,11 +199,15 @@ impl State {
     }
 
     fn not_found(kind: &Kind, namespace: &str, name: &str) -> Error {
-        Error::NotFound(format!("{} {namespace}/{name} not found", kind.kind))
+        if namespace.is_empty() {
+            Error::NotFound(format!("{} {name} not found", kind.kind))
+        } else {
+            Error::NotFound(format!("{} {namespace}/{name} not found", kind.kind))
+        }
     }
 
     /// Stores `value` as the new version of `namespace`/`name` (checking a sent
-    /// resourceVersion against `expected`), applies finalizer semantics, returns it.
+    /// resourceVersion against the stored one), applies finalizer semantics, returns it.
     fn store(
         &mut self,
         kind: &Kind,
@@ -209,8 +271,15 @@ impl State {
         });
     }
 
-    pub(super) fn create(&mut self, kind: &Kind, namespace: &str, body: &[u8]) -> Result<Vec<u8>> {
+    pub(super) fn create(
+        &mut self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        body: &[u8],
+    ) -> Result<Vec<u8>> {
         self.check(Call::Create, kind, Some(Verb::Create))?;
+        check_scope(kind, namespace, true)?;
+        let namespace = ns_key(namespace);
         let mut value = parse("the object", body)?;
         let versions = self.versions + 1;
         let meta = object_meta(&mut value)
@@ -230,120 +299,191 @@ impl State {
         };
         meta.insert("uid".into(), Value::from(format!("uid-{versions}")));
         meta.insert("creationTimestamp".into(), Value::from(NOW));
-        if self.current(kind, namespace, &name).is_some() {
+        meta.remove("resourceVersion");
+        if self.current(kind, &namespace, &name).is_some() {
             return Err(Error::AlreadyExists(format!(
                 "{} {namespace}/{name} already exists",
                 kind.kind
             )));
         }
-        let stored = self.store(kind, namespace, &name, value, None)?;
-        self.record(Call::Create, kind, namespace, &name, parse("", body)?);
+        let stored = self.store(kind, &namespace, &name, value, None)?;
+        self.record(Call::Create, kind, &namespace, &name, parse("", body)?);
         Ok(encode(&stored))
     }
 
     pub(super) fn replace(
         &mut self,
         kind: &Kind,
-        namespace: &str,
+        namespace: Option<&str>,
         name: &str,
         body: &[u8],
-        status: bool,
+        sub: Option<Subresource>,
     ) -> Result<Vec<u8>> {
-        let call = if status {
-            Call::ReplaceStatus
-        } else {
-            Call::Replace
+        let call = match sub {
+            None => Call::Replace,
+            Some(Subresource::Status) => Call::ReplaceStatus,
+            Some(Subresource::Scale) => Call::ReplaceScale,
         };
         self.check(call, kind, Some(Verb::Update))?;
+        check_scope(kind, namespace, true)?;
+        let namespace = ns_key(namespace);
         let sent = parse("the object", body)?;
         let old = self
-            .current(kind, namespace, name)
+            .current(kind, &namespace, name)
             .cloned()
-            .ok_or_else(|| Self::not_found(kind, namespace, name))?;
-        let new = if status {
-            let mut new = old.clone();
-            new["status"] = sent.get("status").cloned().unwrap_or(Value::Null);
-            if let Some(rv) = sent.pointer("/metadata/resourceVersion") {
-                new["metadata"]["resourceVersion"] = rv.clone();
+            .ok_or_else(|| Self::not_found(kind, &namespace, name))?;
+        let new = match sub {
+            None => sent.clone(),
+            Some(Subresource::Status) => {
+                let mut new = old.clone();
+                new["status"] = sent.get("status").cloned().unwrap_or(Value::Null);
+                if let Some(rv) = sent.pointer("/metadata/resourceVersion") {
+                    new["metadata"]["resourceVersion"] = rv.clone();
+                }
+                new
             }
-            new
-        } else {
-            sent.clone()
+            Some(Subresource::Scale) => {
+                let mut new = old.clone();
+                scale_of(kind, &old)?;
+                new["spec"]["replicas"] = sent
+                    .pointer("/spec/replicas")
+                    .cloned()
+                    .unwrap_or(Value::from(0));
+                if let Some(rv) = sent.pointer("/metadata/resourceVersion") {
+                    new["metadata"]["resourceVersion"] = rv.clone();
+                }
+                new
+            }
         };
-        let stored = self.store(kind, namespace, name, new, Some(&old))?;
-        self.record(call, kind, namespace, name, sent);
-        Ok(encode(&stored))
+        let stored = self.store(kind, &namespace, name, new, Some(&old))?;
+        self.record(call, kind, &namespace, name, sent);
+        Ok(encode(&match sub {
+            Some(Subresource::Scale) => scale_of(kind, &stored)?,
+            _ => stored,
+        }))
     }
 
     pub(super) fn patch(
         &mut self,
         kind: &Kind,
-        namespace: &str,
+        namespace: Option<&str>,
         name: &str,
         patch: PatchBody,
-        status: bool,
+        sub: Option<Subresource>,
     ) -> Result<Vec<u8>> {
-        let (call, body) = match &patch {
-            PatchBody::Apply { body, .. } => (Call::Apply, body),
-            PatchBody::Merge(b) | PatchBody::Json(b) if status => (Call::PatchStatus, b),
-            PatchBody::Merge(b) | PatchBody::Json(b) => (Call::Patch, b),
+        let call = match (&patch, sub) {
+            (_, Some(Subresource::Status)) => Call::PatchStatus,
+            (_, Some(Subresource::Scale)) => Call::PatchScale,
+            (PatchBody::Apply { .. }, None) => Call::Apply,
+            (_, None) => Call::Patch,
         };
         self.check(call, kind, Some(Verb::Patch))?;
+        check_scope(kind, namespace, true)?;
+        let namespace = ns_key(namespace);
+        let body = match &patch {
+            PatchBody::Merge(b)
+            | PatchBody::Json(b)
+            | PatchBody::Strategic(b)
+            | PatchBody::Apply { body: b, .. } => b,
+        };
         let sent = parse("the patch", body)?;
-        let old = self.current(kind, namespace, name).cloned();
-        let mut new = match (&patch, &old) {
+        if matches!(patch, PatchBody::Strategic(_))
+            && self
+                .custom_kinds
+                .iter()
+                .any(|(g, k)| g == kind.group && k == kind.kind)
+        {
+            return Err(Error::Invalid(format!(
+                "strategic merge patches are not supported for custom resources ({}); use a \
+                 merge, JSON or apply patch",
+                kind.kind
+            )));
+        }
+        let old = self.current(kind, &namespace, name).cloned();
+        let old = match (&patch, old, sub) {
+            (_, Some(old), _) => Some(old),
+            (PatchBody::Apply { .. }, None, None) => None,
+            (_, None, _) => return Err(Self::not_found(kind, &namespace, name)),
+        };
+        let mut new = match (sub, &old) {
+            (Some(Subresource::Scale), Some(old)) => scale_of(kind, old)?,
             (_, Some(old)) => old.clone(),
-            (PatchBody::Apply { .. }, None) => Value::Object(Map::new()),
-            (_, None) => return Err(Self::not_found(kind, namespace, name)),
+            (_, None) => Value::Object(Map::new()),
         };
         // The stored version; a resourceVersion in the patch is checked by `store`.
         if let Some(meta) = object_meta(&mut new) {
             meta.remove("resourceVersion");
         }
-        match &patch {
-            PatchBody::Merge(_) | PatchBody::Apply { .. } => {
-                let sent = if status {
-                    serde_json::json!({"status": sent.get("status").cloned().unwrap_or(Value::Null)})
-                } else {
-                    sent.clone()
-                };
-                if !sent.is_object() {
-                    return Err(Error::Invalid(
-                        "a merge patch must be a JSON object".to_owned(),
-                    ));
+        apply_patch(&mut new, &patch, &sent)?;
+        let new = match (sub, &old) {
+            (Some(Subresource::Status), Some(old)) => {
+                let mut only_status = old.clone();
+                only_status["status"] = new.get("status").cloned().unwrap_or(Value::Null);
+                if let Some(rv) = new.pointer("/metadata/resourceVersion") {
+                    only_status["metadata"]["resourceVersion"] = rv.clone();
+                } else if let Some(meta) = object_meta(&mut only_status) {
+                    meta.remove("resourceVersion");
                 }
-                json_patch::merge(&mut new, &sent);
+                only_status
             }
-            PatchBody::Json(_) => {
-                let ops: json_patch::Patch = serde_json::from_value(sent.clone())
-                    .map_err(|e| Error::Invalid(format!("not a JSON patch: {e}")))?;
-                json_patch::patch(&mut new, &ops).map_err(|e| Error::Invalid(e.to_string()))?;
-                if status {
-                    let status_now = new.get("status").cloned();
-                    new = old.clone().unwrap_or_default();
-                    new["status"] = status_now.unwrap_or(Value::Null);
+            (Some(Subresource::Scale), Some(old)) => {
+                let mut scaled = old.clone();
+                scaled["spec"]["replicas"] = new
+                    .pointer("/spec/replicas")
+                    .cloned()
+                    .unwrap_or(Value::from(0));
+                if let Some(meta) = object_meta(&mut scaled) {
+                    meta.remove("resourceVersion");
                 }
+                scaled
             }
-        }
-        if old.is_none() {
-            // A server-side apply that creates the object.
-            let versions = self.versions + 1;
-            if let Some(meta) = object_meta(&mut new) {
-                meta.insert("uid".into(), Value::from(format!("uid-{versions}")));
-                meta.insert("creationTimestamp".into(), Value::from(NOW));
+            (_, None) => {
+                // A server-side apply that creates the object.
+                let versions = self.versions + 1;
+                if let Some(meta) = object_meta(&mut new) {
+                    meta.insert("uid".into(), Value::from(format!("uid-{versions}")));
+                    meta.insert("creationTimestamp".into(), Value::from(NOW));
+                }
+                new
             }
-        }
-        let stored = self.store(kind, namespace, name, new, old.as_ref())?;
-        self.record(call, kind, namespace, name, sent);
-        Ok(encode(&stored))
+            _ => new,
+        };
+        let stored = self.store(kind, &namespace, name, new, old.as_ref())?;
+        self.record(call, kind, &namespace, name, sent);
+        Ok(encode(&match sub {
+            Some(Subresource::Scale) => scale_of(kind, &stored)?,
+            _ => stored,
+        }))
     }
 
-    pub(super) fn delete(&mut self, kind: &Kind, namespace: &str, name: &str) -> Result<()> {
+    pub(super) fn delete(
+        &mut self,
+        kind: &Kind,
+        namespace: Option<&str>,
+        name: &str,
+        dp: &DeleteParams,
+    ) -> Result<()> {
         self.check(Call::Delete, kind, Some(Verb::Delete))?;
+        check_scope(kind, namespace, true)?;
+        let namespace = ns_key(namespace);
         let old = self
-            .current(kind, namespace, name)
+            .current(kind, &namespace, name)
             .cloned()
-            .ok_or_else(|| Self::not_found(kind, namespace, name))?;
+            .ok_or_else(|| Self::not_found(kind, &namespace, name))?;
+        for (field, expected) in [("uid", &dp.uid), ("resourceVersion", &dp.resource_version)] {
+            let actual = old
+                .pointer(&format!("/metadata/{field}"))
+                .and_then(Value::as_str);
+            if let Some(expected) = expected
+                && actual != Some(expected.as_str())
+            {
+                return Err(Error::Conflict(format!(
+                    "{} {namespace}/{name}: precondition failed: {field} is {}, not {expected}",
+                    kind.kind,
+                    actual.unwrap_or("unset")
+                )));
+            }
+        }
         let mut new = old.clone();
         if let Some(meta) = object_meta(&mut new) {
             meta.entry("deletionTimestamp")
@@ -351,142 +491,212 @@ impl State {
             meta.remove("resourceVersion");
         }
         // With finalizers left, `store` keeps it (marked); without, it removes it.
-        self.store(kind, namespace, name, new, Some(&old))?;
-        self.record(Call::Delete, kind, namespace, name, Value::Null);
+        self.store(kind, &namespace, name, new, Some(&old))?;
+        let options = serde_json::json!({
+            "propagation": dp.propagation.map(|p| format!("{p:?}")),
+            "uid": dp.uid,
+            "resourceVersion": dp.resource_version,
+        });
+        self.record(Call::Delete, kind, &namespace, name, options);
         Ok(())
     }
 
     pub(super) fn get(
         &mut self,
         kind: &Kind,
-        namespace: &str,
+        namespace: Option<&str>,
         name: &str,
+        fields: Option<&[&str]>,
     ) -> Result<Option<Vec<u8>>> {
         self.check(Call::Get, kind, Some(Verb::Get))?;
+        check_scope(kind, namespace, true)?;
+        let projection = fields.map(projection).transpose()?;
+        let found = self
+            .reads()
+            .get(&(kind.group, kind.kind))
+            .and_then(|m| m.get(&(ns_key(namespace), name.to_owned())));
+        match (found, projection) {
+            (None, _) => Ok(None),
+            (Some(v), None) => Ok(Some(encode(v))),
+            (Some(v), Some(p)) => project_one(&p, v).map(Some),
+        }
+    }
+
+    /// The call a list-shaped read counts as, for [`Call`] filters.
+    fn list_call(lp: &ListParams, call: Call) -> Call {
+        match (call, &lp.index) {
+            (Call::List, Some(_)) => Call::ListByIndex,
+            _ => call,
+        }
+    }
+
+    /// The objects `lp` selects in `namespace` (every namespace when `None`), with the
+    /// host's parsers and its answers to bad selectors and undeclared indexes.
+    fn select(
+        &mut self,
+        call: Call,
+        kind: &Kind,
+        namespace: Option<&str>,
+        lp: &ListParams,
+    ) -> Result<Vec<(&(String, String), &Value)>> {
+        self.check(Self::list_call(lp, call), kind, Some(Verb::List))?;
+        check_scope(kind, namespace, false)?;
+        let labels = lp
+            .label_selector
+            .as_deref()
+            .map(LabelSelector::parse)
+            .transpose()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+        let fields = lp
+            .field_selector
+            .as_deref()
+            .map(field_selector)
+            .transpose()?;
+        let index = match &lp.index {
+            None => None,
+            Some((index, value)) => {
+                let Some(manifest) = &self.manifest else {
+                    return Err(Error::Invalid(format!(
+                        "index {index:?}: FakeHost::new() has no manifest to declare indexes; \
+                         use FakeHost::for_plugin::<YourPlugin>()"
+                    )));
+                };
+                let declared = manifest
+                    .declared(kind.group, kind.kind)
+                    .map_err(|denied| Error::Forbidden(denied.message().to_owned()))?;
+                let found = manifest.index(declared, index).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "no index {index:?} is declared on {declared} in the manifest"
+                    ))
+                })?;
+                Some((found.field.clone(), value.clone()))
+            }
+        };
+        let no_labels = Map::new();
         Ok(self
             .reads()
             .get(&(kind.group, kind.kind))
-            .and_then(|m| m.get(&(namespace.to_owned(), name.to_owned())))
-            .map(encode))
-    }
-
-    pub(super) fn list(&mut self, kind: &Kind, namespace: &str, selector: &str) -> Result<Vec<u8>> {
-        self.check(Call::List, kind, Some(Verb::List))?;
-        let items = self.select(kind, namespace, selector)?;
-        Ok(serde_json::to_vec(&items).unwrap_or_default())
-    }
-
-    fn select(&self, kind: &Kind, namespace: &str, selector: &str) -> Result<Vec<&Value>> {
-        // The host's parser and matcher, and its answer to a bad selector.
-        let selector = LabelSelector::parse(selector).map_err(|e| Error::Invalid(e.to_string()))?;
-        let no_labels = Map::new();
-        Ok(self
-            .read_all(kind)
+            .into_iter()
+            .flat_map(BTreeMap::iter)
             .filter(|((ns, _), v)| {
-                let labels = v
+                let object_labels = v
                     .pointer("/metadata/labels")
                     .and_then(Value::as_object)
                     .unwrap_or(&no_labels);
-                (namespace.is_empty() || ns == namespace) && selector.matches(labels)
+                namespace.is_none_or(|n| n == ns)
+                    && labels.as_ref().is_none_or(|l| l.matches(object_labels))
+                    && fields.as_deref().is_none_or(|f| fields_match(f, v))
+                    && index
+                        .as_ref()
+                        .is_none_or(|(field, value)| field.values_in_json(v).contains(value))
             })
-            .map(|(_, v)| v)
             .collect())
     }
 
-    pub(super) fn get_fields(
+    pub(super) fn list(
         &mut self,
         kind: &Kind,
-        namespace: &str,
-        name: &str,
-        fields: &[&str],
-    ) -> Result<Option<Vec<u8>>> {
-        self.check(Call::Get, kind, Some(Verb::Get))?;
-        let projection = projection(fields)?;
-        self.reads()
-            .get(&(kind.group, kind.kind))
-            .and_then(|m| m.get(&(namespace.to_owned(), name.to_owned())))
-            .map(|v| project(&projection, &[v]).map(|mut items| items.swap_remove(0)))
-            .transpose()
-    }
-
-    pub(super) fn list_fields(
-        &mut self,
-        kind: &Kind,
-        namespace: &str,
-        selector: &str,
-        fields: &[&str],
+        namespace: Option<&str>,
+        lp: &ListParams,
+        fields: Option<&[&str]>,
     ) -> Result<Vec<u8>> {
-        self.check(Call::List, kind, Some(Verb::List))?;
-        let projection = projection(fields)?;
-        let items = project(&projection, &self.select(kind, namespace, selector)?)?;
-        Ok(projection_array(&items))
+        let projection = fields.map(projection).transpose();
+        let items = self.select(Call::List, kind, namespace, lp)?;
+        match projection? {
+            None => Ok(
+                serde_json::to_vec(&items.iter().map(|(_, v)| v).collect::<Vec<_>>())
+                    .unwrap_or_default(),
+            ),
+            Some(p) => {
+                let projected = items
+                    .iter()
+                    .map(|(_, v)| project_one(&p, v))
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(join_array(&projected))
+            }
+        }
     }
 
-    pub(super) fn list_by_index_fields(
+    pub(super) fn keys(
         &mut self,
         kind: &Kind,
-        index: &str,
-        value: &str,
-        fields: &[&str],
-    ) -> Result<Vec<u8>> {
-        self.check(Call::ListByIndex, kind, Some(Verb::List))?;
-        let projection = projection(fields)?;
-        let items = project(&projection, &self.indexed(kind, index, value)?)?;
-        Ok(projection_array(&items))
-    }
-
-    pub(super) fn list_by_index(
-        &mut self,
-        kind: &Kind,
-        index: &str,
-        value: &str,
-    ) -> Result<Vec<u8>> {
-        self.check(Call::ListByIndex, kind, Some(Verb::List))?;
-        let items = self.indexed(kind, index, value)?;
-        Ok(serde_json::to_vec(&items).unwrap_or_default())
-    }
-
-    fn indexed(&self, kind: &Kind, index: &str, value: &str) -> Result<Vec<&Value>> {
-        let Some(manifest) = &self.manifest else {
-            return Err(Error::Invalid(format!(
-                "index {index:?}: FakeHost::new() has no manifest to declare indexes; \
-                 use FakeHost::for_plugin::<YourPlugin>()"
-            )));
-        };
-        let declared = manifest
-            .declared(kind.group, kind.kind)
-            .map_err(|denied| Error::Forbidden(denied.message().to_owned()))?;
-        let index = manifest.index(declared, index).ok_or_else(|| {
-            Error::Invalid(format!(
-                "no index {index:?} is declared on {declared} in the manifest"
-            ))
-        })?;
+        namespace: Option<&str>,
+        lp: &ListParams,
+    ) -> Result<Vec<ObjectKey>> {
         Ok(self
-            .read_all(kind)
-            .filter(|(_, v)| index.field.values_in_json(v).iter().any(|x| x == value))
-            .map(|(_, v)| v)
+            .select(Call::Keys, kind, namespace, lp)?
+            .into_iter()
+            .map(|((ns, name), _)| ObjectKey {
+                namespace: (!ns.is_empty()).then(|| ns.clone()),
+                name: name.clone(),
+            })
             .collect())
     }
 
-    pub(super) fn event(
+    pub(super) fn count(
         &mut self,
         kind: &Kind,
-        namespace: &str,
-        name: &str,
-        event: Event,
-    ) -> Result<()> {
-        self.check(Call::Event, kind, None)?;
-        if name.is_empty() || event.reason.is_empty() {
+        namespace: Option<&str>,
+        lp: &ListParams,
+    ) -> Result<u64> {
+        let n = self.select(Call::Count, kind, namespace, lp)?.len();
+        Ok(u64::try_from(n).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn event(&mut self, record: &EventRecord<'_>) -> Result<()> {
+        let kind = record.kind;
+        self.check(Call::Event, &kind, None)?;
+        check_scope(&kind, record.namespace, true)?;
+        let event = record.event;
+        if record.name.is_empty() || event.reason.is_empty() {
             return Err(Error::Invalid(
                 "an event needs an object name and a reason".into(),
             ));
         }
-        self.events.push(RecordedEvent {
-            kind: *kind,
-            namespace: namespace.to_owned(),
-            name: name.to_owned(),
-            event,
+        if let Some(related) = &event.related
+            && (related.kind.is_empty() || related.name.is_empty())
+        {
+            return Err(Error::Invalid(
+                "an event's related object needs a kind and a name".into(),
+            ));
+        }
+        let namespace = ns_key(record.namespace);
+        // The host aggregates repeats of the same event (regarding, type, reason, action
+        // and note) into one Event with a count.
+        let repeat = self.events.iter_mut().find(|e| {
+            e.kind == kind
+                && e.namespace == namespace
+                && e.name == record.name
+                && e.event.event_type == event.event_type
+                && e.event.reason == event.reason
+                && e.event.action == event.action
+                && e.event.note == event.note
         });
+        match repeat {
+            Some(e) => {
+                e.count += 1;
+                e.event.related.clone_from(&event.related);
+            }
+            None => self.events.push(RecordedEvent {
+                kind,
+                namespace,
+                name: record.name.to_owned(),
+                event: event.clone(),
+                count: 1,
+            }),
+        }
         Ok(())
     }
+}
+
+fn join_array(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = vec![b'['];
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    out.push(b']');
+    out
 }

@@ -9,14 +9,14 @@
 //! ```
 //!
 //! A [`FakeHost`] installs itself on the current thread (each `#[test]` runs on its own
-//! thread); every SDK call made on that thread ([`get`](crate::get), [`patch`](crate::patch),
+//! thread); every SDK call made on that thread ([`Api`](crate::Api)'s reads and writes,
 //! [`event`](crate::event), [`log`](crate::log)...) is served by it until it is dropped. Seed
 //! objects, run a reconcile, then inspect the objects, the writes, the events and the logs:
 //!
 //! ```
 //! use k8s_openapi::api::core::v1::ConfigMap;
 //! use kubewasm_sdk::testing::{Call, FakeHost};
-//! use kubewasm_sdk::{Action, Manifest, Patch, Plugin, Request, Result, Verb};
+//! use kubewasm_sdk::{Action, Api, Manifest, Patch, Plugin, Request, Result, Verb};
 //!
 //! struct Stamp;
 //!
@@ -26,7 +26,7 @@
 //!     }
 //!     fn reconcile(req: Request) -> Result<Action> {
 //!         let patch = Patch::merge(serde_json::json!({"metadata": {"labels": {"seen": "yes"}}}))?;
-//!         kubewasm_sdk::patch::<ConfigMap>(&req.namespace, &req.name, &patch)?;
+//!         Api::<ConfigMap>::namespaced(&req.namespace).patch(&req.name, &patch)?;
 //!         Ok(Action::done())
 //!     }
 //! }
@@ -48,25 +48,45 @@
 //! # How it differs from the real host
 //!
 //! It is a small model, not an API server; what it does:
-//! - **Manifest**: [`FakeHost::for_plugin`] enforces the plugin's manifest as the host does
-//!   (undeclared kind, verb or index: [`Error::Forbidden`]); [`FakeHost::new`] allows everything.
+//! - **Manifest**: [`FakeHost::for_plugin`] validates the plugin's manifest with the host's
+//!   own rules (`kubewasm-core`; an invalid one panics with every problem, as the host would
+//!   refuse to load it) and enforces it as the host does (undeclared kind or verb:
+//!   [`Error::Forbidden`]; undeclared index: [`Error::Invalid`]). [`FakeHost::new`] allows
+//!   every call, but [`FakeHost::reconcile`] still validates the manifest of the plugin it runs.
+//! - **Scope**: a namespace for a cluster-scoped kind, an empty namespace, or no namespace when
+//!   naming one object of a namespaced kind answer [`Error::Invalid`], as the host does.
 //! - **Cache**: reads see every write at once, unless [`FakeHost::set_cache_lag`] is on: then
 //!   reads see a snapshot that only [`FakeHost::sync`] refreshes (as after a real write, when
 //!   the informer has not caught up yet). Use it to test that your reconcile is idempotent.
 //! - **Writes**: every write gets a new `metadata.resourceVersion` (a counter); `create` also
 //!   sets `uid`, `namespace` and, from `generateName`, a name. A write carrying a stale
 //!   `resourceVersion` fails with [`Error::Conflict`]. `replace` stores the body as sent;
-//!   `replace_status` and `patch_status` change only `status`. Merge and JSON patches follow
-//!   RFC 7386 and RFC 6902 (a merge patch must be an object; a failed `test` is
-//!   [`Error::Invalid`], as kube-apiserver answers 422). **Server-side apply is a merge
-//!   patch** that creates the object when missing: no field ownership, no removal of fields
-//!   you stopped applying, no conflicts (inject one with [`FakeHost::fail_next`]).
+//!   status writes change only `status`; scale writes (`patch_scale`) change only
+//!   `spec.replicas` and answer an `autoscaling/v1` `Scale` (a kind without `spec` answers
+//!   [`Error::NotFound`]). Merge and JSON patches follow RFC 7386 and RFC 6902 (a merge
+//!   patch must be an object; a failed `test` is [`Error::Invalid`], as kube-apiserver
+//!   answers 422). **Strategic merge is simplified**: objects merge as in a merge patch, a
+//!   list whose patch elements all have a `name` merges by `name` (containers, env, ports,
+//!   volumes...), other lists are replaced; directives (`$patch`, `$retainKeys`,
+//!   `$setElementOrder`...) answer [`Error::Invalid`], and so does a strategic patch of a
+//!   custom resource the manifest defines. **Server-side apply is a merge patch** that
+//!   creates the object when missing: no field ownership, no removal of fields you stopped
+//!   applying, no conflicts (inject one with [`FakeHost::fail_next`]).
 //! - **Deletes and finalizers**: deleting an object with `metadata.finalizers` only sets
 //!   `metadata.deletionTimestamp`; the object goes once a write empties its finalizers.
-//!   No garbage collection of owned objects, no defaulting, no validation, no admission.
+//!   `uid` and `resourceVersion` preconditions answer [`Error::Conflict`] when they fail;
+//!   the propagation is recorded but there is no garbage collection of owned objects, no
+//!   defaulting, no validation, no admission.
+//! - **Reads**: label selectors, field selectors (`path=value`, `path!=value`, any dotted
+//!   path, a missing path reads as `""`, as the host evaluates them), index lookups (which
+//!   need [`FakeHost::for_plugin`], as indexes are declared in the manifest), `keys` and
+//!   `count`.
+//! - **Events** are aggregated as the host does: the same object, type, reason, action and
+//!   note recorded again increments [`RecordedEvent::count`] instead of adding an event.
 //! - **No queue**: nothing reconciles by itself. You call [`FakeHost::reconcile`]; owned and
 //!   watched kinds are not mapped to keys, and a returned requeue is only returned.
-//! - **Time** is frozen: timestamps are `2000-01-01T00:00:00Z`.
+//! - **Time** is frozen: timestamps are `2000-01-01T00:00:00Z` (also the `lastTransitionTime`
+//!   of the [`conditions`](crate::conditions) helpers).
 //! - **The host's own rules**: the manifest, label selectors (`k=v`, `k!=v`, `k`, `!k`,
 //!   `k in (a,b)`, `k notin (a,b)`), index field paths and projections are validated, matched
 //!   and applied by the same code the host runs (`kubewasm-core`), with the same errors.
@@ -83,10 +103,12 @@ use serde_json::Value;
 use crate::data::Event;
 use crate::data::Level;
 use crate::error::{Error, Result};
+use crate::object::CustomResourceExt;
 use crate::object::{Kind, Object};
 use crate::reconcile::{Action, Plugin, Reason, Request};
 
 mod cluster;
+mod patch;
 pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
@@ -95,29 +117,37 @@ use cluster::{State, fill_type, object_meta, str_field};
 
 /// A host call, to filter [`FakeHost::writes`] and to target [`FakeHost::fail_next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Call {
-    /// [`get`](crate::get), [`get_raw`](crate::get_raw), [`get_fields`](crate::get_fields).
+    /// [`Api::get`](crate::Api::get), `get_raw`, `get_fields`.
     Get,
-    /// [`list`](crate::list), [`list_raw`](crate::list_raw), [`list_fields`](crate::list_fields).
+    /// [`Api::list`](crate::Api::list), `list_raw`, `list_fields` without an index.
     List,
-    /// [`list_by_index`](crate::list_by_index), [`list_by_index_raw`](crate::list_by_index_raw),
-    /// [`list_by_index_fields`](crate::list_by_index_fields).
+    /// A list with [`ListParams::index`](crate::ListParams::index).
     ListByIndex,
-    /// [`create`](crate::create).
+    /// [`Api::keys`](crate::Api::keys).
+    Keys,
+    /// [`Api::count`](crate::Api::count).
+    Count,
+    /// [`Api::create`](crate::Api::create).
     Create,
-    /// [`replace`](crate::replace).
+    /// [`Api::replace`](crate::Api::replace).
     Replace,
-    /// [`replace_status`](crate::replace_status).
+    /// [`Api::replace_status`](crate::Api::replace_status).
     ReplaceStatus,
-    /// [`patch`](crate::patch) with a merge or JSON patch.
+    /// A replace of the scale subresource.
+    ReplaceScale,
+    /// [`Api::patch`](crate::Api::patch) with a merge, JSON or strategic merge patch.
     Patch,
-    /// [`patch_status`](crate::patch_status).
+    /// [`Api::patch_status`](crate::Api::patch_status) (any patch type).
     PatchStatus,
-    /// [`apply`](crate::apply).
+    /// [`Api::patch_scale`](crate::Api::patch_scale) (any patch type).
+    PatchScale,
+    /// [`Api::patch`](crate::Api::patch) with [`Patch::Apply`](crate::Patch::Apply).
     Apply,
-    /// [`delete`](crate::delete).
+    /// [`Api::delete`](crate::Api::delete).
     Delete,
-    /// [`event`](crate::event), [`event_for`](crate::event_for).
+    /// [`event`](crate::event), [`Api::event`](crate::Api::event).
     Event,
     /// Matches any call (only for [`FakeHost::fail_next`]).
     Any,
@@ -134,7 +164,8 @@ pub struct Write {
     pub namespace: String,
     /// Name (for `create` with `generateName`, the generated one).
     pub name: String,
-    /// What the plugin sent: the object, or the patch; `null` for a delete.
+    /// What the plugin sent: the object, or the patch; for a delete, its options
+    /// (`propagation`, `uid`, `resourceVersion`).
     pub body: Value,
 }
 
@@ -147,8 +178,11 @@ pub struct RecordedEvent {
     pub namespace: String,
     /// Its name.
     pub name: String,
-    /// The event.
+    /// The event (with its related object, as last recorded).
     pub event: Event,
+    /// How many times it was recorded: the host aggregates repeats of the same object, type,
+    /// reason, action and note into one Event.
+    pub count: u32,
 }
 
 thread_local! {
@@ -204,13 +238,14 @@ impl FakeHost {
     ///
     /// # Panics
     /// When the real host would refuse to load `P` because its manifest is invalid (an empty
-    /// or malformed kind, a bad selector or field path, a duplicate or dangling index,
-    /// concurrency outside 1..=1024): the message lists every problem.
+    /// or malformed kind, a bad selector or field path, a duplicate index, an index or an
+    /// index-lookup watch naming an undeclared index, a malformed custom resource
+    /// definition, concurrency outside 1..=1024): the message lists every problem.
     pub fn for_plugin<P: Plugin>() -> Self {
-        let manifest = kubewasm_core::Manifest::validate(P::manifest().declaration())
-            .unwrap_or_else(|e| panic!("the host would refuse to load this plugin: {e}"));
+        let (manifest, custom_kinds) = validate::<P>();
         Self::install(State {
             manifest: Some(manifest),
+            custom_kinds,
             ..State::default()
         })
     }
@@ -361,8 +396,60 @@ impl FakeHost {
     ///
     /// # Errors
     /// Whatever the reconcile returns.
+    ///
+    /// # Panics
+    /// When the real host would refuse to load `P` (see [`FakeHost::for_plugin`]), even on a
+    /// [`FakeHost::new`], which does not enforce the manifest.
     pub fn reconcile_request<P: Plugin>(&self, request: Request) -> Result<Action> {
+        if self.state.borrow().manifest.is_none() {
+            validate::<P>();
+        }
         HOST.with(|h| *h.borrow_mut() = Some(self.state.clone()));
         P::reconcile(request)
     }
+
+    /// Puts the CRD of `K` in the fake cluster's knowledge: a strategic merge patch of `K`
+    /// then answers [`Error::Invalid`], as the API server answers for custom resources.
+    /// [`FakeHost::for_plugin`] does this for every CRD in the manifest.
+    pub fn custom_resource<K: CustomResourceExt>(&self) -> &Self {
+        self.state
+            .borrow_mut()
+            .custom_kinds
+            .push((K::GROUP.to_owned(), K::KIND.to_owned()));
+        self
+    }
+}
+
+/// Validates `P`'s manifest with the host's rules (`kubewasm-core`, including its
+/// `custom-resources`); returns it and the custom kinds it defines.
+fn validate<P: Plugin>() -> (kubewasm_core::Manifest, Vec<(String, String)>) {
+    let declared = P::manifest();
+    let crds: Vec<Vec<u8>> = declared
+        .custom_resources()
+        .iter()
+        .map(|crd| serde_json::to_vec(crd).unwrap_or_default())
+        .collect();
+    let manifest = kubewasm_core::Manifest::validate(declared.declaration());
+    let crds = kubewasm_core::manifest::custom_resources(&crds);
+    let (manifest, crds) = match (manifest, crds) {
+        (Ok(m), Ok(c)) => (m, c),
+        (m, c) => {
+            let problems: Vec<String> = [m.err(), c.err()]
+                .into_iter()
+                .flatten()
+                .flat_map(|e| e.problems)
+                .collect();
+            let error = kubewasm_core::ManifestError { problems };
+            panic!("the host would refuse to load this plugin: {error}")
+        }
+    };
+    let custom_kinds = crds
+        .iter()
+        .filter_map(|crd| {
+            let group = crd.pointer("/spec/group")?.as_str()?;
+            let kind = crd.pointer("/spec/names/kind")?.as_str()?;
+            Some((group.to_owned(), kind.to_owned()))
+        })
+        .collect();
+    (manifest, custom_kinds)
 }

@@ -2,8 +2,7 @@
 //! installed on the current thread.
 
 use super::{HOST, State};
-use crate::data::Event;
-use crate::data::PatchBody;
+use crate::data::{DeleteParams, EventRecord, ListParams, ObjectKey, PatchBody, Subresource};
 use crate::error::{Error, Result};
 use crate::object::Kind;
 
@@ -19,89 +18,71 @@ fn with<T>(f: impl FnOnce(&mut State) -> Result<T>) -> Result<T> {
     f(&mut state)
 }
 
-pub(crate) fn get(kind: &Kind, namespace: &str, name: &str) -> Result<Option<Vec<u8>>> {
-    with(|s| s.get(kind, namespace, name))
-}
-
-pub(crate) fn list(kind: &Kind, namespace: &str, selector: &str) -> Result<Vec<u8>> {
-    with(|s| s.list(kind, namespace, selector))
-}
-
-pub(crate) fn list_by_index(kind: &Kind, index: &str, value: &str) -> Result<Vec<u8>> {
-    with(|s| s.list_by_index(kind, index, value))
-}
-
-pub(crate) fn get_fields(
+pub(crate) fn get(
     kind: &Kind,
-    namespace: &str,
+    namespace: Option<&str>,
     name: &str,
-    fields: &[&str],
+    fields: Option<&[&str]>,
 ) -> Result<Option<Vec<u8>>> {
-    with(|s| s.get_fields(kind, namespace, name, fields))
+    with(|s| s.get(kind, namespace, name, fields))
 }
 
-pub(crate) fn list_fields(
+pub(crate) fn list(
     kind: &Kind,
-    namespace: &str,
-    selector: &str,
-    fields: &[&str],
+    namespace: Option<&str>,
+    lp: &ListParams,
+    fields: Option<&[&str]>,
 ) -> Result<Vec<u8>> {
-    with(|s| s.list_fields(kind, namespace, selector, fields))
+    with(|s| s.list(kind, namespace, lp, fields))
 }
 
-pub(crate) fn list_by_index_fields(
+pub(crate) fn keys(
     kind: &Kind,
-    index: &str,
-    value: &str,
-    fields: &[&str],
-) -> Result<Vec<u8>> {
-    with(|s| s.list_by_index_fields(kind, index, value, fields))
+    namespace: Option<&str>,
+    lp: &ListParams,
+) -> Result<Vec<ObjectKey>> {
+    with(|s| s.keys(kind, namespace, lp))
 }
 
-pub(crate) fn create(kind: &Kind, namespace: &str, body: &[u8]) -> Result<Vec<u8>> {
+pub(crate) fn count(kind: &Kind, namespace: Option<&str>, lp: &ListParams) -> Result<u64> {
+    with(|s| s.count(kind, namespace, lp))
+}
+
+pub(crate) fn create(kind: &Kind, namespace: Option<&str>, body: &[u8]) -> Result<Vec<u8>> {
     with(|s| s.create(kind, namespace, body))
 }
 
 pub(crate) fn replace(
     kind: &Kind,
-    namespace: &str,
+    namespace: Option<&str>,
     name: &str,
     body: &[u8],
-    status: bool,
+    sub: Option<Subresource>,
 ) -> Result<Vec<u8>> {
-    with(|s| s.replace(kind, namespace, name, body, status))
+    with(|s| s.replace(kind, namespace, name, body, sub))
 }
 
 pub(crate) fn patch(
     kind: &Kind,
-    namespace: &str,
+    namespace: Option<&str>,
     name: &str,
     patch: PatchBody,
-    status: bool,
+    sub: Option<Subresource>,
 ) -> Result<Vec<u8>> {
-    with(|s| s.patch(kind, namespace, name, patch, status))
+    with(|s| s.patch(kind, namespace, name, patch, sub))
 }
 
-pub(crate) fn delete(kind: &Kind, namespace: &str, name: &str) -> Result<()> {
-    with(|s| s.delete(kind, namespace, name))
-}
-
-pub(crate) fn record_event(
+pub(crate) fn delete(
     kind: &Kind,
-    namespace: &str,
+    namespace: Option<&str>,
     name: &str,
-    warning: bool,
-    reason: &str,
-    note: &str,
-    action: &str,
+    dp: &DeleteParams,
 ) -> Result<()> {
-    let event = Event {
-        warning,
-        reason: reason.to_owned(),
-        note: note.to_owned(),
-        action: action.to_owned(),
-    };
-    with(|s| s.event(kind, namespace, name, event))
+    with(|s| s.delete(kind, namespace, name, dp))
+}
+
+pub(crate) fn record_event(record: &EventRecord<'_>) -> Result<()> {
+    with(|s| s.event(record))
 }
 
 pub(crate) fn log(level: crate::data::Level, message: &str) {
@@ -112,4 +93,11 @@ pub(crate) fn log(level: crate::data::Level, message: &str) {
     if logged.is_err() {
         eprintln!("[{level:?}] {message}");
     }
+}
+
+/// The fake host's frozen clock (`2000-01-01T00:00:00Z`).
+pub(crate) fn now() -> k8s_openapi::jiff::Timestamp {
+    super::cluster::NOW
+        .parse()
+        .unwrap_or(k8s_openapi::jiff::Timestamp::UNIX_EPOCH)
 }
