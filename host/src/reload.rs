@@ -102,6 +102,14 @@ pub enum ReloadEvent {
         /// Whether the compile cache had it.
         from_cache: bool,
     },
+    /// A plugin's file holds the version that serves again after a change that failed to load
+    /// (the bad file was replaced by the good one): nothing was swapped, the failure is over.
+    Recovered {
+        /// The plugin.
+        name: String,
+        /// The version that serves (and served throughout).
+        version: String,
+    },
     /// A file failed to load or validate, or its new informers failed; nothing changed.
     Failed {
         /// The file.
@@ -153,6 +161,9 @@ impl fmt::Display for ReloadEvent {
                     "plugin {name}: reloaded {from} -> {to} ({how}){}",
                     cache(*from_cache)
                 )
+            }
+            Self::Recovered { name, version } => {
+                write!(f, "plugin {name} recovered: serving {version}")
             }
             Self::Failed {
                 path,
@@ -501,6 +512,12 @@ impl Scanner {
                     tokio::time::timeout(self.options.sync_timeout, self.manager.update(plugin))
                         .await;
                 match update {
+                    // The content is the served version's again: a failed change undone.
+                    Ok(Ok(Updated::Unchanged)) => {
+                        tracing::info!(plugin = %name, version = %version, "the plugin file is back to the serving version; the failed change is over");
+                        self.manager.metrics().plugin_loaded(&name, &version, true);
+                        self.emit(ReloadEvent::Recovered { name, version });
+                    }
                     Ok(Ok(how)) => {
                         self.manager.metrics().plugin_loaded(&name, &version, true);
                         self.emit(ReloadEvent::Reloaded {
@@ -624,6 +641,14 @@ mod tests {
         assert_eq!(
             reloaded.to_string(),
             "plugin hello: reloaded aaaaaaaaaaaa -> bbbbbbbbbbbb (new informers or mapping, every object queued) (compile cache hit)"
+        );
+        assert_eq!(
+            ReloadEvent::Recovered {
+                name: "hello".into(),
+                version: "aaaaaaaaaaaa".into()
+            }
+            .to_string(),
+            "plugin hello recovered: serving aaaaaaaaaaaa"
         );
         assert_eq!(
             ReloadEvent::Stopped { name: "x".into() }.to_string(),

@@ -7,18 +7,128 @@ use anyhow::Context as _;
 use kubewasm::runtime::{CompileCache, RuntimeConfig};
 use tracing_subscriber::EnvFilter;
 
-/// Logs to stderr: `RUST_LOG` filters (default `info`, with kube's own chatter at `warn`).
-pub fn init_logging(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| {
-        EnvFilter::new("info,kube=warn,kube_runtime=warn,tower=warn,hyper=warn")
-    });
+/// What `kubewasm run` (and every other subcommand but `dev`) logs when `RUST_LOG` is not set:
+/// `info`, with the Kubernetes client's and the HTTP stack's own chatter at `warn`. Filter
+/// targets match by prefix, so each crate is named whole (`kube=warn` would also quiet
+/// `kubewasm`).
+const DEFAULT_FILTER: &str =
+    "info,kube_client=warn,kube_runtime=warn,kube_core=warn,tower=warn,hyper=warn,hyper_util=warn";
+
+/// What `kubewasm dev` logs when `RUST_LOG` is not set: warnings and errors, and what the
+/// plugins log. The host's own progress is dev's plain lines on stdout (the banner, reloads,
+/// one line per reconcile), not log lines.
+const DEV_FILTER: &str = "warn";
+
+/// The tracing target of the lines plugins log (`log.log` calls; `host/src/runtime/imports/log.rs`).
+const PLUGIN_TARGET: &str = "kubewasm::plugin";
+
+/// Which subcommand logs: `dev` keeps the host's own lines to warnings (see [`DEV_FILTER`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogDefaults {
+    /// `kubewasm dev`.
+    Dev,
+    /// Every other subcommand.
+    Service,
+}
+
+/// The least severe level of plugins' log lines that is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PluginLogLevel {
+    /// None of them.
+    Off,
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+impl PluginLogLevel {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Off => "off",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+            Self::Trace => "trace",
+        }
+    }
+}
+
+/// The plugin log option, shared by `run` and `dev`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogArgs {
+    /// Show plugins' log lines at this level and above (`warn` quiets their info lines, `off`
+    /// hides them all) [default: info]. `RUST_LOG`, when set, decides instead (the plugins'
+    /// target is `kubewasm::plugin`).
+    #[arg(long, value_enum, value_name = "LEVEL", env = "KUBEWASM_PLUGIN_LOG")]
+    pub plugin_log: Option<PluginLogLevel>,
+}
+
+/// The filter directives used when `RUST_LOG` is not set.
+fn default_directives(defaults: LogDefaults, plugin_log: Option<PluginLogLevel>) -> String {
+    let base = match defaults {
+        LogDefaults::Dev => DEV_FILTER,
+        LogDefaults::Service => DEFAULT_FILTER,
+    };
+    let plugins = plugin_log.unwrap_or(PluginLogLevel::Info);
+    format!("{base},{PLUGIN_TARGET}={}", plugins.as_str())
+}
+
+/// Whether log lines get ANSI colours: only on a terminal, and never when `NO_COLOR` is set to
+/// anything but the empty string (<https://no-color.org>).
+fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
+}
+
+/// Logs to stderr. `RUST_LOG`, when set, is the filter; otherwise the subcommand's default
+/// ([`DEFAULT_FILTER`] or [`DEV_FILTER`]) with plugins' lines at `plugin_log` (default `info`).
+/// Colours only on a terminal without `NO_COLOR`.
+pub fn init_logging(json: bool, defaults: LogDefaults, plugin_log: Option<PluginLogLevel>) {
+    use std::io::IsTerminal as _;
+    // Said once logging is up: (message, whether it is a warning).
+    let mut notes: Vec<String> = Vec::new();
+    let from_env = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| !v.trim().is_empty());
+    let filter = match from_env {
+        Some(text) => match EnvFilter::try_new(&text) {
+            Ok(filter) => {
+                if let Some(level) = plugin_log {
+                    notes.push(format!(
+                        "--plugin-log {} is ignored: RUST_LOG is set and decides what is logged \
+                         (add {PLUGIN_TARGET}={} to it)",
+                        level.as_str(),
+                        level.as_str()
+                    ));
+                }
+                filter
+            }
+            Err(e) => {
+                notes.push(format!(
+                    "RUST_LOG={text:?} is not a valid filter ({e}); using the default"
+                ));
+                EnvFilter::new(default_directives(defaults, plugin_log))
+            }
+        },
+        None => EnvFilter::new(default_directives(defaults, plugin_log)),
+    };
+    let colour = use_colour(
+        std::io::stderr().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     if json {
         builder.json().init();
     } else {
         builder.init();
+    }
+    for note in notes {
+        tracing::warn!("{note}");
     }
 }
 
@@ -264,4 +374,77 @@ pub async fn start_plugins(
         }
     }
     Ok((manager.status().len(), watcher))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colours_only_on_a_terminal_and_never_with_no_color() {
+        use std::ffi::OsStr;
+        assert!(use_colour(true, None));
+        assert!(
+            !use_colour(false, None),
+            "a pipe or file gets no escape codes"
+        );
+        assert!(!use_colour(true, Some(OsStr::new("1"))));
+        assert!(
+            use_colour(true, Some(OsStr::new(""))),
+            "an empty NO_COLOR is as if unset (no-color.org)"
+        );
+    }
+
+    #[test]
+    fn the_default_filter_shows_plugin_lines_at_info_and_the_flag_changes_that() {
+        let enabled = |directives: String, target: &str, level: tracing::Level| {
+            use tracing_subscriber::layer::SubscriberExt as _;
+            let seen = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let flag = std::sync::Arc::clone(&seen);
+            let subscriber = tracing_subscriber::registry()
+                .with(EnvFilter::new(directives))
+                .with(Seen(flag));
+            tracing::subscriber::with_default(subscriber, || match (target, level) {
+                ("kubewasm::plugin", tracing::Level::INFO) => {
+                    tracing::info!(target: "kubewasm::plugin", "x");
+                }
+                ("kubewasm::plugin", _) => tracing::warn!(target: "kubewasm::plugin", "x"),
+                ("kubewasm::reload", _) => tracing::info!(target: "kubewasm::reload", "x"),
+                (_, _) => tracing::info!(target: "kube_client::client", "x"),
+            });
+            seen.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        use tracing::Level;
+        for defaults in [LogDefaults::Dev, LogDefaults::Service] {
+            let d = || default_directives(defaults, None);
+            assert!(
+                enabled(d(), "kubewasm::plugin", Level::INFO),
+                "{defaults:?}"
+            );
+            assert!(!enabled(d(), "kube_client", Level::INFO), "{defaults:?}");
+            let quiet = || default_directives(defaults, Some(PluginLogLevel::Warn));
+            assert!(!enabled(quiet(), "kubewasm::plugin", Level::INFO));
+            assert!(enabled(quiet(), "kubewasm::plugin", Level::WARN));
+        }
+        // `kube=warn` once quieted every kubewasm target too (targets match by prefix).
+        assert!(enabled(
+            default_directives(LogDefaults::Service, None),
+            "kubewasm::reload",
+            Level::INFO
+        ));
+        assert!(!enabled(
+            default_directives(LogDefaults::Dev, None),
+            "kubewasm::reload",
+            Level::INFO
+        ));
+    }
+
+    /// Records whether any event got through the filter.
+    struct Seen(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+    impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Seen {
+        fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }

@@ -10,7 +10,7 @@ use kubewasm::runtime::Runtime;
 
 use super::apiserver;
 use super::common::{
-    CacheArgs, PolicyArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins,
+    CacheArgs, LogArgs, PolicyArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins,
 };
 
 /// Start an in-memory Kubernetes API server, write a kubeconfig for kubectl, and run the
@@ -36,6 +36,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
 
     #[command(flatten)]
     pub policy: PolicyArgs,
@@ -124,19 +127,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         );
     }
     println!();
-    println!("Try it (see examples/README.md for every example):");
-    println!("  export KUBECONFIG={kubeconfig}");
-    println!("  kubectl apply -f examples/rediscluster/crd.yaml");
-    println!("  kubectl apply -f examples/rediscluster/redis.yaml");
-    println!(
-        "  kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster"
+    let loaded: Vec<(String, String)> = status
+        .iter()
+        .map(|s| {
+            let kind = manager
+                .plugin(&s.name)
+                .map(|p| p.manifest().reconciles.kind.kind.clone())
+                .unwrap_or_default();
+            (s.name.clone(), kind)
+        })
+        .collect();
+    print!(
+        "{}",
+        try_it(&loaded, &kubeconfig.to_string(), !args.no_simulate)
     );
-    if !args.no_simulate {
-        println!(
-            "  kubectl rollout status statefulset cache          # the simulated Pods become Ready"
-        );
-        println!("  kubectl get rediscluster cache                    # Running, 3 ready");
-    }
     println!("Press Ctrl-C to stop.");
     shutdown_signal().await;
     watcher.stop().await;
@@ -145,6 +149,94 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     manager.shutdown().await;
     server.shutdown().await;
     Ok(())
+}
+
+/// kubectl commands that show the example plugins at work, by plugin name (the file stem);
+/// with simulation on, the last tuple holds those that need the simulated workloads.
+type Example = (
+    &'static str,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+const EXAMPLES: &[Example] = &[
+    (
+        "rediscluster",
+        &[
+            "kubectl apply -f examples/rediscluster/crd.yaml",
+            "kubectl apply -f examples/rediscluster/redis.yaml",
+            "kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster",
+        ],
+        &[
+            "kubectl rollout status statefulset cache          # the simulated Pods become Ready",
+            "kubectl get rediscluster cache                    # Running, 3 ready",
+        ],
+    ),
+    (
+        "hello",
+        &[
+            "kubectl create configmap demo --from-literal=a=1",
+            "kubectl get configmap demo -o jsonpath='{.metadata.annotations}'; echo   # stamped by hello",
+        ],
+        &[],
+    ),
+    (
+        "node-pods",
+        &[
+            "kubectl apply -f examples/node-pods/cluster.yaml",
+            "kubectl get configmap -n kube-system -l app.kubernetes.io/managed-by=kubewasm-node-pods",
+        ],
+        &[],
+    ),
+    (
+        "configmap-mirror",
+        &[
+            "kubectl apply -f examples/configmap-mirror/namespaces.yaml",
+            "kubectl apply -f examples/configmap-mirror/source.yaml",
+            "kubectl get configmap -A -l app.kubernetes.io/managed-by=kubewasm-configmap-mirror",
+        ],
+        &[],
+    ),
+    (
+        "labeler",
+        &[
+            "kubectl apply -f plugins/python/labeler/demo.yaml",
+            "kubectl -n demo get configmaps --show-labels   # labels copied by the Python plugin",
+        ],
+        &[],
+    ),
+];
+
+/// The banner's "Try it" section: kubectl commands for the plugins that run (`(name, reconciled
+/// kind)`), the examples' own for the example plugins, a `kubectl get` of the reconciled kind for
+/// any other; nothing when no plugin runs.
+fn try_it(loaded: &[(String, String)], kubeconfig: &str, simulate: bool) -> String {
+    use std::fmt::Write as _;
+    if loaded.is_empty() {
+        return String::new();
+    }
+    let mut out = String::new();
+    let _ = writeln!(out, "Try it (see examples/README.md for every example):");
+    let _ = writeln!(out, "  export KUBECONFIG={kubeconfig}");
+    for (name, kind) in loaded {
+        match EXAMPLES.iter().find(|(example, _, _)| example == name) {
+            Some((_, commands, simulated)) => {
+                let simulated = if simulate { *simulated } else { &[] };
+                for command in commands.iter().chain(simulated) {
+                    let _ = writeln!(out, "  {command}");
+                }
+            }
+            None if !kind.is_empty() => {
+                let _ = writeln!(
+                    out,
+                    "  kubectl get {}   # what plugin {name} reconciles",
+                    kind.to_lowercase()
+                );
+            }
+            None => {}
+        }
+    }
+    out
 }
 
 /// At most this many reconcile lines a second; the rest are counted in one summary line.
@@ -198,6 +290,45 @@ async fn print_reconciles(
             s.key,
             s.reason,
             r.took.as_secs_f64() * 1e3
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn loaded(names: &[(&str, &str)]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|(n, k)| ((*n).to_owned(), (*k).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn the_banner_suggests_only_the_plugins_that_run() {
+        let text = try_it(&loaded(&[("hello", "ConfigMap")]), "k", true);
+        assert!(text.contains("kubectl create configmap demo"), "{text}");
+        assert!(!text.contains("rediscluster"), "{text}");
+        let text = try_it(
+            &loaded(&[("rediscluster", "RedisCluster"), ("mine", "Secret")]),
+            "k",
+            false,
+        );
+        assert!(text.contains("examples/rediscluster/crd.yaml"), "{text}");
+        assert!(
+            !text.contains("rollout status"),
+            "no simulated Pods to wait for: {text}"
+        );
+        assert!(
+            text.contains("kubectl get secret   # what plugin mine reconciles"),
+            "{text}"
+        );
+        assert!(!text.contains("hello"), "{text}");
+        assert_eq!(
+            try_it(&[], "k", true),
+            "",
+            "nothing to try without a plugin"
         );
     }
 }

@@ -56,7 +56,13 @@ enum Command {
 /// Parses the command line, sets up logging and runs the subcommand on a tokio runtime.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    common::init_logging(cli.log_format == LogFormat::Json);
+    let json = cli.log_format == LogFormat::Json;
+    let (defaults, plugin_log) = match &cli.command {
+        Command::Dev(args) => (common::LogDefaults::Dev, args.log.plugin_log),
+        Command::Run(args) => (common::LogDefaults::Service, args.log.plugin_log),
+        _ => (common::LogDefaults::Service, None),
+    };
+    common::init_logging(json, defaults, plugin_log);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -79,13 +85,63 @@ pub fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if e.is::<plugin::UsageError>() => {
-            eprintln!("kubewasm: {e:#}");
+            eprintln!("kubewasm: {}", error_text(&e));
             ExitCode::from(2)
         }
         Err(e) => {
-            tracing::error!("{e:#}");
-            eprintln!("kubewasm: {e:#}");
+            // Said once: as a JSON log line for a log collector, else as a plain line.
+            if json {
+                tracing::error!("{}", error_text(&e));
+            } else {
+                eprintln!("kubewasm: {}", error_text(&e));
+            }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// The error and its causes on one line, `outer: cause: ...`, each said once: a cause whose
+/// text its outer message already carries (`failed to load x: {source}`) is not repeated.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in error.chain() {
+        let cause = cause.to_string();
+        if text.contains(&cause) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&cause);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("failed to load plugin x.wasm: {source}")]
+    struct Carries {
+        #[source]
+        source: std::io::Error,
+    }
+
+    #[test]
+    fn an_error_says_each_cause_once() {
+        let inner = std::io::Error::other("invalid manifest: empty kind");
+        let e = anyhow::Error::new(Carries { source: inner });
+        assert_eq!(
+            error_text(&e),
+            "failed to load plugin x.wasm: invalid manifest: empty kind"
+        );
+        let e = anyhow::Error::new(std::io::Error::other("permission denied"))
+            .context("loading plugins from p");
+        assert_eq!(
+            error_text(&e),
+            "loading plugins from p: permission denied",
+            "a context that does not carry its cause still names it"
+        );
     }
 }

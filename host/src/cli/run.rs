@@ -8,7 +8,7 @@ use kubewasm::Manager;
 use kubewasm::runtime::Runtime;
 
 use super::common::{
-    CacheArgs, PolicyArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins,
+    CacheArgs, LogArgs, PolicyArgs, RuntimeArgs, WatchArgs, shutdown_signal, start_plugins,
 };
 use super::leader::{self, Ended, LeaderArgs, ServeArgs};
 
@@ -32,6 +32,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub runtime: RuntimeArgs,
+
+    #[command(flatten)]
+    pub log: LogArgs,
 
     #[command(flatten)]
     pub policy: PolicyArgs,
