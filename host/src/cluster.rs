@@ -7,15 +7,15 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::ObjectReference;
 use k8s_openapi::api::events::v1::Event;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::{MicroTime, ObjectMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResourceList, MicroTime, ObjectMeta};
 use kube::api::{DeleteParams, Patch, PatchParams, PostParams, Preconditions, PropagationPolicy};
 use kubewasm_controller::InformerHandle;
 use kubewasm_core::ObjectKey;
 use serde_json::value::RawValue;
 
 use crate::runtime::{
-    ApiError, Backend, DeleteOptions, EventRecord, EventType, Index, Kind, ListQuery, PatchRequest,
-    Propagation, Subresource,
+    ApiError, Backend, DeleteOptions, EventRecord, EventType, Index, Kind, KindResolver, ListQuery,
+    PatchRequest, Propagation, ResolvedKind, Subresource,
 };
 
 /// A plugin's view of the cluster. Every call has already passed the plugin's manifest check.
@@ -402,14 +402,65 @@ impl Backend for ClusterBackend {
                 }),
                 ..Event::default()
             };
-            let json = serde_json::to_vec(&body)
-                .map_err(|e| ApiError::Internal(format!("failed to encode the event: {e}")))?;
-            let request = kube::core::Request::new(format!(
-                "/apis/events.k8s.io/v1/namespaces/{namespace}/events"
-            ))
-            .create(&PostParams::default(), json)
-            .map_err(build_error)?;
-            self.send(request).await.map(drop)
+            // A repeat of a recent Event patches that Event's `series` instead of creating
+            // another (crate::event_series).
+            let series = crate::event_series::EventSeries::global();
+            crate::event_series::record(series, body, now, |request| self.send(request)).await
+        })
+    }
+}
+
+/// Resolves a plugin's kinds from the API server's discovery (`GET /api/<version>` or
+/// `/apis/<group>/<version>`): the plural and scope the cluster serves each kind with. The
+/// runtime asks it when a `kubewasm:controller@0.2.0` plugin loads
+/// ([`RuntimeConfig::resolver`](crate::runtime::RuntimeConfig::resolver)).
+#[derive(Clone)]
+pub struct DiscoveryResolver {
+    client: kube::Client,
+}
+
+impl DiscoveryResolver {
+    /// A resolver asking the API server `client` talks to.
+    pub fn new(client: kube::Client) -> Self {
+        Self { client }
+    }
+}
+
+impl std::fmt::Debug for DiscoveryResolver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DiscoveryResolver").finish_non_exhaustive()
+    }
+}
+
+impl KindResolver for DiscoveryResolver {
+    fn resolve<'a>(
+        &'a self,
+        group: &'a str,
+        version: &'a str,
+        kind: &'a str,
+    ) -> BoxFuture<'a, Result<Option<ResolvedKind>, String>> {
+        Box::pin(async move {
+            let path = if group.is_empty() {
+                format!("/api/{version}")
+            } else {
+                format!("/apis/{group}/{version}")
+            };
+            let request = http::Request::get(&path)
+                .body(Vec::new())
+                .map_err(|e| format!("failed to build GET {path}: {e}"))?;
+            match self.client.request::<APIResourceList>(request).await {
+                // Subresources (`pods/status`) share the kind; the resource itself has no `/`.
+                Ok(list) => Ok(list
+                    .resources
+                    .into_iter()
+                    .find(|r| r.kind == kind && !r.name.contains('/'))
+                    .map(|r| ResolvedKind {
+                        plural: r.name,
+                        namespaced: r.namespaced,
+                    })),
+                Err(kube::Error::Api(status)) if status.code == 404 => Ok(None),
+                Err(e) => Err(format!("GET {path}: {e}")),
+            }
         })
     }
 }

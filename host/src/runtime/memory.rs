@@ -572,7 +572,12 @@ impl Backend for MemoryBackend {
 
 #[cfg(test)]
 mod tests {
+    use super::super::backend::IndexQuery;
+    use super::super::field_selector::FieldSelector;
+    use super::super::manifest::Index;
     use super::*;
+    use kubewasm_controller::LabelSelector;
+    use kubewasm_core::ObjectKey;
     use serde_json::json;
 
     fn cm() -> Kind {
@@ -621,7 +626,10 @@ mod tests {
     #[tokio::test]
     async fn writes_to_missing_objects_are_not_found() {
         let b = MemoryBackend::new();
-        let e = b.delete(&cm(), Some("ns"), "nope").await.unwrap_err();
+        let e = b
+            .delete(&cm(), Some("ns"), "nope", DeleteOptions::default())
+            .await
+            .unwrap_err();
         assert!(matches!(e, ApiError::NotFound(_)));
         let e = b
             .patch(
@@ -718,16 +726,116 @@ mod tests {
             )
             .unwrap();
         }
-        assert_eq!(b.list(&cm(), Some("a"), None).unwrap().len(), 2);
-        assert_eq!(b.list(&cm(), None, None).unwrap().len(), 3);
-        let sel = LabelSelector::parse("app=web").unwrap();
-        assert_eq!(b.list(&cm(), None, Some(&sel)).unwrap().len(), 2);
-        let index = Index {
-            name: "by-app".into(),
-            kind: cm(),
-            field: super::super::FieldPath::parse("metadata.labels.app").unwrap(),
+        let len = |q: ListQuery| b.list(&cm(), &q).unwrap().len();
+        assert_eq!(len(ListQuery::namespace(Some("a"))), 2);
+        assert_eq!(len(ListQuery::default()), 3);
+        let labels = Some(LabelSelector::parse("app=web").unwrap());
+        assert_eq!(
+            len(ListQuery {
+                labels: labels.clone(),
+                ..ListQuery::default()
+            }),
+            2
+        );
+        let fields = Some(FieldSelector::parse("metadata.name!=1").unwrap());
+        assert_eq!(
+            len(ListQuery {
+                labels,
+                fields,
+                ..ListQuery::default()
+            }),
+            1
+        );
+        let index = IndexQuery {
+            index: Index {
+                name: "by-app".into(),
+                kind: cm(),
+                field: super::super::FieldPath::parse("metadata.labels.app").unwrap(),
+            },
+            value: "web".into(),
         };
-        assert_eq!(b.list_by_index(&cm(), &index, "db").unwrap().len(), 1);
+        let by_index = |namespace: Option<&str>| ListQuery {
+            index: Some(index.clone()),
+            ..ListQuery::namespace(namespace)
+        };
+        assert_eq!(len(by_index(None)), 2);
+        assert_eq!(len(by_index(Some("b"))), 1);
+        let keys = b.keys(&cm(), &by_index(Some("b"))).unwrap();
+        assert_eq!(keys, vec![ObjectKey::namespaced("b", "3")]);
+        assert_eq!(b.count(&cm(), &by_index(None)).unwrap(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_delete_with_a_stale_precondition_is_a_conflict_and_keeps_the_object() {
+        let b = MemoryBackend::new();
+        b.insert(&cm(), json!({"metadata": {"name": "a", "namespace": "ns"}}))
+            .unwrap();
+        let stale = DeleteOptions {
+            uid: Some("someone-else".into()),
+            ..DeleteOptions::default()
+        };
+        let e = b.delete(&cm(), Some("ns"), "a", stale).await.unwrap_err();
+        assert!(
+            matches!(e, ApiError::Conflict(ref m) if m.contains("uid")),
+            "{e}"
+        );
+        let current = DeleteOptions {
+            resource_version: Some("1".into()),
+            ..DeleteOptions::default()
+        };
+        b.delete(&cm(), Some("ns"), "a", current).await.unwrap();
+        assert!(b.object(&cm(), Some("ns"), "a").is_none());
+    }
+
+    #[tokio::test]
+    async fn scale_writes_change_only_the_replicas_and_answer_a_scale() {
+        let b = MemoryBackend::new();
+        b.insert(
+            &cm(),
+            json!({"metadata": {"name": "a", "namespace": "ns"}, "spec": {"replicas": 1, "x": 1}}),
+        )
+        .unwrap();
+        let scale = b
+            .patch(
+                &cm(),
+                Some("ns"),
+                "a",
+                PatchRequest::Merge(body(json!({"spec": {"replicas": 3}}))),
+                Subresource::Scale,
+            )
+            .await
+            .unwrap();
+        let scale: Value = serde_json::from_slice(&scale).unwrap();
+        assert_eq!(scale["kind"], "Scale");
+        assert_eq!(scale["spec"]["replicas"], 3);
+        let v = b.object(&cm(), Some("ns"), "a").unwrap();
+        assert_eq!(v["spec"], json!({"replicas": 3, "x": 1}));
+    }
+
+    #[tokio::test]
+    async fn a_strategic_merge_patch_merges_lists_of_named_objects_by_name() {
+        let b = MemoryBackend::new();
+        b.insert(
+            &cm(),
+            json!({"metadata": {"name": "a", "namespace": "ns"},
+                   "spec": {"containers": [{"name": "app", "image": "a:1"}, {"name": "side", "image": "s:1"}]}}),
+        )
+        .unwrap();
+        let patch = json!({"spec": {"containers": [{"name": "app", "image": "a:2"}]}});
+        b.patch(
+            &cm(),
+            Some("ns"),
+            "a",
+            PatchRequest::StrategicMerge(body(patch)),
+            Subresource::Main,
+        )
+        .await
+        .unwrap();
+        let v = b.object(&cm(), Some("ns"), "a").unwrap();
+        assert_eq!(
+            v["spec"]["containers"],
+            json!([{"name": "app", "image": "a:2"}, {"name": "side", "image": "s:1"}])
+        );
     }
 
     #[tokio::test]

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use kubewasm::runtime::{Action, ApiError, Backend, EventType, Kind, Plugin, Reason};
+use kubewasm::runtime::{
+    Action, ApiError, Backend, DeleteOptions, EventType, Kind, ListQuery, Plugin, Reason,
+};
 use serde_json::{Value, json};
 
 use crate::support;
@@ -73,7 +75,7 @@ fn mirror(cluster: &Cluster, ns: &str) -> Option<Value> {
 fn mirrored(cluster: &Cluster) -> Vec<String> {
     let mut out: Vec<String> = cluster
         .server
-        .list(&configmaps(), None, None)
+        .list(&configmaps(), &ListQuery::default())
         .unwrap()
         .iter()
         .map(|b| serde_json::from_slice::<Value>(b).unwrap())
@@ -209,7 +211,12 @@ async fn deleting_the_source_deletes_its_mirrors() {
     run_source(&plugin, &cluster).await;
     cluster
         .server
-        .delete(&configmaps(), Some("team-a"), "settings")
+        .delete(
+            &configmaps(),
+            Some("team-a"),
+            "settings",
+            DeleteOptions::default(),
+        )
         .await
         .unwrap();
 
@@ -246,7 +253,12 @@ async fn mirrors_left_while_the_host_was_down_delete_themselves() {
     // The source goes while nothing runs; at start every ConfigMap is reconciled.
     cluster
         .server
-        .delete(&configmaps(), Some("team-a"), "settings")
+        .delete(
+            &configmaps(),
+            Some("team-a"),
+            "settings",
+            DeleteOptions::default(),
+        )
         .await
         .unwrap();
 
@@ -300,7 +312,12 @@ async fn a_configmap_that_is_not_a_mirror_is_never_overwritten_or_deleted() {
     // Deleting the source removes its mirrors only.
     cluster
         .server
-        .delete(&configmaps(), Some("team-a"), "settings")
+        .delete(
+            &configmaps(),
+            Some("team-a"),
+            "settings",
+            DeleteOptions::default(),
+        )
         .await
         .unwrap();
     reconcile(&plugin, &cluster, "team-a", "settings", Reason::Deleted).await;
@@ -333,7 +350,7 @@ async fn unrelated_configmaps_are_left_alone() {
     assert_eq!(
         cluster
             .server
-            .list(&configmaps(), None, None)
+            .list(&configmaps(), &ListQuery::default())
             .unwrap()
             .len(),
         1
@@ -395,7 +412,12 @@ async fn a_deleted_mirror_is_put_back_by_its_source() {
     run_source(&plugin, &cluster).await;
     cluster
         .server
-        .delete(&configmaps(), Some("team-b"), "settings")
+        .delete(
+            &configmaps(),
+            Some("team-b"),
+            "settings",
+            DeleteOptions::default(),
+        )
         .await
         .unwrap();
 

@@ -5,7 +5,9 @@
 
 use std::sync::Arc;
 
-use kubewasm::runtime::{Action, ApiError, Backend, Kind, Plugin, Reason, WatchMapping};
+use kubewasm::runtime::{
+    Action, ApiError, Backend, DeleteOptions, Kind, Plugin, Reason, WatchMapping,
+};
 use serde_json::{Value, json};
 
 use crate::support;
@@ -134,7 +136,7 @@ async fn pod_changes_update_the_summary_and_an_unchanged_node_writes_nothing() {
     add_pod(&cluster, "a", "p3", Some("n1"), Some("Unknown"));
     cluster
         .server
-        .delete(&pods(), Some("a"), "p1")
+        .delete(&pods(), Some("a"), "p1", DeleteOptions::default())
         .await
         .unwrap();
     run(&plugin, &cluster, "n1").await;
@@ -165,7 +167,11 @@ async fn the_summary_goes_with_the_node_but_a_configmap_it_did_not_write_stays()
     add_node(&cluster, "n1", "node-uid-1");
     add_pod(&cluster, "a", "p1", Some("n1"), Some("Running"));
     run(&plugin, &cluster, "n1").await;
-    cluster.server.delete(&nodes(), None, "n1").await.unwrap();
+    cluster
+        .server
+        .delete(&nodes(), None, "n1", DeleteOptions::default())
+        .await
+        .unwrap();
 
     assert_eq!(
         reconcile(&plugin, &cluster, "", "n1", Reason::Deleted).await,
@@ -211,7 +217,11 @@ async fn a_re_created_node_takes_over_the_summary_of_its_predecessor() {
     let (plugin, cluster) = setup().await;
     add_node(&cluster, "n1", "node-uid-1");
     run(&plugin, &cluster, "n1").await;
-    cluster.server.delete(&nodes(), None, "n1").await.unwrap();
+    cluster
+        .server
+        .delete(&nodes(), None, "n1", DeleteOptions::default())
+        .await
+        .unwrap();
     add_node(&cluster, "n1", "node-uid-2");
     add_pod(&cluster, "a", "p1", Some("n1"), Some("Running"));
 

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubewasm::runtime::{Action, ApiError, Backend, EventType, Kind, Plugin, Reason};
+use kubewasm::runtime::{
+    Action, ApiError, Backend, DeleteOptions, EventType, Kind, Plugin, Reason,
+};
 use serde_json::{Value, json};
 
 use crate::support;
@@ -296,7 +298,7 @@ async fn a_cluster_deleted_without_the_finalizer_has_its_objects_deleted_but_not
     run(&plugin, &cluster).await;
     cluster
         .server
-        .delete(&redisclusters(), Some(NS), NAME)
+        .delete(&redisclusters(), Some(NS), NAME, DeleteOptions::default())
         .await
         .unwrap();
     // A Service of the same name in another namespace, not owned: must stay.
@@ -430,7 +432,7 @@ async fn a_re_created_cluster_replaces_what_its_predecessor_left() {
     // Deleted without cleanup (finalizer removed by hand) and re-created at once: new uid.
     cluster
         .server
-        .delete(&redisclusters(), Some(NS), NAME)
+        .delete(&redisclusters(), Some(NS), NAME, DeleteOptions::default())
         .await
         .unwrap();
     let mut again = redis(json!(2), "redis:7.4");

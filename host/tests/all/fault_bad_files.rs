@@ -235,13 +235,13 @@ async fn every_kind_of_bad_plugin_file_is_reported_and_the_old_version_keeps_ser
             "other world",
             "a wasi:cli/run component".into(),
             Bad::Bytes(other_world()),
-            "does not implement world kubewasm:controller/plugin@0.1.0".into(),
+            "does not implement world kubewasm:controller/plugin@0.2.0".into(),
         ),
         (
             "other WIT version",
             "a component exporting reconciler@1.0.0".into(),
             Bad::Bytes(other_wit_version()),
-            "does not implement world kubewasm:controller/plugin@0.1.0".into(),
+            "does not implement world kubewasm:controller/plugin@0.2.0".into(),
         ),
         (
             "huge file",

@@ -16,8 +16,9 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use kubewasm::runtime::{
-    Action, ApiError, Backend, EventRecord, EventType, Index, Kind, LabelSelector, MemoryBackend,
-    PatchRequest, Plugin, Reason, ReconcileError, Request, Subresource, Verb, WatchMapping,
+    Action, ApiError, Backend, DeleteOptions, EventRecord, EventType, Kind, LabelSelector,
+    ListQuery, MemoryBackend, PatchRequest, Plugin, Reason, ReconcileError, Request, Subresource,
+    Verb, WatchMapping,
 };
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -412,17 +413,8 @@ impl Backend for VanishingBackend {
         self.0.get(kind, namespace, name)
     }
 
-    fn list(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: Option<&LabelSelector>,
-    ) -> ApiResult<Vec<Bytes>> {
-        self.0.list(kind, namespace, selector)
-    }
-
-    fn list_by_index(&self, kind: &Kind, index: &Index, value: &str) -> ApiResult<Vec<Bytes>> {
-        self.0.list_by_index(kind, index, value)
+    fn list(&self, kind: &Kind, query: &ListQuery) -> ApiResult<Vec<Bytes>> {
+        self.0.list(kind, query)
     }
 
     fn create<'a>(
@@ -461,8 +453,9 @@ impl Backend for VanishingBackend {
         kind: &'a Kind,
         namespace: Option<&'a str>,
         name: &'a str,
+        options: DeleteOptions,
     ) -> BoxFuture<'a, ApiResult<()>> {
-        self.0.delete(kind, namespace, name)
+        self.0.delete(kind, namespace, name, options)
     }
 
     fn record_event(&self, event: EventRecord) -> BoxFuture<'_, ApiResult<()>> {

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kubewasm::runtime::{Action, Backend, Kind, MemoryBackend, Reason, Request};
+use kubewasm::runtime::{Action, Backend, DeleteOptions, Kind, MemoryBackend, Reason, Request};
 use serde_json::json;
 
 use crate::support;
@@ -83,7 +83,7 @@ async fn a_crd_reconciler_creates_replaces_applies_patches_and_deletes() {
 
     // Deleting the Greeting deletes what it owned.
     memory
-        .delete(&greetings(), Some("demo"), "hi")
+        .delete(&greetings(), Some("demo"), "hi", DeleteOptions::default())
         .await
         .unwrap();
     plugin

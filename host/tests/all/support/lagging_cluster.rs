@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use bytes::Bytes;
 use futures::future::BoxFuture;
 use kubewasm::runtime::{
-    Action, ApiError, Backend, EventRecord, Index, Kind, LabelSelector, MemoryBackend,
+    Action, ApiError, Backend, DeleteOptions, EventRecord, Kind, ListQuery, MemoryBackend,
     PatchRequest, Plugin, Reason, Request, Subresource,
 };
 use parking_lot::Mutex;
@@ -58,14 +58,14 @@ impl Cluster {
     /// From now on reads see the cluster as it is now, until [`Cluster::thaw`].
     pub async fn freeze(&self) {
         for kind in &self.kinds {
-            for old in self.snapshot.list(kind, None, None).unwrap() {
+            for old in self.snapshot.list(kind, &ListQuery::default()).unwrap() {
                 let (ns, name) = key_of(&old);
                 self.snapshot
-                    .delete(kind, ns.as_deref(), &name)
+                    .delete(kind, ns.as_deref(), &name, DeleteOptions::default())
                     .await
                     .unwrap();
             }
-            for bytes in self.server.list(kind, None, None).unwrap() {
+            for bytes in self.server.list(kind, &ListQuery::default()).unwrap() {
                 let (ns, name) = key_of(&bytes);
                 self.snapshot.insert_raw(kind, ns.as_deref(), &name, bytes);
             }
@@ -119,22 +119,8 @@ impl Backend for Cluster {
         self.reads().get(kind, namespace, name)
     }
 
-    fn list(
-        &self,
-        kind: &Kind,
-        namespace: Option<&str>,
-        selector: Option<&LabelSelector>,
-    ) -> Result<Vec<Bytes>, ApiError> {
-        self.reads().list(kind, namespace, selector)
-    }
-
-    fn list_by_index(
-        &self,
-        kind: &Kind,
-        index: &Index,
-        value: &str,
-    ) -> Result<Vec<Bytes>, ApiError> {
-        self.reads().list_by_index(kind, index, value)
+    fn list(&self, kind: &Kind, query: &ListQuery) -> Result<Vec<Bytes>, ApiError> {
+        self.reads().list(kind, query)
     }
 
     fn create<'a>(
@@ -205,10 +191,11 @@ impl Backend for Cluster {
         kind: &'a Kind,
         namespace: Option<&'a str>,
         name: &'a str,
+        options: DeleteOptions,
     ) -> BoxFuture<'a, Result<(), ApiError>> {
         Box::pin(async move {
             self.injected()?;
-            self.server.delete(kind, namespace, name).await
+            self.server.delete(kind, namespace, name, options).await
         })
     }
 
