@@ -63,9 +63,11 @@ extern crate self as kubewasm_sdk;
 pub mod bindings;
 
 mod api;
+pub mod conditions;
 mod data;
 mod deprecated;
 mod error;
+mod finalizer;
 pub mod log;
 mod manifest;
 mod object;
@@ -83,6 +85,7 @@ pub use deprecated::{
     list_fields_raw, list_raw, patch, patch_status, replace, replace_status,
 };
 pub use error::{Error, Result};
+pub use finalizer::{FinalizerEvent, finalizer};
 pub use manifest::{Manifest, Verb, WatchMapping};
 pub use object::{CustomResourceExt, Kind, Object, Scope};
 pub use reconcile::{Action, ObjectRef, Plugin, Reason, Request};

@@ -326,4 +326,45 @@ mod tests {
         );
         assert_eq!(m.concurrency, 3);
     }
+
+    struct Widget;
+
+    impl serde::Serialize for Widget {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_unit()
+        }
+    }
+
+    impl<'de> serde::Deserialize<'de> for Widget {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> Result<Self, D::Error> {
+            Ok(Widget)
+        }
+    }
+
+    impl Object for Widget {
+        const GROUP: &'static str = "example.com";
+        const VERSION: &'static str = "v1";
+        const KIND: &'static str = "Widget";
+        const NAMESPACED: bool = true;
+        fn meta(&self) -> &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta {
+            unreachable!("not called")
+        }
+    }
+
+    impl CustomResourceExt for Widget {
+        fn crd() -> serde_json::Value {
+            serde_json::json!({"kind": "CustomResourceDefinition", "spec": {"group": "example.com"}})
+        }
+    }
+
+    #[test]
+    fn a_custom_resource_ships_its_crd_as_json_in_the_wit_manifest() {
+        let m = Manifest::reconcile::<Widget>()
+            .custom_resource::<Widget>()
+            .into_wit();
+        assert_eq!(m.custom_resources.len(), 1);
+        let crd: serde_json::Value = serde_json::from_slice(&m.custom_resources[0]).unwrap();
+        assert_eq!(crd["spec"]["group"], "example.com");
+        assert_eq!(m.reconciles.kind.kind, "Widget");
+    }
 }

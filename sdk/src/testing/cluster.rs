@@ -410,20 +410,14 @@ impl State {
             (_, Some(old)) => old.clone(),
             (_, None) => Value::Object(Map::new()),
         };
-        // The stored version; a resourceVersion in the patch is checked by `store`.
-        if let Some(meta) = object_meta(&mut new) {
-            meta.remove("resourceVersion");
-        }
+        // The patch applies to the stored object, resourceVersion included (so a JSON patch
+        // can `test` it); a resourceVersion the patch changed is checked by `store`.
         apply_patch(&mut new, &patch, &sent)?;
         let new = match (sub, &old) {
             (Some(Subresource::Status), Some(old)) => {
                 let mut only_status = old.clone();
                 only_status["status"] = new.get("status").cloned().unwrap_or(Value::Null);
-                if let Some(rv) = new.pointer("/metadata/resourceVersion") {
-                    only_status["metadata"]["resourceVersion"] = rv.clone();
-                } else if let Some(meta) = object_meta(&mut only_status) {
-                    meta.remove("resourceVersion");
-                }
+                copy_resource_version(&new, &mut only_status);
                 only_status
             }
             (Some(Subresource::Scale), Some(old)) => {
@@ -432,9 +426,7 @@ impl State {
                     .pointer("/spec/replicas")
                     .cloned()
                     .unwrap_or(Value::from(0));
-                if let Some(meta) = object_meta(&mut scaled) {
-                    meta.remove("resourceVersion");
-                }
+                copy_resource_version(&new, &mut scaled);
                 scaled
             }
             (_, None) => {
@@ -686,6 +678,17 @@ impl State {
             }),
         }
         Ok(())
+    }
+}
+
+/// The resourceVersion of `from` (absent when `from` has none) on `to`.
+fn copy_resource_version(from: &Value, to: &mut Value) {
+    let rv = from.pointer("/metadata/resourceVersion").cloned();
+    if let Some(meta) = object_meta(to) {
+        match rv {
+            Some(rv) => meta.insert("resourceVersion".into(), rv),
+            None => meta.remove("resourceVersion"),
+        };
     }
 }
 
