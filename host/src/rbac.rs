@@ -69,6 +69,7 @@ fn add(rules: &mut Rules, group: &str, resource: &str, verbs: &[&'static str]) {
 fn add_grant(rules: &mut Rules, kind: &Kind, verbs: Verbs, reads: bool, writes: bool) {
     let (group, plural) = (kind.group.as_str(), kind.plural.as_str());
     let status = format!("{plural}/status");
+    let scale = format!("{plural}/scale");
     if reads
         && (verbs.contains(Verb::Get) || verbs.contains(Verb::List) || verbs.contains(Verb::Watch))
     {
@@ -83,10 +84,12 @@ fn add_grant(rules: &mut Rules, kind: &Kind, verbs: Verbs, reads: bool, writes: 
     if verbs.contains(Verb::Update) {
         add(rules, group, plural, &["update"]);
         add(rules, group, &status, &["update"]);
+        add(rules, group, &scale, &["update"]);
     }
     if verbs.contains(Verb::Patch) {
         add(rules, group, plural, &["patch"]);
         add(rules, group, &status, &["patch"]);
+        add(rules, group, &scale, &["patch"]);
     }
     if verbs.contains(Verb::Delete) {
         add(rules, group, plural, &["delete"]);
@@ -127,8 +130,8 @@ fn add_owner_finalizers(rules: &mut Rules, owner: &Kind) {
 /// The cluster-wide rules the plugins with these manifests need.
 ///
 /// Every readable kind (reconciled, owned, watched, or granted get/list/watch) is served from an
-/// informer, so it needs get, list and watch. `update` also covers `<plural>/status` (plugins may
-/// replace status), `patch` also covers `<plural>/status`; a plugin that writes objects it owns
+/// informer, so it needs get, list and watch. `update` and `patch` also cover `<plural>/status`
+/// and `<plural>/scale` (plugins may write either subresource); a plugin that writes objects it owns
 /// gets `update` on `<reconciled plural>/finalizers` (see `owner_of_writes`). Writes to
 /// namespaced kinds of a manifest a policy narrowed to some namespaces are left out here:
 /// [`namespaced_rules`] grants them in those namespaces only.

@@ -60,6 +60,7 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
         expected(&[
             ("", "configmaps", &["get", "list", "watch", "patch"]),
             ("", "configmaps/status", &["patch"]),
+            ("", "configmaps/scale", &["patch"]),
         ])
     );
     assert_eq!(
@@ -71,12 +72,14 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
             ("", "services/status", &["patch"]),
+            ("", "services/scale", &["patch"]),
             (
                 "apps",
                 "statefulsets",
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
             ("apps", "statefulsets/status", &["patch"]),
+            ("apps", "statefulsets/scale", &["patch"]),
             (
                 "cache.example.com",
                 "redisclusters",
@@ -86,6 +89,7 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
             // the owner's finalizers (OwnerReferencesPermissionEnforcement).
             ("cache.example.com", "redisclusters/finalizers", &["update"]),
             ("cache.example.com", "redisclusters/status", &["patch"]),
+            ("cache.example.com", "redisclusters/scale", &["patch"]),
         ])
     );
     assert_eq!(
@@ -97,6 +101,7 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 &["get", "list", "watch", "create", "update", "delete"]
             ),
             ("", "configmaps/status", &["update"]),
+            ("", "configmaps/scale", &["update"]),
             ("", "nodes", READ),
             // Its summaries point at their Node through ownerReferences.
             ("", "nodes/finalizers", &["update"]),
@@ -112,6 +117,7 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 &["get", "list", "watch", "create", "update", "delete"]
             ),
             ("", "configmaps/status", &["update"]),
+            ("", "configmaps/scale", &["update"]),
             ("", "namespaces", READ),
         ])
     );
@@ -157,6 +163,7 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
                 ]
             ),
             ("", "configmaps/status", &["update", "patch"]),
+            ("", "configmaps/scale", &["update", "patch"]),
             ("", "events", &["create", "patch"]),
             ("", "namespaces", READ),
             ("", "nodes", READ),
@@ -170,12 +177,14 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
             ("", "services/status", &["patch"]),
+            ("", "services/scale", &["patch"]),
             (
                 "apps",
                 "statefulsets",
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
             ("apps", "statefulsets/status", &["patch"]),
+            ("apps", "statefulsets/scale", &["patch"]),
             (
                 "cache.example.com",
                 "redisclusters",
@@ -183,6 +192,7 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
             ),
             ("cache.example.com", "redisclusters/finalizers", &["update"]),
             ("cache.example.com", "redisclusters/status", &["patch"]),
+            ("cache.example.com", "redisclusters/scale", &["patch"]),
             ("events.k8s.io", "events", &["create", "patch"]),
         ])
     );
