@@ -15,15 +15,19 @@
 //! | [`leader`] | leader election on a Lease |
 //! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
 //! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
+//! | `freshness.rs` | read-your-writes: a key waits (bounded) until the caches hold its last reconcile's writes |
 //! | [`reconciles`] | the typed stream of reconciles (started, finished) the manager publishes |
 //! | [`metrics`] | Prometheus metrics, counted from reconciles and rendered from plain snapshots |
 //! | [`loader`] | reading plugin files (size caps, folders) — the only module that does |
 //! | [`policy`] | an operator's policy file, narrowing what plugins may do |
 //! | [`ClusterBackend`] (`cluster.rs`) | the [`runtime::Backend`] of a real cluster: informer caches for reads, [`kube_client`] for writes |
+//! | [`event_series`] | repeats of an Event folded into one Event's `series` |
 //! | [`runtime`] | wasmtime: engine, compile cache, plugins, WIT imports (`runtime/imports/`) |
 //! | [`rbac`] | the RBAC a set of manifests needs |
 
 mod cluster;
+pub mod event_series;
+mod freshness;
 pub mod kube_client;
 pub mod leader;
 pub mod loader;

@@ -423,6 +423,7 @@ impl Manager {
                 .map(InformerHandle::subscribe_changes)
                 .collect(),
             mapper: Mapper::new(plan.mapping.clone(), primaries.clone()),
+            caches: crate::freshness::Caches::of(&handles),
         };
         let requeue_all = plan.mapping != old_mapping;
         let mut running = self.inner.running.lock();

@@ -61,6 +61,8 @@ pub struct PluginMetrics {
     time: Histogram,
     success: Counter,
     requeue_after: Counter,
+    caught_up: Counter,
+    gave_up: Counter,
     all: Metrics,
 }
 
@@ -85,6 +87,16 @@ impl PluginMetrics {
             Ok(Outcome::Error) | Err(_) => self.all.reconciled(&self.plugin, version, took, result),
         }
     }
+
+    /// Counts one wait, before a reconcile, for the caches to hold the key's last writes
+    /// (read-your-writes): `gave_up` when the wait's bound passed first.
+    pub fn waited_for_caches(&self, gave_up: bool) {
+        if gave_up {
+            self.gave_up.inc();
+        } else {
+            self.caught_up.inc();
+        }
+    }
 }
 
 /// Counters the host updates as things happen. Cheap to clone; clones share the counters.
@@ -99,6 +111,7 @@ pub struct Metrics {
     memory_caps: Family<Labels, Counter>,
     failures: Family<Labels, Counter>,
     leader: Family<Labels, Gauge>,
+    cache_waits: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -115,6 +128,7 @@ impl Default for Metrics {
             memory_caps: Family::default(),
             failures: Family::default(),
             leader: Family::default(),
+            cache_waits: Family::default(),
         }
     }
 }
@@ -181,11 +195,21 @@ impl Metrics {
                 ])
                 .clone()
         };
+        let waits = |result: &str| {
+            self.cache_waits
+                .get_or_create(&vec![
+                    ("plugin", plugin.to_owned()),
+                    ("result", result.to_owned()),
+                ])
+                .clone()
+        };
         Arc::new(PluginMetrics {
             plugin: plugin.into(),
             time: self.reconcile_time.get_or_create(&controller).clone(),
             success: total(Outcome::Success),
             requeue_after: total(Outcome::RequeueAfter),
+            caught_up: waits("caught_up"),
+            gave_up: waits("timeout"),
             all: self.clone(),
         })
     }
@@ -257,6 +281,12 @@ impl Metrics {
             "Failed reconciles per plugin, version and whose fault it was (plugin: an error it \
              returned, a trap, the deadline or the memory cap; host: it could not be instantiated)",
             self.failures.clone(),
+        );
+        registry.register(
+            "kubewasm_cache_waits",
+            "Reconciles that first waited for the caches to hold the key's last writes \
+             (read-your-writes), per plugin and result (caught_up, or timeout: reconciled anyway)",
+            self.cache_waits.clone(),
         );
         registry.register(
             "kubewasm_leader",

@@ -9,6 +9,10 @@
 //! version they began with. The pump that maps informer events to keys takes a [`Switch`] to move
 //! to a new set of subscriptions and a new mapping without a gap. Every reconcile is published to
 //! the manager's [`ReconcileHub`] as it starts and ends (built only while someone subscribes).
+//!
+//! Read-your-writes ([`crate::freshness`]): each reconcile writes through a [`Recording`] of the
+//! served backend, and the key's next reconcile first waits (bounded) until the caches hold
+//! those writes, so a plugin never reads back an object older than what it wrote itself.
 
 use std::fmt;
 use std::sync::Arc;
@@ -26,6 +30,7 @@ use parking_lot::Mutex;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::freshness::{Caches, Pending, Recording, Waited};
 use crate::metrics::{Metrics, Outcome, PluginMetrics};
 use crate::reconciles::{ReconcileEvent, ReconcileHub, ReconcileStarted, Reconciled};
 use crate::runtime::{
@@ -61,6 +66,8 @@ pub struct VersionStats {
 pub(crate) struct Served {
     pub(crate) plugin: Arc<Plugin>,
     pub(crate) backend: Arc<dyn Backend>,
+    /// The caches the backend reads, to tell when they hold a reconcile's writes.
+    caches: Caches,
     counts: Arc<Counts>,
 }
 
@@ -68,6 +75,8 @@ pub(crate) struct Served {
 pub(crate) struct Switch {
     pub(crate) events: SelectAll<EventReceiver>,
     pub(crate) mapper: Mapper,
+    /// The caches of the new informers ([`Caches::of`]).
+    pub(crate) caches: Caches,
 }
 
 /// How a plugin loop's workers run.
@@ -115,12 +124,14 @@ impl PluginLoop {
         let observe = Observe {
             metrics: metrics.for_plugin(plugin.name()),
             hub,
+            pending: Arc::new(Pending::default()),
         };
         let counts = Arc::new(Counts::default());
         let versions = Mutex::new(vec![(plugin.version().to_owned(), Arc::clone(&counts))]);
         let served = Arc::new(ArcSwap::from_pointee(Served {
             plugin: Arc::new(plugin),
             backend,
+            caches: Caches::of(informers),
             counts,
         }));
         let primaries = mapper.primaries().clone();
@@ -174,7 +185,9 @@ impl PluginLoop {
     /// flight keep theirs. With `switch`, the pump moves to new subscriptions and mapping first
     /// (and resyncs, if configured, follow the new primaries).
     pub(crate) fn swap(&self, plugin: Plugin, backend: Arc<dyn Backend>, switch: Option<Switch>) {
-        if let Some(switch) = switch {
+        let mut caches = self.served.load().caches.clone();
+        if let Some(mut switch) = switch {
+            caches = std::mem::take(&mut switch.caches);
             let primaries = switch.mapper.primaries().clone();
             // The pump only ends when the queue shuts down; a send then is moot.
             let _ = self.switch.send(switch);
@@ -197,6 +210,7 @@ impl PluginLoop {
         self.served.store(Arc::new(Served {
             plugin: Arc::new(plugin),
             backend,
+            caches,
             counts,
         }));
     }
@@ -292,6 +306,14 @@ fn reconcile(
             );
             return Ok(kubewasm_controller::Action::done());
         };
+        // Read-your-writes: the caches first catch up with what this key's last reconcile
+        // wrote (bounded; not counted in the reconcile's time).
+        let key = item.key.clone();
+        match observe.pending.wait(&key, queue.closed()).await {
+            Waited::No => {}
+            Waited::CaughtUp => observe.metrics.waited_for_caches(false),
+            Waited::GaveUp => observe.metrics.waited_for_caches(true),
+        }
         // The stream's records are built only while someone subscribes: `kubewasm run` pays
         // nothing for them.
         let at = Instant::now();
@@ -309,11 +331,16 @@ fn reconcile(
                 .publish(&ReconcileEvent::Started(Arc::clone(&started)));
             started
         });
+        let recording = Arc::new(Recording::new(
+            Arc::clone(&served.backend),
+            served.caches.clone(),
+        ));
         let result = served
             .plugin
-            .reconcile(Arc::clone(&served.backend), request)
+            .reconcile(Arc::clone(&recording) as Arc<dyn Backend>, request)
             .await;
         let took = at.elapsed();
+        observe.pending.remember(&key, &recording);
         let counter = match &result {
             Ok(_) => &served.counts.ok,
             Err(ReconcileError::Plugin { .. }) => &served.counts.errors,
@@ -374,6 +401,8 @@ impl fmt::Display for Failed {
 pub(crate) struct Observe {
     metrics: Arc<PluginMetrics>,
     hub: Arc<ReconcileHub>,
+    /// Each key's writes its caches have yet to see.
+    pending: Arc<Pending>,
 }
 
 /// Maps events to keys until the queue shuts down; on a [`Switch`], first queues what the old

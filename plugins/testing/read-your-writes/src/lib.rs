@@ -46,8 +46,9 @@ impl Plugin for ReadYourWrites {
         }
         if !finalizers.iter().any(|f| f == FINALIZER) {
             finalizers.push(FINALIZER.into());
-            let patch =
-                Patch::merge(json!({"metadata": {"finalizers": finalizers, "resourceVersion": rv}}))?;
+            let patch = Patch::merge(
+                json!({"metadata": {"finalizers": finalizers, "resourceVersion": rv}}),
+            )?;
             api.patch(&req.name, &patch)?;
             return Ok(Action::requeue(Duration::ZERO));
         }
