@@ -24,7 +24,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kubewasm_sdk::{
-    Action, Error, Event, Manifest, Plugin, Request, Result, Verb, WatchMapping, log,
+    Action, Api, DeleteParams, Error, Event, ListParams, Manifest, Plugin, Request, Result, Verb,
+    WatchMapping, log,
 };
 
 use crate::mirror::{BY_SOURCE, SOURCE};
@@ -57,16 +58,15 @@ impl Plugin for Mirror {
 kubewasm_sdk::export_plugin!(Mirror);
 
 fn reconcile(ns: &str, name: &str) -> Result<Action> {
-    let Some(cm) = kubewasm_sdk::get::<ConfigMap>(ns, name)? else {
+    let Some(cm) = Api::<ConfigMap>::namespaced(ns).get(name)? else {
         // Gone. If it was a source, its mirrors go too.
         delete_mirrors_of(&format!("{ns}/{name}"), &BTreeSet::new())?;
         // If it was a mirror, its source (same name, another namespace) puts it back.
-        let selector = format!("{}=true", mirror::ENABLED);
-        for source in kubewasm_sdk::list::<ConfigMap>("", &selector)? {
-            if source.metadata.name.as_deref() == Some(name)
-                && source.metadata.namespace.as_deref() != Some(ns)
-                && mirror::is_active_source(&source)
-            {
+        let sources = ListParams::default()
+            .labels(format!("{}=true", mirror::ENABLED))
+            .fields(format!("metadata.name={name},metadata.namespace!={ns}"));
+        for source in Api::<ConfigMap>::all().list(&sources)? {
+            if mirror::is_active_source(&source) && mirror::is_active_source(&source) {
                 let key = mirror::key(&source.metadata);
                 reconcile_source(&source, &key)?;
             }
@@ -93,8 +93,11 @@ fn reconcile(ns: &str, name: &str) -> Result<Action> {
 /// its selector is invalid: then nothing is changed, so a typo never deletes mirrors.
 fn targets(source: &ConfigMap) -> Result<Option<BTreeSet<String>>> {
     let own = source.metadata.namespace.as_deref().unwrap_or_default();
-    let selector = mirror::selector(source).unwrap_or_default();
-    let namespaces = match kubewasm_sdk::list::<Namespace>("", selector) {
+    let mut selected = ListParams::default();
+    if let Some(selector) = mirror::selector(source) {
+        selected = selected.labels(selector);
+    }
+    let namespaces = match Api::<Namespace>::all().list(&selected) {
         Ok(n) => n,
         Err(Error::Invalid(m)) => {
             let note = format!(
@@ -121,24 +124,26 @@ fn reconcile_source(source: &ConfigMap, key: &str) -> Result<Action> {
         return Ok(Action::done());
     };
     let name = source.metadata.name.as_deref().unwrap_or_default();
-    let existing: Vec<ConfigMap> = kubewasm_sdk::list_by_index::<ConfigMap>(BY_SOURCE, key)?
+    let existing: Vec<ConfigMap> = Api::<ConfigMap>::all()
+        .list(&ListParams::default().index(BY_SOURCE, key))?
         .into_iter()
         .filter(|m| mirror::source_of(m).is_some())
         .collect();
     let (mut created, mut updated) = (0, 0);
     let mut blocked = Vec::new();
     for ns in &targets {
+        let mirrors = Api::<ConfigMap>::namespaced(ns);
         let want = mirror::mirror(source, ns);
         let current = match existing
             .iter()
             .find(|m| m.metadata.namespace.as_deref() == Some(ns.as_str()))
         {
             Some(m) => Some(m.clone()),
-            None => kubewasm_sdk::get::<ConfigMap>(ns, name)?,
+            None => mirrors.get(name)?,
         };
         match current {
             None => {
-                kubewasm_sdk::create(&want)?;
+                mirrors.create(&want)?;
                 created += 1;
             }
             Some(cur) if mirror::source_of(&cur).is_none() => blocked.push(ns.clone()),
@@ -151,7 +156,7 @@ fn reconcile_source(source: &ConfigMap, key: &str) -> Result<Action> {
             Some(cur) => {
                 let mut want = want;
                 want.metadata.resource_version = cur.metadata.resource_version;
-                kubewasm_sdk::replace(&want)?;
+                mirrors.replace(name, &want)?;
                 updated += 1;
             }
         }
@@ -182,7 +187,9 @@ fn reconcile_mirror(m: &ConfigMap) -> Result<Action> {
     };
     let ns = m.metadata.namespace.as_deref().unwrap_or_default();
     let name = m.metadata.name.as_deref().unwrap_or_default();
-    let source = kubewasm_sdk::get::<ConfigMap>(sns, sname)?.filter(mirror::is_active_source);
+    let source = Api::<ConfigMap>::namespaced(sns)
+        .get(sname)?
+        .filter(mirror::is_active_source);
     let Some(source) = source else {
         log::info(format!(
             "deleting {ns}/{name}: its source {sns}/{sname} is gone or unlabelled"
@@ -198,7 +205,7 @@ fn reconcile_mirror(m: &ConfigMap) -> Result<Action> {
     let mut want = mirror::mirror(&source, ns);
     if !mirror::in_sync(m, &want) {
         want.metadata.resource_version = m.metadata.resource_version.clone();
-        kubewasm_sdk::replace(&want)?;
+        Api::<ConfigMap>::namespaced(ns).replace(name, &want)?;
     }
     Ok(Action::done())
 }
@@ -206,7 +213,7 @@ fn reconcile_mirror(m: &ConfigMap) -> Result<Action> {
 /// Deletes the mirrors of `key` outside `keep`; returns how many.
 fn delete_mirrors_of(key: &str, keep: &BTreeSet<String>) -> Result<usize> {
     let mut deleted = 0;
-    for m in kubewasm_sdk::list_by_index::<ConfigMap>(BY_SOURCE, key)? {
+    for m in Api::<ConfigMap>::all().list(&ListParams::default().index(BY_SOURCE, key))? {
         if mirror::source_of(&m).is_none() {
             continue;
         }
@@ -222,7 +229,7 @@ fn delete_mirrors_of(key: &str, keep: &BTreeSet<String>) -> Result<usize> {
 }
 
 fn delete_one(ns: &str, name: &str) -> Result<bool> {
-    match kubewasm_sdk::delete::<ConfigMap>(ns, name) {
+    match Api::<ConfigMap>::namespaced(ns).delete(name, &DeleteParams::default()) {
         Ok(()) => Ok(true),
         Err(e) if e.is_not_found() => Ok(false),
         Err(e) => Err(e),
@@ -336,7 +343,9 @@ mod tests {
     fn after_the_source_is_deleted_each_mirror_deletes_itself() {
         let host = host_with_source("v1");
         host.reconcile::<Mirror>("team-a", "settings").unwrap();
-        kubewasm_sdk::delete::<ConfigMap>("team-a", "settings").unwrap();
+        Api::<ConfigMap>::namespaced("team-a")
+            .delete("settings", &DeleteParams::default())
+            .unwrap();
         assert_eq!(
             host.reconcile::<Mirror>("team-a", "settings"),
             Ok(Action::done())
@@ -363,7 +372,9 @@ mod tests {
         seed_source(&host, "v1", true);
         host.reconcile::<Mirror>("team-a", "settings").unwrap();
         assert_eq!(mirrors(&host).len(), 2);
-        kubewasm_sdk::delete::<ConfigMap>("team-a", "settings").unwrap();
+        Api::<ConfigMap>::namespaced("team-a")
+            .delete("settings", &DeleteParams::default())
+            .unwrap();
         host.reconcile::<Mirror>("team-a", "settings").unwrap();
         assert!(
             host.objects::<ConfigMap>().is_empty(),

@@ -4,7 +4,8 @@
 //!
 //! - Reconciles Nodes. A Pod change maps to its Node through the index lookup
 //!   `by-name` (Nodes by `metadata.name`) at the Pod's `spec.nodeName`.
-//! - Reads the Node's Pods with `list_by_index("by-node", node)`, decoding only their phase.
+//! - Reads the Node's Pods through the index `by-node`, projected to their phase (the host
+//!   sends a few bytes per Pod instead of the whole Pod).
 //! - Writes with create / replace-with-resourceVersion: a `conflict` or `already-exists`
 //!   means the cache is behind, and the key is retried shortly.
 //! - When the Node goes, its summary goes (the ConfigMap is also owned by the Node).
@@ -16,7 +17,8 @@ use std::time::Duration;
 use k8s_openapi::api::core::v1::{ConfigMap, Node};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kubewasm_sdk::{
-    Action, Error, Event, Manifest, Object, Plugin, Request, Result, Verb, WatchMapping, log,
+    Action, Api, DeleteParams, Error, Event, ListParams, Manifest, Object, Plugin, Request, Result,
+    Verb, WatchMapping, log,
 };
 use serde::{Deserialize, Serialize};
 
@@ -38,7 +40,6 @@ impl Object for NodeMeta {
     const GROUP: &'static str = "";
     const VERSION: &'static str = "v1";
     const KIND: &'static str = "Node";
-    const PLURAL: Option<&'static str> = Some("nodes");
     const NAMESPACED: bool = false;
 
     fn meta(&self) -> &ObjectMeta {
@@ -84,13 +85,14 @@ kubewasm_sdk::export_plugin!(NodePods);
 
 fn reconcile(node: &str) -> Result<Action> {
     let cm_name = summary::name(node);
-    let current = kubewasm_sdk::get::<ConfigMap>(NAMESPACE, &cm_name)?;
-    let Some(n) = kubewasm_sdk::get::<NodeMeta>("", node)? else {
+    let summaries = Api::<ConfigMap>::namespaced(NAMESPACE);
+    let current = summaries.get(&cm_name)?;
+    let Some(n) = Api::<NodeMeta>::all().get(node)? else {
         // The Node is gone: so is its summary. Only ever delete our own.
         if let Some(cm) = &current
             && summary::is_summary_of(cm, node)
         {
-            match kubewasm_sdk::delete::<ConfigMap>(NAMESPACE, &cm_name) {
+            match summaries.delete(&cm_name, &DeleteParams::default()) {
                 Err(e) if e.is_not_found() => {}
                 other => other?,
             }
@@ -102,7 +104,10 @@ fn reconcile(node: &str) -> Result<Action> {
         .metadata
         .uid
         .ok_or_else(|| Error::other(format!("Node {node} has no metadata.uid")))?;
-    let pods = kubewasm_sdk::list_by_index::<PodPhase>("by-node", node)?;
+    let pods: Vec<PodPhase> = Api::<PodPhase>::all().list_fields(
+        &ListParams::default().index("by-node", node),
+        &["status.phase"],
+    )?;
     let data = summary::counts(
         pods.iter()
             .map(|p| p.status.as_ref().and_then(|s| s.phase.as_deref())),
@@ -110,14 +115,14 @@ fn reconcile(node: &str) -> Result<Action> {
     let mut want = summary::config_map(node, &uid, data);
     match current {
         None => {
-            kubewasm_sdk::create(&want)?;
+            summaries.create(&want)?;
         }
         Some(cm) if !summary::is_summary_of(&cm, node) => {
             let note = format!(
                 "ConfigMap {NAMESPACE}/{cm_name} exists and is not a summary written by {MANAGER}"
             );
             let warning = Event::warning("NameTaken", note);
-            kubewasm_sdk::event_for::<Node>("", node, &warning)?;
+            Api::<Node>::all().event(node, &warning)?;
         }
         Some(cm) => {
             let same_owner = cm
@@ -134,7 +139,7 @@ fn reconcile(node: &str) -> Result<Action> {
                 return Ok(Action::done());
             }
             want.metadata.resource_version = cm.metadata.resource_version;
-            kubewasm_sdk::replace(&want)?;
+            summaries.replace(&cm_name, &want)?;
         }
     }
     Ok(Action::done())
@@ -142,7 +147,7 @@ fn reconcile(node: &str) -> Result<Action> {
 
 #[cfg(test)]
 mod tests {
-    //! Reconciles against the SDK's fake host, which serves `list_by_index` from the index the
+    //! Reconciles against the SDK's fake host, which serves index lookups from the index the
     //! manifest declares. It has no garbage collector, so removal of a Node's summary is the
     //! operator's own delete (in a cluster the ownerReference would also remove it).
 

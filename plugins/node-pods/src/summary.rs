@@ -41,7 +41,6 @@ impl Object for PodPhase {
     const GROUP: &'static str = "";
     const VERSION: &'static str = "v1";
     const KIND: &'static str = "Pod";
-    const PLURAL: Option<&'static str> = Some("pods");
     const NAMESPACED: bool = true;
 
     fn meta(&self) -> &ObjectMeta {

@@ -2,9 +2,9 @@
 //! its status.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kubewasm_sdk::Object;
+use kubewasm_sdk::{CustomResourceExt, Object};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 /// The finalizer that makes deletion wait until the StatefulSet and Service are gone.
 pub const FINALIZER: &str = "cache.example.com/cleanup";
@@ -32,7 +32,6 @@ impl Object for RedisCluster {
     const GROUP: &'static str = "cache.example.com";
     const VERSION: &'static str = "v1alpha1";
     const KIND: &'static str = "RedisCluster";
-    const PLURAL: Option<&'static str> = Some("redisclusters");
     const NAMESPACED: bool = true;
 
     fn meta(&self) -> &ObjectMeta {
@@ -40,18 +39,95 @@ impl Object for RedisCluster {
     }
 }
 
+impl CustomResourceExt for RedisCluster {
+    /// The CRD the manifest ships (the same as `examples/rediscluster/crd.yaml`, which a test
+    /// keeps in step): a status subresource (the operator writes status through it) and a
+    /// scale subresource (`kubectl scale rediscluster/NAME --replicas=N`).
+    fn crd() -> Value {
+        let int = |description: &str| json!({"type": "integer", "description": description});
+        json!({
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": "redisclusters.cache.example.com"},
+            "spec": {
+                "group": "cache.example.com",
+                "names": {
+                    "kind": "RedisCluster",
+                    "listKind": "RedisClusterList",
+                    "plural": "redisclusters",
+                    "singular": "rediscluster",
+                    "shortNames": ["redis"]
+                },
+                "scope": "Namespaced",
+                "versions": [{
+                    "name": "v1alpha1",
+                    "served": true,
+                    "storage": true,
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.readyReplicas"
+                        }
+                    },
+                    "additionalPrinterColumns": [
+                        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                        {"name": "Ready", "type": "integer", "jsonPath": ".status.readyReplicas"},
+                        {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+                        {"name": "Image", "type": "string", "jsonPath": ".spec.image"}
+                    ],
+                    "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "spec": {
+                                "type": "object",
+                                "required": ["replicas", "image"],
+                                "properties": {
+                                    "replicas": {
+                                        "type": "integer",
+                                        "minimum": REPLICAS.start(),
+                                        "maximum": REPLICAS.end(),
+                                        "description": "Redis cluster replica count"
+                                    },
+                                    "image": {
+                                        "type": "string",
+                                        "minLength": 1,
+                                        "description": "Redis container image, e.g. redis:7.2"
+                                    }
+                                }
+                            },
+                            "status": {
+                                "type": "object",
+                                "properties": {
+                                    "readyReplicas": int("Current ready Redis nodes"),
+                                    "phase": {
+                                        "type": "string",
+                                        "description": "Cluster phase",
+                                        "enum": ["Pending", "Running", "Scaling", "Failed"]
+                                    },
+                                    "observedGeneration": {
+                                        "type": "integer",
+                                        "format": "int64",
+                                        "description": "The metadata.generation this status describes"
+                                    },
+                                    "message": {
+                                        "type": "string",
+                                        "description": "Why the phase is Failed"
+                                    }
+                                }
+                            }
+                        }
+                    }}
+                }]
+            }
+        })
+    }
+}
+
 impl RedisCluster {
     /// `apiVersion` of the kind, for ownerReferences.
     pub fn api_version() -> String {
         format!("{}/{}", Self::GROUP, Self::VERSION)
-    }
-
-    /// True when the finalizer is on the object.
-    pub fn has_finalizer(&self) -> bool {
-        self.metadata
-            .finalizers
-            .as_ref()
-            .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
     }
 
     /// The status as stored, if it decodes.
@@ -150,7 +226,13 @@ pub struct Status {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+
+    #[test]
+    fn the_crd_in_the_manifest_is_the_one_in_the_examples() {
+        let yaml = include_str!("../../../examples/rediscluster/crd.yaml");
+        let example: Value = serde_yaml::from_str(yaml).expect("crd.yaml parses");
+        assert_eq!(RedisCluster::crd(), example);
+    }
 
     #[test]
     fn a_spec_inside_the_schema_parses() {

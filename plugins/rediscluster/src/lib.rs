@@ -1,7 +1,8 @@
 //! Example kubewasm operator: runs Redis as a StatefulSet and a headless Service per
 //! `RedisCluster` (`cache.example.com/v1alpha1`), keeps them in line with the spec (replicas,
-//! image), reports `status.readyReplicas` and `status.phase`, records Events, and uses a
-//! finalizer so deletion always cleans up.
+//! image), reports `status.readyReplicas` and `status.phase` (patched only when they
+//! change), records Events, and uses a finalizer (the SDK's `finalizer` helper) so deletion
+//! always cleans up.
 //!
 //! Writes that lose a race with the cache — `conflict` (stale resourceVersion),
 //! `already-exists` (our own create not in the cache yet), `not-found` (the object went
@@ -15,8 +16,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::Service;
-use kubewasm_sdk::{Action, Error, Event, Manifest, Patch, Plugin, Request, Result, Verb, log};
-use serde_json::json;
+use kubewasm_sdk::{
+    Action, Api, DeleteParams, Error, Event, FinalizerEvent, Manifest, Patch, Plugin, Request,
+    Result, Verb, finalizer, log,
+};
 
 use crate::cluster::{FINALIZER, Phase, RedisCluster, Spec, Status};
 use crate::desired::Ownership;
@@ -29,6 +32,7 @@ struct RedisOperator;
 impl Plugin for RedisOperator {
     fn manifest() -> Manifest {
         Manifest::reconcile::<RedisCluster>()
+            .custom_resource::<RedisCluster>()
             .owns::<StatefulSet>()
             .owns::<Service>()
             .permit::<RedisCluster>(&[Verb::Patch])
@@ -51,20 +55,26 @@ impl Plugin for RedisOperator {
 kubewasm_sdk::export_plugin!(RedisOperator);
 
 fn reconcile(ns: &str, name: &str) -> Result<Action> {
-    let Some(rc) = kubewasm_sdk::get::<RedisCluster>(ns, name)? else {
+    let clusters = Api::<RedisCluster>::namespaced(ns);
+    let Some(rc) = clusters.get(name)? else {
         // Gone without our finalizer (removed by hand, or deleted before the first
         // reconcile): delete what is still controlled by a RedisCluster of this name.
         delete_orphans(ns, name)?;
         return Ok(Action::done());
     };
-    if rc.metadata.deletion_timestamp.is_some() {
-        return finalize(&rc);
-    }
-    let rc = if rc.has_finalizer() {
-        rc
-    } else {
-        add_finalizer(&rc)?
-    };
+    finalizer(&clusters, FINALIZER, rc, |event| match event {
+        FinalizerEvent::Apply(rc) => apply(&rc),
+        FinalizerEvent::Cleanup(rc) => cleanup(&rc),
+    })
+}
+
+/// Brings the Service and the StatefulSet in line with `rc` and reports its status.
+fn apply(rc: &RedisCluster) -> Result<Action> {
+    let (ns, name) = key(rc);
+    let (services, stateful_sets) = (
+        Api::<Service>::namespaced(ns),
+        Api::<StatefulSet>::namespaced(ns),
+    );
     let uid = rc
         .metadata
         .uid
@@ -72,87 +82,88 @@ fn reconcile(ns: &str, name: &str) -> Result<Action> {
         .ok_or_else(|| Error::other(format!("RedisCluster {ns}/{name} has no metadata.uid")))?;
     let spec = match Spec::parse(&rc.spec) {
         Ok(spec) => spec,
-        Err(message) => return fail(&rc, "InvalidSpec", message),
+        Err(message) => return fail(rc, "InvalidSpec", message),
     };
 
     // The Service first: the StatefulSet names it as its governing service.
-    let current_svc = kubewasm_sdk::get::<Service>(ns, name)?;
+    let current_svc = services.get(name)?;
     match current_svc
         .as_ref()
         .map(|s| desired::ownership(&s.metadata, name, &uid))
     {
         Some(Ownership::Foreign) => {
             return fail(
-                &rc,
+                rc,
                 "NameTaken",
                 format!("Service {ns}/{name} exists and is not owned by this RedisCluster"),
             );
         }
         Some(Ownership::Predecessor) => {
             // Left by an earlier RedisCluster of this name, whose owner is gone.
-            ignore_not_found(kubewasm_sdk::delete::<Service>(ns, name))?;
+            ignore_not_found(services.delete(name, &DeleteParams::default()))?;
             return Ok(Action::requeue(RETRY_SOON));
         }
         _ => {}
     }
-    let want_svc = desired::service(&rc, &uid);
+    let want_svc = desired::service(rc, &uid);
     let svc_result = match &current_svc {
-        None => kubewasm_sdk::create(&want_svc).map(Some),
-        Some(cur) if !desired::service_matches(cur, &want_svc) => {
-            kubewasm_sdk::apply(&want_svc, true).map(Some)
-        }
+        None => services.create(&want_svc).map(Some),
+        Some(cur) if !desired::service_matches(cur, &want_svc) => services
+            .patch(name, &Patch::apply(&want_svc)?.force())
+            .map(Some),
         Some(_) => Ok(None),
     };
     match svc_result {
         Ok(Some(_)) if current_svc.is_none() => {
             event(
-                &rc,
+                rc,
                 Event::normal("Created", format!("created Service {ns}/{name}")).action("Create"),
             );
         }
         Ok(_) => {}
         Err(Error::Invalid(m)) => {
-            return fail(&rc, "Failed", format!("the Service was rejected: {m}"));
+            return fail(rc, "Failed", format!("the Service was rejected: {m}"));
         }
         Err(e) => return Err(e),
     }
 
-    let current = kubewasm_sdk::get::<StatefulSet>(ns, name)?;
+    let current = stateful_sets.get(name)?;
     match current
         .as_ref()
         .map(|s| desired::ownership(&s.metadata, name, &uid))
     {
         Some(Ownership::Foreign) => {
             return fail(
-                &rc,
+                rc,
                 "NameTaken",
                 format!("StatefulSet {ns}/{name} exists and is not owned by this RedisCluster"),
             );
         }
         Some(Ownership::Predecessor) => {
-            ignore_not_found(kubewasm_sdk::delete::<StatefulSet>(ns, name))?;
+            ignore_not_found(stateful_sets.delete(name, &DeleteParams::default()))?;
             return Ok(Action::requeue(RETRY_SOON));
         }
         _ => {}
     }
-    let want = desired::stateful_set(&rc, &uid, &spec);
+    let want = desired::stateful_set(rc, &uid, &spec);
     let sts = match &current {
-        None => kubewasm_sdk::create(&want).inspect(|_| {
+        None => stateful_sets.create(&want).inspect(|_| {
             let note = format!(
                 "created StatefulSet {ns}/{name} with {} replicas of {}",
                 spec.replicas, spec.image
             );
-            event(&rc, Event::normal("Created", note).action("Create"));
+            event(rc, Event::normal("Created", note).action("Create"));
         }),
         Some(cur) => {
             let (had, had_image) = (desired::replicas(cur), desired::image(cur));
             if had == spec.replicas && had_image == Some(spec.image.as_str()) {
                 Ok(cur.clone())
             } else {
-                kubewasm_sdk::apply(&want, true).inspect(|_| {
+                let patch = Patch::apply(&want)?.force();
+                stateful_sets.patch(name, &patch).inspect(|_| {
                     if had != spec.replicas {
                         let note = format!("scaling from {had} to {} replicas", spec.replicas);
-                        event(&rc, Event::normal("Scaling", note).action("Scale"));
+                        event(rc, Event::normal("Scaling", note).action("Scale"));
                     }
                     if had_image != Some(spec.image.as_str()) {
                         let note = format!(
@@ -160,7 +171,7 @@ fn reconcile(ns: &str, name: &str) -> Result<Action> {
                             had_image.unwrap_or("(none)"),
                             spec.image
                         );
-                        event(&rc, Event::normal("ImageChanged", note).action("Update"));
+                        event(rc, Event::normal("ImageChanged", note).action("Update"));
                     }
                 })
             }
@@ -169,14 +180,14 @@ fn reconcile(ns: &str, name: &str) -> Result<Action> {
     let sts = match sts {
         Ok(sts) => sts,
         Err(Error::Invalid(m)) => {
-            return fail(&rc, "Failed", format!("the StatefulSet was rejected: {m}"));
+            return fail(rc, "Failed", format!("the StatefulSet was rejected: {m}"));
         }
         Err(e) => return Err(e),
     };
 
     let ready = desired::ready(&sts);
     write_status(
-        &rc,
+        rc,
         Status {
             ready_replicas: ready,
             phase: Phase::of(spec.replicas, ready),
@@ -216,13 +227,9 @@ fn fail(rc: &RedisCluster, reason: &str, message: String) -> Result<Action> {
 /// Writes `status` through the status subresource when it differs from the stored one.
 /// Returns whether it wrote.
 fn write_status(rc: &RedisCluster, status: Status) -> Result<bool> {
-    if rc.current_status().as_ref() == Some(&status) {
-        return Ok(false);
-    }
-    let (ns, name) = key(rc);
-    let patch = Patch::merge(json!({ "status": status }))?;
-    kubewasm_sdk::patch_status::<RedisCluster>(ns, name, &patch)?;
-    Ok(true)
+    let (ns, _) = key(rc);
+    let written = Api::<RedisCluster>::namespaced(ns).patch_status_if_changed(rc, &status)?;
+    Ok(written.is_some())
 }
 
 fn key(rc: &RedisCluster) -> (&str, &str) {
@@ -232,33 +239,9 @@ fn key(rc: &RedisCluster) -> (&str, &str) {
     )
 }
 
-/// Sets `finalizers` with the resourceVersion read as a precondition: a stale read fails with
-/// `conflict` instead of dropping a finalizer someone else added meanwhile.
-fn set_finalizers(rc: &RedisCluster, finalizers: &[String]) -> Result<RedisCluster> {
-    let (ns, name) = key(rc);
-    let value = if finalizers.is_empty() {
-        json!(null)
-    } else {
-        json!(finalizers)
-    };
-    let patch = Patch::merge(json!({"metadata": {
-        "resourceVersion": rc.metadata.resource_version,
-        "finalizers": value,
-    }}))?;
-    kubewasm_sdk::patch::<RedisCluster>(ns, name, &patch)
-}
-
-fn add_finalizer(rc: &RedisCluster) -> Result<RedisCluster> {
-    let mut finalizers = rc.metadata.finalizers.clone().unwrap_or_default();
-    finalizers.push(FINALIZER.to_owned());
-    set_finalizers(rc, &finalizers)
-}
-
-/// The RedisCluster is being deleted: delete its StatefulSet and Service, then let it go.
-fn finalize(rc: &RedisCluster) -> Result<Action> {
-    if !rc.has_finalizer() {
-        return Ok(Action::done()); // cleaned up already; other finalizers hold it
-    }
+/// The RedisCluster is being deleted: delete its StatefulSet and Service; the finalizer
+/// helper then removes the finalizer and lets it go.
+fn cleanup(rc: &RedisCluster) -> Result<Action> {
     let (ns, name) = key(rc);
     let uid = rc.metadata.uid.as_deref().unwrap_or_default();
     let sts = delete_owned::<StatefulSet>(ns, name, uid)?;
@@ -273,15 +256,6 @@ fn finalize(rc: &RedisCluster) -> Result<Action> {
             .action("Delete"),
         );
     }
-    let rest: Vec<String> = rc
-        .metadata
-        .finalizers
-        .iter()
-        .flatten()
-        .filter(|f| *f != FINALIZER)
-        .cloned()
-        .collect();
-    set_finalizers(rc, &rest)?;
     log::info(format!("RedisCluster {ns}/{name} cleaned up"));
     Ok(Action::done())
 }
@@ -292,12 +266,13 @@ fn delete_owned<K>(ns: &str, name: &str, uid: &str) -> Result<bool>
 where
     K: kubewasm_sdk::Object,
 {
-    if let Some(obj) = kubewasm_sdk::get::<K>(ns, name)?
+    let api = Api::<K>::namespaced(ns);
+    if let Some(obj) = api.get(name)?
         && desired::ownership(obj.meta(), name, uid) == Ownership::Foreign
     {
         return Ok(false);
     }
-    ignore_not_found(kubewasm_sdk::delete::<K>(ns, name))
+    ignore_not_found(api.delete(name, &DeleteParams::default()))
 }
 
 fn ignore_not_found(r: Result<()>) -> Result<bool> {
@@ -310,15 +285,17 @@ fn ignore_not_found(r: Result<()>) -> Result<bool> {
 
 /// The RedisCluster is gone: delete owned objects still controlled by one of its name.
 fn delete_orphans(ns: &str, name: &str) -> Result<()> {
-    if let Some(sts) = kubewasm_sdk::get::<StatefulSet>(ns, name)?
+    let stateful_sets = Api::<StatefulSet>::namespaced(ns);
+    if let Some(sts) = stateful_sets.get(name)?
         && desired::owned_by_name(&sts.metadata, name)
     {
-        ignore_not_found(kubewasm_sdk::delete::<StatefulSet>(ns, name))?;
+        ignore_not_found(stateful_sets.delete(name, &DeleteParams::default()))?;
     }
-    if let Some(svc) = kubewasm_sdk::get::<Service>(ns, name)?
+    let services = Api::<Service>::namespaced(ns);
+    if let Some(svc) = services.get(name)?
         && desired::owned_by_name(&svc.metadata, name)
     {
-        ignore_not_found(kubewasm_sdk::delete::<Service>(ns, name))?;
+        ignore_not_found(services.delete(name, &DeleteParams::default()))?;
     }
     Ok(())
 }
@@ -332,6 +309,7 @@ mod tests {
 
     use super::*;
     use kubewasm_sdk::testing::{Call, FakeHost};
+    use serde_json::json;
 
     fn seed_cluster(host: &FakeHost, replicas: i64) {
         host.seed_json::<RedisCluster>(json!({
@@ -360,7 +338,10 @@ mod tests {
             Ok(Action::done())
         );
         let rc = cluster(&host);
-        assert!(rc.has_finalizer());
+        assert_eq!(
+            rc.metadata.finalizers.as_deref(),
+            Some(&[FINALIZER.to_owned()][..])
+        );
         let uid = rc.metadata.uid.clone().unwrap();
 
         let sts: StatefulSet = host.object("demo", "cache").expect("StatefulSet created");
