@@ -1,4 +1,5 @@
-//! `kubewasm plugin new|check`: scaffold a plugin crate, and validate a built component.
+//! `kubewasm plugin new|check|crd`: scaffold a plugin crate, validate a built component, print
+//! the CRDs it ships.
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -22,13 +23,34 @@ pub struct Args {
 #[derive(Debug, clap::Subcommand)]
 enum PluginCommand {
     /// Scaffold a plugin crate (Cargo.toml, src/lib.rs with a working reconcile and tests,
-    /// README) that builds with `cargo build --release --target wasm32-wasip2`.
+    /// README) that builds with `cargo build --release --target wasm32-wasip2`; with `--crd`,
+    /// an operator for a custom resource the plugin defines.
     New(NewArgs),
     /// Validate a plugin component: is it a component of the kubewasm world, is its manifest
     /// sensible; print its manifest, size, content hash and the permissions it implies.
     ///
     /// Exit status: 0 valid, 1 invalid plugin (the reason names the file), 2 usage error.
     Check(CheckArgs),
+    /// Print the CustomResourceDefinitions a plugin ships in its manifest (what
+    /// `#[derive(CustomResource)]` and `Manifest::custom_resource` put there) as YAML
+    /// documents separated by `---`, ready for `kubectl apply -f -`.
+    ///
+    /// A plugin that defines none prints nothing and says so on stderr (exit status 0).
+    /// Exit status: 0 printed, 1 invalid plugin (the reason names the file), 2 usage error.
+    Crd(CrdArgs),
+}
+
+/// `kubewasm plugin crd`.
+#[derive(Debug, clap::Args)]
+pub struct CrdArgs {
+    /// The component (a .wasm file).
+    file: PathBuf,
+
+    #[command(flatten)]
+    size: super::common::PluginSizeArgs,
+
+    #[command(flatten)]
+    runtime: RuntimeArgs,
 }
 
 /// `kubewasm plugin new`.
@@ -45,6 +67,12 @@ pub struct NewArgs {
     /// The kind the plugin reconciles.
     #[arg(long, default_value = "ConfigMap", value_parser = clap::builder::PossibleValuesParser::new(KINDS.iter().map(|k| k.kind)))]
     kind: String,
+
+    /// Scaffold an operator for a custom resource of its own instead, e.g.
+    /// `demo.example.com/v1/Greeting`: a spec struct with `#[derive(CustomResource)]`, the CRD
+    /// in the manifest, a reconcile that patches the status, and an `example.yaml`.
+    #[arg(long, value_name = "GROUP/VERSION/KIND", conflicts_with = "kind")]
+    crd: Option<String>,
 
     /// Depend on the kubewasm-sdk crate at this path [default: the `sdk/` of the kubewasm
     /// repository around the new crate, else the one this binary was built from].
@@ -153,6 +181,9 @@ const KINDS: &[KindTemplate] = &[
 const CARGO_TOML: &str = include_str!("plugin_template/Cargo.toml.tmpl");
 const LIB_RS: &str = include_str!("plugin_template/lib.rs.tmpl");
 const README: &str = include_str!("plugin_template/README.md.tmpl");
+const LIB_RS_CRD: &str = include_str!("plugin_template/lib_crd.rs.tmpl");
+const README_CRD: &str = include_str!("plugin_template/README_crd.md.tmpl");
+const EXAMPLE_YAML_CRD: &str = include_str!("plugin_template/example.yaml.tmpl");
 const GITIGNORE: &str = include_str!("plugin_template/gitignore.tmpl");
 
 /// The annotation the scaffolded reconcile sets.
@@ -163,6 +194,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     match args.command {
         PluginCommand::New(args) => new(&args),
         PluginCommand::Check(args) => check(&args).await,
+        PluginCommand::Crd(args) => crd(&args).await,
     }
 }
 
@@ -234,9 +266,26 @@ fn type_name(name: &str, kind: &str) -> String {
         }
     }
     const TAKEN: &[&str] = &[
-        "Action", "Event", "Manifest", "Patch", "Plugin", "Request", "Result", "Verb", "Tests",
+        "Action",
+        "Api",
+        "Event",
+        "Manifest",
+        "Patch",
+        "Plugin",
+        "Request",
+        "Result",
+        "Verb",
+        "Tests",
+        "CustomResource",
+        "JsonSchema",
+        "Serialize",
+        "Deserialize",
     ];
-    if TAKEN.contains(&out.as_str()) || out == kind {
+    if TAKEN.contains(&out.as_str())
+        || out == kind
+        || out == format!("{kind}Spec")
+        || out == format!("{kind}Status")
+    {
         out.push_str("Plugin");
     }
     out
@@ -344,12 +393,99 @@ fn render(template: &str, vars: &[(&str, &str)]) -> String {
     out
 }
 
+/// A custom kind `plugin new --crd` scaffolds an operator for.
+struct CustomKind {
+    group: String,
+    version: String,
+    kind: String,
+}
+
+/// Parses `--crd GROUP/VERSION/KIND` as the derive will check it.
+fn parse_crd(text: &str) -> Result<CustomKind, UsageError> {
+    let bad = |why: &str| {
+        UsageError(format!(
+            "--crd {text:?}: {why} (example: --crd demo.example.com/v1/Greeting)"
+        ))
+    };
+    let [group, version, kind] = text.split('/').collect::<Vec<_>>()[..] else {
+        return Err(bad("expected GROUP/VERSION/KIND"));
+    };
+    let dns_label = |l: &str| {
+        !l.is_empty()
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if !group.contains('.') || group.len() > 253 || !group.split('.').all(dns_label) {
+        return Err(bad(
+            "the group must be a lowercase DNS name with a dot, such as demo.example.com",
+        ));
+    }
+    let digits_then = version
+        .strip_prefix('v')
+        .is_some_and(|rest| rest.starts_with(|c: char| c.is_ascii_digit()));
+    if !digits_then
+        || !version
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+    {
+        return Err(bad("the version must look like v1, v1alpha1 or v2beta1"));
+    }
+    if !kind.starts_with(|c: char| c.is_ascii_uppercase())
+        || !kind.chars().all(|c| c.is_ascii_alphanumeric())
+    {
+        return Err(bad(
+            "the kind must be CamelCase letters and digits, such as Greeting",
+        ));
+    }
+    const TAKEN: &[&str] = &[
+        "Action",
+        "Api",
+        "Event",
+        "Manifest",
+        "Patch",
+        "Plugin",
+        "Request",
+        "Result",
+        "Verb",
+        "CustomResource",
+        "JsonSchema",
+        "Serialize",
+        "Deserialize",
+        "Tests",
+    ];
+    if TAKEN.contains(&kind) {
+        return Err(bad(
+            "the kind clashes with a name the scaffold imports; choose another",
+        ));
+    }
+    Ok(CustomKind {
+        group: group.to_owned(),
+        version: version.to_owned(),
+        kind: kind.to_owned(),
+    })
+}
+
 fn new(args: &NewArgs) -> anyhow::Result<()> {
     validate_name(&args.name)?;
-    let kind = KINDS
-        .iter()
-        .find(|k| k.kind == args.kind)
-        .ok_or_else(|| UsageError(format!("unknown kind {}", args.kind)))?;
+    let custom = args.crd.as_deref().map(parse_crd).transpose()?;
+    // The kind reconciled: a built-in one (`--kind`) or the plugin's own (`--crd`).
+    let (kind, plural, namespaced, builtin) = match &custom {
+        Some(c) => (
+            c.kind.as_str(),
+            format!("{}s", c.kind.to_ascii_lowercase()),
+            true,
+            None,
+        ),
+        None => {
+            let k = KINDS
+                .iter()
+                .find(|k| k.kind == args.kind)
+                .ok_or_else(|| UsageError(format!("unknown kind {}", args.kind)))?;
+            (k.kind, k.plural.to_owned(), k.namespaced, Some(k))
+        }
+    };
     let dir = args
         .path
         .clone()
@@ -378,29 +514,44 @@ fn new(args: &NewArgs) -> anyhow::Result<()> {
     let sdk = sdk_dependency(&abs_dir, args.sdk_path.as_deref())?;
 
     let crate_name = args.name.replace('-', "_");
-    let type_name = type_name(&args.name, kind.kind);
+    let type_name = type_name(&args.name, kind);
     let sdk_dependency = format!("kubewasm-sdk = {{ {} }}", sdk.spec);
     let sdk_dev_dependency = format!(
         "kubewasm-sdk = {{ {}, features = [\"testing\"] }}",
         sdk.spec
     );
-    let seed_meta = if kind.namespaced {
+    let seed_meta = if namespaced {
         r#""namespace": "default", "name": "example""#
     } else {
         r#""name": "example""#
     };
-    let test_namespace = if kind.namespaced { "default" } else { "" };
+    let test_namespace = if namespaced { "default" } else { "" };
+    let api_new = if namespaced {
+        "Api::namespaced(&req.namespace)"
+    } else {
+        "Api::all()"
+    };
     let try_it = format!(
-        "{}\nkubectl get {} demo -o jsonpath='{{.metadata.annotations}}'   # {ANNOTATION}: {}\n\
+        "{}\nkubectl get {plural} demo -o jsonpath='{{.metadata.annotations}}'   # {ANNOTATION}: {}\n\
          kubectl get events",
-        kind.create, kind.plural, args.name
+        builtin.map_or("", |k| k.create),
+        args.name
     );
+    let (group, version) = custom
+        .as_ref()
+        .map_or(("", ""), |c| (c.group.as_str(), c.version.as_str()));
+    let api_version = format!("{group}/{version}");
     let vars: &[(&str, &str)] = &[
         ("name", &args.name),
         ("crate_name", &crate_name),
         ("type_name", &type_name),
-        ("kind", kind.kind),
-        ("kind_path", kind.path),
+        ("kind", kind),
+        ("kind_path", builtin.map_or("", |k| k.path)),
+        ("api_new", api_new),
+        ("group", group),
+        ("version", version),
+        ("api_version", &api_version),
+        ("plural", &plural),
         ("annotation", ANNOTATION),
         ("sdk_dependency", &sdk_dependency),
         ("sdk_dev_dependency", &sdk_dev_dependency),
@@ -409,25 +560,39 @@ fn new(args: &NewArgs) -> anyhow::Result<()> {
         ("test_namespace", test_namespace),
         ("seed_meta", seed_meta),
     ];
-    let lib = render(LIB_RS, vars);
-    let files = [
+    let mut files = vec![
         ("Cargo.toml", render(CARGO_TOML, vars)),
-        ("src/lib.rs", lib),
-        ("README.md", render(README, vars)),
         (".gitignore", render(GITIGNORE, vars)),
     ];
+    if custom.is_some() {
+        files.push(("src/lib.rs", render(LIB_RS_CRD, vars)));
+        files.push(("README.md", render(README_CRD, vars)));
+        files.push(("example.yaml", render(EXAMPLE_YAML_CRD, vars)));
+    } else {
+        files.push(("src/lib.rs", render(LIB_RS, vars)));
+        files.push(("README.md", render(README, vars)));
+    }
     std::fs::create_dir_all(abs_dir.join("src"))
         .with_context(|| format!("creating {}", abs_dir.display()))?;
     for (file, text) in files {
         let path = abs_dir.join(file);
         std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
     }
-    println!(
-        "Created plugin {} ({} reconciler) in {}",
-        args.name,
-        kind.kind,
-        dir.display()
-    );
+    match &custom {
+        Some(c) => println!(
+            "Created plugin {} (operator for the custom resource {} {}/{}) in {}",
+            args.name,
+            c.kind,
+            c.group,
+            c.version,
+            dir.display()
+        ),
+        None => println!(
+            "Created plugin {} ({kind} reconciler) in {}",
+            args.name,
+            dir.display()
+        ),
+    }
     println!();
     println!("  cd {}", dir.display());
     println!(
@@ -436,6 +601,11 @@ fn new(args: &NewArgs) -> anyhow::Result<()> {
     println!(
         "  cargo build --release --target wasm32-wasip2     # -> target/wasm32-wasip2/release/{crate_name}.wasm"
     );
+    if custom.is_some() {
+        println!(
+            "  kubewasm plugin crd target/wasm32-wasip2/release/{crate_name}.wasm | kubectl apply -f -   # install the CRD"
+        );
+    }
     println!();
     println!(
         "Then run it in `kubewasm dev`: see {}.",
@@ -713,6 +883,38 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     }
 }
 
+/// The CRDs as YAML documents, each after a `---` line.
+fn crds_yaml(crds: &[serde_json::Value]) -> anyhow::Result<String> {
+    let mut out = String::new();
+    for crd in crds {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml::to_string(crd).context("writing a CRD as YAML")?);
+    }
+    Ok(out)
+}
+
+async fn crd(args: &CrdArgs) -> anyhow::Result<()> {
+    let runtime = Runtime::new(args.runtime.config()).context("starting the plugin runtime")?;
+    let bytes = kubewasm::loader::read_plugin_file_async(&args.file, args.size.max_bytes()).await?;
+    let plugin = runtime.load(&args.file, bytes).await?;
+    let crds = plugin.custom_resources();
+    if crds.is_empty() {
+        eprintln!(
+            "plugin {} ({}) defines no custom resources: its manifest ships no \
+             CustomResourceDefinition (a plugin adds one with \
+             `Manifest::custom_resource::<K>()`); nothing to print",
+            plugin.name(),
+            args.file.display()
+        );
+        return Ok(());
+    }
+    let text = crds_yaml(crds)?;
+    match std::io::Write::write_all(&mut std::io::stdout().lock(), text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e).context("writing the CRDs"),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -747,6 +949,7 @@ mod tests {
                 name: "demo-plugin".into(),
                 path: Some(path.clone()),
                 kind: kind.kind.into(),
+                crd: None,
                 sdk_path: None,
             };
             new(&args).unwrap();
@@ -760,11 +963,97 @@ mod tests {
     }
 
     #[test]
+    fn crds_print_as_yaml_documents_that_read_back_unchanged() {
+        let a = serde_json::json!({"apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition", "metadata": {"name": "as.example.com"},
+            "spec": {"versions": [{"name": "v1", "schema": {"openAPIV3Schema": {"type": "object"}}}]}});
+        let b = serde_json::json!({"kind": "CustomResourceDefinition", "metadata": {"name": "bs.example.com"}});
+        let text = crds_yaml(&[a.clone(), b.clone()]).unwrap();
+        assert!(text.starts_with("---\n"), "{text}");
+        assert_eq!(text.matches("\n---\n").count(), 1, "{text}");
+        let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+        assert_eq!(docs, [a, b]);
+    }
+
+    #[test]
+    fn the_crd_variant_renders_every_placeholder() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("greeter");
+        new(&NewArgs {
+            name: "greeter".into(),
+            path: Some(path.clone()),
+            kind: "ConfigMap".into(),
+            crd: Some("demo.example.com/v1alpha1/Greeting".into()),
+            sdk_path: None,
+        })
+        .unwrap();
+        for file in [
+            "Cargo.toml",
+            "src/lib.rs",
+            "README.md",
+            ".gitignore",
+            "example.yaml",
+        ] {
+            let text = std::fs::read_to_string(path.join(file)).unwrap();
+            assert!(!text.contains("{{"), "{file}:\n{text}");
+        }
+        let lib = std::fs::read_to_string(path.join("src/lib.rs")).unwrap();
+        assert!(
+            lib.contains(r#"#[kubewasm(group = "demo.example.com", version = "v1alpha1", kind = "Greeting", namespaced)]"#),
+            "{lib}"
+        );
+        assert!(lib.contains("pub struct GreetingSpec {"), "{lib}");
+        assert!(lib.contains(".custom_resource::<Greeting>()"), "{lib}");
+        assert!(lib.contains("\"greetings.demo.example.com\""), "{lib}");
+        let example: serde_json::Value =
+            serde_yaml::from_str(&std::fs::read_to_string(path.join("example.yaml")).unwrap())
+                .unwrap();
+        assert_eq!(example["apiVersion"], "demo.example.com/v1alpha1");
+        assert_eq!(example["kind"], "Greeting");
+        let readme = std::fs::read_to_string(path.join("README.md")).unwrap();
+        assert!(
+            readme.contains(
+                "kubewasm plugin crd target/wasm32-wasip2/release/greeter.wasm | kubectl apply -f -"
+            ),
+            "{readme}"
+        );
+    }
+
+    #[test]
+    fn crd_names_are_checked_as_kubernetes_will() {
+        let ok = parse_crd("demo.example.com/v1beta2/ScaleSchedule").unwrap();
+        assert_eq!(
+            (ok.group.as_str(), ok.version.as_str(), ok.kind.as_str()),
+            ("demo.example.com", "v1beta2", "ScaleSchedule")
+        );
+        for (bad, why) in [
+            ("Greeting", "expected GROUP/VERSION/KIND"),
+            ("demo.example.com/v1", "expected GROUP/VERSION/KIND"),
+            ("a/b/c/d", "expected GROUP/VERSION/KIND"),
+            ("example/v1/Greeting", "DNS name with a dot"),
+            ("Demo.example.com/v1/Greeting", "DNS name with a dot"),
+            ("demo.example.com/1/Greeting", "v1, v1alpha1"),
+            ("demo.example.com/version1/Greeting", "v1, v1alpha1"),
+            ("demo.example.com/v1/greeting", "CamelCase"),
+            ("demo.example.com/v1/Gr-eeting", "CamelCase"),
+            ("demo.example.com/v1/Patch", "clashes"),
+        ] {
+            let err = parse_crd(bad).err().expect(bad).to_string();
+            assert!(err.contains(why), "{bad}: {err}");
+            assert!(err.contains("example: --crd"), "{err}");
+        }
+    }
+
+    #[test]
     fn type_names_are_camel_case_and_avoid_the_imported_names() {
         assert_eq!(type_name("my-plugin", "ConfigMap"), "MyPlugin");
         assert_eq!(type_name("a_b", "Pod"), "AB");
         assert_eq!(type_name("plugin", "Pod"), "PluginPlugin");
         assert_eq!(type_name("config-map", "ConfigMap"), "ConfigMapPlugin");
+        assert_eq!(type_name("greeting-spec", "Greeting"), "GreetingSpecPlugin");
+        assert_eq!(type_name("api", "Greeting"), "ApiPlugin");
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! `kubewasm plugin new` scaffolds a crate that builds and reconciles unchanged;
+//! `kubewasm plugin new` scaffolds a crate that builds (small enough for a ConfigMap) and
+//! reconciles unchanged, for a built-in kind or (`--crd`) a custom resource of its own;
 //! `kubewasm plugin check` accepts a good component and rejects each kind of bad file with a
-//! reason naming it.
+//! reason naming it; `kubewasm plugin crd` prints the CRDs a component ships.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -17,6 +18,98 @@ fn kubewasm(args: &[&str]) -> Output {
         .env("RUST_LOG", "warn")
         .output()
         .expect("the kubewasm binary runs")
+}
+
+/// The largest plugin a ConfigMap carries: `binaryData` is base64 (4/3 larger) and a
+/// ConfigMap holds at most 1 MiB.
+const CONFIGMAP_PLUGIN_LIMIT: u64 = 750_000;
+
+fn cargo() -> Command {
+    let mut cmd = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    cmd.env_remove("CARGO_TARGET_DIR");
+    cmd
+}
+
+/// Builds a scaffolded crate with its README's command, sharing the plugins' lock file and a
+/// target dir (which reuses what `cargo xtask plugins` compiled: k8s-openapi for wasm takes
+/// minutes); returns the component.
+fn build_scaffold(crate_dir: &Path, crate_name: &str, readme: &str) -> PathBuf {
+    assert!(readme.contains("cargo build --release --target wasm32-wasip2"));
+    assert!(readme.contains(&format!("target/wasm32-wasip2/release/{crate_name}.wasm")));
+    std::fs::copy(
+        repo().join("plugins/Cargo.lock"),
+        crate_dir.join("Cargo.lock"),
+    )
+    .expect("plugins/Cargo.lock exists");
+    let target_dir = repo().join("target/wasm");
+    let build = cargo()
+        .current_dir(crate_dir)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .output()
+        .expect("cargo runs");
+    assert!(
+        build.status.success(),
+        "the scaffolded crate does not build:\n{}",
+        text(&build.stderr)
+    );
+    let artifact = target_dir.join(format!("wasm32-wasip2/release/{crate_name}.wasm"));
+    let size = std::fs::metadata(&artifact).expect("the component").len();
+    assert!(
+        size < CONFIGMAP_PLUGIN_LIMIT,
+        "{} is {size} bytes, too big for a ConfigMap (limit {CONFIGMAP_PLUGIN_LIMIT})",
+        artifact.display()
+    );
+    artifact
+}
+
+/// Runs the scaffolded crate's own unit tests natively on the SDK's fake host (sharing the
+/// native target dir of the plugins' unit tests); returns their output.
+fn scaffold_unit_tests(crate_dir: &Path) -> String {
+    let unit = cargo()
+        .current_dir(crate_dir)
+        .args(["test", "--target-dir"])
+        .arg(repo().join("plugins/target"))
+        .output()
+        .expect("cargo runs");
+    assert!(
+        unit.status.success(),
+        "the scaffolded crate's tests fail:\n{}\n{}",
+        text(&unit.stdout),
+        text(&unit.stderr)
+    );
+    text(&unit.stdout)
+}
+
+/// `kubewasm dev --plugins plugins` started in `crate_dir` as the README says (it writes
+/// `kubewasm-dev.kubeconfig` there), once it is running; logs to `log`.
+async fn start_dev(crate_dir: &Path, log: &Path) -> std::process::Child {
+    let file = std::fs::File::create(log).unwrap();
+    let dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .args(["dev", "--plugins", "plugins"])
+        .current_dir(crate_dir)
+        .env("KUBEWASM_COMPILE_CACHE", compile_cache())
+        .stdin(std::process::Stdio::null())
+        .stdout(file.try_clone().unwrap())
+        .stderr(file)
+        .spawn()
+        .expect("kubewasm dev starts");
+    let kubeconfig = crate_dir.join("kubewasm-dev.kubeconfig");
+    eventually("kubewasm dev to write its kubeconfig", || {
+        let ready = kubeconfig.is_file()
+            && std::fs::read_to_string(log)
+                .unwrap_or_default()
+                .contains("kubewasm dev is running.");
+        async move { ready.then_some(()) }
+    })
+    .await;
+    dev
 }
 
 fn compile_cache() -> PathBuf {
@@ -68,53 +161,12 @@ async fn a_scaffolded_plugin_builds_and_reconciles_in_a_cluster() {
     assert!(readme.contains("kubewasm dev --plugins"));
     assert!(readme.contains("not published"), "{readme}");
 
-    // Build it with the README's command. Sharing the plugins' target dir and lock file
-    // reuses what `cargo xtask plugins` compiled (k8s-openapi for wasm takes minutes).
-    std::fs::copy(
-        repo().join("plugins/Cargo.lock"),
-        crate_dir.join("Cargo.lock"),
-    )
-    .expect("plugins/Cargo.lock exists");
-    let target_dir = repo().join("target/wasm");
-    let build = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(&crate_dir)
-        .args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip2",
-            "--target-dir",
-        ])
-        .arg(&target_dir)
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo runs");
+    // Built with the README's command, it fits a ConfigMap; its own tests pass.
+    let artifact = build_scaffold(&crate_dir, "greeter", &readme);
+    let unit = scaffold_unit_tests(&crate_dir);
     assert!(
-        build.status.success(),
-        "the scaffolded crate does not build:\n{}",
-        text(&build.stderr)
-    );
-    let artifact = target_dir.join("wasm32-wasip2/release/greeter.wasm");
-
-    // Its own unit tests pass natively on the SDK's fake host (sharing the native target
-    // dir of the plugins' unit tests).
-    let unit = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-        .current_dir(&crate_dir)
-        .args(["test", "--target-dir"])
-        .arg(repo().join("plugins/target"))
-        .env_remove("CARGO_TARGET_DIR")
-        .output()
-        .expect("cargo runs");
-    assert!(
-        unit.status.success(),
-        "the scaffolded crate's tests fail:\n{}\n{}",
-        text(&unit.stdout),
-        text(&unit.stderr)
-    );
-    assert!(
-        text(&unit.stdout).contains("reconcile_annotates_the_object_once ... ok"),
-        "{}",
-        text(&unit.stdout)
+        unit.contains("reconcile_annotates_the_object_once ... ok"),
+        "{unit}"
     );
     // As the README: `mkdir -p plugins && cp ... plugins/greeter.wasm` in the crate's folder.
     let plugins = crate_dir.join("plugins");
@@ -132,23 +184,8 @@ async fn a_scaffolded_plugin_builds_and_reconciles_in_a_cluster() {
         readme.contains("kubewasm dev --plugins plugins "),
         "the README's dev command changed: {readme}"
     );
-    let log = std::fs::File::create(dir.path().join("dev.log")).unwrap();
-    let mut dev = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
-        .args(["dev", "--plugins", "plugins"])
-        .current_dir(&crate_dir)
-        .env("KUBEWASM_COMPILE_CACHE", compile_cache())
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().unwrap())
-        .stderr(log)
-        .spawn()
-        .expect("kubewasm dev starts");
+    let mut dev = start_dev(&crate_dir, &dir.path().join("dev.log")).await;
     let dev_log = || std::fs::read_to_string(dir.path().join("dev.log")).unwrap_or_default();
-    let kubeconfig = crate_dir.join("kubewasm-dev.kubeconfig");
-    eventually("kubewasm dev to write its kubeconfig", || {
-        let ready = kubeconfig.is_file() && dev_log().contains("kubewasm dev is running.");
-        async move { ready.then_some(()) }
-    })
-    .await;
     let lines = readme_shell_lines(&readme, "then, in another shell:");
     assert_eq!(lines.len(), 4, "export, create, get, get events: {lines:?}");
     assert_eq!(lines[0], "export KUBECONFIG=kubewasm-dev.kubeconfig");
@@ -182,6 +219,175 @@ async fn a_scaffolded_plugin_builds_and_reconciles_in_a_cluster() {
         lines[3],
         text(&events.stdout),
         text(&events.stderr)
+    );
+    let _ = dev.kill();
+    let _ = dev.wait();
+}
+
+#[tokio::test]
+async fn a_scaffolded_crd_operator_builds_ships_its_crd_and_reconciles_in_a_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let crate_dir = dir.path().join("greeting-op");
+    let out = kubewasm(&[
+        "plugin",
+        "new",
+        "greeting-op",
+        "--crd",
+        "demo.example.com/v1/Greeting",
+        "--path",
+        crate_dir.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).contains(
+            "kubewasm plugin crd target/wasm32-wasip2/release/greeting_op.wasm | kubectl apply -f -"
+        ),
+        "{}",
+        text(&out.stdout)
+    );
+    for file in [
+        "Cargo.toml",
+        "src/lib.rs",
+        "README.md",
+        ".gitignore",
+        "example.yaml",
+    ] {
+        assert!(crate_dir.join(file).is_file(), "{file} was not written");
+    }
+    let readme = std::fs::read_to_string(crate_dir.join("README.md")).unwrap();
+
+    let artifact = build_scaffold(&crate_dir, "greeting_op", &readme);
+    let unit = scaffold_unit_tests(&crate_dir);
+    for test in [
+        "reconcile_reports_ready_in_the_status_once ... ok",
+        "reconcile_of_a_deleted_object_does_nothing ... ok",
+        "the_crd_validates_the_spec ... ok",
+    ] {
+        assert!(unit.contains(test), "{test} missing from:\n{unit}");
+    }
+
+    // The README's rustdoc command works from the crate and documents the fake host.
+    let doc_line = readme
+        .lines()
+        .find(|l| l.starts_with("cargo doc "))
+        .expect("the README gives a cargo doc command");
+    let doc_args: Vec<&str> = doc_line
+        .split_whitespace()
+        .skip(1)
+        .filter(|a| *a != "--open")
+        .collect();
+    let doc = cargo()
+        .current_dir(&crate_dir)
+        .args(&doc_args)
+        .arg("--target-dir")
+        .arg(repo().join("plugins/target"))
+        .output()
+        .expect("cargo runs");
+    assert!(doc.status.success(), "{doc_line}: {}", text(&doc.stderr));
+    assert!(
+        repo()
+            .join("plugins/target/doc/kubewasm_sdk/testing/struct.FakeHost.html")
+            .is_file(),
+        "{doc_line} did not document kubewasm_sdk::testing"
+    );
+
+    // `plugin crd` on the built component, as the README runs it: the derive's CRD as YAML.
+    let crd_line = readme
+        .lines()
+        .find(|l| l.starts_with("kubewasm plugin crd target/") && !l.contains('|'))
+        .expect("the README prints the CRD");
+    let out = kubewasm(&["plugin", "crd", artifact.to_str().unwrap()]);
+    assert!(out.status.success(), "{crd_line}: {}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    assert!(yaml.starts_with("---\n"), "{yaml}");
+    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
+        .collect();
+    assert_eq!(docs.len(), 1, "{yaml}");
+    let crd = &docs[0];
+    assert_eq!(crd["kind"], "CustomResourceDefinition");
+    assert_eq!(crd["metadata"]["name"], "greetings.demo.example.com");
+    let replicas = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        ["replicas"];
+    assert_eq!(
+        (&replicas["minimum"], &replicas["maximum"]),
+        (&1.into(), &10.into())
+    );
+
+    // Under `kubewasm dev`, driven by the README's lines: the CRD installs, the example
+    // reconciles to Ready, and the schema refuses a bad spec.
+    let plugins = crate_dir.join("plugins");
+    std::fs::create_dir_all(&plugins).unwrap();
+    std::fs::copy(&artifact, plugins.join("greeting-op.wasm")).unwrap();
+    let mut dev = start_dev(&crate_dir, &dir.path().join("dev.log")).await;
+    let dev_log = || std::fs::read_to_string(dir.path().join("dev.log")).unwrap_or_default();
+    let lines = readme_shell_lines(&readme, "then, in another shell:");
+    assert_eq!(
+        lines.len(),
+        5,
+        "export, install the CRD, apply the example, get, get events: {lines:?}"
+    );
+    assert_eq!(lines[0], "export KUBECONFIG=kubewasm-dev.kubeconfig");
+    let bin_dir = Path::new(env!("CARGO_BIN_EXE_kubewasm")).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin_dir.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let sh = |line: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("{}\n{line}", lines[0])])
+            .current_dir(&crate_dir)
+            .env("HOME", dir.path())
+            .env("PATH", &path)
+            .env("KUBEWASM_COMPILE_CACHE", compile_cache())
+            .output()
+            .expect("sh runs")
+    };
+    assert!(lines[1].contains("kubewasm plugin crd plugins/greeting-op.wasm | kubectl apply -f -"));
+    let installed = sh(&lines[1]);
+    assert!(
+        installed.status.success()
+            && text(&installed.stdout).contains(
+                "customresourcedefinition.apiextensions.k8s.io/greetings.demo.example.com"
+            ),
+        "{:?} failed: {}\n--- kubewasm dev ---\n{}",
+        lines[1],
+        text(&installed.stderr),
+        dev_log()
+    );
+    // The kind is served once the CRD is established (kubectl reads discovery afresh).
+    eventually("kubectl to apply the example Greeting", || {
+        let out = sh(&lines[2]);
+        async move { out.status.success().then_some(()) }
+    })
+    .await;
+    eventually("the operator to report Ready in the status", || {
+        let out = sh(&lines[3]);
+        let done = out.status.success() && text(&out.stdout).contains("Ready");
+        async move { done.then_some(()) }
+    })
+    .await;
+    let table = text(&sh(&lines[3]).stdout);
+    assert!(
+        table.contains("REPLICAS") && table.contains("PHASE"),
+        "the printer columns: {table}"
+    );
+    let events = sh(&lines[4]);
+    assert!(
+        text(&events.stdout).contains("Reconciled"),
+        "{:?} shows no Reconciled event: {}{}\n--- kubewasm dev ---\n{}",
+        lines[4],
+        text(&events.stdout),
+        text(&events.stderr),
+        dev_log()
+    );
+    let refused = sh("sed 's/replicas: 2/replicas: 11/' example.yaml | kubectl apply -f -");
+    assert!(!refused.status.success(), "replicas 11 was accepted");
+    assert!(
+        text(&refused.stderr).contains("spec.replicas"),
+        "{}",
+        text(&refused.stderr)
     );
     let _ = dev.kill();
     let _ = dev.wait();
@@ -378,6 +584,60 @@ fn plugin_check_refuses_a_file_over_max_plugin_size_unread() {
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("over the limit of 1024 bytes"), "{stderr}");
     assert!(stderr.contains("hello.wasm"), "{stderr}");
+}
+
+#[test]
+fn plugin_crd_says_so_when_a_plugin_ships_no_crd_and_names_a_bad_file() {
+    let hello = support::example("hello");
+    let out = kubewasm(&["plugin", "crd", hello.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        out.stdout.is_empty(),
+        "nothing to apply: {}",
+        text(&out.stdout)
+    );
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("plugin hello") && stderr.contains("defines no custom resources"),
+        "{stderr}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let notes = dir.path().join("notes.wasm");
+    std::fs::write(&notes, b"not wasm").unwrap();
+    let out = kubewasm(&["plugin", "crd", notes.to_str().unwrap()]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("notes.wasm") && stderr.contains("not a WebAssembly file"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+
+    let out = kubewasm(&["plugin", "crd"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn plugin_new_refuses_a_malformed_crd_and_crd_with_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("op");
+    for args in [
+        &["--crd", "Greeting"][..],
+        &["--crd", "example/v1/Greeting"],
+        &["--crd", "demo.example.com/v1/Greeting", "--kind", "Pod"],
+    ] {
+        let mut all = vec!["plugin", "new", "op", "--path", path.to_str().unwrap()];
+        all.extend_from_slice(args);
+        let out = kubewasm(&all);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(!path.exists(), "{args:?} wrote the crate");
+    }
 }
 
 #[test]
