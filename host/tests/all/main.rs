@@ -23,6 +23,7 @@ mod fault_conflicts;
 mod fault_plugins;
 mod fault_sandbox;
 mod faults;
+mod first_hour;
 mod leader;
 mod load_errors;
 mod logging;
