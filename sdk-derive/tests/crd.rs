@@ -75,7 +75,8 @@ pub struct ScaleScheduleStatus {
     pub message: Option<String>,
 }
 
-/// A cluster-scoped kind without status, with its own plural and no printer columns.
+// A cluster-scoped kind without status, with its own plural and no printer columns (and no
+// doc comment: the schema's description says what it is).
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kubewasm(group = "demo.kubewasm.dev", version = "v1alpha1", kind = "Mouse")]
 #[kubewasm(plural = "mice", category = "all")]
@@ -171,10 +172,11 @@ fn the_crd_names_scope_version_subresource_and_columns() {
     assert_eq!(v["name"], "v1alpha1");
     assert!(v.get("subresources").is_none(), "{v}");
     assert!(v.get("additionalPrinterColumns").is_none(), "{v}");
-    assert!(
-        v["schema"]["openAPIV3Schema"]["properties"]
-            .get("status")
-            .is_none()
+    let schema = &v["schema"]["openAPIV3Schema"];
+    assert!(schema["properties"].get("status").is_none());
+    assert_eq!(
+        schema["description"],
+        "A Mouse (demo.kubewasm.dev/v1alpha1)."
     );
 }
 
@@ -227,6 +229,7 @@ fn the_schema_is_structural_and_carries_the_validation_attributes() {
     }
 
     assert_eq!(schema["type"], "object");
+    assert_eq!(schema["description"], "Scales a Deployment on a schedule.");
     assert!(
         schema["properties"].get("metadata").is_none(),
         "metadata is the server's"

@@ -587,6 +587,23 @@ fn plugin_check_refuses_a_file_over_max_plugin_size_unread() {
 }
 
 #[test]
+fn plugin_crd_prints_the_crd_an_example_ships_as_its_yaml_file_says() {
+    let out = kubewasm(&[
+        "plugin",
+        "crd",
+        support::example("rediscluster").to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let yaml = text(&out.stdout);
+    let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
+        .map(|d| serde::Deserialize::deserialize(d).expect("a YAML document"))
+        .collect();
+    let file = std::fs::read_to_string(repo().join("examples/rediscluster/crd.yaml")).unwrap();
+    let expected: serde_json::Value = serde_yaml::from_str(&file).unwrap();
+    assert_eq!(docs, [expected], "{yaml}");
+}
+
+#[test]
 fn plugin_crd_says_so_when_a_plugin_ships_no_crd_and_names_a_bad_file() {
     let hello = support::example("hello");
     let out = kubewasm(&["plugin", "crd", hello.to_str().unwrap()]);
