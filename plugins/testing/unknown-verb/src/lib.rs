@@ -1,10 +1,11 @@
-//! Test plugin: declares the verb `escalate`, which `kubewasm:controller@0.1.0` does not have.
+//! Test plugin: declares the verb `escalate`, which `kubewasm:controller@0.2.0` does not have.
 //!
-//! It is built against `wit/`, a copy of the contract whose `verb` enum has that extra case
-//! (the only way a component can name an unknown verb), so the host must refuse to load it.
+//! It is built against the repository's `wit/` with one extra case in the `verb` enum (made by
+//! `build.rs` on every build, so the rest is always the real contract; a component can only
+//! name an unknown verb that way), so the host must refuse to load it.
 #![allow(unsafe_code)]
 
-wit_bindgen::generate!({ world: "plugin", path: "wit" });
+wit_bindgen::generate!({ world: "plugin", path: concat!(env!("OUT_DIR"), "/wit") });
 
 use exports::kubewasm::controller::reconciler::{
     Action, Guest, Manifest, Permission, Reconciles, Request, Verb,
@@ -18,8 +19,6 @@ fn config_maps() -> Kind {
         group: String::new(),
         version: "v1".into(),
         kind: "ConfigMap".into(),
-        plural: None,
-        namespaced: true,
     }
 }
 
@@ -39,6 +38,7 @@ impl Guest for UnknownVerb {
                 verbs: vec![Verb::Escalate],
             }],
             concurrency: 1,
+            custom_resources: vec![],
         }
     }
 
