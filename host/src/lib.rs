@@ -41,5 +41,5 @@ pub mod reload;
 pub mod runtime;
 pub mod serve;
 
-pub use cluster::ClusterBackend;
+pub use cluster::{ClusterBackend, DiscoveryResolver};
 pub use manager::{Manager, ManagerConfig, ManagerError, PluginStatus, Updated, VersionStats};
