@@ -52,7 +52,7 @@ pub struct Args {
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
     // A bad policy file stops the start before the API server starts.
-    let runtime_config = args.policy.apply(args.runtime.config())?;
+    let mut runtime_config = args.policy.apply(args.runtime.config())?;
     if !args.plugins.is_dir() {
         anyhow::bail!(
             "the plugins folder {} does not exist; build the example plugins with `cargo xtask plugins` \
@@ -75,6 +75,10 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             .context("parsing the embedded API server's URL")?,
     );
     let client = kubewasm::kube_client::client(config).context("creating the Kubernetes client")?;
+    // WIT 0.2 plugins get their kinds' plurals and scope from the cluster's discovery.
+    runtime_config.resolver = Some(std::sync::Arc::new(kubewasm::DiscoveryResolver::new(
+        client.clone(),
+    )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client, args.cache.config());
     let (started, watcher) = start_plugins(&runtime, &manager, &args.plugins, &args.watch).await?;

@@ -86,8 +86,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // loading plugins is a clean exit too.
     let mut signal = tokio::spawn(shutdown_signal());
     // A bad policy file stops the start before anything connects.
-    let runtime_config = args.policy.apply(args.runtime.config())?;
+    let mut runtime_config = args.policy.apply(args.runtime.config())?;
     let client = client(args.kubeconfig.as_deref(), args.context.as_deref()).await?;
+    // WIT 0.2 plugins get their kinds' plurals and scope from the cluster's discovery.
+    runtime_config.resolver = Some(std::sync::Arc::new(kubewasm::DiscoveryResolver::new(
+        client.clone(),
+    )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client.clone(), args.cache.config());
     let health = kubewasm::serve::Health::default();
