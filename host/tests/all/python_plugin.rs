@@ -18,7 +18,7 @@ use futures::future::BoxFuture;
 use kubewasm::runtime::{
     Action, ApiError, Backend, DeleteOptions, EventRecord, EventType, Kind, LabelSelector,
     ListQuery, MemoryBackend, PatchRequest, Plugin, Reason, ReconcileError, Request, Subresource,
-    Verb, WatchMapping,
+    Verb, WatchMapping, WitVersion,
 };
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
@@ -131,6 +131,14 @@ fn resource_version(backend: &MemoryBackend, name: &str) -> String {
         .as_str()
         .expect("a resourceVersion")
         .to_owned()
+}
+
+#[tokio::test]
+async fn the_python_plugins_are_built_against_the_current_wit() {
+    // componentize-py builds against `wit/`: kubewasm:controller@0.2.0, served without the
+    // 0.1.0 adapter.
+    assert_eq!(labeler().await.wit_version(), WitVersion::V0_2);
+    assert_eq!(faults().await.wit_version(), WitVersion::V0_2);
 }
 
 #[tokio::test]

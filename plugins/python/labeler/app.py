@@ -33,18 +33,22 @@ LABELS = "labeler.kubewasm.dev/labels"
 COPIED_FROM = "labeler.kubewasm.dev/copied-from"
 """Annotation the plugin writes: the source the labels were last copied from."""
 DEFAULT_LABELS = ("team",)
-MISSING_SOURCE_RETRY_MS = 60_000
+MISSING_SOURCE_RETRY = 60 * 1_000_000_000
+"""How long until a missing source is looked for again, in nanoseconds (WIT ``duration``)."""
 
 
-def _kind(kind: str, plural: str, namespaced: bool = True) -> types.Kind:
-    return types.Kind(group="", version="v1", kind=kind, plural=plural, namespaced=namespaced)
+def _kind(kind: str) -> types.Kind:
+    return types.Kind(group="", version="v1", kind=kind)
 
 
-CONFIG_MAP = _kind("ConfigMap", "configmaps")
-NAMESPACE = _kind("Namespace", "namespaces", namespaced=False)
-SERVICE = _kind("Service", "services")
-SERVICE_ACCOUNT = _kind("ServiceAccount", "serviceaccounts")
-SECRET = _kind("Secret", "secrets")
+CONFIG_MAP = _kind("ConfigMap")
+NAMESPACE = _kind("Namespace")
+SERVICE = _kind("Service")
+SERVICE_ACCOUNT = _kind("ServiceAccount")
+SECRET = _kind("Secret")
+
+CLUSTER_SCOPED = {NAMESPACE.kind}
+"""Source kinds without a namespace (the host resolves scopes; the plugin must still pass none)."""
 
 SOURCE_KINDS = {k.kind: k for k in (NAMESPACE, SERVICE, SERVICE_ACCOUNT, SECRET)}
 """Kinds a ``from`` annotation may name. Secret is listed but not granted (see above)."""
@@ -74,6 +78,7 @@ class Reconciler(exports.Reconciler):
                 r.Permission(kind=SERVICE_ACCOUNT, verbs=[r.Verb.GET]),
             ],
             concurrency=2,
+            custom_resources=[],
         )
 
     def reconcile(self, request: r.Request) -> r.Action:
@@ -89,7 +94,7 @@ class Reconciler(exports.Reconciler):
 
 
 def _reconcile(namespace: Optional[str], name: str) -> r.Action:
-    raw = cache.get(CONFIG_MAP, namespace, name)
+    raw = cache.get(CONFIG_MAP, namespace, name, None)
     if raw is None:
         return r.Action_Done()  # deleted since the event: nothing to label
     cm = json.loads(raw)
@@ -107,7 +112,8 @@ def _reconcile(namespace: Optional[str], name: str) -> r.Action:
         return r.Action_Done()  # nothing to do until the annotation changes
 
     try:
-        source_raw = cache.get(source_kind, namespace if source_kind.namespaced else None, source_name)
+        source_namespace = None if source_kind.kind in CLUSTER_SCOPED else namespace
+        source_raw = cache.get(source_kind, source_namespace, source_name, None)
     except Err as e:
         if isinstance(e.value, types.Error_Forbidden):
             # Retrying cannot help: the manifest would have to change.
@@ -116,7 +122,7 @@ def _reconcile(namespace: Optional[str], name: str) -> r.Action:
         raise
     if source_raw is None:
         _warn(namespace, name, "SourceMissing", f"{source_ref} does not exist")
-        return r.Action_RequeueAfter(MISSING_SOURCE_RETRY_MS)
+        return r.Action_RequeueAfter(MISSING_SOURCE_RETRY)
 
     source_labels = (json.loads(source_raw).get("metadata") or {}).get("labels") or {}
     changes = {k: source_labels[k] for k in keys if k in source_labels and labels.get(k) != source_labels[k]}
@@ -124,7 +130,7 @@ def _reconcile(namespace: Optional[str], name: str) -> r.Action:
         return r.Action_Done()  # already in line: reconciles must be idempotent
 
     patch = {"metadata": {"labels": changes, "annotations": {COPIED_FROM: source_ref}}}
-    client.patch(CONFIG_MAP, namespace, name, client.PatchBody_Merge(json.dumps(patch).encode()), False)
+    client.patch(CONFIG_MAP, namespace, name, client.PatchBody_Merge(json.dumps(patch).encode()), None)
     copied = ", ".join(f"{k}={v}" for k, v in sorted(changes.items())) or "no labels"
     note = f"copied {copied} from {source_ref}"
     _event(namespace, name, events.EventType.NORMAL, "Labeled", note, "Patch")
@@ -139,4 +145,6 @@ def _warn(namespace: Optional[str], name: str, reason: str, note: str) -> None:
 
 def _event(namespace: Optional[str], name: str, kind: events.EventType, reason: str, note: str, action: str) -> None:
     regarding = types.ObjectRef(kind=CONFIG_MAP, namespace=namespace, name=name)
-    events.record_event(events.Event(regarding=regarding, event_type=kind, reason=reason, note=note, action=action))
+    events.record_event(
+        events.Event(regarding=regarding, related=None, event_type=kind, reason=reason, note=note, action=action)
+    )

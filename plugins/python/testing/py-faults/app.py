@@ -13,7 +13,7 @@ from wit_world import exports
 from wit_world.exports import reconciler as r
 from wit_world.imports import types
 
-CONFIG_MAP = types.Kind(group="", version="v1", kind="ConfigMap", plural="configmaps", namespaced=True)
+CONFIG_MAP = types.Kind(group="", version="v1", kind="ConfigMap")
 
 
 class Reconciler(exports.Reconciler):
@@ -25,6 +25,7 @@ class Reconciler(exports.Reconciler):
             indexes=[],
             permissions=[],
             concurrency=1,
+            custom_resources=[],
         )
 
     def reconcile(self, request: r.Request) -> r.Action:
