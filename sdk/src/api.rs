@@ -230,6 +230,15 @@ impl<K: Object> Api<K> {
             .transpose()
     }
 
+    /// Like [`Api::get_fields`] but returns the projected JSON undecoded: decode it into a
+    /// type that borrows from the bytes to skip copying strings.
+    ///
+    /// # Errors
+    /// As [`Api::get_fields`], minus decoding.
+    pub fn get_fields_raw(&self, name: &str, fields: &[&str]) -> Result<Option<Vec<u8>>> {
+        sys::get(&Self::kind(), self.ns_for(name)?, name, Some(fields))
+    }
+
     /// Lists the objects of `K` in this `Api`'s scope that `lp` selects, in no particular
     /// order.
     ///
@@ -261,6 +270,14 @@ impl<K: Object> Api<K> {
     ) -> Result<Vec<T>> {
         let bytes = sys::list(&Self::kind(), self.ns_for_list()?, lp, Some(fields))?;
         decode(&format!("a list of {} (projected)", K::KIND), &bytes)
+    }
+
+    /// Like [`Api::list_fields`] but returns the projected JSON array undecoded.
+    ///
+    /// # Errors
+    /// As [`Api::list_fields`], minus decoding.
+    pub fn list_fields_raw(&self, lp: &ListParams, fields: &[&str]) -> Result<Vec<u8>> {
+        sys::list(&Self::kind(), self.ns_for_list()?, lp, Some(fields))
     }
 
     /// The keys (namespace and name) of the objects `lp` selects, without their bodies.

@@ -109,14 +109,13 @@ pub fn get_fields<T: Object>(namespace: &str, name: &str, fields: &[&str]) -> Re
 ///
 /// # Errors
 /// As [`Api::get_fields`], minus decoding.
-#[deprecated(note = "use Api::<K>::namespaced(ns).get_fields::<serde_json::Value>(name, fields)")]
+#[deprecated(note = "use Api::<K>::namespaced(ns).get_fields_raw(name, fields)")]
 pub fn get_fields_raw<T: Object>(
     namespace: &str,
     name: &str,
     fields: &[&str],
 ) -> Result<Option<Vec<u8>>> {
-    let value: Option<serde_json::Value> = Api::<T>::scoped(namespace).get_fields(name, fields)?;
-    Ok(value.map(|v| serde_json::to_vec(&v).unwrap_or_default()))
+    Api::<T>::scoped(namespace).get_fields_raw(name, fields)
 }
 
 /// Like [`list`], each object holding only `fields`.
@@ -134,15 +133,13 @@ pub fn list_fields<T: Object>(namespace: &str, selector: &str, fields: &[&str]) 
 ///
 /// # Errors
 /// As [`Api::list_fields`], minus decoding.
-#[deprecated(note = "use Api::<K>::namespaced(ns).list_fields::<serde_json::Value>(&lp, fields)")]
+#[deprecated(note = "use Api::<K>::namespaced(ns).list_fields_raw(&lp, fields)")]
 pub fn list_fields_raw<T: Object>(
     namespace: &str,
     selector: &str,
     fields: &[&str],
 ) -> Result<Vec<u8>> {
-    let items: Vec<serde_json::Value> =
-        Api::<T>::scoped(namespace).list_fields(&labels(selector), fields)?;
-    Ok(serde_json::to_vec(&items).unwrap_or_default())
+    Api::<T>::scoped(namespace).list_fields_raw(&labels(selector), fields)
 }
 
 /// Like [`list_by_index`], each object holding only `fields`.
@@ -165,16 +162,14 @@ pub fn list_by_index_fields<T: Object>(
 /// # Errors
 /// As [`Api::list_fields`], minus decoding.
 #[deprecated(
-    note = "use Api::<K>::all().list_fields::<serde_json::Value>(&ListParams::default().index(index, value), fields)"
+    note = "use Api::<K>::all().list_fields_raw(&ListParams::default().index(index, value), fields)"
 )]
 pub fn list_by_index_fields_raw<T: Object>(
     index: &str,
     value: &str,
     fields: &[&str],
 ) -> Result<Vec<u8>> {
-    let items: Vec<serde_json::Value> =
-        Api::<T>::all().list_fields(&by_index(index, value), fields)?;
-    Ok(serde_json::to_vec(&items).unwrap_or_default())
+    Api::<T>::all().list_fields_raw(&by_index(index, value), fields)
 }
 
 /// Creates `obj` in its `metadata.namespace`.

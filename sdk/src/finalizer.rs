@@ -18,18 +18,18 @@ pub enum FinalizerEvent<K> {
 
 /// Runs `reconcile` for `obj` under the finalizer `name` (e.g. `example.com/cleanup`):
 ///
-/// - a live object without the finalizer gets it first (a JSON patch that `test`s the
-///   object's `resourceVersion`, so it never overwrites someone else's finalizers), then
-///   `reconcile` runs with [`FinalizerEvent::Apply`] on the patched object;
+/// - a live object without the finalizer gets it first, then `reconcile` runs with
+///   [`FinalizerEvent::Apply`] on the patched object;
 /// - a live object with the finalizer: [`FinalizerEvent::Apply`];
 /// - an object being deleted (`metadata.deletionTimestamp`) with the finalizer:
-///   [`FinalizerEvent::Cleanup`], then the finalizer is removed (a JSON patch that `test`s
-///   it is still at the same position);
+///   [`FinalizerEvent::Cleanup`], then the finalizer is removed;
 /// - an object being deleted without it: nothing to do, [`Action::done`].
 ///
-/// Needs `patch` on `K`. A `test` that fails (someone changed the object since the cache
-/// saw it) answers [`Error::Invalid`] (as the API server does) and the key is retried with
-/// the fresh object.
+/// Both writes are merge patches of `metadata.finalizers` that carry the object's
+/// `resourceVersion` as a precondition, so they never drop a finalizer someone else added
+/// meanwhile: when the cache was behind, they fail with [`Error::Conflict`] and nothing
+/// changes (requeue, or return the error, and the next reconcile sees the fresh object).
+/// Needs `patch` on `K`.
 ///
 /// ```
 /// # let host = kubewasm_sdk::testing::FakeHost::new();
@@ -62,42 +62,50 @@ pub fn finalizer<K: Object>(
         .name
         .clone()
         .ok_or_else(|| Error::Invalid(format!("{} has no metadata.name", K::KIND)))?;
-    let position = meta
-        .finalizers
-        .as_ref()
-        .and_then(|f| f.iter().position(|f| f == name));
+    let finalizers = meta.finalizers.clone().unwrap_or_default();
+    let has = finalizers.iter().any(|f| f == name);
     let deleting = meta.deletion_timestamp.is_some();
-    match (deleting, position) {
-        (false, Some(_)) => reconcile(FinalizerEvent::Apply(obj)),
-        (false, None) => {
-            let mut ops = Vec::new();
-            if let Some(rv) = &meta.resource_version {
-                ops.push(serde_json::json!({
-                    "op": "test", "path": "/metadata/resourceVersion", "value": rv
-                }));
-            }
-            ops.push(if meta.finalizers.is_none() {
-                serde_json::json!({"op": "add", "path": "/metadata/finalizers", "value": [name]})
-            } else {
-                serde_json::json!({"op": "add", "path": "/metadata/finalizers/-", "value": name})
-            });
-            let obj = api.patch(&object_name, &Patch::Json(ops.into()))?;
+    // The finalizers to write, guarded by the resourceVersion the decision was made on.
+    let write = |finalizers: Vec<&str>| {
+        let value = if finalizers.is_empty() {
+            serde_json::Value::Null
+        } else {
+            finalizers.into()
+        };
+        Patch::Merge(serde_json::json!({"metadata": {
+            "resourceVersion": meta.resource_version,
+            "finalizers": value,
+        }}))
+    };
+    match (deleting, has) {
+        (false, true) => reconcile(FinalizerEvent::Apply(obj)),
+        (false, false) => {
+            let patch = write(
+                finalizers
+                    .iter()
+                    .map(String::as_str)
+                    .chain([name])
+                    .collect(),
+            );
+            let obj = api.patch(&object_name, &patch)?;
             reconcile(FinalizerEvent::Apply(obj))
         }
-        (true, Some(i)) => {
+        (true, true) => {
+            let patch = write(
+                finalizers
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|f| *f != name)
+                    .collect(),
+            );
             let action = reconcile(FinalizerEvent::Cleanup(obj))?;
-            let path = format!("/metadata/finalizers/{i}");
-            let ops = serde_json::json!([
-                {"op": "test", "path": path, "value": name},
-                {"op": "remove", "path": path},
-            ]);
-            match api.patch(&object_name, &Patch::Json(ops)) {
+            match api.patch(&object_name, &patch) {
                 // Gone already: nothing left to remove.
                 Ok(_) | Err(Error::NotFound(_)) => Ok(action),
                 Err(e) => Err(e),
             }
         }
-        (true, None) => Ok(Action::done()),
+        (true, false) => Ok(Action::done()),
     }
 }
 
@@ -181,7 +189,7 @@ mod tests {
         .unwrap();
         let stale = cms.get("x").unwrap().unwrap();
         let err = finalizer(&cms, NAME, stale, |_| Ok(Action::done())).unwrap_err();
-        assert!(matches!(err, Error::Invalid(_)), "{err}");
+        assert!(err.is_conflict(), "{err}");
         let cm: ConfigMap = host.object("a", "x").unwrap();
         assert_eq!(cm.metadata.finalizers.unwrap(), ["other/new"]);
         assert_eq!(
