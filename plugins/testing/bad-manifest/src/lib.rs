@@ -12,7 +12,6 @@ impl Plugin for BadManifest {
             group: "",
             version: "v1",
             kind: "",
-            plural: None,
             namespaced: true,
         };
         Manifest::reconcile_kind(empty)

@@ -9,7 +9,7 @@
 //! - anything else: nothing (the no-op reconcile).
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kubewasm_sdk::{Action, Manifest, Patch, Plugin, Request, Result, Verb};
+use kubewasm_sdk::{Action, Api, Manifest, Patch, Plugin, Request, Result, Verb};
 
 /// The annotation the realistic reconcile sets; the native peer uses the same one.
 const ANNOTATION: &str = "bench.kubewasm.io/reconciled";
@@ -26,7 +26,8 @@ impl Plugin for BenchPeerOps {
 
     fn reconcile(req: Request) -> Result<Action> {
         if req.name.starts_with("patch-") {
-            let Some(cm) = kubewasm_sdk::get::<ConfigMap>(&req.namespace, &req.name)? else {
+            let cms = Api::<ConfigMap>::namespaced(&req.namespace);
+            let Some(cm) = cms.get(&req.name)? else {
                 return Ok(Action::done());
             };
             let done = cm
@@ -38,7 +39,7 @@ impl Plugin for BenchPeerOps {
                 let patch = Patch::merge(serde_json::json!({
                     "metadata": {"annotations": {ANNOTATION: "true"}}
                 }))?;
-                kubewasm_sdk::patch::<ConfigMap>(&req.namespace, &req.name, &patch)?;
+                cms.patch(&req.name, &patch)?;
             }
         }
         Ok(Action::done())

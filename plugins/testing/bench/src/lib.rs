@@ -41,7 +41,9 @@
 //! apiVersion, kind, resourceVersion and uid).
 
 use k8s_openapi::api::core::v1::Pod;
-use kubewasm_sdk::{Action, Error, Manifest, Patch, Plugin, Request, Result, Verb};
+use kubewasm_sdk::{
+    Action, Api, Error, ListParams, Manifest, Patch, Plugin, Request, Result, Verb,
+};
 
 /// The fields the `-fields` operations ask for.
 pub const FIELDS: &[&str] = &[
@@ -134,14 +136,15 @@ fn realistic(req: &Request) -> Result<()> {
     } else {
         req.namespace.as_str()
     };
-    let Some(pod) = kubewasm_sdk::get::<Pod>(namespace, &req.name)? else {
+    let pods = Api::<Pod>::namespaced(namespace);
+    let Some(pod) = pods.get(&req.name)? else {
         return Ok(());
     };
     let rv = pod.metadata.resource_version.unwrap_or_default();
     let patch = Patch::merge(serde_json::json!({
         "metadata": {"annotations": {"bench/seen": rv}}
     }))?;
-    std::hint::black_box(kubewasm_sdk::patch::<Pod>(namespace, &req.name, &patch)?);
+    std::hint::black_box(pods.patch(&req.name, &patch)?);
     Ok(())
 }
 
@@ -171,54 +174,58 @@ impl Plugin for Bench {
 
 /// Runs operation `op` once.
 fn run(op: &str, req: &Request) -> Result<()> {
-    use kubewasm_sdk as k;
+    let pods = Api::<Pod>::namespaced(NAMESPACE);
+    let every = ListParams::default();
+    let labelled = ListParams::default().labels(SELECTOR);
+    let indexed = ListParams::default().index(INDEX, NODE);
+    let anywhere = Api::<Pod>::all();
     match op {
         "noop" => {}
         "get-raw" => {
-            std::hint::black_box(found(k::get_raw::<Pod>(NAMESPACE, POD)?)?);
+            std::hint::black_box(found(pods.get_raw(POD)?)?);
         }
         "get-decoded" => {
-            std::hint::black_box(found(k::get::<Pod>(NAMESPACE, POD)?)?);
+            std::hint::black_box(found(pods.get(POD)?)?);
         }
         "get-fields" => {
-            std::hint::black_box(found(k::get_fields::<Pod>(NAMESPACE, POD, FIELDS)?)?);
+            std::hint::black_box(found(pods.get_fields::<Pod>(POD, FIELDS)?)?);
         }
         "list-raw" => {
-            std::hint::black_box(nonempty_raw(k::list_raw::<Pod>(NAMESPACE, "")?, op)?);
+            std::hint::black_box(nonempty_raw(pods.list_raw(&every)?, op)?);
         }
         "list-decoded" => {
-            std::hint::black_box(nonempty(k::list::<Pod>(NAMESPACE, "")?, op)?);
+            std::hint::black_box(nonempty(pods.list(&every)?, op)?);
         }
         "list-fields" => {
-            let pods = k::list_fields::<Pod>(NAMESPACE, "", FIELDS)?;
+            let pods = pods.list_fields::<Pod>(&every, FIELDS)?;
             std::hint::black_box(nonempty(pods, op)?);
         }
         "list-index-raw" => {
-            let json = k::list_by_index_raw::<Pod>(INDEX, NODE)?;
+            let json = anywhere.list_raw(&indexed)?;
             std::hint::black_box(nonempty_raw(json, op)?);
         }
         "list-index-decoded" => {
-            let pods = k::list_by_index::<Pod>(INDEX, NODE)?;
+            let pods = anywhere.list(&indexed)?;
             std::hint::black_box(nonempty(pods, op)?);
         }
         "list-index-fields" => {
-            let pods = k::list_by_index_fields::<Pod>(INDEX, NODE, FIELDS)?;
+            let pods = anywhere.list_fields::<Pod>(&indexed, FIELDS)?;
             std::hint::black_box(nonempty(pods, op)?);
         }
         "list-label-raw" => {
-            let json = k::list_raw::<Pod>(NAMESPACE, SELECTOR)?;
+            let json = pods.list_raw(&labelled)?;
             std::hint::black_box(nonempty_raw(json, op)?);
         }
         "list-label-decoded" => {
-            let pods = k::list::<Pod>(NAMESPACE, SELECTOR)?;
+            let pods = pods.list(&labelled)?;
             std::hint::black_box(nonempty(pods, op)?);
         }
         "list-label-fields" => {
-            let pods = k::list_fields::<Pod>(NAMESPACE, SELECTOR, FIELDS)?;
+            let pods = pods.list_fields::<Pod>(&labelled, FIELDS)?;
             std::hint::black_box(nonempty(pods, op)?);
         }
         "list-index-summary" => {
-            let json = k::list_by_index_fields_raw::<Pod>(INDEX, NODE, FIELDS)?;
+            let json = anywhere.list_fields_raw(&indexed, FIELDS)?;
             let pods: Vec<PodSummary<'_>> = serde_json::from_slice(&json)?;
             std::hint::black_box(nonempty(pods, op)?);
         }

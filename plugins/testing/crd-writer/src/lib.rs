@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kubewasm_sdk::{Action, Error, Manifest, Object, Patch, Plugin, Reason, Request, Result, Verb};
+use kubewasm_sdk::{
+    Action, Api, DeleteParams, Error, ListParams, Manifest, Object, Patch, Plugin, Reason, Request,
+    Result, Verb,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -78,49 +81,46 @@ impl Plugin for CrdWriter {
 
     fn reconcile(req: Request) -> Result<Action> {
         let (ns, name) = (req.namespace.as_str(), req.name.as_str());
-        let Some(greeting) = kubewasm_sdk::get::<Greeting>(ns, name)? else {
+        let (greetings, cms) = (
+            Api::<Greeting>::namespaced(ns),
+            Api::<ConfigMap>::namespaced(ns),
+        );
+        let Some(greeting) = greetings.get(name)? else {
             if req.reason == Reason::Deleted {
-                ignore_not_found(kubewasm_sdk::delete::<ConfigMap>(
-                    ns,
-                    &format!("{name}-greeting"),
-                ))?;
-                ignore_not_found(kubewasm_sdk::delete::<ConfigMap>(
-                    ns,
-                    &format!("{name}-applied"),
-                ))?;
+                for owned in [format!("{name}-greeting"), format!("{name}-applied")] {
+                    ignore_not_found(cms.delete(&owned, &DeleteParams::default()))?;
+                }
             }
             return Ok(Action::done());
         };
         let message = greeting.spec.message.clone();
 
         // Create or replace the owned ConfigMap, found through the declared index.
-        let existing = kubewasm_sdk::list_by_index::<ConfigMap>("by-greeting", name)?;
+        let existing = cms.list(&ListParams::default().index("by-greeting", name))?;
         let mut desired = config_map(ns, &format!("{name}-greeting"), name, &message);
         match existing
             .iter()
             .find(|c| c.metadata.name == desired.metadata.name)
         {
             None => {
-                kubewasm_sdk::create(&desired)?;
+                cms.create(&desired)?;
             }
             Some(current) => {
                 desired.metadata.resource_version = current.metadata.resource_version.clone();
-                kubewasm_sdk::replace(&desired)?;
+                cms.replace(&format!("{name}-greeting"), &desired)?;
             }
         }
 
         // The second one by server-side apply.
-        kubewasm_sdk::apply(
-            &config_map(ns, &format!("{name}-applied"), name, &message),
-            true,
-        )?;
+        let applied = config_map(ns, &format!("{name}-applied"), name, &message);
+        cms.patch(&format!("{name}-applied"), &Patch::apply(&applied)?.force())?;
 
         // Annotate the Greeting with a JSON patch, then record what was observed in its status.
         let ops = json!([{"op": "add", "path": "/metadata/annotations", "value": {"example.com/seen": "yes"}}]);
-        let patched: Greeting = kubewasm_sdk::patch(ns, name, &Patch::Json(ops))?;
+        let patched = greetings.patch(name, &Patch::Json(ops))?;
         let mut with_status = patched.clone();
         with_status.status = Some(GreetingStatus { observed: message });
-        let stored = kubewasm_sdk::replace_status(&with_status)?;
+        let stored = greetings.replace_status(name, &with_status)?;
         if stored.status.map(|s| s.observed) != with_status.status.map(|s| s.observed) {
             return Err(Error::other("status was not stored"));
         }

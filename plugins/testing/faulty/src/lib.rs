@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use k8s_openapi::api::core::v1::ConfigMap;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kubewasm_sdk::{Action, Error, Manifest, Plugin, Request, Result, Verb, log};
+use kubewasm_sdk::{Action, Api, Error, Manifest, Plugin, Request, Result, Verb, log};
 
 struct Faulty;
 
@@ -47,7 +47,8 @@ impl Plugin for Faulty {
 
     fn reconcile(req: Request) -> Result<Action> {
         let ns = req.namespace.as_str();
-        let cm = kubewasm_sdk::get::<ConfigMap>(ns, &req.name)?;
+        let cms = Api::<ConfigMap>::namespaced(ns);
+        let cm = cms.get(&req.name)?;
         let bytes = data_number(cm.as_ref(), "bytes", DEFAULT_BYTES as u64)? as usize;
         match req.name.as_str() {
             "panic" => panic!(
@@ -81,13 +82,13 @@ impl Plugin for Faulty {
                     data: Some(BTreeMap::from([("blob".to_owned(), "w".repeat(bytes))])),
                     ..ConfigMap::default()
                 };
-                kubewasm_sdk::create(&child)?;
+                cms.create(&child)?;
                 Ok(Action::done())
             }
             "host-call-loop" => {
                 let mut n: u64 = 0;
                 loop {
-                    let again = kubewasm_sdk::get_raw::<ConfigMap>(ns, &req.name)?;
+                    let again = cms.get_raw(&req.name)?;
                     n += std::hint::black_box(again.map_or(0, |b| b.len() as u64));
                     log::info(format!("host-call-loop: {n} bytes read so far"));
                 }

@@ -5,7 +5,9 @@
 //! nothing else: reads of ConfigMaps are implied, every write and every other kind is not.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret};
-use kubewasm_sdk::{Action, Error, Event, Manifest, Patch, Plugin, Request, Result};
+use kubewasm_sdk::{
+    Action, Api, DeleteParams, Error, Event, ListParams, Manifest, Patch, Plugin, Request, Result,
+};
 use serde_json::json;
 
 struct Probe;
@@ -17,43 +19,43 @@ impl Plugin for Probe {
 
     fn reconcile(req: Request) -> Result<Action> {
         let ns = req.namespace.as_str();
+        let cms = Api::<ConfigMap>::namespaced(ns);
+        let by_index = |index: &str, value: &str| ListParams::default().index(index, value);
         match req.name.as_str() {
             // Allowed: proves the probe itself works.
-            "get-configmap" => kubewasm_sdk::get::<ConfigMap>(ns, "cm").map(drop),
-            "list-by-declared-index" => {
-                kubewasm_sdk::list_by_index::<ConfigMap>("by-owner", "me").map(drop)
-            }
+            "get-configmap" => cms.get("cm").map(drop),
+            "list-by-declared-index" => cms.list(&by_index("by-owner", "me")).map(drop),
             // Undeclared kinds.
-            "get-secret" => kubewasm_sdk::get::<Secret>(ns, "token").map(drop),
-            "list-pods" => kubewasm_sdk::list::<Pod>(ns, "").map(drop),
+            "get-secret" => Api::<Secret>::namespaced(ns).get("token").map(drop),
+            "list-pods" => Api::<Pod>::namespaced(ns)
+                .list(&ListParams::default())
+                .map(drop),
             "create-pod" => {
                 let pod: Pod =
                     serde_json::from_value(json!({"metadata": {"name": "p", "namespace": ns}}))?;
-                kubewasm_sdk::create(&pod).map(drop)
+                Api::<Pod>::namespaced(ns).create(&pod).map(drop)
             }
             "event-on-secret" => {
-                kubewasm_sdk::event_for::<Secret>(ns, "token", &Event::normal("Probe", "probe"))
+                Api::<Secret>::namespaced(ns).event("token", &Event::normal("Probe", "probe"))
             }
             // Undeclared verbs on the declared kind.
             "patch-configmap" => {
                 let patch = Patch::merge(json!({"data": {"x": "y"}}))?;
-                kubewasm_sdk::patch::<ConfigMap>(ns, "cm", &patch).map(drop)
+                cms.patch("cm", &patch).map(drop)
             }
             "replace-configmap" => {
                 let cm: ConfigMap =
                     serde_json::from_value(json!({"metadata": {"name": "cm", "namespace": ns}}))?;
-                kubewasm_sdk::replace(&cm).map(drop)
+                cms.replace("cm", &cm).map(drop)
             }
-            "delete-configmap" => kubewasm_sdk::delete::<ConfigMap>(ns, "cm"),
+            "delete-configmap" => cms.delete("cm", &DeleteParams::default()),
             "create-configmap" => {
                 let cm: ConfigMap =
                     serde_json::from_value(json!({"metadata": {"name": "new", "namespace": ns}}))?;
-                kubewasm_sdk::create(&cm).map(drop)
+                cms.create(&cm).map(drop)
             }
             // An index that was never declared.
-            "list-by-undeclared-index" => {
-                kubewasm_sdk::list_by_index::<ConfigMap>("by-node", "n1").map(drop)
-            }
+            "list-by-undeclared-index" => cms.list(&by_index("by-node", "n1")).map(drop),
             // What the sandbox lets through: reported as an error message for the test to read.
             "sandbox" => {
                 let env = std::env::vars().count();

@@ -18,7 +18,7 @@
 //! | `bad-index`             | `list-by-index-fields` with an undeclared index (invalid)                 |
 
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
-use kubewasm_sdk::{Action, Error, Manifest, Plugin, Request, Result, Verb};
+use kubewasm_sdk::{Action, Api, Error, ListParams, Manifest, Plugin, Request, Result, Verb};
 
 struct Projection;
 
@@ -38,14 +38,16 @@ impl Plugin for Projection {
     }
 
     fn reconcile(req: Request) -> Result<Action> {
-        use kubewasm_sdk as k;
         let ns = req.namespace.as_str();
+        let (cms, pods) = (Api::<ConfigMap>::namespaced(ns), Api::<Pod>::namespaced(ns));
+        let by_index = |index: &str, value: &str| ListParams::default().index(index, value);
         let cm_fields = &["data.a", "metadata.labels[owner]"];
         match req.name.as_str() {
-            "get" => answer_opt(k::get_fields_raw::<ConfigMap>(ns, "cm", cm_fields)?),
-            "get-missing" => answer_opt(k::get_fields_raw::<ConfigMap>(ns, "missing", cm_fields)?),
+            "get" => answer_opt(cms.get_fields_raw("cm", cm_fields)?),
+            "get-missing" => answer_opt(cms.get_fields_raw("missing", cm_fields)?),
             "list" => {
-                let cms = k::list_fields::<ConfigMap>(ns, "owner=me", &["data.a"])?;
+                let owned = ListParams::default().labels("owner=me");
+                let cms: Vec<ConfigMap> = cms.list_fields(&owned, &["data.a"])?;
                 let names: Vec<String> = cms
                     .iter()
                     .map(|c| {
@@ -67,24 +69,25 @@ impl Plugin for Projection {
                 answer(names.join(",").into_bytes())
             }
             "list-by-index" => {
-                let cms = k::list_by_index_fields::<ConfigMap>("by-owner", "me", &["data.a"])?;
+                let cms: Vec<ConfigMap> = Api::<ConfigMap>::all()
+                    .list_fields(&by_index("by-owner", "me"), &["data.a"])?;
                 let mut names: Vec<String> =
                     cms.iter().filter_map(|c| c.metadata.name.clone()).collect();
                 names.sort();
                 answer(names.join(",").into_bytes())
             }
-            "get-pod" => answer_opt(k::get_fields_raw::<Pod>(ns, "p", &["spec.nodeName"])?),
-            "list-pods" => {
-                k::list_fields::<Pod>(ns, "", &["spec.nodeName"]).map(|_| Action::done())
-            }
-            "list-pods-by-index" => {
-                k::list_by_index_fields::<Pod>("by-node", "n", &["spec.nodeName"])
-                    .map(|_| Action::done())
-            }
-            "bad-path" => {
-                k::get_fields_raw::<ConfigMap>(ns, "cm", &["data..a"]).map(|_| Action::done())
-            }
-            "bad-index" => k::list_by_index_fields::<ConfigMap>("nope", "me", &["data.a"])
+            "get-pod" => answer_opt(pods.get_fields_raw("p", &["spec.nodeName"])?),
+            "list-pods" => pods
+                .list_fields_raw(&ListParams::default(), &["spec.nodeName"])
+                .map(|_| Action::done()),
+            "list-pods-by-index" => Api::<Pod>::all()
+                .list_fields_raw(&by_index("by-node", "n"), &["spec.nodeName"])
+                .map(|_| Action::done()),
+            "bad-path" => cms
+                .get_fields_raw("cm", &["data..a"])
+                .map(|_| Action::done()),
+            "bad-index" => Api::<ConfigMap>::all()
+                .list_fields_raw(&by_index("nope", "me"), &["data.a"])
                 .map(|_| Action::done()),
             other => Err(Error::other(format!("projection: unknown request {other}"))),
         }

@@ -5,7 +5,7 @@
 //! whose completion time gives the plugin's reconcile rate.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kubewasm_sdk::{Action, Error, Manifest, Patch, Plugin, Request, Result, Verb};
+use kubewasm_sdk::{Action, Api, Error, Manifest, Patch, Plugin, Request, Result, Verb};
 use serde_json::json;
 
 /// The counter annotation.
@@ -22,7 +22,8 @@ impl Plugin for Steady {
     }
 
     fn reconcile(req: Request) -> Result<Action> {
-        let Some(cm) = kubewasm_sdk::get::<ConfigMap>(&req.namespace, &req.name)? else {
+        let cms = Api::<ConfigMap>::namespaced(&req.namespace);
+        let Some(cm) = cms.get(&req.name)? else {
             return Ok(Action::done());
         };
         let number = |v: Option<&String>| -> Result<u64> {
@@ -38,7 +39,7 @@ impl Plugin for Steady {
         }
         let patch =
             Patch::merge(json!({"metadata": {"annotations": {COUNT: (count + 1).to_string()}}}))?;
-        kubewasm_sdk::patch::<ConfigMap>(&req.namespace, &req.name, &patch)?;
+        cms.patch(&req.name, &patch)?;
         Ok(Action::done())
     }
 }

@@ -7,7 +7,7 @@
 //! source with backoff. No update may be lost: in the end the tally holds every source's value.
 
 use k8s_openapi::api::core::v1::ConfigMap;
-use kubewasm_sdk::{Action, Error, Manifest, Plugin, Request, Result, Verb};
+use kubewasm_sdk::{Action, Api, Error, Manifest, Plugin, Request, Result, Verb};
 
 /// Where sources and the tally live.
 const NAMESPACE: &str = "conflicts";
@@ -29,7 +29,8 @@ impl Plugin for Tally {
     fn reconcile(req: Request) -> Result<Action> {
         // Every ConfigMap of the namespace is reconciled (a label selector would keep the tally
         // out of the cache); only sources do anything.
-        let Some(source) = kubewasm_sdk::get::<ConfigMap>(&req.namespace, &req.name)? else {
+        let cms = Api::<ConfigMap>::namespaced(NAMESPACE);
+        let Some(source) = cms.get(&req.name)? else {
             return Ok(Action::done());
         };
         let labels = source.metadata.labels.as_ref();
@@ -39,7 +40,7 @@ impl Plugin for Tally {
         let Some(value) = source.data.as_ref().and_then(|d| d.get("value")).cloned() else {
             return Ok(Action::done());
         };
-        let Some(mut tally) = kubewasm_sdk::get::<ConfigMap>(NAMESPACE, TALLY)? else {
+        let Some(mut tally) = cms.get(TALLY)? else {
             // The test creates the tally first; until the cache has it, try again later.
             return Err(Error::NotFound(format!(
                 "{NAMESPACE}/{TALLY} is not cached yet"
@@ -52,7 +53,7 @@ impl Plugin for Tally {
         data.insert(req.name.clone(), value);
         // Conditional on the cached resourceVersion: a stale read fails with Conflict, which
         // is returned so that the host retries with backoff.
-        kubewasm_sdk::replace(&tally)?;
+        cms.replace(TALLY, &tally)?;
         Ok(Action::done())
     }
 }

@@ -16,7 +16,10 @@
 //! (`create Pod NS NAME`, `list Pod NS -`) exercise a kind the manifest does not declare.
 
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Secret};
-use kubewasm_sdk::{Action, Error, Event, Manifest, Patch, Plugin, Request, Result, Verb};
+use kubewasm_sdk::{
+    Action, Api, DeleteParams, Error, Event, ListParams, Manifest, Object, Patch, Plugin, Request,
+    Result, Verb,
+};
 use serde_json::json;
 
 struct Trespass;
@@ -57,6 +60,15 @@ fn names(items: &[ConfigMap]) -> String {
     out.join(",")
 }
 
+/// `namespace` `""` (written `-` in an attempt) = every namespace.
+fn api<K: Object>(namespace: &str) -> Api<K> {
+    if namespace.is_empty() {
+        Api::all()
+    } else {
+        Api::namespaced(namespace)
+    }
+}
+
 /// Carries out one attempt and says what happened.
 fn attempt(line: &str) -> Result<String> {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -75,52 +87,57 @@ fn attempt(line: &str) -> Result<String> {
                 ("create", "ConfigMap") => {
                     let mut cm: ConfigMap = serde_json::from_value(object(namespace, name))?;
                     cm.data = Some([("by".to_owned(), "trespass".to_owned())].into());
-                    kubewasm_sdk::create(&cm).map(|_| String::new())
+                    api::<ConfigMap>(ns).create(&cm).map(|_| String::new())
                 }
                 ("replace", "ConfigMap") => {
                     let cm: ConfigMap = serde_json::from_value(object(namespace, name))?;
-                    kubewasm_sdk::replace(&cm).map(|_| String::new())
+                    api::<ConfigMap>(ns)
+                        .replace(name, &cm)
+                        .map(|_| String::new())
                 }
                 ("patch", "ConfigMap") => {
                     let patch = Patch::merge(json!({"data": {"patched-by": "trespass"}}))?;
-                    kubewasm_sdk::patch::<ConfigMap>(ns, name, &patch).map(|_| String::new())
+                    api::<ConfigMap>(ns)
+                        .patch(name, &patch)
+                        .map(|_| String::new())
                 }
-                ("delete", "ConfigMap") => {
-                    kubewasm_sdk::delete::<ConfigMap>(ns, name).map(|()| String::new())
-                }
-                ("get", "ConfigMap") => kubewasm_sdk::get::<ConfigMap>(ns, name)
+                ("delete", "ConfigMap") => api::<ConfigMap>(ns)
+                    .delete(name, &DeleteParams::default())
+                    .map(|()| String::new()),
+                ("get", "ConfigMap") => api::<ConfigMap>(ns)
+                    .get(name)
                     .map(|o| if o.is_some() { "found" } else { "absent" }.to_owned()),
-                ("list", "ConfigMap") => kubewasm_sdk::list::<ConfigMap>(ns, "trespass=victim")
+                ("list", "ConfigMap") => api::<ConfigMap>(ns)
+                    .list(&ListParams::default().labels("trespass=victim"))
                     .map(|items| names(&items)),
                 // `index ConfigMap VALUE -`: ConfigMaps whose label `trespass` is VALUE.
-                ("index", "ConfigMap") => {
-                    kubewasm_sdk::list_by_index::<ConfigMap>("by-trespass", namespace)
-                        .map(|items| names(&items))
-                }
-                ("event", "ConfigMap") => kubewasm_sdk::event_for::<ConfigMap>(
-                    ns,
-                    name,
-                    &Event::normal("Trespass", "an event from trespass"),
-                )
-                .map(|()| String::new()),
+                ("index", "ConfigMap") => Api::<ConfigMap>::all()
+                    .list(&ListParams::default().index("by-trespass", *namespace))
+                    .map(|items| names(&items)),
+                ("event", "ConfigMap") => api::<ConfigMap>(ns)
+                    .event(name, &Event::normal("Trespass", "an event from trespass"))
+                    .map(|()| String::new()),
                 ("create", "Secret") => {
                     let s: Secret = serde_json::from_value(object(namespace, name))?;
-                    kubewasm_sdk::create(&s).map(|_| String::new())
+                    api::<Secret>(ns).create(&s).map(|_| String::new())
                 }
-                ("get", "Secret") => kubewasm_sdk::get::<Secret>(ns, name)
+                ("get", "Secret") => api::<Secret>(ns)
+                    .get(name)
                     .map(|o| if o.is_some() { "found" } else { "absent" }.to_owned()),
-                ("delete", "Secret") => {
-                    kubewasm_sdk::delete::<Secret>(ns, name).map(|()| String::new())
-                }
+                ("delete", "Secret") => api::<Secret>(ns)
+                    .delete(name, &DeleteParams::default())
+                    .map(|()| String::new()),
                 // Pods are not in the manifest at all.
                 ("create", "Pod") => {
                     let p: Pod = serde_json::from_value(object(namespace, name))?;
-                    kubewasm_sdk::create(&p).map(|_| String::new())
+                    api::<Pod>(ns).create(&p).map(|_| String::new())
                 }
-                ("list", "Pod") => kubewasm_sdk::list::<Pod>(ns, "").map(|p| p.len().to_string()),
+                ("list", "Pod") => api::<Pod>(ns)
+                    .list(&ListParams::default())
+                    .map(|p| p.len().to_string()),
                 ("create", "Namespace") => {
                     let n: Namespace = serde_json::from_value(object("-", name))?;
-                    kubewasm_sdk::create(&n).map(|_| String::new())
+                    Api::<Namespace>::all().create(&n).map(|_| String::new())
                 }
                 _ => Err(Error::other(format!("trespass: unknown attempt {line:?}"))),
             }
@@ -139,7 +156,7 @@ impl Plugin for Trespass {
     }
 
     fn reconcile(req: Request) -> Result<Action> {
-        let Some(order) = kubewasm_sdk::get::<ConfigMap>(&req.namespace, &req.name)? else {
+        let Some(order) = Api::<ConfigMap>::namespaced(&req.namespace).get(&req.name)? else {
             return Ok(Action::done());
         };
         let data = order.data.unwrap_or_default();
@@ -150,7 +167,8 @@ impl Plugin for Trespass {
             .get("reply-to")
             .map_or(req.namespace.as_str(), String::as_str);
         let result_name = format!("{}-result", req.name);
-        if kubewasm_sdk::get::<ConfigMap>(reply_to, &result_name)?.is_some() {
+        let replies = Api::<ConfigMap>::namespaced(reply_to);
+        if replies.get(&result_name)?.is_some() {
             return Ok(Action::done());
         }
         let answers: std::collections::BTreeMap<String, String> = attempts
@@ -169,7 +187,7 @@ impl Plugin for Trespass {
             "metadata": {"name": result_name, "namespace": reply_to},
         }))?;
         result.data = Some(answers);
-        kubewasm_sdk::create(&result)?;
+        replies.create(&result)?;
         Ok(Action::done())
     }
 }
