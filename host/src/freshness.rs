@@ -367,3 +367,191 @@ impl Backend for Recording {
         self.inner.record_event(event)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams};
+    use kubewasm_apiserver::{ApiServer, Config};
+    use kubewasm_controller::{InformerFactory, InformerKey, InformerOptions};
+    use serde_json::json;
+
+    use super::*;
+    use crate::cluster::api_resource;
+
+    fn configmaps() -> Kind {
+        Kind {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        }
+    }
+
+    fn response(namespace: &str, labels: serde_json::Value, rv: &str) -> Bytes {
+        Bytes::from(
+            json!({
+                "apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "cm", "namespace": namespace, "labels": labels, "resourceVersion": rv},
+            })
+            .to_string(),
+        )
+    }
+
+    /// The embedded API server, a client, and a synced ConfigMap informer on namespace `a`
+    /// with label selector `app=x`.
+    async fn setup() -> (ApiServer, kube::Client, InformerHandle) {
+        let server = ApiServer::start(Config::default())
+            .await
+            .expect("the embedded API server starts");
+        let mut config = kube::Config::new(server.url().parse().expect("the URL parses"));
+        config.default_namespace = "default".into();
+        let client = kube::Client::try_from(config).expect("a client");
+        let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+        namespaces
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(json!({"metadata": {"name": "a"}})).expect("a Namespace"),
+            )
+            .await
+            .expect("the namespace is created");
+        let informer = InformerFactory::new(client.clone())
+            .acquire(
+                InformerKey {
+                    namespace: Some("a".into()),
+                    label_selector: Some("app=x".into()),
+                    ..InformerKey::all(api_resource(&configmaps()))
+                },
+                InformerOptions::default(),
+            )
+            .expect("the informer starts");
+        informer.wait_synced().await;
+        (server, client, informer)
+    }
+
+    #[tokio::test]
+    async fn only_writes_the_cache_will_see_and_has_not_seen_yet_are_waited_for() {
+        let (server, client, informer) = setup().await;
+        let caches = Caches::of(std::slice::from_ref(&informer));
+        let far = "999999";
+        let cm = configmaps();
+        assert!(
+            caches
+                .written(&cm, &response("a", json!({"app": "x"}), far))
+                .is_some()
+        );
+        assert!(
+            caches
+                .written(&cm, &response("b", json!({"app": "x"}), far))
+                .is_none(),
+            "outside the informer's namespace"
+        );
+        assert!(
+            caches
+                .written(&cm, &response("a", json!({"app": "y"}), far))
+                .is_none(),
+            "outside its label selector"
+        );
+        assert!(
+            caches
+                .written(&cm, &response("a", json!({"app": "x"}), "opaque-rv"))
+                .is_none(),
+            "a resourceVersion that is not an integer"
+        );
+        let secrets = Kind {
+            kind: "Secret".into(),
+            plural: "secrets".into(),
+            ..configmaps()
+        };
+        assert!(
+            caches
+                .written(&secrets, &response("a", json!({"app": "x"}), far))
+                .is_none(),
+            "a kind without a cache"
+        );
+        // A write the cache already holds.
+        let api: Api<ConfigMap> = Api::namespaced(client, "a");
+        let created = api
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    json!({"metadata": {"name": "seen", "labels": {"app": "x"}}}),
+                )
+                .expect("a ConfigMap"),
+            )
+            .await
+            .expect("created");
+        let rv = created
+            .metadata
+            .resource_version
+            .expect("a resourceVersion");
+        let mut progress = informer.progress();
+        progress.wait_for(rv.parse().expect("an integer")).await;
+        assert!(
+            caches
+                .written(&cm, &response("a", json!({"app": "x"}), &rv))
+                .is_none()
+        );
+        server.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn the_next_reconcile_waits_for_the_write_and_gives_up_after_the_bound() {
+        let (server, client, informer) = setup().await;
+        let caches = Caches::of(std::slice::from_ref(&informer));
+        let key = ObjectKey::namespaced("a", "cm");
+        let backend: Arc<dyn Backend> = Arc::new(crate::runtime::MemoryBackend::new());
+
+        // A write the informer never sees: the wait ends at the bound.
+        let pending = Pending::new(Duration::ZERO);
+        let recording = Recording::new(Arc::clone(&backend), caches.clone());
+        recording.note(
+            &configmaps(),
+            &Ok(response("a", json!({"app": "x"}), "999999")),
+        );
+        pending.remember(&key, &recording);
+        assert_eq!(
+            pending.wait(&key, std::future::pending()).await,
+            Waited::GaveUp
+        );
+        assert_eq!(
+            pending.wait(&key, std::future::pending()).await,
+            Waited::No,
+            "a wait takes the key's writes"
+        );
+
+        // A real write: the wait ends when the informer has it.
+        let pending = Pending::default();
+        let api: Api<ConfigMap> = Api::namespaced(client, "a");
+        let created = api
+            .create(
+                &PostParams::default(),
+                &serde_json::from_value(
+                    json!({"metadata": {"name": "cm", "labels": {"app": "x"}}}),
+                )
+                .expect("a ConfigMap"),
+            )
+            .await
+            .expect("created");
+        let recording = Recording::new(Arc::clone(&backend), caches.clone());
+        recording.note(
+            &configmaps(),
+            &Ok(Bytes::from(serde_json::to_vec(&created).expect("json"))),
+        );
+        pending.remember(&key, &recording);
+        let waited = pending.wait(&key, std::future::pending()).await;
+        assert!(
+            matches!(waited, Waited::CaughtUp | Waited::No),
+            "{waited:?}"
+        );
+        assert!(
+            informer.store().get(Some("a"), "cm").is_some(),
+            "once the wait is over, the cache holds the write"
+        );
+        // A reconcile that wrote nothing leaves nothing to wait for.
+        pending.remember(&key, &Recording::new(backend, caches));
+        assert_eq!(pending.wait(&key, std::future::pending()).await, Waited::No);
+        server.shutdown().await;
+    }
+}
