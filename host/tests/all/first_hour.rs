@@ -107,8 +107,7 @@ impl Dev {
             (Arc::strong_count(&self.stdout) == 1 && Arc::strong_count(&self.stderr) == 1)
                 .then_some(())
         });
-        let out = (self.stdout.lock().clone(), self.stderr.lock().clone());
-        out
+        (self.stdout.lock().clone(), self.stderr.lock().clone())
     }
 
     fn dump(&self) -> String {
