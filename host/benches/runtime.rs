@@ -17,7 +17,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use kubewasm::runtime::{
-    Backend, Kind, MemoryBackend, Plugin, Projection, Reason, Request, Runtime, RuntimeConfig,
+    Backend, Kind, ListQuery, MemoryBackend, Plugin, Projection, Reason, Request, Runtime,
+    RuntimeConfig,
 };
 use serde_json::{Value, json};
 
@@ -151,7 +152,9 @@ async fn main() {
         memory.insert_raw(&kind, Some("bench"), &format!("pod-{i}"), bytes);
     }
     let list_json: Vec<u8> = {
-        let items = memory.list(&kind, Some("bench"), None).expect("lists");
+        let items = memory
+            .list(&kind, &ListQuery::namespace(Some("bench")))
+            .expect("lists");
         let mut v = b"[".to_vec();
         for (i, b) in items.iter().enumerate() {
             if i > 0 {
