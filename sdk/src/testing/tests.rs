@@ -680,3 +680,44 @@ fn repeated_events_are_aggregated_into_one_with_a_count() {
     assert!(events[2].event.is_warning());
     assert_eq!((events[1].count, events[2].count), (1, 1));
 }
+
+#[test]
+#[allow(deprecated)]
+fn the_deprecated_free_functions_still_work_over_api() {
+    let host = FakeHost::new();
+    host.seed_json::<ConfigMap>(cm("a", "x", json!({"app": "web"})));
+    host.seed_json::<Node>(json!({"metadata": {"name": "n1"}}));
+    // `""` still means cluster-scoped for one object and every namespace for a list.
+    assert!(crate::get::<Node>("", "n1").unwrap().is_some());
+    assert_eq!(crate::list::<ConfigMap>("", "app=web").unwrap().len(), 1);
+    assert_eq!(crate::list::<ConfigMap>("b", "").unwrap().len(), 0);
+    let patched: ConfigMap = crate::patch(
+        "a",
+        "x",
+        &Patch::merge(json!({"data": {"b": "2"}})).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(patched.data.unwrap().len(), 2);
+    let raw = crate::list_fields_raw::<ConfigMap>("a", "", &["data.b"]).unwrap();
+    let items: Vec<Value> = serde_json::from_slice(&raw).unwrap();
+    assert_eq!(items[0]["data"], json!({"b": "2"}));
+    let mut y: ConfigMap = serde_json::from_value(cm("a", "y", json!({}))).unwrap();
+    y = crate::create(&y).unwrap();
+    y.data = None;
+    y = crate::replace(&y).unwrap();
+    crate::apply(&y, true).unwrap();
+    crate::event_for::<ConfigMap>("a", "y", &Event::normal("Seen", "y")).unwrap();
+    crate::delete::<ConfigMap>("a", "y").unwrap();
+    let calls: Vec<Call> = host.writes().iter().map(|w| w.call).collect();
+    assert_eq!(
+        calls,
+        [
+            Call::Patch,
+            Call::Create,
+            Call::Replace,
+            Call::Apply,
+            Call::Delete
+        ]
+    );
+    assert_eq!(host.events().len(), 1);
+}
