@@ -312,6 +312,10 @@ fn reconcile(
         match observe.pending.wait(&key, queue.closed()).await {
             Waited::No => {}
             Waited::CaughtUp => observe.metrics.waited_for_caches(false),
+            // The queue shut down meanwhile: like a queued key, this one is dropped.
+            Waited::GaveUp if queue.is_shutting_down() => {
+                return Ok(kubewasm_controller::Action::done());
+            }
             Waited::GaveUp => observe.metrics.waited_for_caches(true),
         }
         // The stream's records are built only while someone subscribes: `kubewasm run` pays
