@@ -6,11 +6,15 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod};
 use kube::api::{Api, Patch, PatchParams};
-use kubewasm::runtime::{KindResolver, Runtime, RuntimeConfig, WitVersion};
+use kubewasm::runtime::{
+    Action, Backend, KindResolver, MemoryBackend, Reason, Request, Runtime, RuntimeConfig,
+    WitVersion,
+};
 use kubewasm::{DiscoveryResolver, Manager, ManagerConfig};
 use kubewasm_apiserver::{ApiServer, Config};
 use serde_json::{Value, json};
@@ -325,4 +329,78 @@ async fn a_0_1_plugin_keeps_its_declared_plural_and_scope() {
     assert_eq!(hello.wit_version(), WitVersion::V0_1);
     let cm = &hello.manifest().reconciles.kind;
     assert_eq!((cm.plural.as_str(), cm.namespaced), ("configmaps", true));
+}
+
+#[tokio::test]
+async fn a_0_1_plugin_reaches_every_import_through_the_adapter_and_requeues_in_milliseconds() {
+    let plugin = support::load(&support::runtime(), &support::test_plugin("v1-calls")).await;
+    assert_eq!(plugin.wit_version(), WitVersion::V0_1);
+    let memory = Arc::new(MemoryBackend::new());
+    let cm = support::configmaps();
+    for (ns, name, app) in [
+        ("a", "self", "web"),
+        ("a", "sibling", "web"),
+        ("a", "other", "db"),
+        ("b", "far", "web"),
+        ("a", "doomed", "db"),
+    ] {
+        memory
+            .insert(
+                &cm,
+                json!({"metadata": {"name": name, "namespace": ns, "labels": {"app": app}},
+                       "data": {"k": "v"}}),
+            )
+            .unwrap();
+    }
+    let backend: Arc<dyn Backend> = memory.clone();
+    let action = plugin
+        .reconcile(backend, Request::new("a", "self", Reason::Created))
+        .await
+        .expect("the reconcile succeeds");
+    assert_eq!(action, Action::RequeueAfter(Duration::from_millis(1500)));
+
+    // get-fields saw the data; list-by-index every namespace; list-fields the label selector
+    // in one namespace.
+    let seen = "data=1 index=3 list=self,sibling";
+    let object = memory.object(&cm, Some("a"), "self").unwrap();
+    assert_eq!(
+        object["metadata"]["annotations"]["v1-calls.kubewasm.dev/seen"],
+        seen
+    );
+    assert_eq!(
+        object["status"]["seen"], seen,
+        "replace-status wrote the status"
+    );
+    assert!(memory.object(&cm, Some("a"), "doomed").is_none());
+    let events = memory.events();
+    let [event] = events.as_slice() else {
+        panic!("one event: {events:?}")
+    };
+    assert_eq!((event.reason.as_str(), event.note.as_str()), ("Seen", seen));
+    assert_eq!(event.kind.plural, "configmaps");
+    assert_eq!(event.related, None);
+}
+
+#[tokio::test]
+async fn a_0_2_plugin_requeues_after_a_duration_in_nanoseconds() {
+    let plugin = support::load(&support::runtime(), &support::test_plugin("v2-ops")).await;
+    let memory = Arc::new(MemoryBackend::new());
+    let deployments = plugin
+        .manifest()
+        .declared("apps", "Deployment")
+        .unwrap()
+        .clone();
+    memory
+        .insert(
+            &deployments,
+            json!({"metadata": {"name": "web", "namespace": "a",
+                                "annotations": {"ops.kubewasm.dev/requeue-ms": "2500"}}}),
+        )
+        .unwrap();
+    let backend: Arc<dyn Backend> = memory.clone();
+    let action = plugin
+        .reconcile(backend, Request::new("a", "web", Reason::Created))
+        .await
+        .expect("the reconcile succeeds");
+    assert_eq!(action, Action::RequeueAfter(Duration::from_millis(2500)));
 }

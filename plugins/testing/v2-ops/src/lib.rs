@@ -12,7 +12,9 @@
 //!   (`ops.kubewasm.dev/replicas`);
 //! - deletes of the ConfigMap `<deployment>-doomed`: first with a wrong uid precondition (the
 //!   error is reported), then with its real uid;
-//! - an Event about the Deployment with the report as its related object.
+//! - an Event about the Deployment with the report as its related object;
+//! - a requeue after `ops.kubewasm.dev/requeue-ms` milliseconds when the annotation is set
+//!   (0.2.0 sends a duration in nanoseconds).
 
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Endpoints, Pod};
@@ -36,6 +38,7 @@ pub struct GooseSpec {
 
 const IMAGE: &str = "ops.kubewasm.dev/image";
 const REPLICAS: &str = "ops.kubewasm.dev/replicas";
+const REQUEUE_MS: &str = "ops.kubewasm.dev/requeue-ms";
 
 struct Ops;
 
@@ -170,7 +173,15 @@ impl Plugin for Ops {
             &deployment,
             &Event::normal("Reported", "wrote the report").related(&report),
         )?;
-        Ok(Action::done())
+        match annotations.get(REQUEUE_MS) {
+            Some(ms) => {
+                let ms: u64 = ms
+                    .parse()
+                    .map_err(|e| Error::Other(format!("{REQUEUE_MS}: {e}")))?;
+                Ok(Action::requeue(std::time::Duration::from_millis(ms)))
+            }
+            None => Ok(Action::done()),
+        }
     }
 }
 
