@@ -15,9 +15,10 @@ const DEFAULT_FILTER: &str =
     "info,kube_client=warn,kube_runtime=warn,kube_core=warn,tower=warn,hyper=warn,hyper_util=warn";
 
 /// What `kubewasm dev` logs when `RUST_LOG` is not set: warnings and errors, and what the
-/// plugins log. The host's own progress is dev's plain lines on stdout (the banner, reloads,
-/// one line per reconcile), not log lines.
-const DEV_FILTER: &str = "warn";
+/// plugins log, on the `reconcile` span (plugin, version, key; `kubewasm::runtime::plugin` emits
+/// no event of its own). The host's own progress is dev's plain lines on stdout (the banner,
+/// reloads, one line per reconcile), not log lines.
+const DEV_FILTER: &str = "warn,kubewasm::runtime::plugin=info";
 
 /// The tracing target of the lines plugins log (`log.log` calls; `host/src/runtime/imports/log.rs`).
 const PLUGIN_TARGET: &str = "kubewasm::plugin";

@@ -156,6 +156,11 @@ fn kubewasm_dev_shows_what_plugins_log_at_info_with_no_colour_codes_in_a_pipe() 
         line.contains("INFO") && line.contains("kubewasm::plugin"),
         "{line}"
     );
+    // On the reconcile's span: which plugin, version and key it came from.
+    assert!(
+        line.contains("reconcile{plugin=hello") && line.contains("key=default/demo"),
+        "{line}"
+    );
     assert!(
         !stderr.contains('\x1b'),
         "colour codes in a pipe: {stderr:?}"
