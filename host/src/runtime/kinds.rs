@@ -277,4 +277,52 @@ mod tests {
         assert_eq!(r[&kinds[2]].plural, "deployments");
         assert!(r[&kinds[2]].namespaced);
     }
+
+    /// Collects what `tracing` writes while the guard lives.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<parking_lot::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_guessed_kind_is_a_warning_naming_it_and_what_to_do() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let ox = name("zoo.example.com", "Ox");
+        let r = resolve("zoo", Some(&Served), &[], [ox.clone()]).await;
+        assert_eq!(r[&ox].plural, "oxes");
+        let text = String::from_utf8(out.0.lock().clone()).unwrap();
+        assert!(text.contains("WARN"), "{text}");
+        for needle in [
+            "plugin zoo: the plural and scope of Ox.zoo.example.com (v1) are guessed",
+            "the API server does not serve it",
+            "custom-resources",
+        ] {
+            assert!(text.contains(needle), "{needle:?} missing from {text}");
+        }
+        // Resolved kinds are not warned about.
+        let before = out.0.lock().len();
+        resolve(
+            "zoo",
+            Some(&Served),
+            &[],
+            [name("zoo.example.com", "Moose")],
+        )
+        .await;
+        assert_eq!(out.0.lock().len(), before);
+    }
 }
