@@ -200,4 +200,32 @@ mod tests {
         };
         assert_eq!(m, "decode: Pod demo/x: missing field `spec`");
     }
+
+    struct FailsToDecode;
+
+    impl crate::Plugin for FailsToDecode {
+        fn manifest() -> crate::Manifest {
+            crate::Manifest::reconcile::<k8s_openapi::api::core::v1::ConfigMap>()
+        }
+        fn reconcile(_: crate::Request) -> Result<crate::Action> {
+            let n: u32 = serde_json::from_str("\"three\"")?;
+            Ok(crate::Action::requeue(std::time::Duration::from_secs(
+                n.into(),
+            )))
+        }
+    }
+
+    #[test]
+    fn a_decode_error_returned_from_reconcile_reaches_the_host_as_other_saying_decode() {
+        use crate::bindings::exports::kubewasm::controller::reconciler as wit;
+        let request = wit::Request {
+            namespace: Some("demo".into()),
+            name: "x".into(),
+            reason: wit::Reason::Changed,
+        };
+        match crate::__private::reconcile::<FailsToDecode>(request) {
+            Err(WitError::Other(m)) => assert!(m.starts_with("decode: json: invalid type"), "{m}"),
+            other => panic!("expected other, got {other:?}"),
+        }
+    }
 }
