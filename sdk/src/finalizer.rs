@@ -23,7 +23,9 @@ pub enum FinalizerEvent<K> {
 /// - a live object with the finalizer: [`FinalizerEvent::Apply`];
 /// - an object being deleted (`metadata.deletionTimestamp`) with the finalizer:
 ///   [`FinalizerEvent::Cleanup`], then the finalizer is removed;
-/// - an object being deleted without it: nothing to do, [`Action::done`].
+/// - an object being deleted without it: nothing to do, [`Action::done`];
+/// - no object (`None`: pass what [`Api::get`] returned, and an object that is gone from the
+///   cache needs nothing): [`Action::done`].
 ///
 /// Both writes are merge patches of `metadata.finalizers` that carry the object's
 /// `resourceVersion` as a precondition, so they never drop a finalizer someone else added
@@ -38,8 +40,7 @@ pub enum FinalizerEvent<K> {
 /// use kubewasm_sdk::{Action, Api, FinalizerEvent, finalizer};
 ///
 /// let cms = Api::<ConfigMap>::namespaced("demo");
-/// let Some(cm) = cms.get("x")? else { return Ok(()) };
-/// let action = finalizer(&cms, "example.com/cleanup", cm, |event| match event {
+/// let action = finalizer(&cms, "example.com/cleanup", cms.get("x")?, |event| match event {
 ///     FinalizerEvent::Apply(cm) => Ok(Action::done()),   // e.g. create a bucket for it
 ///     FinalizerEvent::Cleanup(cm) => Ok(Action::done()), // e.g. delete the bucket
 /// })?;
@@ -54,9 +55,12 @@ pub enum FinalizerEvent<K> {
 pub fn finalizer<K: Object>(
     api: &Api<K>,
     name: &str,
-    obj: K,
+    obj: impl Into<Option<K>>,
     reconcile: impl FnOnce(FinalizerEvent<K>) -> Result<Action>,
 ) -> Result<Action> {
+    let Some(obj) = obj.into() else {
+        return Ok(Action::done());
+    };
     let meta = obj.meta();
     let object_name = meta
         .name
@@ -130,6 +134,19 @@ mod tests {
             });
             Ok(Action::done())
         })
+    }
+
+    #[test]
+    fn an_object_that_is_gone_needs_nothing() {
+        let _host = FakeHost::new();
+        let cms = Api::<ConfigMap>::namespaced("a");
+        let mut ran = false;
+        let action = finalizer(&cms, NAME, cms.get("gone").unwrap(), |_| {
+            ran = true;
+            Ok(Action::requeue(std::time::Duration::from_secs(1)))
+        });
+        assert_eq!(action, Ok(Action::done()));
+        assert!(!ran, "reconcile must not run without an object");
     }
 
     #[test]

@@ -101,6 +101,23 @@ pub use schemars;
 /// Re-exported so plugins need no direct dependency on it.
 pub use serde_json;
 
+/// What a plugin usually needs, in one import: `use kubewasm_sdk::prelude::*;`.
+///
+/// The SDK's types and helpers, `serde`'s derives, `serde_json::json!`, and `schemars` with
+/// its `JsonSchema` derive (for a custom resource's spec and status). A plugin that derives
+/// `Serialize`/`Deserialize` still needs `serde` among its dependencies.
+pub mod prelude {
+    pub use crate::conditions::Conditions;
+    pub use crate::{
+        Action, Api, CustomResource, CustomResourceExt, DeleteParams, Error, Event, FinalizerEvent,
+        ListParams, Manifest, Object, Patch, Plugin, Reason, Request, Result, Verb, WatchMapping,
+        event, finalizer, log,
+    };
+    pub use schemars::{self, JsonSchema};
+    pub use serde::{Deserialize, Serialize};
+    pub use serde_json::json;
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use wit_bindgen;

@@ -27,7 +27,8 @@ pub enum WatchMapping {
     All,
     /// Reconciled objects whose declared `index` holds the value at `field` of the watched
     /// object. The lookup is namespace-scoped: only reconciled objects in the watched object's
-    /// namespace match (for a cluster-scoped watched kind, every namespace).
+    /// namespace match, unless the watched or the reconciled kind is cluster-scoped (then
+    /// every match counts).
     IndexLookup {
         /// An index declared on the reconciled kind.
         index: String,
@@ -121,6 +122,35 @@ impl Manifest {
     ) -> Self {
         self.watches
             .push((Kind::of::<U>(), Some(selector.into()), mapping));
+        self
+    }
+
+    /// Watches objects of kind `U`: a change to one reconciles the objects of the reconciled
+    /// kind in its namespace whose `field` (a dotted JSON path, e.g. `spec.deployment`) equals
+    /// the watched object's `watched_field` (e.g. `metadata.name`): "reconcile the
+    /// ScaleSchedules that name this Deployment". Declares the index (named after `field`)
+    /// that maps them; use [`Manifest::index`] with [`WatchMapping::IndexLookup`] to name it
+    /// yourself or to share it with [`ListParams::index`](crate::ListParams::index).
+    #[must_use]
+    pub fn watches_by_field<U: Object>(
+        mut self,
+        field: impl Into<String>,
+        watched_field: impl Into<String>,
+    ) -> Self {
+        let field = field.into();
+        let kind = self.reconciles.0;
+        if !self
+            .indexes
+            .iter()
+            .any(|(name, k, f)| *name == field && *k == kind && *f == field)
+        {
+            self.indexes.push((field.clone(), kind, field.clone()));
+        }
+        let mapping = WatchMapping::IndexLookup {
+            index: field,
+            field: watched_field.into(),
+        };
+        self.watches.push((Kind::of::<U>(), None, mapping));
         self
     }
 
