@@ -176,6 +176,26 @@ pub fn structural_fn(json: &TokenStream) -> TokenStream {
                 }
             }
 
+            // An optional int-or-string (`Option<IntOrString>`, `Option<Quantity>`): schemars
+            // cannot mark a schema without `type` as nullable; a field that is not required
+            // may be null (it is an `Option` or has a serde default).
+            let required: ::std::vec::Vec<Value> = map
+                .get("required")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            if let ::core::option::Option::Some(Value::Object(props)) = map.get_mut("properties") {
+                for (name, child) in props.iter_mut() {
+                    let int_or_string = child.get("x-kubernetes-int-or-string")
+                        == ::core::option::Option::Some(&Value::Bool(true));
+                    if int_or_string && !required.iter().any(|r| r.as_str() == ::core::option::Option::Some(name.as_str())) {
+                        if let Value::Object(child) = child {
+                            child.insert("nullable".into(), true.into());
+                        }
+                    }
+                }
+            }
+
             // Maps: `additionalProperties: true` keeps unknown fields; a schema may not have
             // both `properties` and `additionalProperties`; `false` is the default anyway.
             let has_properties = map

@@ -36,9 +36,30 @@ pub struct ScaleScheduleSpec {
     pub mode: Option<Mode>,
     /// A window, if any.
     pub window: Option<Window>,
+    /// A port, by number or name (`x-kubernetes-int-or-string`, as k8s-openapi's
+    /// `IntOrString`).
+    pub port: Option<Port>,
     /// Free-form settings kept as they are.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<Value>,
+}
+
+/// A port number or name, with the schema k8s-openapi gives `IntOrString`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
+#[serde(untagged)]
+pub enum Port {
+    Number(i32),
+    Name(String),
+}
+
+impl JsonSchema for Port {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Port".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"x-kubernetes-int-or-string": true})
+    }
 }
 
 /// How to scale.
@@ -150,6 +171,7 @@ fn spec(replicas: i32) -> ScaleScheduleSpec {
         until: None,
         mode: Some(Mode::Gradual),
         window: Some(Window::Daily { from: 22, to: 6 }),
+        port: None,
         extra: Some(json!({"anything": [1, "two", {"three": null}]})),
     }
 }
@@ -168,6 +190,24 @@ async fn the_api_server_accepts_the_crd_stores_objects_and_enforces_the_schema()
     assert_eq!(r.code, 200);
     let stored: ScaleSchedule = serde_json::from_value(r.body).expect("decodes");
     assert_eq!(stored.spec, spec(3), "nothing pruned or changed");
+    // An optional int-or-string takes a name, a number, or null (`None`).
+    for port in [Port::Name("http".into()), Port::Number(8080)] {
+        let mut body = serde_json::to_value(ScaleSchedule::new(
+            "with-port",
+            ScaleScheduleSpec {
+                port: Some(port.clone()),
+                ..spec(3)
+            },
+        ))
+        .unwrap();
+        body["metadata"]["namespace"] = json!("default");
+        let r = send(&client, "POST", SCHEDULES, Some(&body)).await;
+        assert_eq!(r.code, 201, "{:#}", r.body);
+        let stored: ScaleSchedule = serde_json::from_value(r.body).unwrap();
+        assert_eq!(stored.spec.port, Some(port));
+        let r = send(&client, "DELETE", &format!("{SCHEDULES}/with-port"), None).await;
+        assert_eq!(r.code, 200, "{:#}", r.body);
+    }
 
     // Out of the range the attribute gave: refused, naming the field.
     for (replicas, bound) in [(101, "100"), (-1, "0")] {

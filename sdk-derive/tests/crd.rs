@@ -46,6 +46,30 @@ pub struct ScaleScheduleSpec {
     /// Tags (a set).
     #[serde(default)]
     pub tags: std::collections::BTreeSet<String>,
+    /// A port, if any (int or string).
+    pub port: Option<Port>,
+    /// The target port (int or string).
+    pub target_port: Port,
+}
+
+/// A port number or name, with the schema k8s-openapi gives `IntOrString`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(untagged)]
+pub enum Port {
+    #[default]
+    None,
+    Number(i32),
+    Name(String),
+}
+
+impl JsonSchema for Port {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Port".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({"x-kubernetes-int-or-string": true})
+    }
 }
 
 /// How to scale.
@@ -273,6 +297,10 @@ fn the_schema_is_structural_and_carries_the_validation_attributes() {
     assert_eq!(props["labels"]["type"], "object");
     assert_eq!(props["labels"]["additionalProperties"]["type"], "string");
     assert_eq!(props["tags"]["type"], "array");
+    // An optional int-or-string may be null (schemars cannot say so without a type).
+    assert_eq!(props["port"]["x-kubernetes-int-or-string"], true);
+    assert_eq!(props["port"]["nullable"], true);
+    assert!(props["targetPort"].get("nullable").is_none());
     // The status.
     let status = &schema["properties"]["status"];
     assert_eq!(status["type"], "object");
