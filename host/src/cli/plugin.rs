@@ -1001,7 +1001,10 @@ mod tests {
         }
         let lib = std::fs::read_to_string(path.join("src/lib.rs")).unwrap();
         assert!(
-            lib.contains(r#"#[kubewasm(group = "demo.example.com", version = "v1alpha1", kind = "Greeting", namespaced)]"#),
+            lib.contains(r#"#[kubewasm(group = "demo.example.com", version = "v1alpha1")]"#)
+                && lib.contains(
+                    r#"#[kubewasm(kind = "Greeting", namespaced, status = "GreetingStatus")]"#
+                ),
             "{lib}"
         );
         assert!(lib.contains("pub struct GreetingSpec {"), "{lib}");
