@@ -64,12 +64,24 @@ fn add(rules: &mut Rules, group: &str, resource: &str, verbs: &[&'static str]) {
     entry.sort_by_key(|v| ORDER.iter().position(|o| o == v).unwrap_or(ORDER.len()));
 }
 
+/// Whether `kind` may have a `scale` subresource: the built-in kinds that serve one
+/// (Deployment, ReplicaSet, StatefulSet, ReplicationController) and custom resources (their CRD
+/// may declare one). Built-in kinds without one (a ConfigMap) get no `<plural>/scale` rule.
+fn has_scale(kind: &Kind) -> bool {
+    let custom = kind.group.contains('.') && !kind.group.ends_with(".k8s.io");
+    custom
+        || matches!(
+            (kind.group.as_str(), kind.kind.as_str()),
+            ("apps", "Deployment" | "ReplicaSet" | "StatefulSet") | ("", "ReplicationController")
+        )
+}
+
 /// Adds the rules for `verbs` on `kind`: reads as get/list/watch when `reads`, the write verbs
 /// when `writes`.
 fn add_grant(rules: &mut Rules, kind: &Kind, verbs: Verbs, reads: bool, writes: bool) {
     let (group, plural) = (kind.group.as_str(), kind.plural.as_str());
     let status = format!("{plural}/status");
-    let scale = format!("{plural}/scale");
+    let scale = has_scale(kind).then(|| format!("{plural}/scale"));
     if reads
         && (verbs.contains(Verb::Get) || verbs.contains(Verb::List) || verbs.contains(Verb::Watch))
     {
@@ -84,12 +96,16 @@ fn add_grant(rules: &mut Rules, kind: &Kind, verbs: Verbs, reads: bool, writes: 
     if verbs.contains(Verb::Update) {
         add(rules, group, plural, &["update"]);
         add(rules, group, &status, &["update"]);
-        add(rules, group, &scale, &["update"]);
+        if let Some(scale) = &scale {
+            add(rules, group, scale, &["update"]);
+        }
     }
     if verbs.contains(Verb::Patch) {
         add(rules, group, plural, &["patch"]);
         add(rules, group, &status, &["patch"]);
-        add(rules, group, &scale, &["patch"]);
+        if let Some(scale) = &scale {
+            add(rules, group, scale, &["patch"]);
+        }
     }
     if verbs.contains(Verb::Delete) {
         add(rules, group, plural, &["delete"]);
@@ -131,7 +147,7 @@ fn add_owner_finalizers(rules: &mut Rules, owner: &Kind) {
 ///
 /// Every readable kind (reconciled, owned, watched, or granted get/list/watch) is served from an
 /// informer, so it needs get, list and watch. `update` and `patch` also cover `<plural>/status`
-/// and `<plural>/scale` (plugins may write either subresource); a plugin that writes objects it owns
+/// and, for kinds that can have one, `<plural>/scale` (plugins may write either subresource); a plugin that writes objects it owns
 /// gets `update` on `<reconciled plural>/finalizers` (see `owner_of_writes`). Writes to
 /// namespaced kinds of a manifest a policy narrowed to some namespaces are left out here:
 /// [`namespaced_rules`] grants them in those namespaces only.

@@ -10,8 +10,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::common::RuntimeArgs;
 
-/// The world every plugin implements (what the host serves).
-const WORLD: &str = "kubewasm:controller/plugin@0.1.0";
 
 /// Write and validate plugins.
 #[derive(Debug, clap::Args)]
@@ -621,7 +619,7 @@ struct Report {
     file: String,
     size: u64,
     sha256: String,
-    world: &'static str,
+    world: String,
     interfaces: Vec<String>,
     manifest: serde_json::Value,
     permissions: Vec<Grant>,
@@ -856,7 +854,7 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         file: args.file.display().to_string(),
         size,
         sha256,
-        world: WORLD,
+        world: format!("kubewasm:controller/plugin@{}", plugin.wit_version()),
         interfaces: linked,
         manifest: manifest_json(manifest),
         permissions,

@@ -482,8 +482,8 @@ fn plugin_check_prints_the_manifest_hash_and_permissions_of_a_good_component() {
         "plugin hello is valid",
         &sha,
         &format!("{} bytes", bytes.len()),
-        "kubewasm:controller/plugin@0.1.0",
-        "kubewasm:controller/reconciler@0.1.0",
+        "kubewasm:controller/plugin@0.2.0",
+        "kubewasm:controller/reconciler@0.2.0",
         "reconciles:   configmaps (v1 ConfigMap)",
         "concurrency:  2",
         "configmaps: get, list, watch, patch",
@@ -500,7 +500,7 @@ fn plugin_check_prints_the_manifest_hash_and_permissions_of_a_good_component() {
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
     assert_eq!(report["sha256"], sha.as_str());
     assert_eq!(report["size"], bytes.len());
-    assert_eq!(report["world"], "kubewasm:controller/plugin@0.1.0");
+    assert_eq!(report["world"], "kubewasm:controller/plugin@0.2.0");
     assert_eq!(
         report["manifest"]["reconciles"]["kind"]["kind"],
         "ConfigMap"
@@ -513,6 +513,21 @@ fn plugin_check_prints_the_manifest_hash_and_permissions_of_a_good_component() {
     assert_eq!(
         report["rbac"][0]["resources"],
         serde_json::json!(["configmaps"])
+    );
+}
+
+#[test]
+fn plugin_check_names_the_wit_version_a_component_was_built_against() {
+    let v1 = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/wit-0.1.0/hello.wasm");
+    let out = kubewasm(&["plugin", "check", "--json", v1.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
+    assert_eq!(report["world"], "kubewasm:controller/plugin@0.1.0");
+    assert!(
+        report["interfaces"]
+            .to_string()
+            .contains("kubewasm:controller/reconciler@0.1.0"),
+        "{report}"
     );
 }
 
@@ -560,7 +575,7 @@ fn plugin_check_rejects_each_kind_of_bad_file_naming_it() {
     .unwrap();
     check_fails(
         &write("other-world.wasm", &other_world),
-        "does not implement world kubewasm:controller/plugin@0.1.0",
+        "does not implement world kubewasm:controller/plugin@0.2.0",
     );
     check_fails(&support::test_plugin("bad-manifest"), "invalid manifest");
     check_fails(&dir.path().join("absent.wasm"), "failed to read plugin");

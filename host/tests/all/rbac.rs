@@ -60,7 +60,6 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
         expected(&[
             ("", "configmaps", &["get", "list", "watch", "patch"]),
             ("", "configmaps/status", &["patch"]),
-            ("", "configmaps/scale", &["patch"]),
         ])
     );
     assert_eq!(
@@ -72,7 +71,6 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
             ("", "services/status", &["patch"]),
-            ("", "services/scale", &["patch"]),
             (
                 "apps",
                 "statefulsets",
@@ -101,7 +99,6 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 &["get", "list", "watch", "create", "update", "delete"]
             ),
             ("", "configmaps/status", &["update"]),
-            ("", "configmaps/scale", &["update"]),
             ("", "nodes", READ),
             // Its summaries point at their Node through ownerReferences.
             ("", "nodes/finalizers", &["update"]),
@@ -117,7 +114,6 @@ async fn each_example_plugin_needs_exactly_its_declared_reads_and_writes() {
                 &["get", "list", "watch", "create", "update", "delete"]
             ),
             ("", "configmaps/status", &["update"]),
-            ("", "configmaps/scale", &["update"]),
             ("", "namespaces", READ),
         ])
     );
@@ -163,7 +159,6 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
                 ]
             ),
             ("", "configmaps/status", &["update", "patch"]),
-            ("", "configmaps/scale", &["update", "patch"]),
             ("", "events", &["create", "patch"]),
             ("", "namespaces", READ),
             ("", "nodes", READ),
@@ -177,7 +172,6 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
                 &["get", "list", "watch", "create", "patch", "delete"]
             ),
             ("", "services/status", &["patch"]),
-            ("", "services/scale", &["patch"]),
             (
                 "apps",
                 "statefulsets",
