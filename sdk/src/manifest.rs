@@ -10,7 +10,7 @@ use crate::object::{CustomResourceExt, Kind, Object};
 /// ([`replace`](crate::Api::replace) of the object, its status and scale); `Patch` (every
 /// [`Patch`](crate::Patch), of the object, its status and scale); `Delete`. The same verbs the
 /// host checks (`kubewasm-core`). The generated RBAC grants `update` and `patch` on
-/// `<plural>`, `<plural>/status` and `<plural>/scale`.
+/// `<plural>`, `<plural>/status` and, for kinds that can have one, `<plural>/scale`.
 pub use kubewasm_core::Verb;
 
 /// How a change to a watched kind maps to keys of the reconciled kind.
