@@ -139,6 +139,23 @@ async fn a_0_1_and_a_0_2_plugin_run_side_by_side_in_one_host() {
                    "metadata": {"name": "web-doomed", "namespace": "default"}, "data": {"a": "1"}}),
         )
         .await;
+    // A parent whose child must survive its deletion (orphan propagation).
+    let parent = cluster
+        .create(
+            "configmaps",
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "web-parent", "namespace": "default"}}),
+        )
+        .await;
+    cluster
+        .create(
+            "configmaps",
+            json!({"apiVersion": "v1", "kind": "ConfigMap",
+                   "metadata": {"name": "web-child", "namespace": "default", "ownerReferences": [{
+                       "apiVersion": "v1", "kind": "ConfigMap", "name": "web-parent",
+                       "uid": parent.metadata.uid.clone().expect("a uid")}]}}),
+        )
+        .await;
     cluster
         .create(
             "deployments",
@@ -188,6 +205,7 @@ async fn a_0_1_and_a_0_2_plugin_run_side_by_side_in_one_host() {
         ("geese", "2"),
         ("scale", "3"),
         ("delete-right-uid", "ok"),
+        ("delete-orphan", "ok"),
     ];
     let data = eventually("the v2-ops report", || async {
         let data = cms.get_opt("web-report").await.ok()??.data?;
@@ -205,6 +223,18 @@ async fn a_0_1_and_a_0_2_plugin_run_side_by_side_in_one_host() {
     let wrong_uid = &data["delete-wrong-uid"];
     assert!(wrong_uid.contains("Conflict"), "{wrong_uid}");
     assert!(cms.get_opt("web-doomed").await.unwrap().is_none());
+    // Orphaned: the parent is gone, the child stays without its owner reference.
+    eventually("web-parent to be gone and web-child orphaned", || async {
+        let parent_gone = cms.get_opt("web-parent").await.ok()?.is_none();
+        let child = cms.get_opt("web-child").await.ok()??;
+        let orphaned = child
+            .metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty();
+        (parent_gone && orphaned).then_some(())
+    })
+    .await;
 
     // The strategic merge patch replaced one container's image and kept the other; the scale
     // patch set the replicas.

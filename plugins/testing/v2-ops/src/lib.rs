@@ -11,7 +11,8 @@
 //!   `ops.kubewasm.dev/image`; the other containers stay) and a scale patch of its replicas
 //!   (`ops.kubewasm.dev/replicas`);
 //! - deletes of the ConfigMap `<deployment>-doomed`: first with a wrong uid precondition (the
-//!   error is reported), then with its real uid;
+//!   error is reported), then with its real uid; and of `<deployment>-parent` orphaning
+//!   what it owns;
 //! - an Event about the Deployment with the report as its related object;
 //! - a requeue after `ops.kubewasm.dev/requeue-ms` milliseconds when the annotation is set
 //!   (0.2.0 sends a duration in nanoseconds).
@@ -146,6 +147,11 @@ impl Plugin for Ops {
             let uid = cm.metadata.uid.clone().unwrap_or_default();
             let right = DeleteParams::background().precondition_uid(uid);
             report.insert("delete-right-uid", outcome(cms.delete(&doomed, &right)));
+        }
+        let parent = format!("{}-parent", req.name);
+        if cms.get(&parent)?.is_some() {
+            let orphan = DeleteParams::orphan();
+            report.insert("delete-orphan", outcome(cms.delete(&parent, &orphan)));
         }
 
         // The report keeps what earlier reconciles found (the doomed ConfigMap is deleted once).
