@@ -48,7 +48,9 @@ pub enum LoadError {
         /// Wasmtime's explanation.
         reason: String,
     },
-    /// The component targets another world or another major version of the WIT package.
+    /// The component targets another world or a version of the WIT package the host does not
+    /// load (it loads `kubewasm:controller@0.2.0` and `@0.1.0`); the reason names what the
+    /// component exports or imports instead.
     #[error(
         "failed to load plugin {path}: it does not implement world kubewasm:controller/plugin@0.2.0 \
          (nor the older kubewasm:controller/plugin@0.1.0): {reason}"
@@ -581,6 +583,25 @@ impl Plugin {
             Pre::V1(_) => WitVersion::V0_1,
             Pre::V2(_) => WitVersion::V0_2,
         }
+    }
+
+    /// The interfaces the component imports and exports, by name (`wasi:io/streams@0.2.6`,
+    /// `kubewasm:controller/reconciler@0.2.0`), sorted: what its type says, not a guess.
+    pub fn interfaces(&self) -> Vec<String> {
+        let component = match &self.inner.pre {
+            Pre::V1(p) => p.instance_pre().component(),
+            Pre::V2(p) => p.instance_pre().component(),
+        };
+        let engine = &self.inner.runtime.inner.engine;
+        let ty = component.component_type();
+        let mut names: Vec<String> = ty
+            .imports(engine)
+            .chain(ty.exports(engine))
+            .map(|(name, _)| name.to_owned())
+            .collect();
+        names.sort();
+        names.dedup();
+        names
     }
 
     /// This version's identity: the first 12 hex digits of the SHA-256 of the component's
