@@ -19,7 +19,7 @@ use std::fmt;
 use futures::future::BoxFuture;
 use serde_json::Value;
 
-use super::manifest::guess_plural;
+use kubewasm_core::guess_plural;
 
 /// A kind's URL plural and scope.
 #[derive(Debug, Clone, PartialEq, Eq)]
