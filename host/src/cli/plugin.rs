@@ -10,7 +10,6 @@ use sha2::{Digest as _, Sha256};
 
 use super::common::RuntimeArgs;
 
-
 /// Write and validate plugins.
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -646,41 +645,6 @@ struct Grant {
 
 /// The interface names (`kubewasm:controller/...`, `wasi:...`) the component's import and
 /// export names mention, found by scanning the binary (informational; the load is the check).
-fn interfaces(bytes: &[u8]) -> Vec<String> {
-    let mut found = std::collections::BTreeSet::new();
-    for prefix in [&b"kubewasm:"[..], &b"wasi:"[..]] {
-        let mut at = 0;
-        while let Some(pos) = bytes[at..].windows(prefix.len()).position(|w| w == prefix) {
-            let start = at + pos;
-            let end = bytes[start..]
-                .iter()
-                .position(|&b| !(b.is_ascii_alphanumeric() || b":/@.-_".contains(&b)))
-                .map_or(bytes.len(), |n| start + n);
-            let name = String::from_utf8_lossy(&bytes[start..end]);
-            // `ns:pkg/interface@x.y.z`, cut after the version (adapters append suffixes).
-            if let Some((path, version)) = name.split_once('@')
-                && path.contains('/')
-            {
-                let version: String = version
-                    .split('.')
-                    .take(3)
-                    .map(|p| {
-                        p.chars()
-                            .take_while(char::is_ascii_digit)
-                            .collect::<String>()
-                    })
-                    .collect::<Vec<_>>()
-                    .join(".");
-                if version.split('.').count() == 3 && !version.split('.').any(str::is_empty) {
-                    found.insert(format!("{path}@{version}"));
-                }
-            }
-            at = end.max(start + 1);
-        }
-    }
-    found.into_iter().collect()
-}
-
 fn kind_json(k: &kubewasm::runtime::Kind) -> serde_json::Value {
     serde_json::json!({
         "apiVersion": k.api_version(),
@@ -833,12 +797,9 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
     // Read once: the size and hash reported are those of the bytes checked, even if the file
     // is replaced meanwhile; a FIFO or an oversized file is refused before any read.
     let bytes = kubewasm::loader::read_plugin_file_async(&args.file, args.size.max_bytes()).await?;
-    let (size, sha256, linked) = (
-        bytes.len() as u64,
-        hex::encode(Sha256::digest(&bytes)),
-        interfaces(&bytes),
-    );
+    let (size, sha256) = (bytes.len() as u64, hex::encode(Sha256::digest(&bytes)));
     let plugin = runtime.load(&args.file, bytes).await?;
+    let linked = plugin.interfaces();
     let manifest = plugin.manifest();
     let permissions = manifest
         .grants()
@@ -1063,16 +1024,6 @@ mod tests {
         assert_eq!(
             relative_to(Path::new("/repo/plugins/x"), root, Path::new("/repo/sdk")),
             Path::new("../../sdk")
-        );
-    }
-
-    #[test]
-    fn interfaces_are_read_from_the_component_names() {
-        let bytes =
-            b"\0asm..kubewasm:controller/cache@0.1.0\x05wasi:io/error@0.2.6\x01wasi:nothing";
-        assert_eq!(
-            interfaces(bytes),
-            ["kubewasm:controller/cache@0.1.0", "wasi:io/error@0.2.6"]
         );
     }
 }

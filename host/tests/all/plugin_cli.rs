@@ -529,6 +529,28 @@ fn plugin_check_names_the_wit_version_a_component_was_built_against() {
             .contains("kubewasm:controller/reconciler@0.1.0"),
         "{report}"
     );
+    // The names come from the component's type: each a whole `ns:pkg/interface@x.y.z`, never a
+    // fragment of the bytes around it (a scan of the file once listed `wasi:sockets/udp@0.2.63`).
+    let probe = support::test_plugin("probe");
+    let out = kubewasm(&["plugin", "check", "--json", probe.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
+    let names = report["interfaces"]
+        .as_array()
+        .expect("a list of interfaces");
+    assert!(
+        names.iter().any(|n| n == "wasi:io/streams@0.2.6"),
+        "{names:?}"
+    );
+    for name in names {
+        let name = name.as_str().unwrap();
+        let (_, version) = name.split_once('@').expect("a versioned name");
+        assert!(
+            ["0.1.0", "0.2.0"].contains(&version)
+                || version.starts_with("0.2.") && version.len() == 5,
+            "{name} is not a WIT interface name"
+        );
+    }
 }
 
 #[test]
