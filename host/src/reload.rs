@@ -12,7 +12,8 @@
 //! is not read. The folder is rescanned periodically anyway (inotify can drop events). A file that
 //! fails to load leaves the version already running in place; its next change is tried again.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -27,7 +28,7 @@ use tokio::time::Instant;
 
 use crate::loader::{LoaderError, plugin_files, read_plugin_file_async};
 use crate::manager::{Manager, Updated};
-use crate::runtime::{Runtime, version_of};
+use crate::runtime::{Plugin, Runtime, version_of};
 
 /// Why the plugins folder cannot be watched.
 #[derive(Debug, thiserror::Error)]
@@ -181,6 +182,12 @@ impl fmt::Display for ReloadEvent {
     }
 }
 
+/// Called with each plugin file that loaded, before its plugin starts or its new version serves:
+/// what must be in place first (`kubewasm dev` installs the CRDs the plugin ships, so its
+/// informers find its kinds served). It reports its own failures; the plugin goes on regardless.
+pub type BeforeServe =
+    Arc<dyn Fn(&Plugin) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
 /// What the watcher knows of one plugin file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileState {
@@ -220,6 +227,7 @@ struct Scanner {
     dir: PathBuf,
     options: WatchOptions,
     shared: Arc<Shared>,
+    before_serve: Option<BeforeServe>,
 }
 
 impl PluginWatcher {
@@ -235,6 +243,21 @@ impl PluginWatcher {
         dir: &Path,
         options: WatchOptions,
     ) -> Result<Self, WatchError> {
+        Self::start_with(runtime, manager, dir, options, None).await
+    }
+
+    /// [`PluginWatcher::start`], with `before_serve` awaited for every plugin file that loads,
+    /// before its plugin starts or its new version serves.
+    ///
+    /// # Errors
+    /// As [`PluginWatcher::start`].
+    pub async fn start_with(
+        runtime: Runtime,
+        manager: Manager,
+        dir: &Path,
+        options: WatchOptions,
+        before_serve: Option<BeforeServe>,
+    ) -> Result<Self, WatchError> {
         let (events, _) = broadcast::channel(256);
         let shared = Arc::new(Shared {
             files: Mutex::new(HashMap::new()),
@@ -247,15 +270,19 @@ impl PluginWatcher {
             dir: dir.to_owned(),
             options,
             shared: Arc::clone(&shared),
+            before_serve,
         };
         // Watch before the first scan, so nothing changed during it is missed.
         let (tx, rx) = mpsc::unbounded_channel();
         let watcher = if scanner.options.watch {
             let mut w = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-                // An error may have lost events: look again after the quiet time.
-                let change = event.map_or(Change::Partial, |e| Change::of(e.kind));
+                // An error may have lost events (of unknown files): look again after the quiet
+                // time.
+                let (change, paths) = event.map_or((Change::Partial, Vec::new()), |e| {
+                    (Change::of(e.kind), e.paths)
+                });
                 if change != Change::None {
-                    let _ = tx.send(change);
+                    let _ = tx.send((change, paths));
                 }
             })
             .map_err(|source| WatchError::Watch {
@@ -271,7 +298,7 @@ impl PluginWatcher {
         } else {
             None
         };
-        scanner.scan().await?;
+        scanner.scan(&HashSet::new()).await?;
         let Some(watcher) = watcher else {
             return Ok(Self {
                 shared,
@@ -364,55 +391,137 @@ impl Change {
 /// rename and the removal of the old volume folder) are taken in one scan.
 const SETTLE: Duration = Duration::from_millis(5);
 
-impl Scanner {
-    async fn run(
-        &mut self,
-        mut events: mpsc::UnboundedReceiver<Change>,
-        mut stop: oneshot::Receiver<()>,
-    ) {
-        let debounce = self.options.debounce;
-        // Under a stream of events, rescan at least this often.
-        let longest_wait = debounce * 10;
-        // (when to scan, first event + longest wait, whether a completed write is waiting)
-        let mut due: Option<(Instant, Instant, bool)> = None;
-        let mut rescan =
-            tokio::time::interval_at(Instant::now() + self.options.rescan, self.options.rescan);
-        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            let wake = due.map(|(at, cap, _)| at.min(cap));
-            tokio::select! {
-                _ = &mut stop => return,
-                change = events.recv() => {
-                    let Some(change) = change else { return };
-                    let now = Instant::now();
-                    let cap = due.map_or(now + longest_wait, |(_, cap, _)| cap);
-                    due = Some(match (change, due) {
-                        // A completed write is looked at soon, whatever else is going on.
-                        (Change::Complete, _) => (now + SETTLE, cap, true),
-                        (_, Some(pending @ (_, _, true))) => pending,
-                        _ => (now + debounce, cap, false),
-                    });
+/// One file's write under way: when its first and its latest event came.
+#[derive(Debug, Clone, Copy)]
+struct Writing {
+    first: Instant,
+    last: Instant,
+}
+
+/// What the watcher is waiting for: the files written to but not yet known to be complete, and
+/// a scan for completed writes.
+#[derive(Debug, Default)]
+struct Pending {
+    /// By file name (the watch covers one folder); `None` for events that name no file (an
+    /// error, dropped events): those only ask for a scan after the quiet time.
+    writing: HashMap<Option<OsString>, Writing>,
+    /// When to scan for a completed write.
+    complete: Option<Instant>,
+}
+
+impl Pending {
+    /// Takes in one filesystem event.
+    fn note(&mut self, change: Change, paths: &[PathBuf], now: Instant) {
+        let names = || -> Vec<Option<OsString>> {
+            if paths.is_empty() {
+                vec![None]
+            } else {
+                paths
+                    .iter()
+                    .map(|p| p.file_name().map(OsString::from))
+                    .collect()
+            }
+        };
+        match change {
+            Change::None => {}
+            Change::Partial => {
+                for name in names() {
+                    self.writing
+                        .entry(name)
+                        .and_modify(|w| w.last = now)
+                        .or_insert(Writing {
+                            first: now,
+                            last: now,
+                        });
                 }
-                () = sleep_until(wake), if wake.is_some() => {
-                    due = None;
-                    self.scan_logged().await;
+            }
+            Change::Complete => {
+                for name in names() {
+                    self.writing.remove(&name);
                 }
-                _ = rescan.tick() => self.scan_logged().await,
+                // Events that come together are taken in one scan.
+                self.complete.get_or_insert(now + SETTLE);
             }
         }
     }
 
-    async fn scan_logged(&mut self) {
-        if let Err(e) = self.scan().await {
+    /// When a file's write counts as over without an event saying so: after `quiet` without
+    /// events, or `longest` after its first one (a write that never pauses is read anyway).
+    fn settled(w: Writing, quiet: Duration, longest: Duration) -> Instant {
+        (w.last + quiet).min(w.first + longest)
+    }
+
+    /// When the next scan is due, if one is.
+    fn due(&self, quiet: Duration, longest: Duration) -> Option<Instant> {
+        let settled = self
+            .writing
+            .values()
+            .map(|w| Self::settled(*w, quiet, longest))
+            .min();
+        match (self.complete, settled) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Before a scan at `now`: forgets the writes that count as over (the scan reads them) and
+    /// the completed-write scan, and returns the names of files still being written, which the
+    /// scan must not read.
+    fn take(&mut self, now: Instant, quiet: Duration, longest: Duration) -> HashSet<OsString> {
+        self.complete = None;
+        self.writing
+            .retain(|_, w| Self::settled(*w, quiet, longest) > now);
+        self.writing.keys().flatten().cloned().collect()
+    }
+}
+
+impl Scanner {
+    async fn run(
+        &mut self,
+        mut events: mpsc::UnboundedReceiver<(Change, Vec<PathBuf>)>,
+        mut stop: oneshot::Receiver<()>,
+    ) {
+        let quiet = self.options.debounce;
+        // A file written without a pause is read at least this often.
+        let longest = quiet * 10;
+        let mut pending = Pending::default();
+        let mut rescan =
+            tokio::time::interval_at(Instant::now() + self.options.rescan, self.options.rescan);
+        rescan.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            let wake = pending.due(quiet, longest);
+            tokio::select! {
+                _ = &mut stop => return,
+                event = events.recv() => {
+                    let Some((change, paths)) = event else { return };
+                    pending.note(change, &paths, Instant::now());
+                }
+                () = sleep_until(wake), if wake.is_some() => {
+                    let writing = pending.take(Instant::now(), quiet, longest);
+                    self.scan_logged(&writing).await;
+                }
+                _ = rescan.tick() => {
+                    let writing = pending.take(Instant::now(), quiet, longest);
+                    self.scan_logged(&writing).await;
+                }
+            }
+        }
+    }
+
+    async fn scan_logged(&mut self, writing: &HashSet<OsString>) {
+        if let Err(e) = self.scan(writing).await {
             tracing::warn!("{e}");
         }
     }
 
-    /// Brings the running plugins in line with the folder.
-    async fn scan(&mut self) -> Result<(), WatchError> {
+    /// Brings the running plugins in line with the folder, but for the files named in
+    /// `writing` (a write under way), which are left as they are.
+    async fn scan(&mut self, writing: &HashSet<OsString>) -> Result<(), WatchError> {
         let present = plugin_files(&self.dir)?;
         for path in &present {
-            self.consider(path).await;
+            if !path.file_name().is_some_and(|n| writing.contains(n)) {
+                self.consider(path).await;
+            }
         }
         let gone: Vec<(PathBuf, FileState)> = self
             .shared
@@ -494,6 +603,9 @@ impl Scanner {
         let from_cache = plugin.loaded_from_cache();
         tracing::info!(plugin = %name, version = %version, "loaded in {:.2?}{}", started.elapsed(),
             if from_cache { " (from the compile cache)" } else { "" });
+        if let Some(before_serve) = &self.before_serve {
+            before_serve(&plugin).await;
+        }
         let serving = self.manager.plugin(&name);
         match serving {
             None => match self.manager.start(plugin) {

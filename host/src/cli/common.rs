@@ -331,21 +331,28 @@ impl PluginSizeArgs {
 
 /// Loads the plugins in `dir`, starts them on `manager` and (unless `--no-watch`) keeps them in
 /// step with the folder; returns how many run and the watcher (keep it alive while running).
+/// `before_serve` is awaited for each plugin (version) that loads, before it starts or serves.
 pub async fn start_plugins(
     runtime: &kubewasm::runtime::Runtime,
     manager: &kubewasm::Manager,
     dir: &std::path::Path,
     watch: &WatchArgs,
+    before_serve: Option<kubewasm::reload::BeforeServe>,
 ) -> anyhow::Result<(usize, kubewasm::reload::PluginWatcher)> {
     let options = kubewasm::reload::WatchOptions {
         watch: !watch.no_watch,
         max_plugin_size: watch.size.max_bytes(),
         ..kubewasm::reload::WatchOptions::default()
     };
-    let watcher =
-        kubewasm::reload::PluginWatcher::start(runtime.clone(), manager.clone(), dir, options)
-            .await
-            .with_context(|| format!("loading plugins from {}", dir.display()))?;
+    let watcher = kubewasm::reload::PluginWatcher::start_with(
+        runtime.clone(),
+        manager.clone(),
+        dir,
+        options,
+        before_serve,
+    )
+    .await
+    .with_context(|| format!("loading plugins from {}", dir.display()))?;
     let failed = watcher
         .files()
         .iter()

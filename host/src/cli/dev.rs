@@ -15,6 +15,10 @@ use super::common::{
 
 /// Start an in-memory Kubernetes API server, write a kubeconfig for kubectl, and run the
 /// plugins in --plugins against it.
+///
+/// The CRDs a plugin ships (its manifest's custom-resources) are installed into that server
+/// when the plugin loads, and updated when a new version ships a changed one; each is said on
+/// stdout. (`kubewasm run` leaves CRDs to the operator.)
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The folder of plugin components (*.wasm); `cargo xtask dev` builds the examples there.
@@ -80,8 +84,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         client.clone(),
     )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
-    let manager = Manager::new(client, args.cache.config());
-    let (started, watcher) = start_plugins(&runtime, &manager, &args.plugins, &args.watch).await?;
+    let manager = Manager::new(client.clone(), args.cache.config());
+    // The CRDs each plugin ships are served before it starts (and a new version's before it
+    // serves), so its informers find its kinds: no `kubectl apply` of a CRD first.
+    let (started, watcher) = start_plugins(
+        &runtime,
+        &manager,
+        &args.plugins,
+        &args.watch,
+        Some(install_crds(client.clone())),
+    )
+    .await?;
     // Hot reload in dev: say what happened to each plugin file as a plain line.
     let mut reloads = watcher.subscribe();
     let printer = tokio::spawn(async move {
@@ -155,6 +168,126 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// How long installing one plugin's CRDs may take before dev gives up on them (the plugin starts
+/// anyway).
+const CRD_INSTALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The hook that installs the CRDs a plugin ships into dev's API server before the plugin (or
+/// its new version) serves, saying what it did on stdout. A CRD the server refuses is a line
+/// that says why; the plugin starts regardless (its kinds cannot be listed until they are served).
+fn install_crds(client: kube::Client) -> kubewasm::reload::BeforeServe {
+    std::sync::Arc::new(move |plugin: &kubewasm::runtime::Plugin| {
+        let client = client.clone();
+        let name = plugin.name().to_owned();
+        let crds = plugin.custom_resources().to_vec();
+        Box::pin(async move {
+            for crd in &crds {
+                let installed =
+                    tokio::time::timeout(CRD_INSTALL_TIMEOUT, install_crd(&client, crd)).await;
+                let line = crd_line(
+                    &name,
+                    crd,
+                    installed.unwrap_or_else(|_| {
+                        Err(format!(
+                            "the API server did not answer within {CRD_INSTALL_TIMEOUT:?}"
+                        ))
+                    }),
+                );
+                if let Some(line) = line {
+                    println!("{line}");
+                }
+            }
+        })
+    })
+}
+
+/// What installing one CRD did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Installed {
+    Created,
+    Updated,
+    /// Served already with the same spec.
+    Unchanged,
+}
+
+/// Dev's line for one CRD of plugin `plugin` (none when nothing changed).
+fn crd_line(
+    plugin: &str,
+    crd: &serde_json::Value,
+    result: Result<Installed, String>,
+) -> Option<String> {
+    let name = crd
+        .pointer("/metadata/name")
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("(unnamed)");
+    match result {
+        Ok(Installed::Created) => Some(format!("installed CRD {name} from plugin {plugin}")),
+        Ok(Installed::Updated) => Some(format!("updated CRD {name} from plugin {plugin}")),
+        Ok(Installed::Unchanged) => None,
+        Err(why) => Some(format!(
+            "CRD {name} from plugin {plugin} not installed: {why} (the plugin runs; its kinds \
+             cannot be listed until they are served)"
+        )),
+    }
+}
+
+/// Creates `crd`, or replaces the served one when its spec differs (a server-side dry run tells,
+/// so the server's defaults do not count as a difference); the served object's resourceVersion,
+/// labels and annotations are kept.
+async fn install_crd(client: &kube::Client, crd: &serde_json::Value) -> Result<Installed, String> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+    let api: Api<DynamicObject> = Api::all_with(
+        client.clone(),
+        &ApiResource::erase::<CustomResourceDefinition>(&()),
+    );
+    let mut object: DynamicObject =
+        serde_json::from_value(crd.clone()).map_err(|e| format!("not a CRD object: {e}"))?;
+    let name = object.metadata.name.clone().unwrap_or_default();
+    let Some(served) = api.get_opt(&name).await.map_err(api_error)? else {
+        api.create(&PostParams::default(), &object)
+            .await
+            .map_err(api_error)?;
+        return Ok(Installed::Created);
+    };
+    let meta = &mut object.metadata;
+    meta.resource_version
+        .clone_from(&served.metadata.resource_version);
+    for (mine, theirs) in [
+        (&mut meta.labels, &served.metadata.labels),
+        (&mut meta.annotations, &served.metadata.annotations),
+    ] {
+        if let Some(theirs) = theirs {
+            let mut merged = theirs.clone();
+            merged.extend(mine.take().unwrap_or_default());
+            *mine = Some(merged);
+        }
+    }
+    let dry_run = PostParams {
+        dry_run: true,
+        ..PostParams::default()
+    };
+    let would_be = api
+        .replace(&name, &dry_run, &object)
+        .await
+        .map_err(api_error)?;
+    if would_be.data.get("spec") == served.data.get("spec") {
+        return Ok(Installed::Unchanged);
+    }
+    api.replace(&name, &PostParams::default(), &object)
+        .await
+        .map_err(api_error)?;
+    Ok(Installed::Updated)
+}
+
+/// The API server's own message for a refused request, else the client's error.
+fn api_error(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message,
+        e => e.to_string(),
+    }
+}
+
 /// kubectl commands that show the example plugins at work, by plugin name (the file stem);
 /// with simulation on, the last tuple holds those that need the simulated workloads.
 type Example = (
@@ -175,6 +308,15 @@ const EXAMPLES: &[Example] = &[
             "kubectl rollout status statefulset cache          # the simulated Pods become Ready",
             "kubectl get rediscluster cache                    # Running, 3 ready",
         ],
+    ),
+    (
+        "scale-schedule",
+        &[
+            "kubectl apply -f examples/scale-schedule/web.yaml",
+            "kubectl apply -f examples/scale-schedule/nightly.yaml   # its CRD came with the plugin",
+            "kubectl get scaleschedules,deployments           # nightly Scaled, web at 5 replicas",
+        ],
+        &["kubectl rollout status deployment web            # the simulated Pods become Ready"],
     ),
     (
         "hello",
@@ -333,6 +475,35 @@ mod tests {
             try_it(&[], "k", true),
             "",
             "nothing to try without a plugin"
+        );
+        let text = try_it(&loaded(&[("scale-schedule", "ScaleSchedule")]), "k", true);
+        assert!(
+            text.contains("kubectl apply -f examples/scale-schedule/nightly.yaml"),
+            "{text}"
+        );
+        assert!(text.contains("rollout status deployment web"), "{text}");
+    }
+
+    #[test]
+    fn each_crd_is_one_line_naming_it_and_its_plugin_and_an_unchanged_one_is_silent() {
+        let crd = serde_json::json!({"metadata": {"name": "scaleschedules.demo.kubewasm.dev"}});
+        let line = |result| crd_line("scale-schedule", &crd, result);
+        assert_eq!(
+            line(Ok(Installed::Created)).as_deref(),
+            Some("installed CRD scaleschedules.demo.kubewasm.dev from plugin scale-schedule")
+        );
+        assert_eq!(
+            line(Ok(Installed::Updated)).as_deref(),
+            Some("updated CRD scaleschedules.demo.kubewasm.dev from plugin scale-schedule")
+        );
+        assert_eq!(line(Ok(Installed::Unchanged)), None);
+        let refused = line(Err("spec.scope: Required value".into())).expect("a line");
+        assert!(
+            refused.starts_with(
+                "CRD scaleschedules.demo.kubewasm.dev from plugin scale-schedule not installed: \
+                 spec.scope: Required value"
+            ),
+            "{refused}"
         );
     }
 }

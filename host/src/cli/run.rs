@@ -16,6 +16,11 @@ use super::leader::{self, Ended, LeaderArgs, ServeArgs};
 ///
 /// The cluster is found as kubectl finds it: --kubeconfig, else $KUBECONFIG, else
 /// ~/.kube/config, else the in-cluster service account.
+///
+/// The CRDs plugins ship (their manifest's custom-resources) are not installed: that is the
+/// operator's job, e.g. `kubewasm plugin crd FILE.wasm | kubectl apply -f -` (only `kubewasm
+/// dev` installs them, into its own API server). Until a kind is served, the host logs that it
+/// cannot be listed yet and keeps retrying.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The folder of plugin components (*.wasm).
@@ -123,7 +128,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let mut leadership = elected;
     health.set_leading(true);
     let (started, watcher) = tokio::select! {
-        started = start_plugins(&runtime, &manager, &args.plugins, &args.watch) => started?,
+        started = start_plugins(&runtime, &manager, &args.plugins, &args.watch, None) => started?,
         () = async {
             match leadership.as_mut() {
                 Some(l) => l.lost().await,

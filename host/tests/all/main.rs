@@ -8,6 +8,7 @@ mod bench_plugin;
 mod capabilities;
 mod compile_cache;
 mod deploy;
+mod dev_crds;
 mod end_to_end;
 mod event_series;
 mod example_configmap_mirror;
