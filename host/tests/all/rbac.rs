@@ -188,6 +188,18 @@ fn the_rbac_command_prints_least_privilege_roles_for_all_example_plugins() {
             ("cache.example.com", "redisclusters/status", &["patch"]),
             ("cache.example.com", "redisclusters/scale", &["patch"]),
             ("events.k8s.io", "events", &["create", "patch"]),
+            // scale-schedule patches the Deployments its schedules name (their scale) and its
+            // own ScaleSchedules.
+            ("apps", "deployments", &["get", "list", "watch", "patch"]),
+            ("apps", "deployments/status", &["patch"]),
+            ("apps", "deployments/scale", &["patch"]),
+            (
+                "demo.kubewasm.dev",
+                "scaleschedules",
+                &["get", "list", "watch", "patch"]
+            ),
+            ("demo.kubewasm.dev", "scaleschedules/status", &["patch"]),
+            ("demo.kubewasm.dev", "scaleschedules/scale", &["patch"]),
         ])
     );
     assert_eq!(
