@@ -732,6 +732,74 @@ mod tests {
         );
     }
 
+    fn paths(names: &[&str]) -> Vec<PathBuf> {
+        names
+            .iter()
+            .map(|n| Path::new("/plugins").join(n))
+            .collect()
+    }
+
+    fn names(names: &[&str]) -> HashSet<OsString> {
+        names.iter().map(OsString::from).collect()
+    }
+
+    const QUIET: Duration = Duration::from_secs(1);
+    const LONGEST: Duration = Duration::from_secs(10);
+
+    #[test]
+    fn a_completed_write_elsewhere_scans_soon_but_leaves_a_file_still_being_written_unread() {
+        let t0 = Instant::now();
+        let mut pending = Pending::default();
+        assert_eq!(pending.due(QUIET, LONGEST), None, "nothing to do");
+        pending.note(Change::Partial, &paths(&["a.wasm"]), t0);
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t0 + QUIET));
+        // b.wasm renamed into place: a scan at once, which must not read a.wasm.
+        let t1 = t0 + Duration::from_millis(100);
+        pending.note(Change::Complete, &paths(&[".b.wasm.tmp", "b.wasm"]), t1);
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t1 + SETTLE));
+        assert_eq!(
+            pending.take(t1 + SETTLE, QUIET, LONGEST),
+            names(&["a.wasm"])
+        );
+        // a.wasm still waits for its quiet time.
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t0 + QUIET));
+        // Then it is read.
+        assert_eq!(pending.take(t0 + QUIET, QUIET, LONGEST), names(&[]));
+        assert_eq!(pending.due(QUIET, LONGEST), None);
+    }
+
+    #[test]
+    fn a_file_closed_after_writing_is_read_at_once_and_a_write_that_never_pauses_is_read_in_the_end()
+     {
+        let t0 = Instant::now();
+        let mut pending = Pending::default();
+        pending.note(Change::Partial, &paths(&["a.wasm"]), t0);
+        let t1 = t0 + Duration::from_millis(500);
+        pending.note(Change::Complete, &paths(&["a.wasm"]), t1);
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t1 + SETTLE));
+        assert_eq!(pending.take(t1 + SETTLE, QUIET, LONGEST), names(&[]));
+
+        // Data written every half second: the quiet time never comes, the longest wait does.
+        for i in 0..30 {
+            let at = t0 + Duration::from_millis(500 * i);
+            pending.note(Change::Partial, &paths(&["busy.wasm"]), at);
+        }
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t0 + LONGEST));
+        assert_eq!(pending.take(t0 + LONGEST, QUIET, LONGEST), names(&[]));
+    }
+
+    #[test]
+    fn an_event_that_names_no_file_asks_for_a_scan_after_the_quiet_time_and_skips_nothing() {
+        let t0 = Instant::now();
+        let mut pending = Pending::default();
+        pending.note(Change::Partial, &[], t0);
+        pending.note(Change::None, &paths(&["a.wasm"]), t0);
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t0 + QUIET));
+        pending.note(Change::Complete, &paths(&["b.wasm"]), t0);
+        assert_eq!(pending.take(t0 + SETTLE, QUIET, LONGEST), names(&[]));
+        assert_eq!(pending.due(QUIET, LONGEST), Some(t0 + QUIET));
+    }
+
     #[test]
     fn events_read_as_one_plain_line_each() {
         let failed = ReloadEvent::Failed {

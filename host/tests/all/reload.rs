@@ -632,14 +632,108 @@ async fn a_completed_write_is_acted_on_at_once_and_a_write_under_way_is_not_read
     replace_by_rename(&file, &renamed);
     serving(&cluster, "fast", &version(&renamed)).await;
 
+    assert_never_failed(&watcher, &mut events);
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+/// No file failed to load: a half-written file read would have (a truncated component does not
+/// parse), with a `Failed` event and a count.
+fn assert_never_failed(
+    watcher: &PluginWatcher,
+    events: &mut tokio::sync::broadcast::Receiver<ReloadEvent>,
+) {
     let mut seen = Vec::new();
     while let Ok(event) = events.try_recv() {
-        seen.push(event.to_string());
+        seen.push(event);
     }
     assert!(
-        seen.iter().all(|e| !e.contains("failed")),
-        "the half-written file was never read: {seen:?}"
+        !seen.iter().any(|e| matches!(e, ReloadEvent::Failed { .. })),
+        "no half-written file was read: {seen:?}"
     );
+    assert_eq!(watcher.failures(), 0, "{seen:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_still_being_written_is_not_read_when_another_file_completes() {
+    use std::io::Write as _;
+    let hello = read(&support::example("hello"));
+    let (a1, b1) = (variant(&hello, "a-1"), variant(&hello, "b-1"));
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let (a, b) = (dir.path().join("a.wasm"), dir.path().join("b.wasm"));
+    std::fs::write(&a, &hello).expect("write a");
+    std::fs::write(&b, &hello).expect("write b");
+    // Only completed writes make the watcher look during the test.
+    let watcher = watch_with(
+        &cluster,
+        dir.path(),
+        WatchOptions {
+            debounce: Duration::from_secs(3600),
+            rescan: Duration::from_secs(3600),
+            ..options()
+        },
+    )
+    .await;
+    let mut events = watcher.subscribe();
+    serving(&cluster, "a", &version(&hello)).await;
+    serving(&cluster, "b", &version(&hello)).await;
+
+    // a.wasm truncated and half written, left open (its events come before b's rename's: one
+    // inotify queue, in order).
+    let mut open = std::fs::File::create(&a).expect("open a for writing");
+    let half = a1.len() / 2;
+    open.write_all(&a1[..half]).expect("first half");
+    open.flush().expect("flush");
+    // b.wasm renamed into place: the folder is scanned (a.wasm first, in name order).
+    replace_by_rename(&b, &b1);
+    serving(&cluster, "b", &version(&b1)).await;
+    assert_eq!(
+        cluster.manager.plugin("a").map(|p| p.version().to_owned()),
+        Some(version(&hello)),
+        "a.wasm, still being written, was left alone"
+    );
+    assert_never_failed(&watcher, &mut events);
+
+    // Finished and closed: now it is read, whole.
+    open.write_all(&a1[half..]).expect("second half");
+    drop(open);
+    serving(&cluster, "a", &version(&a1)).await;
+    assert_never_failed(&watcher, &mut events);
+    watcher.stop().await;
+    cluster.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_written_and_left_open_is_read_after_the_quiet_time() {
+    use std::io::Write as _;
+    let hello = read(&support::example("hello"));
+    let next = variant(&hello, "left-open");
+    let cluster = TestCluster::start().await;
+    let dir = temp_dir();
+    let file = dir.path().join("open.wasm");
+    std::fs::write(&file, &hello).expect("write");
+    let watcher = watch_with(
+        &cluster,
+        dir.path(),
+        WatchOptions {
+            debounce: Duration::from_millis(200),
+            rescan: Duration::from_secs(3600),
+            ..options()
+        },
+    )
+    .await;
+    serving(&cluster, "open", &version(&hello)).await;
+    // A tool that writes the whole file but does not close it (yet): no event says the write
+    // is complete, the quiet time after its last write does.
+    let mut open = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .expect("open for writing");
+    open.write_all(&next).expect("write");
+    open.flush().expect("flush");
+    serving(&cluster, "open", &version(&next)).await;
+    drop(open);
     watcher.stop().await;
     cluster.stop().await;
 }
