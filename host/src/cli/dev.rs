@@ -85,6 +85,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let manager = Manager::new(client.clone(), args.cache.config());
+    // Subscribed before the plugins start: with their CRDs installed as they load, they may
+    // reconcile before the banner, and those lines are not lost.
+    let reconciles = tokio::spawn(print_reconciles(manager.reconciles()));
     // The CRDs each plugin ships are served before it starts (and a new version's before it
     // serves), so its informers find its kinds: no `kubectl apply` of a CRD first.
     let (started, watcher) = start_plugins(
@@ -107,7 +110,6 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         }
     });
-    let reconciles = tokio::spawn(print_reconciles(manager.reconciles()));
     if started == 0 {
         tracing::warn!(
             "no plugin is running: put plugin components in {}",
@@ -300,8 +302,7 @@ const EXAMPLES: &[Example] = &[
     (
         "rediscluster",
         &[
-            "kubectl apply -f examples/rediscluster/crd.yaml",
-            "kubectl apply -f examples/rediscluster/redis.yaml",
+            "kubectl apply -f examples/rediscluster/redis.yaml  # its CRD came with the plugin",
             "kubectl get redisclusters,statefulsets,services   # the plugin creates both for the RedisCluster",
         ],
         &[
@@ -313,10 +314,10 @@ const EXAMPLES: &[Example] = &[
         "scale-schedule",
         &[
             "kubectl apply -f examples/scale-schedule/web.yaml",
-            "kubectl apply -f examples/scale-schedule/nightly.yaml   # its CRD came with the plugin",
-            "kubectl get scaleschedules,deployments           # nightly Scaled, web at 5 replicas",
+            "kubectl apply -f examples/scale-schedule/nightly.yaml  # its CRD came with the plugin",
+            "kubectl get scaleschedules,deployments             # nightly Scaled, web at 5 replicas",
         ],
-        &["kubectl rollout status deployment web            # the simulated Pods become Ready"],
+        &["kubectl rollout status deployment web              # the simulated Pods become Ready"],
     ),
     (
         "hello",
@@ -461,7 +462,7 @@ mod tests {
             "k",
             false,
         );
-        assert!(text.contains("examples/rediscluster/crd.yaml"), "{text}");
+        assert!(text.contains("examples/rediscluster/redis.yaml"), "{text}");
         assert!(
             !text.contains("rollout status"),
             "no simulated Pods to wait for: {text}"

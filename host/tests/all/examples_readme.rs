@@ -1,6 +1,6 @@
 //! The walk of `examples/README.md`, exactly as printed: `kubewasm dev` started as a process with
-//! the three example plugins (its cluster simulating workloads, as by default), and every `kubectl`
-//! line of the README's three example sections run by `sh` from the repository root, in order,
+//! the four example plugins (its cluster simulating workloads, as by default), and every `kubectl`
+//! line of the README's four example sections run by `sh` from the repository root, in order,
 //! with the kubeconfig `kubewasm dev` writes. After each command the test waits for what the README
 //! says follows it. The list of steps below must name the README's commands one for one, so a
 //! change to the README that this test does not follow fails here.
@@ -33,12 +33,18 @@ fn repo_root() -> PathBuf {
 }
 
 impl Dev {
-    /// Starts `kubewasm dev` with the example plugins and waits for its kubeconfig.
+    /// Starts `kubewasm dev` with the example plugins and waits for its banner (a user pastes
+    /// once it says it runs).
     fn start() -> Dev {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let plugins = dir.path().join("plugins");
         std::fs::create_dir(&plugins).expect("the plugins folder");
-        for name in ["rediscluster", "node-pods", "configmap-mirror"] {
+        for name in [
+            "rediscluster",
+            "node-pods",
+            "configmap-mirror",
+            "scale-schedule",
+        ] {
             std::fs::copy(support::example(name), plugins.join(format!("{name}.wasm")))
                 .expect("copying an example plugin");
         }
@@ -58,15 +64,11 @@ impl Dev {
             .spawn()
             .expect("kubewasm dev starts");
         let dev = Dev { child, dir };
-        wait("kubewasm dev to write its kubeconfig", || {
-            dev.kubeconfig().is_file().then_some(())
+        wait("kubewasm dev to print its banner", || {
+            (dev.kubeconfig().is_file() && dev.log().contains("Press Ctrl-C to stop."))
+                .then_some(())
         })
-        .unwrap_or_else(|| {
-            panic!(
-                "kubewasm dev wrote no kubeconfig\n--- log ---\n{}",
-                dev.log()
-            )
-        });
+        .unwrap_or_else(|| panic!("kubewasm dev did not start\n--- log ---\n{}", dev.log()));
         dev
     }
 
@@ -223,13 +225,19 @@ fn summary(dev: &Dev, node: &str, running: u32) {
 fn steps() -> Vec<Step> {
     vec![
         // 1. RedisCluster
-        step("kubectl apply -f examples/rediscluster/crd.yaml", |dev| {
-            dev.eventually(
-                "redisclusters to be served",
-                &["get", "redisclusters"],
-                |_| true,
-            );
-        }),
+        // kubewasm dev installed the CRD from the plugin's manifest as it loaded: served at once.
+        Step {
+            prints: Some("redisclusters.cache.example.com"),
+            ..step("kubectl get crd redisclusters.cache.example.com", |dev| {
+                let log = dev.log();
+                assert!(
+                    log.lines().any(
+                        |l| l == "installed CRD redisclusters.cache.example.com from plugin rediscluster"
+                    ),
+                    "kubewasm dev did not say it installed the plugin's CRD:\n{log}"
+                );
+            })
+        },
         step("kubectl apply -f examples/rediscluster/redis.yaml", |dev| {
             dev.field_is(
                 "a StatefulSet of 3",
@@ -443,6 +451,145 @@ fn steps() -> Vec<Step> {
             "kubectl get configmap -A -l app.kubernetes.io/managed-by=kubewasm-configmap-mirror",
             nothing,
         ),
+        // 4. ScaleSchedule: its CRD was installed by kubewasm dev, nothing applied it.
+        step("kubectl apply -f examples/scale-schedule/web.yaml", |dev| {
+            let log = dev.log();
+            assert!(
+                log.lines().any(|l| l
+                    == "installed CRD scaleschedules.demo.kubewasm.dev from plugin scale-schedule"),
+                "kubewasm dev did not say it installed the plugin's CRD:\n{log}"
+            );
+        }),
+        step(
+            "kubectl apply -f examples/scale-schedule/nightly.yaml",
+            |dev| {
+                dev.field_is(
+                    "web scaled to 5",
+                    &["deployment", "web"],
+                    "{.spec.replicas}",
+                    "5",
+                );
+                dev.field_is(
+                    "nightly Scaled, with its finalizer",
+                    &["scaleschedule", "nightly"],
+                    "{.status.phase}/{.status.observedReplicas}/{.metadata.finalizers[0]}",
+                    "Scaled/5/demo.kubewasm.dev/release",
+                );
+            },
+        ),
+        Step {
+            prints: Some("Scaled"),
+            ..step("kubectl get scaleschedules", |dev| {
+                let out = dev.kubectl(&["get", "scaleschedules"]);
+                let table = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    table.lines().next().is_some_and(|h| h.contains("PHASE")),
+                    "the CRD's printer column: {table}"
+                );
+            })
+        },
+        Step {
+            prints: Some("successfully rolled out"),
+            ..step("kubectl rollout status deployment web", |dev| {
+                dev.field_is(
+                    "5 ready Pods",
+                    &["deployment", "web"],
+                    "{.status.readyReplicas}",
+                    "5",
+                );
+            })
+        },
+        Step {
+            prints: Some("5/5"),
+            ..step("kubectl get deployment web", nothing)
+        },
+        step(
+            r#"kubectl patch scaleschedule nightly --type=merge -p '{"spec":{"replicas":3}}'"#,
+            |dev| {
+                dev.field_is(
+                    "web scaled to 3",
+                    &["deployment", "web"],
+                    "{.spec.replicas}",
+                    "3",
+                );
+            },
+        ),
+        Step {
+            prints: Some("successfully rolled out"),
+            ..step("kubectl rollout status deployment web", |dev| {
+                dev.field_is(
+                    "3 ready Pods",
+                    &["deployment", "web"],
+                    "{.status.readyReplicas}",
+                    "3",
+                );
+            })
+        },
+        step("kubectl scale deployment web --replicas=2", |dev| {
+            // The plugin saw the Deployment change (the watch maps it to nightly through the
+            // index on spec.deployment) and scaled it back, saying so.
+            dev.eventually(
+                "nightly to scale web back from 2 to 3",
+                &[
+                    "get",
+                    "events",
+                    "--field-selector",
+                    "involvedObject.name=nightly",
+                    "-o",
+                    "jsonpath={.items[*].message}",
+                ],
+                |s| s.contains("scaled Deployment web from 2 to 3 replicas"),
+            );
+            dev.field_is(
+                "web back at 3",
+                &["deployment", "web"],
+                "{.spec.replicas}",
+                "3",
+            );
+        }),
+        Step {
+            prints: Some("3"),
+            ..step(
+                "kubectl get deployment web -o jsonpath='{.spec.replicas}'; echo",
+                nothing,
+            )
+        },
+        Step {
+            prints: Some("Scaled"),
+            ..step(
+                "kubectl get events --field-selector involvedObject.name=nightly",
+                nothing,
+            )
+        },
+        Step {
+            fails_with: Some("spec.replicas"),
+            ..step(
+                "kubectl apply -f examples/scale-schedule/rejected/too-many-replicas.yaml",
+                nothing,
+            )
+        },
+        step("kubectl delete scaleschedule nightly", |dev| {
+            dev.gone("the ScaleSchedule", &["scaleschedule", "nightly"]);
+            dev.eventually(
+                "a Released Event on web",
+                &[
+                    "get",
+                    "events",
+                    "--field-selector",
+                    "involvedObject.name=web,reason=Released",
+                    "-o",
+                    "jsonpath={.items[*].message}",
+                ],
+                |s| s.contains("no longer scaled by ScaleSchedule nightly"),
+            );
+        }),
+        Step {
+            prints: Some("Released"),
+            ..step(
+                "kubectl get events --field-selector involvedObject.name=web,reason=Released",
+                nothing,
+            )
+        },
     ]
 }
 

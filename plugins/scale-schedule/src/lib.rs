@@ -7,6 +7,7 @@ use kubewasm_sdk::prelude::*;
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, JsonSchema)]
 #[kubewasm(group = "demo.kubewasm.dev", version = "v1", namespaced)]
 #[kubewasm(kind = "ScaleSchedule", status = "ScaleScheduleStatus")]
+#[kubewasm(printcolumn = r#"{"name":"Phase","type":"string","jsonPath":".status.phase"}"#)]
 pub struct ScaleScheduleSpec {
     pub deployment: String,
     #[schemars(range(min = 0, max = 100))]
@@ -182,6 +183,11 @@ mod tests {
         );
         assert_eq!(version["subresources"]["status"], json!({}));
         assert_eq!(crd["spec"]["scope"], "Namespaced");
+        assert_eq!(
+            version["additionalPrinterColumns"][0]["jsonPath"],
+            ".status.phase",
+            "kubectl get scaleschedules shows the phase"
+        );
     }
 }
 
