@@ -5,6 +5,8 @@
 //! - [`LabelSelector`] (`selector.rs`): the label selector syntax, its structured form and
 //!   matching; [`Labels`]/[`LabelSource`] (`labels.rs`): what selectors match.
 //! - [`FieldPath`] (`field_path.rs`): paths such as `spec.nodeName` for indexes and lookups.
+//! - [`FieldSelector`] (`field_selector.rs`): `path=value`/`path!=value` terms on any field
+//!   path, as the cache's list calls take them.
 //! - [`Projection`] (`projection.rs`): copying only some fields out of an object's JSON.
 //! - [`ObjectKey`] (`key.rs`): namespace/name of an object; [`Request`]/[`Reason`]/[`ObjectRef`]
 //!   (`request.rs`): the key a reconcile is asked for and why it fires.
@@ -15,6 +17,7 @@
 //! `wasm32-wasip2`.
 
 mod field_path;
+mod field_selector;
 mod key;
 mod labels;
 pub mod manifest;
@@ -23,6 +26,7 @@ mod request;
 mod selector;
 
 pub use field_path::{Error as FieldPathError, FieldPath};
+pub use field_selector::{FieldSelector, FieldSelectorError};
 pub use key::ObjectKey;
 pub use labels::{LabelSource, Labels};
 pub use manifest::{

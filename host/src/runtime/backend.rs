@@ -9,10 +9,9 @@ use bytes::Bytes;
 use futures::future::BoxFuture;
 
 use super::api_error::ApiError;
-use super::field_selector::FieldSelector;
 use super::manifest::{Index, Kind};
 use kubewasm_controller::LabelSelector;
-use kubewasm_core::{LabelSource, ObjectKey, ObjectRef};
+use kubewasm_core::{FieldSelector, LabelSource, ObjectKey, ObjectRef};
 
 /// Which part of an object a write targets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

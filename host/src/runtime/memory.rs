@@ -573,10 +573,10 @@ impl Backend for MemoryBackend {
 #[cfg(test)]
 mod tests {
     use super::super::backend::IndexQuery;
-    use super::super::field_selector::FieldSelector;
     use super::super::manifest::Index;
     use super::*;
     use kubewasm_controller::LabelSelector;
+    use kubewasm_core::FieldSelector;
     use kubewasm_core::ObjectKey;
     use serde_json::json;
 

@@ -47,8 +47,8 @@ mod backend;
 mod bindings;
 mod compile_cache;
 mod engine;
-mod field_selector;
 mod imports;
+mod kept;
 mod kinds;
 mod manifest;
 mod memory;
@@ -64,11 +64,10 @@ pub use backend::{
 };
 pub use compile_cache::{CompileCache, CompileCacheError};
 pub use engine::{Runtime, RuntimeConfig, RuntimeError};
-pub use field_selector::{FieldSelector, FieldSelectorError};
 pub use kinds::{KindResolver, ResolvedKind};
 pub use kubewasm_core::{
-    FieldPath, FieldPathError, LabelSelector, MAX_FIELDS, ObjectKey, ObjectRef, Projection,
-    ProjectionError, Reason, Request, SelectorError,
+    FieldPath, FieldPathError, FieldSelector, FieldSelectorError, LabelSelector, MAX_FIELDS,
+    ObjectKey, ObjectRef, Projection, ProjectionError, Reason, Request, SelectorError,
 };
 pub use manifest::{
     Declaration, Denied, Index, Kind, KindRef, Manifest, ManifestError, MappingRef, Reconciles,

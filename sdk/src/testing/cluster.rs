@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use kubewasm_core::{LabelSelector, Projection};
+use kubewasm_core::{FieldSelector, LabelSelector, Projection};
 use serde_json::{Map, Value};
 
 use super::patch::{apply_patch, scale_of};
@@ -100,66 +100,6 @@ fn check_scope(kind: &Kind, namespace: Option<&str>, one_object: bool) -> Result
         ))),
         _ => Ok(()),
     }
-}
-
-/// One `path=value` (`==`) or `path!=value` term of a field selector.
-struct FieldTerm {
-    path: kubewasm_core::FieldPath,
-    equal: bool,
-    value: String,
-}
-
-/// Parses a field selector as the host does (comma-separated `path=value`, `path==value`,
-/// `path!=value`; any dotted path).
-fn field_selector(text: &str) -> Result<Vec<FieldTerm>> {
-    let err = |reason: String| Error::Invalid(format!("bad field selector {text:?}: {reason}"));
-    let mut terms = Vec::new();
-    for raw in text.split(',') {
-        let term = raw.trim();
-        if term.is_empty() {
-            if text.trim().is_empty() {
-                continue;
-            }
-            return Err(err("an empty term (two commas, or one at an end)".into()));
-        }
-        let (path, equal, value) = if let Some((p, v)) = term.split_once("!=") {
-            (p, false, v)
-        } else if let Some((p, v)) = term.split_once("==") {
-            (p, true, v)
-        } else if let Some((p, v)) = term.split_once('=') {
-            (p, true, v)
-        } else {
-            return Err(err(format!(
-                "{term:?} has no operator (use path=value, path==value or path!=value)"
-            )));
-        };
-        let path = path.trim();
-        if path.is_empty() {
-            return Err(err(format!("{term:?} has no field path")));
-        }
-        let path =
-            kubewasm_core::FieldPath::parse(path).map_err(|e| err(format!("{term:?}: {e}")))?;
-        terms.push(FieldTerm {
-            path,
-            equal,
-            value: value.trim().to_owned(),
-        });
-    }
-    Ok(terms)
-}
-
-/// A missing path has the value `""`; a path through an array matches `=` when any value is
-/// the one asked for.
-fn fields_match(terms: &[FieldTerm], obj: &Value) -> bool {
-    terms.iter().all(|t| {
-        let values = t.path.values_in_json(obj);
-        let found = if values.is_empty() {
-            t.value.is_empty()
-        } else {
-            values.contains(&t.value)
-        };
-        found == t.equal
-    })
 }
 
 impl State {
@@ -542,8 +482,9 @@ impl State {
         let fields = lp
             .field_selector
             .as_deref()
-            .map(field_selector)
-            .transpose()?;
+            .map(FieldSelector::parse)
+            .transpose()
+            .map_err(|e| Error::Invalid(e.to_string()))?;
         let index = match &lp.index {
             None => None,
             Some((index, value)) => {
@@ -577,7 +518,7 @@ impl State {
                     .unwrap_or(&no_labels);
                 namespace.is_none_or(|n| n == ns)
                     && labels.as_ref().is_none_or(|l| l.matches(object_labels))
-                    && fields.as_deref().is_none_or(|f| fields_match(f, v))
+                    && fields.as_ref().is_none_or(|f| f.matches_value(v))
                     && index
                         .as_ref()
                         .is_none_or(|(field, value)| field.values_in_json(v).contains(value))

@@ -4,13 +4,12 @@ use super::super::api_error::ApiError;
 use super::super::backend::{IndexQuery, ListQuery};
 use super::super::bindings::v2::kubewasm::controller::cache::{Host, ListParams, ObjectKey};
 use super::super::bindings::v2::kubewasm::controller::types::{Error, Kind};
-use super::super::field_selector::FieldSelector;
 use super::super::manifest::{self, Manifest, Verb};
 use super::super::state::HostState;
 use super::check_scope;
 use crate::policy::object_namespace;
 use kubewasm_controller::LabelSelector;
-use kubewasm_core::{Projection, ProjectionError};
+use kubewasm_core::{FieldSelector, Projection, ProjectionError};
 
 /// Joins objects into one JSON array: one copy, no re-serialization.
 fn json_array(items: &[bytes::Bytes]) -> Vec<u8> {

@@ -1,4 +1,5 @@
-//! [`FieldSelector`]: the `field-selector` of the WIT `list-params`, evaluated on cached objects.
+//! [`FieldSelector`]: the `field-selector` of the WIT `list-params`, evaluated on cached
+//! objects by the host and on the fake cluster by the SDK's fake host.
 //!
 //! The syntax is the Kubernetes one (comma-separated `path=value`, `path==value`,
 //! `path!=value`, all of which must hold), but any dotted path works (the same paths as
@@ -7,17 +8,26 @@
 
 use std::fmt;
 
-use kubewasm_core::FieldPath;
+use serde_json::Value;
+
+use crate::FieldPath;
 
 /// Why a field selector does not parse. The message names the offending term.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("bad field selector {selector:?}: {reason}")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FieldSelectorError {
     /// The whole selector.
     pub selector: String,
     /// What is wrong with it.
     pub reason: String,
 }
+
+impl fmt::Display for FieldSelectorError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "bad field selector {:?}: {}", self.selector, self.reason)
+    }
+}
+
+impl std::error::Error for FieldSelectorError {}
 
 /// One `path=value` or `path!=value` term.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,8 +49,8 @@ impl FieldSelector {
     /// selector selects everything.
     ///
     /// # Errors
-    /// [`FieldSelectorError`] for a term without an operator, an empty path or a path that does
-    /// not parse as a [`FieldPath`].
+    /// [`FieldSelectorError`] for a term without an operator, an empty term, an empty path or a
+    /// path that does not parse as a [`FieldPath`].
     pub fn parse(text: &str) -> Result<Self, FieldSelectorError> {
         let err = |reason: String| FieldSelectorError {
             selector: text.to_owned(),
@@ -86,13 +96,22 @@ impl FieldSelector {
     /// Whether the object, as JSON text, matches every term. A path missing in the object
     /// has the value `""` (as the API server treats an unset field); a path reaching several
     /// values (through an array) matches `=` when any of them is the value and `!=` when none
-    /// is.
+    /// is. Bytes that are not UTF-8 match nothing.
     pub fn matches_json(&self, json: &[u8]) -> bool {
         let Ok(text) = std::str::from_utf8(json) else {
             return false;
         };
+        self.matches_with(|path| path.values_in_text(text))
+    }
+
+    /// [`FieldSelector::matches_json`] for an object already parsed.
+    pub fn matches_value(&self, object: &Value) -> bool {
+        self.matches_with(|path| path.values_in_json(object))
+    }
+
+    fn matches_with(&self, values_at: impl Fn(&FieldPath) -> Vec<String>) -> bool {
         self.terms.iter().all(|t| {
-            let values = t.path.values_in_text(text);
+            let values = values_at(&t.path);
             let found = if values.is_empty() {
                 t.value.is_empty()
             } else {
@@ -121,30 +140,50 @@ mod tests {
         "spec":{"nodeName":"node-1","containers":[{"image":"a"},{"image":"b"}]},
         "status":{"phase":"Running","ready":true}}"#;
 
+    /// Asserts the selector gives `want` on the pod both as text and as a parsed value.
+    #[track_caller]
+    fn check(text: &str, want: bool) {
+        let selector = sel(text);
+        let pod: Value = serde_json::from_slice(POD).unwrap();
+        assert_eq!(selector.matches_json(POD), want, "{text} on JSON text");
+        assert_eq!(
+            selector.matches_value(&pod),
+            want,
+            "{text} on a parsed value"
+        );
+    }
+
     #[test]
     fn every_operator_compares_the_value_at_the_path() {
-        assert!(sel("spec.nodeName=node-1").matches_json(POD));
-        assert!(sel("spec.nodeName==node-1").matches_json(POD));
-        assert!(!sel("spec.nodeName!=node-1").matches_json(POD));
-        assert!(sel("spec.nodeName!=node-2").matches_json(POD));
-        assert!(sel("status.ready=true").matches_json(POD));
-        assert!(sel("metadata.labels['app.kubernetes.io/name']=web").matches_json(POD));
+        check("spec.nodeName=node-1", true);
+        check("spec.nodeName==node-1", true);
+        check("spec.nodeName!=node-1", false);
+        check("spec.nodeName!=node-2", true);
+        check("status.ready=true", true);
+        check("metadata.labels['app.kubernetes.io/name']=web", true);
     }
 
     #[test]
     fn terms_separated_by_commas_must_all_hold() {
-        assert!(sel("spec.nodeName=node-1,status.phase=Running").matches_json(POD));
-        assert!(!sel("spec.nodeName=node-1,status.phase!=Running").matches_json(POD));
-        assert!(sel("").matches_json(POD));
+        check("spec.nodeName=node-1,status.phase=Running", true);
+        check("spec.nodeName=node-1,status.phase!=Running", false);
+        check(" spec.nodeName = node-1 , status.phase = Running ", true);
+        check("", true);
+        check("  ", true);
     }
 
     #[test]
     fn a_missing_field_is_the_empty_string_and_arrays_match_any_element() {
-        assert!(sel("spec.hostname=").matches_json(POD));
-        assert!(sel("spec.hostname!=x").matches_json(POD));
-        assert!(!sel("spec.hostname=x").matches_json(POD));
-        assert!(sel("spec.containers.image=b").matches_json(POD));
-        assert!(!sel("spec.containers.image!=b").matches_json(POD));
+        check("spec.hostname=", true);
+        check("spec.hostname!=x", true);
+        check("spec.hostname=x", false);
+        check("spec.containers.image=b", true);
+        check("spec.containers.image!=b", false);
+    }
+
+    #[test]
+    fn bytes_that_are_not_utf8_match_nothing() {
+        assert!(!sel("").matches_json(b"\xff\xfe"));
     }
 
     #[test]
@@ -153,11 +192,20 @@ mod tests {
             ("spec.nodeName", "no operator"),
             ("=x", "no field path"),
             ("a=1,,b=2", "empty term"),
+            ("a=1,", "empty term"),
             ("spec..x=1", "spec..x"),
         ] {
             let e = FieldSelector::parse(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{text}: {e}");
-            assert!(e.contains("bad field selector"), "{e}");
+            assert!(
+                e.starts_with(&format!("bad field selector {text:?}: ")),
+                "{e}"
+            );
         }
+    }
+
+    #[test]
+    fn it_displays_as_written() {
+        assert_eq!(sel("a=1, b!=2").to_string(), "a=1, b!=2");
     }
 }
