@@ -48,7 +48,6 @@ mod bindings;
 mod compile_cache;
 mod engine;
 mod imports;
-mod kept;
 mod kinds;
 mod manifest;
 mod memory;
