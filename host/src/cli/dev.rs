@@ -15,10 +15,6 @@ use super::common::{
 
 /// Start an in-memory Kubernetes API server, write a kubeconfig for kubectl, and run the
 /// plugins in --plugins against it.
-///
-/// The CRDs a plugin ships (its manifest's custom-resources) are installed into that server
-/// when the plugin loads, and updated when a new version ships a changed one; each is said on
-/// stdout. (`kubewasm run` leaves CRDs to the operator.)
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The folder of plugin components (*.wasm); `cargo xtask dev` builds the examples there.

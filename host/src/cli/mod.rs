@@ -39,10 +39,17 @@ enum Command {
     /// Development mode: the embedded API server and the host in one process.
     ///
     /// Starts an in-memory Kubernetes API server, writes a kubeconfig for kubectl, loads the
-    /// plugins in --plugins and runs them against it, hot-reloading changed files. Prints one
-    /// line per reconcile (plugin, key, why, how long, how it ended; at most 20 a second).
+    /// plugins in --plugins and runs them against it, hot-reloading changed files. The CRDs a
+    /// plugin ships (its manifest's custom-resources) are installed into that server as it loads
+    /// and updated when a new version changes them. Prints one line per reconcile (plugin, key,
+    /// why, how long, how it ended; at most 20 a second).
     Dev(dev::Args),
     /// Run plugins against a cluster (kubeconfig or in-cluster service account).
+    ///
+    /// The CRDs plugins ship (their manifest's custom-resources) are not installed: apply them
+    /// first, `kubewasm plugin crd FILE.wasm | kubectl apply -f -` (only `kubewasm dev` installs
+    /// them, into its own API server). Until a kind is served, the host logs that it cannot be
+    /// listed yet and keeps retrying.
     Run(run::Args),
     /// Run only the embedded, in-memory Kubernetes API server.
     Apiserver(apiserver::Args),

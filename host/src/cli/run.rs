@@ -16,11 +16,6 @@ use super::leader::{self, Ended, LeaderArgs, ServeArgs};
 ///
 /// The cluster is found as kubectl finds it: --kubeconfig, else $KUBECONFIG, else
 /// ~/.kube/config, else the in-cluster service account.
-///
-/// The CRDs plugins ship (their manifest's custom-resources) are not installed: that is the
-/// operator's job, e.g. `kubewasm plugin crd FILE.wasm | kubectl apply -f -` (only `kubewasm
-/// dev` installs them, into its own API server). Until a kind is served, the host logs that it
-/// cannot be listed yet and keeps retrying.
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The folder of plugin components (*.wasm).

@@ -354,3 +354,23 @@ fn a_crd_the_server_refuses_is_a_line_saying_why_and_the_plugin_runs_on() {
             .is_some()
     );
 }
+
+#[test]
+fn run_says_it_leaves_crds_to_the_operator_and_dev_that_it_installs_them() {
+    let help = |command: &str| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+            .args([command, "--help"])
+            .output()
+            .expect("kubewasm runs");
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let run = help("run");
+    assert!(
+        run.contains("are not installed")
+            && run.contains("kubewasm plugin crd FILE.wasm | kubectl apply -f -"),
+        "{run}"
+    );
+    let dev = help("dev");
+    assert!(dev.contains("are installed into that server"), "{dev}");
+}
