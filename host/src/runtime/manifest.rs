@@ -206,6 +206,7 @@ mod tests {
             }],
             concurrency: 3,
             custom_resources: vec![],
+            reuse_instances: false,
         };
         let mut resolved = HashMap::new();
         for (kind, plural, namespaced) in [

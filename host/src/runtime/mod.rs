@@ -48,6 +48,7 @@ mod bindings;
 mod compile_cache;
 mod engine;
 mod imports;
+mod kept;
 mod kinds;
 mod manifest;
 mod memory;

@@ -1,6 +1,107 @@
-//! Guest stdout/stderr: captured per store, then written to `tracing` line by line.
+//! Guest stdout/stderr: captured per reconcile ([`Capture`]), then written to `tracing` line by
+//! line.
 
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::p2::{OutputStream, Pollable, StreamError};
+
+/// An in-memory stdout or stderr of at most `capacity` bytes per reconcile: like wasmtime's
+/// `MemoryOutputPipe`, but [`Capture::take`] empties it, so a kept instance (a plugin with
+/// `reuse-instances`) writing to the stream it opened in an earlier reconcile gets the full
+/// capacity again in each reconcile, and each reconcile's log holds only its own lines.
+#[derive(Clone)]
+pub(crate) struct Capture {
+    capacity: usize,
+    buffer: Arc<Mutex<BytesMut>>,
+}
+
+impl Capture {
+    pub(crate) fn new(capacity: usize) -> Self {
+        Self {
+            capacity,
+            buffer: Arc::default(),
+        }
+    }
+
+    /// What was written since the last take; the buffer is empty afterwards.
+    pub(crate) fn take(&self) -> Bytes {
+        self.buffer.lock().split().freeze()
+    }
+}
+
+impl OutputStream for Capture {
+    fn write(&mut self, bytes: Bytes) -> Result<(), StreamError> {
+        let mut buf = self.buffer.lock();
+        if bytes.len() > self.capacity - buf.len() {
+            return Err(StreamError::Trap(wasmtime::format_err!(
+                "write beyond the {} bytes of output a reconcile may write",
+                self.capacity
+            )));
+        }
+        buf.extend_from_slice(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), StreamError> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> Result<usize, StreamError> {
+        let used = self.buffer.lock().len();
+        if used < self.capacity {
+            Ok(self.capacity - used)
+        } else {
+            Err(StreamError::Closed)
+        }
+    }
+}
+
+#[wasmtime_wasi::async_trait]
+impl Pollable for Capture {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for Capture {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let mut buffer = self.buffer.lock();
+        let n = buf.len().min(self.capacity - buffer.len());
+        buffer.extend_from_slice(&buf[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl IsTerminal for Capture {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for Capture {
+    fn p2_stream(&self) -> Box<dyn OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
 
 /// How much of stderr a trap report quotes (the end, where a panic message is).
 const STDERR_TAIL: usize = 2048;
@@ -36,23 +137,19 @@ fn flood_warning(plugin: &str, key: &str, stream: &str, dropped: usize, bytes: u
     }
 }
 
-/// Emits the captured lines (at most [`MAX_LINES_PER_STREAM`] per stream, then one warning
-/// saying how many were dropped) at info (stdout) or warn (stderr) level with the plugin and
-/// object key, and returns the tail of stderr for error reports.
-pub(crate) fn drain(
-    plugin: &str,
-    key: &str,
-    stdout: &MemoryOutputPipe,
-    stderr: &MemoryOutputPipe,
-) -> String {
-    let out = stdout.contents();
+/// Emits the lines captured since the last drain (at most [`MAX_LINES_PER_STREAM`] per stream,
+/// then one warning saying how many were dropped) at info (stdout) or warn (stderr) level with
+/// the plugin and object key, empties both captures, and returns the tail of stderr for error
+/// reports.
+pub(crate) fn drain(plugin: &str, key: &str, stdout: &Capture, stderr: &Capture) -> String {
+    let out = stdout.take();
     let out = String::from_utf8_lossy(&out);
     let (lines, dropped, bytes) = kept_lines(&out);
     for line in lines {
         tracing::info!(target: "kubewasm::plugin", plugin, key, stream = "stdout", "{line}");
     }
     flood_warning(plugin, key, "stdout", dropped, bytes);
-    let err = stderr.contents();
+    let err = stderr.take();
     let text = String::from_utf8_lossy(&err);
     let (lines, dropped, bytes) = kept_lines(&text);
     for line in lines {
@@ -80,5 +177,19 @@ mod tests {
         assert_eq!(dropped, 2000);
         assert_eq!(bytes, 2000 * "line 0000".len());
         assert_eq!(kept_lines("a\nb\n"), (vec!["a", "b"], 0, 0));
+    }
+
+    #[test]
+    fn a_take_empties_the_capture_and_gives_back_its_capacity() {
+        let capture = Capture::new(8);
+        let mut stream = capture.clone();
+        stream.write(Bytes::from_static(b"12345678")).unwrap();
+        assert!(matches!(stream.check_write(), Err(StreamError::Closed)));
+        assert!(stream.write(Bytes::from_static(b"9")).is_err());
+        assert_eq!(&capture.take()[..], b"12345678");
+        assert_eq!(stream.check_write().unwrap(), 8);
+        stream.write(Bytes::from_static(b"next")).unwrap();
+        assert_eq!(&capture.take()[..], b"next");
+        assert!(capture.take().is_empty());
     }
 }

@@ -1,5 +1,6 @@
 //! [`Plugin`]: a loaded plugin (compiled component, pre-instantiation, validated manifest),
-//! and [`Plugin::reconcile`], which runs one reconcile in a fresh store.
+//! and [`Plugin::reconcile`], which runs one reconcile in a fresh store (or, for a plugin
+//! whose manifest sets `reuse-instances`, on an instance it kept: `kept.rs`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use super::backend::Backend;
 use super::bindings::{v1, v2};
 use super::compile_cache::CompileSource;
 use super::engine::Runtime;
+use super::kept::{Instance, Kept, KeptInstances};
 use super::manifest::{Manifest, ManifestError};
 use super::memory::MemoryBackend;
 use super::output;
@@ -325,7 +327,10 @@ pub enum Action {
 }
 
 /// A loaded plugin: cheap to clone, safe to share between tasks; every reconcile gets its
-/// own store, so reconciles of one plugin run in parallel without sharing guest state.
+/// own store, so reconciles of one plugin run in parallel without sharing guest state. A
+/// plugin whose manifest sets `reuse-instances` ([`Plugin::reuses_instances`]) keeps each
+/// store and instance once its reconcile returned, for a later reconcile: still one store per
+/// reconcile at a time, but guest state survives from one reconcile to the next.
 #[derive(Clone)]
 pub struct Plugin {
     inner: Arc<PluginInner>,
@@ -343,6 +348,9 @@ struct PluginInner {
     version: Arc<str>,
     /// Projections memoised across this plugin's reconciles (see `ProjectionCache`).
     projections: Arc<ProjectionCache>,
+    /// The idle instances kept between reconciles, when the manifest sets `reuse-instances`
+    /// (0.2.0 only); `None` gives every reconcile a fresh store.
+    kept: Option<KeptInstances>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -513,9 +521,15 @@ impl Plugin {
             path: path.clone(),
             source,
         };
-        let (manifest, custom_resources) = match wit_manifest {
-            WitManifest::V1(m) => (super::manifest::from_v1(m).map_err(invalid)?, Vec::new()),
+        // 0.1.0 has no `reuse-instances`: its plugins always get a fresh store.
+        let (manifest, custom_resources, reuse_instances) = match wit_manifest {
+            WitManifest::V1(m) => (
+                super::manifest::from_v1(m).map_err(invalid)?,
+                Vec::new(),
+                false,
+            ),
             WitManifest::V2(m) => {
+                let reuse_instances = m.reuse_instances;
                 let crds =
                     super::manifest::custom_resources(&m.custom_resources).map_err(invalid)?;
                 let resolved = super::kinds::resolve(
@@ -528,6 +542,7 @@ impl Plugin {
                 (
                     super::manifest::from_v2(m, &resolved).map_err(invalid)?,
                     crds,
+                    reuse_instances,
                 )
             }
         };
@@ -540,6 +555,8 @@ impl Plugin {
                     source,
                 })?;
         }
+        // As many kept as can run at once (the policy may have narrowed the concurrency).
+        let kept = reuse_instances.then(|| KeptInstances::new(manifest.concurrency as usize));
         Ok(Self {
             inner: Arc::new(PluginInner {
                 runtime,
@@ -551,6 +568,7 @@ impl Plugin {
                 source,
                 version,
                 projections: Arc::new(ProjectionCache::new(PROJECTION_MEMO_CAP)),
+                kept,
             }),
         })
     }
@@ -575,6 +593,13 @@ impl Plugin {
     /// the manifest's order: what `kubewasm plugin crd` prints and `kubewasm dev` installs.
     pub fn custom_resources(&self) -> &[serde_json::Value] {
         &self.inner.custom_resources
+    }
+
+    /// Whether the plugin keeps its instances between reconciles (its manifest sets
+    /// `reuse-instances`; never for a 0.1.0 plugin). Then a worker's reconcile runs on the
+    /// instance an earlier reconcile left, unless that one faulted.
+    pub fn reuses_instances(&self) -> bool {
+        self.inner.kept.is_some()
     }
 
     /// The version of the WIT package the plugin was built against.
@@ -627,6 +652,12 @@ impl Plugin {
     /// calls `reconcile` under the runtime's deadline and memory cap, and drops the store.
     /// Guest stdout/stderr and log calls go to `tracing` with the plugin name and key.
     ///
+    /// With `reuse-instances` ([`Plugin::reuses_instances`]) it takes an instance an earlier
+    /// reconcile returned from, if one is idle, and gives it this reconcile's backend, a
+    /// deadline and log budget counted from now, and empty stdout/stderr; the instance is kept
+    /// again only if the reconcile returned (`Ok` or the plugin's own error). After a trap,
+    /// the deadline or the memory cap it is dropped, and the next reconcile starts fresh.
+    ///
     /// # Errors
     /// [`ReconcileError`] saying whether the plugin returned an error, trapped, ran out of
     /// time or hit the memory cap. The runtime and other reconciles are unaffected.
@@ -663,29 +694,28 @@ impl Plugin {
         let inner = &*self.inner;
         let cfg = &inner.runtime.inner.config;
         let plugin = || inner.name.to_string();
-        let mut state = HostState::new(
-            inner.name.clone(),
-            Some(inner.manifest.clone()),
-            backend,
-            cfg.memory_cap,
-        );
-        state.projections = Some(inner.projections.clone());
-        let mut store = new_store(&inner.runtime, state);
-        let instantiate = |e: wasmtime::Error| ReconcileError::Instantiate {
-            plugin: plugin(),
-            reason: chain(&e),
+        // A kept instance when the plugin asked for them and one is idle, else a fresh store.
+        let kept = match &inner.kept {
+            Some(pool) => pool.take(Arc::clone(&backend)),
+            None => None,
+        };
+        let Kept {
+            mut store,
+            instance,
+        } = match kept {
+            Some(mut kept) => {
+                arm_deadline(&mut kept.store, cfg.deadline);
+                kept
+            }
+            None => self.instantiate(backend).await?,
         };
         // The epoch deadline stops guest compute (a spinning guest never yields, so only the
         // epoch can stop it); this timeout, a little later, bounds time spent waiting in host
         // calls (API writes). Either is reported as the deadline.
         let limit = cfg.deadline + cfg.deadline / 4;
-        let ended = match &inner.pre {
-            Pre::V2(pre) => {
+        let ended = match &instance {
+            Instance::V2(instance) => {
                 use v2::exports::kubewasm::controller::reconciler::Action as A;
-                let instance = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(instantiate)?;
                 let request = request_v2(request);
                 let call = instance
                     .kubewasm_controller_reconciler()
@@ -699,12 +729,8 @@ impl Plugin {
                     Err(_) => Ended::TimedOut,
                 }
             }
-            Pre::V1(pre) => {
+            Instance::V1(instance) => {
                 use v1::exports::kubewasm::controller::reconciler::Action as A;
-                let instance = pre
-                    .instantiate_async(&mut store)
-                    .await
-                    .map_err(instantiate)?;
                 let request = request_v1(request);
                 let call = instance
                     .kubewasm_controller_reconciler()
@@ -726,6 +752,16 @@ impl Plugin {
             &store.data().stderr,
         );
         store.data().log_budget.report(&inner.name);
+        let memory_cap_hit = store.data().limiter.memory_cap_hit;
+        // Only an instance that returned is kept: after a trap or an interruption its state is
+        // whatever the fault left. A refused memory growth counts as a fault even when the
+        // plugin coped with it (a Python `MemoryError` caught and returned as an error).
+        if let Some(pool) = &inner.kept
+            && matches!(ended, Ended::Returned(_))
+            && !memory_cap_hit
+        {
+            pool.put(Kept { store, instance });
+        }
         match ended {
             Ended::Returned(Ok(action)) => Ok(action),
             Ended::Returned(Err(error)) => Err(ReconcileError::Plugin {
@@ -742,7 +778,7 @@ impl Plugin {
                         plugin: plugin(),
                         deadline: cfg.deadline,
                     })
-                } else if store.data().limiter.memory_cap_hit {
+                } else if memory_cap_hit {
                     Err(ReconcileError::MemoryCap {
                         plugin: plugin(),
                         cap: cfg.memory_cap,
@@ -757,6 +793,28 @@ impl Plugin {
                 }
             }
         }
+    }
+
+    /// A fresh store for one reconcile with `backend`, and the component instantiated in it.
+    async fn instantiate(&self, backend: Arc<dyn Backend>) -> Result<Kept, ReconcileError> {
+        let inner = &*self.inner;
+        let mut state = HostState::new(
+            inner.name.clone(),
+            Some(inner.manifest.clone()),
+            backend,
+            inner.runtime.inner.config.memory_cap,
+        );
+        state.projections = Some(inner.projections.clone());
+        let mut store = new_store(&inner.runtime, state);
+        let instance = match &inner.pre {
+            Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
+            Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
+        }
+        .map_err(|e| ReconcileError::Instantiate {
+            plugin: inner.name.to_string(),
+            reason: chain(&e),
+        })?;
+        Ok(Kept { store, instance })
     }
 }
 
@@ -833,10 +891,15 @@ where
 /// the fault suite: a spinning plugin cut a healthy plugin's reconcile rate to 0.6 without the
 /// yield). Once the deadline has passed, the next tick traps with `Trap::Interrupt`.
 fn new_store(runtime: &Runtime, state: HostState) -> Store<HostState> {
-    let cfg = &runtime.inner.config;
     let mut store = Store::new(&runtime.inner.engine, state);
     store.limiter(|s| &mut s.limiter);
-    let deadline = cfg.deadline;
+    arm_deadline(&mut store, runtime.inner.config.deadline);
+    store
+}
+
+/// Starts the deadline of a call in `store` now (for a kept store, again at every reconcile):
+/// see [`new_store`].
+fn arm_deadline(store: &mut Store<HostState>, deadline: Duration) {
     let started = std::time::Instant::now();
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(move |_| {
@@ -846,7 +909,6 @@ fn new_store(runtime: &Runtime, state: HostState) -> Store<HostState> {
             UpdateDeadline::YieldCustom(1, Box::pin(tokio::task::yield_now()))
         })
     });
-    store
 }
 
 /// The trap's own description, plus its first context line (where in the guest).

@@ -1,14 +1,15 @@
-//! [`HostState`]: the data of one reconcile's `Store` — WASI context, limits, backend, manifest.
+//! [`HostState`]: the data of a plugin's `Store` — WASI context, limits, backend, manifest — and
+//! what of it is reset for each reconcile ([`HostState::begin`]).
 
 use std::sync::Arc;
 
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
-use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::backend::Backend;
 use super::manifest::Manifest;
+use super::output::Capture;
 use super::projection::ProjectionCache;
 
 /// How much guest stdout/stderr one reconcile may write (each); more fails the write.
@@ -103,13 +104,16 @@ impl ResourceLimiter for Limiter {
     }
 }
 
-/// Everything one store holds. Built fresh for every reconcile (and for the manifest read).
+/// Everything one store holds. Built fresh for every reconcile (and for the manifest read), or,
+/// for a plugin with `reuse-instances`, once per kept instance and reset by
+/// [`HostState::begin`] at the start of each reconcile.
 pub(crate) struct HostState {
     wasi: WasiCtx,
     table: ResourceTable,
     pub(crate) limiter: Limiter,
-    pub(crate) stdout: MemoryOutputPipe,
-    pub(crate) stderr: MemoryOutputPipe,
+    pub(crate) stdout: Capture,
+    pub(crate) stderr: Capture,
+    /// The reconcile's backend (the plugin loop's read-your-writes recording).
     pub(crate) backend: Arc<dyn Backend>,
     /// `None` while the manifest itself is being read: imports are then refused.
     pub(crate) manifest: Option<Arc<Manifest>>,
@@ -130,8 +134,8 @@ impl HostState {
         backend: Arc<dyn Backend>,
         memory_cap: usize,
     ) -> Self {
-        let stdout = MemoryOutputPipe::new(OUTPUT_CAPACITY);
-        let stderr = MemoryOutputPipe::new(OUTPUT_CAPACITY);
+        let stdout = Capture::new(OUTPUT_CAPACITY);
+        let stderr = Capture::new(OUTPUT_CAPACITY);
         let wasi = WasiCtx::builder()
             .stdout(stdout.clone())
             .stderr(stderr.clone())
@@ -151,6 +155,26 @@ impl HostState {
             log_budget: LogBudget::default(),
             projections: None,
         }
+    }
+}
+
+impl HostState {
+    /// Readies a kept store for its next reconcile: the reconcile's own backend, a full log
+    /// budget, no memory cap hit yet, and empty stdout/stderr (drained after the previous
+    /// reconcile; emptied again so nothing written since can reach this reconcile's log).
+    /// What stays is what the plugin may keep: its instance's memory and resources.
+    pub(crate) fn begin(&mut self, backend: Arc<dyn Backend>) {
+        self.backend = backend;
+        self.log_budget = LogBudget::default();
+        self.limiter.memory_cap_hit = false;
+        self.stdout.take();
+        self.stderr.take();
+    }
+
+    /// Lets go of the reconcile's backend once it ended, so an idle kept store does not hold
+    /// the reconcile's recording (and the caches it reaches) until its next reconcile.
+    pub(crate) fn end(&mut self, idle: Arc<dyn Backend>) {
+        self.backend = idle;
     }
 }
 

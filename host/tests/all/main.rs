@@ -25,6 +25,7 @@ mod fault_plugins;
 mod fault_sandbox;
 mod faults;
 mod first_hour;
+mod kept_instances;
 mod leader;
 mod load_errors;
 mod logging;

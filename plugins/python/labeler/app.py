@@ -79,6 +79,9 @@ class Reconciler(exports.Reconciler):
             ],
             concurrency=2,
             custom_resources=[],
+            # Keep the interpreter between reconciles (~0.9 ms saved on each): this plugin
+            # keeps nothing in globals that depends on the key, so starting clean buys nothing.
+            reuse_instances=True,
         )
 
     def reconcile(self, request: r.Request) -> r.Action:

@@ -6,6 +6,9 @@ contain (``host/tests/python_plugin.rs``).
 - ``allocate``: keeps allocating 1 MiB blocks: the memory cap refuses a growth, Python raises
   ``MemoryError``, which escapes.
 - ``err``: returns a typed error the normal way (``raise Err(...)``).
+- ``count``: adds one to a global count and returns ``requeue-after`` of that many
+  nanoseconds: always 1, since this plugin does not set ``reuse_instances`` and so every
+  reconcile starts from a fresh instance (``host/tests/all/kept_instances.rs``).
 """
 
 from componentize_py_types import Err
@@ -14,6 +17,8 @@ from wit_world.exports import reconciler as r
 from wit_world.imports import types
 
 CONFIG_MAP = types.Kind(group="", version="v1", kind="ConfigMap")
+
+count = 0
 
 
 class Reconciler(exports.Reconciler):
@@ -26,6 +31,7 @@ class Reconciler(exports.Reconciler):
             permissions=[],
             concurrency=1,
             custom_resources=[],
+            reuse_instances=False,
         )
 
     def reconcile(self, request: r.Request) -> r.Action:
@@ -42,4 +48,8 @@ class Reconciler(exports.Reconciler):
                 blocks.append(bytearray(1 << 20))
         if request.name == "err":
             raise Err(types.Error_Conflict("stale resourceVersion"))
+        if request.name == "count":
+            global count
+            count += 1
+            return r.Action_RequeueAfter(count)
         return r.Action_Done()

@@ -39,6 +39,7 @@ impl Guest for UnknownVerb {
             }],
             concurrency: 1,
             custom_resources: vec![],
+            reuse_instances: false,
         }
     }
 
