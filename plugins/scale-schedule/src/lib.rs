@@ -184,8 +184,7 @@ mod tests {
         assert_eq!(version["subresources"]["status"], json!({}));
         assert_eq!(crd["spec"]["scope"], "Namespaced");
         assert_eq!(
-            version["additionalPrinterColumns"][0]["jsonPath"],
-            ".status.phase",
+            version["additionalPrinterColumns"][0]["jsonPath"], ".status.phase",
             "kubectl get scaleschedules shows the phase"
         );
     }
