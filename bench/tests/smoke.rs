@@ -27,6 +27,7 @@ const FIGURES: &[&str] = &[
     "event.latency",
     "reload.cold",
     "reload.cached",
+    "reload.cached.in_place",
     "memory.rss",
     "startup.ready",
     "memory.rss_per_pod",
