@@ -19,57 +19,82 @@ pub use kubewasm_core::manifest::{
 
 /// Validates a 0.1.0 manifest: its kinds carry their plural (or it is guessed) and scope.
 ///
+/// The record is converted into a 0.2.0 one, and each kind's plural and scope into what
+/// [`from_v2`] takes from discovery, so both versions go through one conversion.
+///
 /// # Errors
 /// [`ManifestError`] listing every problem (see [`Manifest::validate`]).
 pub fn from_v1(m: v1::Manifest) -> Result<Manifest, ManifestError> {
-    let kind = |k: v1_types::Kind| KindRef {
-        group: k.group,
-        version: k.version,
-        kind: k.kind,
-        plural: k.plural,
-        namespaced: k.namespaced,
+    let mut resolved = HashMap::new();
+    let mut kind = |k: v1_types::Kind| {
+        let name = (k.group.clone(), k.version.clone(), k.kind.clone());
+        resolved.entry(name).or_insert_with(|| ResolvedKind {
+            plural: k.plural.unwrap_or_else(|| guess_plural(&k.kind)),
+            namespaced: k.namespaced,
+        });
+        v2_types::Kind {
+            group: k.group,
+            version: k.version,
+            kind: k.kind,
+        }
     };
     let verb = |v: v1::Verb| match v {
-        v1::Verb::Get => Verb::Get,
-        v1::Verb::List => Verb::List,
-        v1::Verb::Watch => Verb::Watch,
-        v1::Verb::Create => Verb::Create,
-        v1::Verb::Update => Verb::Update,
-        v1::Verb::Patch => Verb::Patch,
-        v1::Verb::Delete => Verb::Delete,
+        v1::Verb::Get => v2::Verb::Get,
+        v1::Verb::List => v2::Verb::List,
+        v1::Verb::Watch => v2::Verb::Watch,
+        v1::Verb::Create => v2::Verb::Create,
+        v1::Verb::Update => v2::Verb::Update,
+        v1::Verb::Patch => v2::Verb::Patch,
+        v1::Verb::Delete => v2::Verb::Delete,
     };
     let mapping = |m: v1::WatchMapping| match m {
-        v1::WatchMapping::OwnerReferences => MappingRef::OwnerReferences,
-        v1::WatchMapping::SameName => MappingRef::SameName,
-        v1::WatchMapping::Namespace => MappingRef::Namespace,
-        v1::WatchMapping::All => MappingRef::All,
-        v1::WatchMapping::IndexLookup(l) => MappingRef::IndexLookup {
+        v1::WatchMapping::OwnerReferences => v2::WatchMapping::OwnerReferences,
+        v1::WatchMapping::SameName => v2::WatchMapping::SameName,
+        v1::WatchMapping::Namespace => v2::WatchMapping::Namespace,
+        v1::WatchMapping::All => v2::WatchMapping::All,
+        v1::WatchMapping::IndexLookup(l) => v2::WatchMapping::IndexLookup(v2::IndexLookup {
             index: l.index,
             field: l.field,
-        },
+        }),
     };
-    Manifest::validate(Declaration {
-        reconciles: kind(m.reconciles.kind),
-        namespace: m.reconciles.namespace,
-        label_selector: m.reconciles.label_selector,
-        owns: m.owns.into_iter().map(kind).collect(),
+    let m = v2::Manifest {
+        reconciles: v2::Reconciles {
+            kind: kind(m.reconciles.kind),
+            namespace: m.reconciles.namespace,
+            label_selector: m.reconciles.label_selector,
+        },
+        owns: m.owns.into_iter().map(&mut kind).collect(),
         watches: m
             .watches
             .into_iter()
-            .map(|w| (kind(w.kind), w.label_selector, mapping(w.mapping)))
+            .map(|w| v2::Watch {
+                kind: kind(w.kind),
+                label_selector: w.label_selector,
+                mapping: mapping(w.mapping),
+            })
             .collect(),
         indexes: m
             .indexes
             .into_iter()
-            .map(|i| (i.name, kind(i.kind), i.field))
+            .map(|i| v2::Index {
+                name: i.name,
+                kind: kind(i.kind),
+                field: i.field,
+            })
             .collect(),
         permissions: m
             .permissions
             .into_iter()
-            .map(|p| (kind(p.kind), p.verbs.into_iter().map(verb).collect()))
+            .map(|p| v2::Permission {
+                kind: kind(p.kind),
+                verbs: p.verbs.into_iter().map(verb).collect(),
+            })
             .collect(),
         concurrency: m.concurrency,
-    })
+        custom_resources: Vec::new(),
+        reuse_instances: false,
+    };
+    from_v2(m, &resolved)
 }
 
 /// Every kind a 0.2.0 manifest names, to resolve before [`from_v2`].
