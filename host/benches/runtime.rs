@@ -9,7 +9,10 @@
 //!   decoded, and projected to 5 fields + decoded;
 //! - a realistic reconcile: get + decode + merge patch of an annotation (in-memory API);
 //! - native baselines: decoding the same Pod / 1,000 Pods with serde_json on the host, and
-//!   the host-side projection of one Pod.
+//!   the host-side projection of one Pod;
+//! - a Python plugin's (componentize-py) no-op reconcile, with a fresh instance per reconcile
+//!   (`py-faults`) and with `reuse-instances` (`py-counter`, the instance kept).
+//!   `BENCH_PYTHON=only` prints just these (after the loads).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -209,6 +212,10 @@ async fn main() {
         ms(cached_load)
     );
 
+    if std::env::var("BENCH_PYTHON").as_deref() == Ok("only") {
+        python(&pooled, &backend).await;
+        return;
+    }
     let noop = measure(&plugin, &backend, "noop", 2000, 5).await;
     let noop_od = measure(&plugin_od, &backend, "noop", 2000, 5).await;
     println!(
@@ -311,5 +318,51 @@ async fn main() {
         "{:<60} {}",
         "realistic: get + decode + merge patch (in-memory API)",
         us(realistic)
+    );
+    python(&pooled, &backend).await;
+}
+
+/// A Python plugin's no-op reconcile: a fresh instance (CPython started from its snapshot)
+/// for every reconcile, then the instance kept (`reuse-instances`).
+async fn python(runtime: &Runtime, backend: &Arc<dyn Backend>) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins");
+    let load = |name: &str| {
+        let path = dir.join(format!("{name}.wasm"));
+        async move {
+            assert!(
+                path.is_file(),
+                "{} is missing: run `cargo xtask plugins` first",
+                path.display()
+            );
+            let start = Instant::now();
+            let plugin = kubewasm::loader::load_file(
+                runtime,
+                &path,
+                kubewasm::loader::DEFAULT_MAX_PLUGIN_SIZE,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+            (plugin, start.elapsed())
+        }
+    };
+    let (fresh, compile) = load("py-faults").await;
+    let (kept, _) = load("py-counter").await;
+    assert!(!fresh.reuses_instances() && kept.reuses_instances());
+    println!(
+        "{:<60} {}",
+        "Python plugin load: compile (cranelift, cold cache)",
+        ms(compile)
+    );
+    let fresh = measure(&fresh, backend, "noop", 300, 5).await;
+    let kept = measure(&kept, backend, "noop", 3000, 5).await;
+    println!(
+        "{:<60} {}",
+        "Python no-op reconcile: fresh instance, pooling",
+        us(fresh)
+    );
+    println!(
+        "{:<60} {}",
+        "Python no-op reconcile: kept instance (reuse-instances)",
+        us(kept)
     );
 }
