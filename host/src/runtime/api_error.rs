@@ -38,66 +38,42 @@ pub enum ApiError {
     Other(String),
 }
 
-impl From<ApiError> for WitError {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::NotFound(m) => Self::NotFound(m),
-            ApiError::AlreadyExists(m) => Self::AlreadyExists(m),
-            ApiError::Conflict(m) => Self::Conflict(m),
-            ApiError::Forbidden(m) => Self::Forbidden(m),
-            ApiError::Invalid(m) => Self::Invalid(m),
-            ApiError::NotSynced(m) => Self::NotSynced(m),
-            ApiError::Unavailable(m) => Self::Unavailable(m),
-            ApiError::Internal(m) => Self::Internal(m),
-            ApiError::Other(m) => Self::Other(m),
+/// The conversions between [`ApiError`] and a WIT version's `error`: the same cases, case by
+/// case, for each version's generated type.
+macro_rules! wit_error_conversions {
+    ($($wit:ident),+) => {$(
+        impl From<ApiError> for $wit {
+            fn from(e: ApiError) -> Self {
+                match e {
+                    ApiError::NotFound(m) => Self::NotFound(m),
+                    ApiError::AlreadyExists(m) => Self::AlreadyExists(m),
+                    ApiError::Conflict(m) => Self::Conflict(m),
+                    ApiError::Forbidden(m) => Self::Forbidden(m),
+                    ApiError::Invalid(m) => Self::Invalid(m),
+                    ApiError::NotSynced(m) => Self::NotSynced(m),
+                    ApiError::Unavailable(m) => Self::Unavailable(m),
+                    ApiError::Internal(m) => Self::Internal(m),
+                    ApiError::Other(m) => Self::Other(m),
+                }
+            }
         }
-    }
+
+        impl From<$wit> for ApiError {
+            fn from(e: $wit) -> Self {
+                match e {
+                    $wit::NotFound(m) => Self::NotFound(m),
+                    $wit::AlreadyExists(m) => Self::AlreadyExists(m),
+                    $wit::Conflict(m) => Self::Conflict(m),
+                    $wit::Forbidden(m) => Self::Forbidden(m),
+                    $wit::Invalid(m) => Self::Invalid(m),
+                    $wit::NotSynced(m) => Self::NotSynced(m),
+                    $wit::Unavailable(m) => Self::Unavailable(m),
+                    $wit::Internal(m) => Self::Internal(m),
+                    $wit::Other(m) => Self::Other(m),
+                }
+            }
+        }
+    )+};
 }
 
-impl From<WitError> for ApiError {
-    fn from(e: WitError) -> Self {
-        match e {
-            WitError::NotFound(m) => Self::NotFound(m),
-            WitError::AlreadyExists(m) => Self::AlreadyExists(m),
-            WitError::Conflict(m) => Self::Conflict(m),
-            WitError::Forbidden(m) => Self::Forbidden(m),
-            WitError::Invalid(m) => Self::Invalid(m),
-            WitError::NotSynced(m) => Self::NotSynced(m),
-            WitError::Unavailable(m) => Self::Unavailable(m),
-            WitError::Internal(m) => Self::Internal(m),
-            WitError::Other(m) => Self::Other(m),
-        }
-    }
-}
-
-impl From<ApiError> for WitErrorV1 {
-    fn from(e: ApiError) -> Self {
-        match e {
-            ApiError::NotFound(m) => Self::NotFound(m),
-            ApiError::AlreadyExists(m) => Self::AlreadyExists(m),
-            ApiError::Conflict(m) => Self::Conflict(m),
-            ApiError::Forbidden(m) => Self::Forbidden(m),
-            ApiError::Invalid(m) => Self::Invalid(m),
-            ApiError::NotSynced(m) => Self::NotSynced(m),
-            ApiError::Unavailable(m) => Self::Unavailable(m),
-            ApiError::Internal(m) => Self::Internal(m),
-            ApiError::Other(m) => Self::Other(m),
-        }
-    }
-}
-
-impl From<WitErrorV1> for ApiError {
-    fn from(e: WitErrorV1) -> Self {
-        match e {
-            WitErrorV1::NotFound(m) => Self::NotFound(m),
-            WitErrorV1::AlreadyExists(m) => Self::AlreadyExists(m),
-            WitErrorV1::Conflict(m) => Self::Conflict(m),
-            WitErrorV1::Forbidden(m) => Self::Forbidden(m),
-            WitErrorV1::Invalid(m) => Self::Invalid(m),
-            WitErrorV1::NotSynced(m) => Self::NotSynced(m),
-            WitErrorV1::Unavailable(m) => Self::Unavailable(m),
-            WitErrorV1::Internal(m) => Self::Internal(m),
-            WitErrorV1::Other(m) => Self::Other(m),
-        }
-    }
-}
+wit_error_conversions!(WitError, WitErrorV1);
