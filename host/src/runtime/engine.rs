@@ -1,7 +1,7 @@
 //! [`Runtime`]: the one wasmtime engine, its linker, the epoch ticker and the compile cache.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use wasmtime::component::{HasSelf, Linker};
@@ -9,6 +9,7 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 
 use super::bindings;
 use super::compile_cache::{CompileCache, CompileCacheError};
+use super::kept::KeptInstances;
 use super::kinds::KindResolver;
 use super::state::HostState;
 
@@ -87,6 +88,9 @@ pub(crate) struct Inner {
     pub(crate) linker: Linker<HostState>,
     pub(crate) config: RuntimeConfig,
     pub(crate) cache: Option<CompileCache>,
+    /// Every plugin's kept instances (`reuse-instances`), to release the idle ones when the
+    /// instance pool is full (see [`Runtime::release_kept`]).
+    pub(crate) kept: parking_lot::Mutex<Vec<Weak<KeptInstances>>>,
 }
 
 /// Loads plugins and runs them. Cheap to clone; one per process.
@@ -169,6 +173,7 @@ impl Runtime {
                 linker,
                 config,
                 cache,
+                kept: parking_lot::Mutex::new(Vec::new()),
             }),
         })
     }
@@ -186,5 +191,26 @@ impl Runtime {
     /// The compile cache, if enabled.
     pub fn compile_cache(&self) -> Option<&CompileCache> {
         self.inner.cache.as_ref()
+    }
+
+    /// Registers a plugin's kept instances, so that [`Runtime::release_kept`] reaches them.
+    pub(crate) fn register_kept(&self, kept: &Arc<KeptInstances>) {
+        let mut all = self.inner.kept.lock();
+        all.retain(|k| k.strong_count() > 0);
+        all.push(Arc::downgrade(kept));
+    }
+
+    /// Drops every plugin's idle kept instances, giving their slots back to the instance pool;
+    /// returns how many were dropped. Called when an instantiation fails: idle instances must
+    /// not starve a reconcile that needs a fresh one (with pooling, a kept store holds its slot).
+    pub(crate) fn release_kept(&self) -> usize {
+        let all: Vec<_> = self
+            .inner
+            .kept
+            .lock()
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect();
+        all.iter().map(|k| k.clear()).sum()
     }
 }

@@ -5,7 +5,10 @@
 //! it back only when it ended without a fault; a trap, the deadline or the memory cap drops it
 //! with its store. The pool belongs to one loaded [`Plugin`](super::Plugin): a new version (a
 //! reload) has its own, empty, so it never runs on an old version's instance. At most
-//! `concurrency` (the manifest's) are kept: as many as can run at once.
+//! `concurrency` (the manifest's) are kept: as many as can run at once. With the pooling
+//! allocator an idle kept store still holds its slot, so when an instantiation fails every
+//! plugin's idle instances are released and it is tried once more
+//! ([`Runtime::release_kept`](super::Runtime::release_kept)).
 
 use std::sync::Arc;
 
@@ -53,6 +56,12 @@ impl KeptInstances {
         let mut kept = self.idle.lock().pop()?;
         kept.store.data_mut().begin(backend);
         Some(kept)
+    }
+
+    /// Drops every idle instance (their stores give their pool slots back); returns how many.
+    pub(crate) fn clear(&self) -> usize {
+        let idle = std::mem::take(&mut *self.idle.lock());
+        idle.len()
     }
 
     /// Keeps `kept` for a later reconcile, unless `cap` are already idle (then it is dropped).

@@ -350,7 +350,7 @@ struct PluginInner {
     projections: Arc<ProjectionCache>,
     /// The idle instances kept between reconciles, when the manifest sets `reuse-instances`
     /// (0.2.0 only); `None` gives every reconcile a fresh store.
-    kept: Option<KeptInstances>,
+    kept: Option<Arc<KeptInstances>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -556,7 +556,11 @@ impl Plugin {
                 })?;
         }
         // As many kept as can run at once (the policy may have narrowed the concurrency).
-        let kept = reuse_instances.then(|| KeptInstances::new(manifest.concurrency as usize));
+        let kept = reuse_instances.then(|| {
+            let kept = Arc::new(KeptInstances::new(manifest.concurrency as usize));
+            runtime.register_kept(&kept);
+            kept
+        });
         Ok(Self {
             inner: Arc::new(PluginInner {
                 runtime,
@@ -806,15 +810,27 @@ impl Plugin {
         );
         state.projections = Some(inner.projections.clone());
         let mut store = new_store(&inner.runtime, state);
-        let instance = match &inner.pre {
-            Pre::V2(pre) => pre.instantiate_async(&mut store).await.map(Instance::V2),
-            Pre::V1(pre) => pre.instantiate_async(&mut store).await.map(Instance::V1),
+        let instance = match self.instantiate_in(&mut store).await {
+            // The instance pool may be full of idle kept instances (`reuse-instances`):
+            // release them and try once more, in a new store.
+            Err(_) if inner.runtime.release_kept() > 0 => {
+                store = new_store(&inner.runtime, store.into_data());
+                self.instantiate_in(&mut store).await
+            }
+            instance => instance,
         }
         .map_err(|e| ReconcileError::Instantiate {
             plugin: inner.name.to_string(),
             reason: chain(&e),
         })?;
         Ok(Kept { store, instance })
+    }
+
+    async fn instantiate_in(&self, store: &mut Store<HostState>) -> wasmtime::Result<Instance> {
+        match &self.inner.pre {
+            Pre::V2(pre) => pre.instantiate_async(store).await.map(Instance::V2),
+            Pre::V1(pre) => pre.instantiate_async(store).await.map(Instance::V1),
+        }
     }
 }
 

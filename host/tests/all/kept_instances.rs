@@ -261,3 +261,28 @@ async fn the_python_example_keeps_its_instances() {
     let plugin = support::load(&support::runtime(), &support::example("labeler")).await;
     assert!(plugin.reuses_instances());
 }
+
+#[tokio::test]
+async fn idle_kept_instances_give_their_pool_slots_to_a_reconcile_that_needs_one() {
+    // One slot in the instance pool, held by an idle kept instance after its reconcile.
+    let runtime = Runtime::new(RuntimeConfig {
+        pool_slots: 1,
+        ..support::config()
+    })
+    .expect("runtime");
+    let kept = kept_counter(&runtime).await;
+    let other = support::load(&runtime, &support::test_plugin("panic")).await;
+    assert!(!other.reuses_instances());
+    assert_eq!(count(&kept, "a").await, 1);
+    match reconcile(&other, "x").await {
+        Err(ReconcileError::Trap { stderr, .. }) => {
+            assert!(stderr.contains("panicked on purpose"), "{stderr}");
+        }
+        other => panic!("the other plugin ran (and panicked as it does), not {other:?}"),
+    }
+    assert_eq!(
+        count(&kept, "b").await,
+        1,
+        "the idle instance was released for the other plugin"
+    );
+}
