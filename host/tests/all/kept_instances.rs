@@ -286,3 +286,17 @@ async fn idle_kept_instances_give_their_pool_slots_to_a_reconcile_that_needs_one
         "the idle instance was released for the other plugin"
     );
 }
+
+#[tokio::test]
+async fn reconciles_running_at_once_never_share_an_instance() {
+    let plugin = kept_counter(&support::runtime()).await;
+    assert_eq!(count(&plugin, "a").await, 1, "one instance kept");
+    // `busy` takes the kept instance and computes for 200 ms, yielding at every epoch tick;
+    // meanwhile `b` finds no idle instance and starts a fresh one.
+    let (busy, b) = tokio::join!(count(&plugin, "busy"), count(&plugin, "b"));
+    assert_eq!((busy, b), (2, 1));
+    // Both were kept (concurrency 2): run at once again, each continues its own count
+    // (`busy` takes the one returned last).
+    let (busy, b) = tokio::join!(count(&plugin, "busy"), count(&plugin, "b"));
+    assert_eq!((busy, b), (3, 2));
+}

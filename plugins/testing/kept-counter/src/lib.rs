@@ -6,6 +6,8 @@
 //! then, by the request's name:
 //! - `panic`: panics (a trap);
 //! - `spin`: computes forever (the deadline);
+//! - `busy`: computes for 200 ms, then answers as below (the host's epoch ticks let another
+//!   reconcile run meanwhile);
 //! - `grow`: keeps another 4 MiB in a global, so the kept instance's memory grows until the
 //!   memory cap refuses it (a trap reported as the cap);
 //! - `err`: returns the plugin's own error `conflict("count <count>")` (not a fault);
@@ -42,6 +44,13 @@ impl Plugin for KeptCounter {
             "spin" => {
                 let mut n = 0u64;
                 loop {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            }
+            "busy" => {
+                let started = std::time::Instant::now();
+                let mut n = 0u64;
+                while started.elapsed() < Duration::from_millis(200) {
                     n = std::hint::black_box(n.wrapping_add(1));
                 }
             }
