@@ -14,7 +14,7 @@
 //!   `@0.1.0` (`wit/0.1.0/`). [`Runtime::load`] reads which `reconciler` interface the
 //!   component exports ([`WitVersion`]) and instantiates it with that version's bindings; a
 //!   component exporting neither is refused naming what it exports. 0.1.0's manifest, request
-//!   and action are converted to the host's types (its `requeue-after` is milliseconds, 0.2.0's
+//!   (`request.rs`, for both versions) and action are converted to the host's types (its `requeue-after` is milliseconds, 0.2.0's
 //!   a duration in nanoseconds).
 //! - A 0.2.0 kind names no plural or scope: `kinds.rs` resolves them when the plugin loads,
 //!   from [`RuntimeConfig::resolver`] (the cluster's discovery in `kubewasm run`/`dev`), then
@@ -60,6 +60,7 @@ mod memory;
 mod output;
 mod plugin;
 mod projection;
+mod request;
 mod state;
 
 pub use api_error::ApiError;
