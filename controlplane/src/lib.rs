@@ -256,11 +256,48 @@ impl ControlPlane {
         )?;
         for component in Component::ALL {
             if plane.wanted(component) {
-                plane.start_component(component)?;
+                plane.start_on_free_ports(component)?;
             }
         }
         plane.write_state()?;
         Ok(plane)
+    }
+
+    /// Starts `component` for the first time. A port found free a moment before can be taken
+    /// by another process before etcd or kube-apiserver binds it (tests start control planes
+    /// and servers side by side): when the component exits saying so, it gets new ports and
+    /// another try, up to three.
+    fn start_on_free_ports(&mut self, component: Component) -> Result<()> {
+        let mut tries = 0;
+        loop {
+            match self.start_component(component) {
+                Err(Error::NotReady { tail, .. })
+                    if tries < 3 && tail.contains("address already in use") =>
+                {
+                    tries += 1;
+                    match component {
+                        Component::Etcd => {
+                            self.ports.etcd_client = free_port()?;
+                            self.ports.etcd_peer = free_port()?;
+                        }
+                        Component::ApiServer => {
+                            self.ports.apiserver = free_port()?;
+                            self.write_kubeconfig(
+                                &self.kubeconfig.clone(),
+                                &self.pki.admin_token.clone(),
+                                ADMIN_USER,
+                            )?;
+                        }
+                        // The others listen on no port of ours (`--secure-port=0`).
+                        _ => {}
+                    }
+                    if self.options.verbose {
+                        eprintln!("==> {component}: its port was taken meanwhile; new ports");
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     fn wanted(&self, component: Component) -> bool {
