@@ -613,6 +613,7 @@ fn new(args: &NewArgs) -> anyhow::Result<()> {
 
 /// What `plugin check` reports.
 #[derive(Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
 struct Report {
     plugin: String,
     file: String,
@@ -621,6 +622,10 @@ struct Report {
     world: String,
     interfaces: Vec<String>,
     manifest: serde_json::Value,
+    /// Whether the plugin keeps its instances between reconciles (`reuse-instances`).
+    reuse_instances: bool,
+    /// The names of the CRDs the plugin ships (`custom-resources`).
+    custom_resources: Vec<String>,
     permissions: Vec<Grant>,
     rbac: Vec<RbacRule>,
 }
@@ -763,6 +768,16 @@ fn text_report(r: &Report, m: &Manifest) -> String {
         )
     );
     let _ = writeln!(out, "  concurrency:  {}", m.concurrency);
+    let _ = writeln!(
+        out,
+        "  instances:    {}",
+        if r.reuse_instances {
+            "kept between reconciles (reuse-instances; a fresh one after a fault or reload)"
+        } else {
+            "a fresh one per reconcile"
+        }
+    );
+    let _ = writeln!(out, "  crds:         {}", list(r.custom_resources.clone()));
     let _ = writeln!(out, "permissions (what the host lets the plugin do):");
     for g in &r.permissions {
         let resource = if g.api_group.is_empty() {
@@ -818,6 +833,12 @@ async fn check(args: &CheckArgs) -> anyhow::Result<()> {
         world: format!("kubewasm:controller/plugin@{}", plugin.wit_version()),
         interfaces: linked,
         manifest: manifest_json(manifest),
+        reuse_instances: plugin.reuses_instances(),
+        custom_resources: plugin
+            .custom_resources()
+            .iter()
+            .map(|crd| crd["metadata"]["name"].as_str().unwrap_or("?").to_owned())
+            .collect(),
         permissions,
         rbac: kubewasm::rbac::plugin_rules([manifest.as_ref()])
             .into_iter()

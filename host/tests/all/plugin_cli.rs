@@ -501,6 +501,8 @@ fn plugin_check_prints_the_manifest_hash_and_permissions_of_a_good_component() {
     assert_eq!(report["sha256"], sha.as_str());
     assert_eq!(report["size"], bytes.len());
     assert_eq!(report["world"], "kubewasm:controller/plugin@0.2.0");
+    assert_eq!(report["reuseInstances"], false);
+    assert_eq!(report["customResources"], serde_json::json!([]));
     assert_eq!(
         report["manifest"]["reconciles"]["kind"]["kind"],
         "ConfigMap"
@@ -551,6 +553,30 @@ fn plugin_check_names_the_wit_version_a_component_was_built_against() {
             "{name} is not a WIT interface name"
         );
     }
+}
+
+#[test]
+fn plugin_check_shows_the_crds_a_plugin_ships_and_whether_it_keeps_instances() {
+    let path = support::example("scale-schedule");
+    let out = kubewasm(&["plugin", "check", path.to_str().unwrap()]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(
+        stdout.contains("crds:         scaleschedules.demo.kubewasm.dev"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("instances:    a fresh one per reconcile"),
+        "{stdout}"
+    );
+    let labeler = support::example("labeler");
+    let out = kubewasm(&["plugin", "check", "--json", labeler.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("--json is JSON");
+    assert_eq!(
+        report["reuseInstances"], true,
+        "the Python labeler keeps its interpreter"
+    );
 }
 
 #[test]
