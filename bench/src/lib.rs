@@ -32,6 +32,7 @@ pub const GROUPS: &[&str] = &[
     "reload",
     "memory",
     "watches",
+    "binary",
 ];
 
 /// What to run.
@@ -47,7 +48,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub json: Option<PathBuf>,
     /// Run only these groups (comma-separated): cache, throughput, latency, reload, memory,
-    /// watches.
+    /// watches, binary.
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
     /// The folder of test plugins [default: target/test-plugins].
@@ -121,6 +122,7 @@ pub async fn run(args: RunArgs, self_bin: PathBuf) -> anyhow::Result<Report> {
             "latency" => scenario::reconcile::latency(&ctx).await,
             "reload" => scenario::reload::run(&ctx).await,
             "memory" => scenario::memory::run(&ctx).await,
+            "binary" => scenario::binary::run(&ctx),
             _ => scenario::watches::run(&ctx).await,
         };
         figures.extend(result.with_context(|| format!("benchmark group {group}"))?);

@@ -151,7 +151,7 @@ impl Side {
 pub struct Figure {
     /// Stable identifier, e.g. `cache.get.raw`.
     pub id: String,
-    /// Which issue figure it belongs to (1-8).
+    /// Which issue figure it belongs to (1-8; 9 is the binary's size).
     pub group: u8,
     /// What it measures, for a reader.
     pub title: String,

@@ -19,6 +19,12 @@ const FIGURES: &[&str] = &[
     "list.label.raw",
     "list.label.decoded",
     "list.label.fields",
+    "list.namespace.keys",
+    "list.index.keys",
+    "list.label.keys",
+    "list.namespace.count",
+    "list.index.count",
+    "list.label.count",
     "list.namespace.decoded_vs_serde",
     "reconcile.noop.throughput",
     "reconcile.noop.throughput.cpu_per_key",
@@ -125,6 +131,27 @@ fn smoke_mode_reports_every_figure_with_a_kubewasm_and_a_native_side() {
         big["kubewasm"]["not_measured"]
             .as_str()
             .is_some_and(|w| w.contains("full mode"))
+    );
+    // The binary's size has no native peer to weigh; the one the bench runs is always measured,
+    // with its profile named.
+    let size = figures
+        .iter()
+        .find(|f| f["id"] == "binary.size")
+        .expect("the binary size row");
+    assert!(size["kubewasm"]["summary"]["p50"].as_f64().is_some_and(|v| v > 0.0));
+    assert!(
+        size["kubewasm"]["label"]
+            .as_str()
+            .is_some_and(|l| l.contains("profile"))
+    );
+    let dist = figures
+        .iter()
+        .find(|f| f["id"] == "binary.size.dist")
+        .expect("the dist binary size row");
+    assert!(
+        dist["kubewasm"]["summary"].is_object() || dist["kubewasm"]["not_measured"].is_string(),
+        "the dist row is measured or says why not: {}",
+        dist["kubewasm"]
     );
     let watches = figures
         .iter()

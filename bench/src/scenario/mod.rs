@@ -1,5 +1,6 @@
 //! The scenario groups, one file each, and what they share.
 
+pub mod binary;
 pub mod cache;
 pub mod memory;
 pub mod reconcile;

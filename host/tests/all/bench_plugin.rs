@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::support;
 
-const OPS: [&str; 14] = [
+const OPS: [&str; 20] = [
     "noop",
     "get-raw",
     "get-decoded",
@@ -22,6 +22,12 @@ const OPS: [&str; 14] = [
     "list-label-raw",
     "list-label-decoded",
     "list-label-fields",
+    "list-keys",
+    "list-count",
+    "list-index-keys",
+    "list-index-count",
+    "list-label-keys",
+    "list-label-count",
     "list-index-summary",
 ];
 
@@ -87,6 +93,8 @@ async fn bench_operations_fail_loudly_without_the_fixture_or_with_an_unknown_op(
         "get-raw",
         "list-index-fields",
         "list-label-decoded",
+        "list-index-keys",
+        "list-label-count",
         "frobnicate.1",
     ] {
         let result = plugin

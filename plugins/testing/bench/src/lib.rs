@@ -3,7 +3,10 @@
 //! # Naming
 //! A request named `<op>` or `<op>.<anything>` runs `<op>` (the text before the first `.`),
 //! so many distinct keys (`noop.0`, `noop.1`, ...) can run the same operation, e.g. for
-//! throughput. `<op>.x<N>` (e.g. `get-raw.x100`) runs it N times in the one call. An unknown op fails the reconcile with `other("bench: unknown operation ...")`.
+//! throughput. `<op>.x<N>` (e.g. `get-raw.x100`) runs it N times in the one call (the
+//! sandbox has no clock: the benchmark divides the call's time by N, so the call's own cost
+//! shrinks to 1/N of it). An unknown op fails the reconcile with
+//! `other("bench: unknown operation ...")`.
 //!
 //! # Fixture the ops expect
 //! Pods in namespace `bench`, one named `pod-0`, the listed ones labelled `app=bench` and
@@ -27,6 +30,12 @@
 //! | `list-label-raw`     | cache list of Pods in `bench` with label selector `app=bench`, JSON only     |
 //! | `list-label-decoded` | the same, decoded into `Vec<Pod>`                                            |
 //! | `list-label-fields`  | the same projected to [`FIELDS`], decoded into `Vec<Pod>`                    |
+//! | `list-keys`          | the keys (namespace, name) of every Pod in `bench`, answered by the host      |
+//! | `list-count`         | how many Pods `bench` holds, answered by the host                            |
+//! | `list-index-keys`    | the keys by index `by-node` = `node-0`                                       |
+//! | `list-index-count`   | the count by index `by-node` = `node-0`                                      |
+//! | `list-label-keys`    | the keys of the Pods in `bench` with label selector `app=bench`              |
+//! | `list-label-count`   | the count of the Pods in `bench` with label selector `app=bench`             |
 //! | `list-index-summary` | `list-index-fields` decoded into a small struct of just those fields instead |
 //! |                      | of `Pod` (the cheapest way to read a list: what a tuned plugin does)         |
 //! | `fresh`              | fails unless the guest's memory is fresh: bumps a static counter and fails   |
@@ -117,6 +126,13 @@ fn nonempty<T>(items: Vec<T>, what: &str) -> Result<Vec<T>> {
         return Err(Error::other(format!("bench: {what} returned no Pods")));
     }
     Ok(items)
+}
+
+fn nonzero(count: u64, what: &str) -> Result<u64> {
+    if count == 0 {
+        return Err(Error::other(format!("bench: {what} counted no Pods")));
+    }
+    Ok(count)
 }
 
 fn nonempty_raw(json: Vec<u8>, what: &str) -> Result<Vec<u8>> {
@@ -223,6 +239,24 @@ fn run(op: &str, req: &Request) -> Result<()> {
         "list-label-fields" => {
             let pods = pods.list_fields::<Pod>(&labelled, FIELDS)?;
             std::hint::black_box(nonempty(pods, op)?);
+        }
+        "list-keys" => {
+            std::hint::black_box(nonempty(pods.keys(&every)?, op)?);
+        }
+        "list-count" => {
+            std::hint::black_box(nonzero(pods.count(&every)?, op)?);
+        }
+        "list-index-keys" => {
+            std::hint::black_box(nonempty(anywhere.keys(&indexed)?, op)?);
+        }
+        "list-index-count" => {
+            std::hint::black_box(nonzero(anywhere.count(&indexed)?, op)?);
+        }
+        "list-label-keys" => {
+            std::hint::black_box(nonempty(pods.keys(&labelled)?, op)?);
+        }
+        "list-label-count" => {
+            std::hint::black_box(nonzero(pods.count(&labelled)?, op)?);
         }
         "list-index-summary" => {
             let json = anywhere.list_fields_raw(&indexed, FIELDS)?;
