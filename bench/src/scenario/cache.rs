@@ -52,8 +52,9 @@ struct ListForm {
     name: &'static str,
     /// What the title says it reads.
     what: &'static str,
-    /// Lists per guest call: enough that the call's own ~10 µs is a small share of a sample
-    /// (a decoded list takes tens of ms, so one is enough there).
+    /// Lists per guest call: enough that the call's own ~10 µs is under 1% of a sample (a
+    /// decoded list takes tens of ms, so one is enough there), few enough to keep quick mode
+    /// quick.
     per_call: usize,
     /// Native reads per timed batch (a count or a key list is too short to time alone).
     native_batch: u32,
@@ -68,7 +69,7 @@ impl ListForm {
         Self {
             name: "raw",
             what: "raw JSON",
-            per_call: 10,
+            per_call: 5,
             native_batch: 1,
             goal: Some(0.5),
             note: "",
@@ -84,7 +85,7 @@ impl ListForm {
         Self {
             name: "fields",
             what: "only what the plugin needs (5 fields), decoded",
-            per_call: 10,
+            per_call: 5,
             native_batch: 1,
             goal: Some(0.5),
             note: "",
@@ -92,7 +93,7 @@ impl ListForm {
         Self {
             name: "keys",
             what: "only their keys (namespace, name), answered by the host",
-            per_call: 100,
+            per_call: 10,
             native_batch: 1,
             goal: Some(0.5),
             note: "; WIT 0.2 cache.keys (SDK Api::keys): no object crosses into the sandbox",
