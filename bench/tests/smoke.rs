@@ -138,7 +138,11 @@ fn smoke_mode_reports_every_figure_with_a_kubewasm_and_a_native_side() {
         .iter()
         .find(|f| f["id"] == "binary.size")
         .expect("the binary size row");
-    assert!(size["kubewasm"]["summary"]["p50"].as_f64().is_some_and(|v| v > 0.0));
+    assert!(
+        size["kubewasm"]["summary"]["p50"]
+            .as_f64()
+            .is_some_and(|v| v > 0.0)
+    );
     assert!(
         size["kubewasm"]["label"]
             .as_str()
