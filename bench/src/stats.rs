@@ -48,21 +48,6 @@ impl Summary {
             max: value,
         }
     }
-
-    /// Every percentile minus `offset` (clamped at zero): removes a fixed baseline such as the
-    /// cost of a no-op call.
-    #[must_use]
-    pub fn minus(self, offset: f64) -> Self {
-        let f = |v: f64| (v - offset).max(0.0);
-        Self {
-            n: self.n,
-            p50: f(self.p50),
-            p95: f(self.p95),
-            p99: f(self.p99),
-            min: f(self.min),
-            max: f(self.max),
-        }
-    }
 }
 
 /// Nearest-rank percentile of sorted, non-empty samples.
@@ -93,11 +78,5 @@ mod tests {
     fn no_samples_or_a_nan_give_no_summary() {
         assert!(Summary::of(&[]).is_none());
         assert!(Summary::of(&[1.0, f64::NAN]).is_none());
-    }
-
-    #[test]
-    fn subtracting_a_baseline_never_goes_below_zero() {
-        let s = Summary::of(&[1.0, 2.0, 10.0]).expect("samples").minus(1.5);
-        assert_eq!((s.min, s.p50, s.max), (0.0, 0.5, 8.5));
     }
 }
