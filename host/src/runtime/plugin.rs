@@ -658,37 +658,39 @@ impl Plugin {
         // epoch can stop it); this timeout, a little later, bounds time spent waiting in host
         // calls (API writes). Either is reported as the deadline.
         let limit = cfg.deadline + cfg.deadline / 4;
-        let ended = match &instance {
-            Instance::V2(instance) => {
-                use v2::exports::kubewasm::controller::reconciler::Action as A;
-                let request = request_v2(request);
-                let call = instance
-                    .kubewasm_controller_reconciler()
-                    .call_reconcile(&mut store, &request);
-                match tokio::time::timeout(limit, call).await {
-                    Ok(Ok(r)) => Ended::Returned(r.map_err(ApiError::from).map(|a| match a {
+        // One call per WIT version; only the request, the action and its requeue unit differ.
+        let call = async {
+            match &instance {
+                Instance::V2(instance) => {
+                    use v2::exports::kubewasm::controller::reconciler::Action as A;
+                    let request = request_v2(request);
+                    let r = instance
+                        .kubewasm_controller_reconciler()
+                        .call_reconcile(&mut store, &request)
+                        .await?;
+                    Ok(r.map_err(ApiError::from).map(|a| match a {
                         A::Done => Action::Done,
                         A::RequeueAfter(ns) => Action::RequeueAfter(Duration::from_nanos(ns)),
-                    })),
-                    Ok(Err(e)) => Ended::Failed(e),
-                    Err(_) => Ended::TimedOut,
+                    }))
                 }
-            }
-            Instance::V1(instance) => {
-                use v1::exports::kubewasm::controller::reconciler::Action as A;
-                let request = request_v1(request);
-                let call = instance
-                    .kubewasm_controller_reconciler()
-                    .call_reconcile(&mut store, &request);
-                match tokio::time::timeout(limit, call).await {
-                    Ok(Ok(r)) => Ended::Returned(r.map_err(ApiError::from).map(|a| match a {
+                Instance::V1(instance) => {
+                    use v1::exports::kubewasm::controller::reconciler::Action as A;
+                    let request = request_v1(request);
+                    let r = instance
+                        .kubewasm_controller_reconciler()
+                        .call_reconcile(&mut store, &request)
+                        .await?;
+                    Ok(r.map_err(ApiError::from).map(|a| match a {
                         A::Done => Action::Done,
                         A::RequeueAfter(ms) => Action::RequeueAfter(Duration::from_millis(ms)),
-                    })),
-                    Ok(Err(e)) => Ended::Failed(e),
-                    Err(_) => Ended::TimedOut,
+                    }))
                 }
             }
+        };
+        let ended = match tokio::time::timeout(limit, call).await {
+            Ok(Ok(r)) => Ended::Returned(r),
+            Ok(Err(e)) => Ended::Failed(e),
+            Err(_) => Ended::TimedOut,
         };
         let stderr = output::drain(
             &inner.name,
