@@ -168,6 +168,15 @@ impl Faults {
         self.store.compact();
     }
 
+    /// Forces every open watch to meet 410 Expired: the history is compacted past the current
+    /// resourceVersion and every watch stream ends ([`Faults::drop_watches`]) in one step, before any
+    /// later write is sent to it, so each watcher resumes from a resourceVersion older than the
+    /// compaction and must list again. Unlike [`Faults::compact_history`] followed by
+    /// [`Faults::drop_watches`], no event can slip in between and let a watcher catch up.
+    pub fn expire_watches(&self) {
+        self.store.compact_past_now(|| self.drop_watches());
+    }
+
     /// The next `n` requests (any verb, watches included) fail with this failure.
     pub fn fail_next(&self, n: usize, failure: Failure) {
         let mut s = self.state.lock();

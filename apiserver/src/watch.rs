@@ -240,6 +240,8 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
     let mut initial: Vec<(String, String, Arc<Stored>)> = Vec::new();
     let mut backlog: Vec<Arc<Change>> = Vec::new();
     let mut end_bookmark = false;
+    // Subscribed before the store is read, so a drop that follows this watch's start always ends it.
+    let mut drops = state.faults.watch_drops();
     match start {
         Start::State {
             initial_end_bookmark,
@@ -271,7 +273,6 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         },
     }
 
-    let mut drops = state.faults.watch_drops();
     let mut registry_changes = state.registry_changes();
     let watched = (
         r.ty.group.clone(),
@@ -322,8 +323,10 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         let mut buf = BytesMut::new();
         loop {
             tokio::select! {
-                _ = &mut deadline => break,
+                // A drop wins over events that are ready at the same time.
+                biased;
                 _ = drops.changed() => break,
+                _ = &mut deadline => break,
                 // The resource type went away (its CRD was deleted): end the stream, as kube-apiserver does.
                 _ = registry_changes.changed() => {
                     let (g, v, res) = &watched;
@@ -347,6 +350,11 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
                 msg = rx.recv() => {
                     let mut next = msg;
                     loop {
+                        // An event taken after a drop is not sent: the stream ends before it, and the
+                        // client gets it again when it resumes (or meets 410 after Faults::expire_watches).
+                        if drops.has_changed().unwrap_or(true) {
+                            break;
+                        }
                         match next {
                             Ok(c) => {
                                 progress = progress.max(c.rv);

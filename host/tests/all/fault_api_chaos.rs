@@ -21,7 +21,6 @@ use crate::support;
 use crate::support::cluster::TestCluster;
 use crate::support::mirror_chaos::{
     CONVERGE_WITHIN, Check, Churn, INITIAL_SOURCES, World, create_source, pace, probe, trace,
-    unwatched_write,
 };
 
 /// The namespaces the sources select (label `chaos=target`).
@@ -184,15 +183,12 @@ async fn forced_410s_make_every_informer_relist_and_lose_no_object() {
     let cluster = start().await;
     let lists_before: u64 = informer_stats(&cluster).iter().map(|(_, s)| s.lists).sum();
     let rounds = 3;
-    let client = cluster.client.clone();
     let out = scenario(&cluster, "forced 410s", |f| async move {
-        for i in 0..rounds {
+        for _ in 0..rounds {
             pace().await;
-            // A write no informer sees moves the current resourceVersion past every informer's, so
-            // that resuming after the compaction is sure to meet 410 Expired.
-            unwatched_write(&client, i).await;
-            f.compact_history();
-            f.drop_watches();
+            // Compaction past every informer's resourceVersion and the end of their watches in one
+            // step: resuming is sure to meet 410 Expired, whatever the writers are doing meanwhile.
+            f.expire_watches();
         }
         pace().await;
     })
@@ -208,7 +204,7 @@ async fn forced_410s_make_every_informer_relist_and_lose_no_object() {
     support::fault_report::record(
         "api chaos",
         "forced 410s",
-        &format!("{rounds} x compact_history + drop_watches while writing"),
+        &format!("{rounds} x expire_watches (compaction past now + dropped watches) while writing"),
         &out.summary(&format!("{relists} re-lists after 410 Expired; ")),
         Some(out.check.lost.len() as u64),
     );
@@ -360,7 +356,6 @@ async fn api_server_restarts_lose_no_object_and_every_informer_reconnects() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_fault_in_one_sequence_loses_no_object() {
     let cluster = start().await;
-    let client = cluster.client.clone();
     let out = scenario(&cluster, "all faults in sequence", |f| async move {
         f.set_latency(Duration::from_millis(50));
         pace().await;
@@ -375,8 +370,7 @@ async fn every_fault_in_one_sequence_loses_no_object() {
             },
         );
         pace().await;
-        unwatched_write(&client, 0).await;
-        f.compact_history();
+        f.expire_watches();
         f.restart(Duration::from_secs(5)).await;
         f.wait_serving().await;
         pace().await;

@@ -393,20 +393,6 @@ pub async fn probe(client: &kube::Client, world: &World) {
     .await;
 }
 
-/// Creates a Secret: a kind no informer of the Manager watches.
-pub async fn unwatched_write(client: &kube::Client, i: usize) {
-    let api: Api<k8s_openapi::api::core::v1::Secret> = Api::namespaced(client.clone(), "default");
-    let secret = serde_json::from_value(json!({"metadata": {"name": format!("unwatched-{i}")}}))
-        .expect("a Secret");
-    retrying("creating a Secret", || async {
-        match api.create(&PostParams::default(), &secret).await {
-            Err(e) if is_code(&e, 409) => Ok(()),
-            other => other.map(|_| ()),
-        }
-    })
-    .await;
-}
-
 /// Lets the churn writer and the plugin work a little between injections.
 pub async fn pace() {
     tokio::time::sleep(Duration::from_millis(300)).await;
