@@ -15,6 +15,7 @@
 //! | [`leader`] | leader election on a Lease |
 //! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
 //! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
+//! | [`layer`] | hooks around every reconcile: a backend of their own (recording, perturbation) and the outcome |
 //! | `freshness.rs` | read-your-writes: a key waits (bounded) until the caches hold its last reconcile's writes |
 //! | [`reconciles`] | the typed stream of reconciles (started, finished) the manager publishes |
 //! | [`metrics`] | Prometheus metrics, counted from reconciles and rendered from plain snapshots |
@@ -29,6 +30,7 @@ mod cluster;
 pub mod event_series;
 mod freshness;
 pub mod kube_client;
+pub mod layer;
 pub mod leader;
 pub mod loader;
 mod manager;

@@ -13,6 +13,7 @@ use parking_lot::Mutex;
 use tokio::task::JoinHandle;
 
 use crate::cluster::{ClusterBackend, api_resource, store_index_name};
+use crate::layer::ReconcileLayers;
 pub use crate::plugin_loop::VersionStats;
 use crate::plugin_loop::{PluginLoop, Switch, WorkerConfig, mapping_name};
 use crate::reconciles::{ReconcileEvent, ReconcileHub};
@@ -53,6 +54,8 @@ pub struct ManagerConfig {
     pub resync: Option<Duration>,
     /// `reportingInstance` of recorded Events (the pod or host name).
     pub reporting_instance: String,
+    /// Hooks put around every reconcile (recording, perturbation); none by default.
+    pub layers: ReconcileLayers,
 }
 
 impl Default for ManagerConfig {
@@ -65,6 +68,7 @@ impl Default for ManagerConfig {
             reporting_instance: std::env::var("POD_NAME")
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "kubewasm".to_owned()),
+            layers: ReconcileLayers::default(),
         }
     }
 }
@@ -314,6 +318,7 @@ impl Manager {
                 resync: self.inner.config.resync,
                 metrics: self.inner.metrics.clone(),
                 hub: Arc::clone(&self.inner.reconciles),
+                layers: self.inner.config.layers.clone(),
             },
         );
         running.insert(

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::freshness::{Caches, Pending, Recording, Waited};
+use crate::layer::{ReconcileLayers, ReconcileScope};
 use crate::metrics::{Metrics, Outcome, PluginMetrics};
 use crate::reconciles::{ReconcileEvent, ReconcileHub, ReconcileStarted, Reconciled};
 use crate::runtime::{
@@ -89,6 +90,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) metrics: Metrics,
     /// Where reconciles are published.
     pub(crate) hub: Arc<ReconcileHub>,
+    /// The hooks put around every reconcile.
+    pub(crate) layers: ReconcileLayers,
 }
 
 /// One plugin's queue, workers, pump and served version.
@@ -120,10 +123,12 @@ impl PluginLoop {
             resync: resync_every,
             metrics,
             hub,
+            layers,
         } = config;
         let observe = Observe {
             metrics: metrics.for_plugin(plugin.name()),
             hub,
+            layers,
             pending: Arc::new(Pending::default()),
         };
         let counts = Arc::new(Counts::default());
@@ -321,9 +326,11 @@ fn reconcile(
         // The stream's records are built only while someone subscribes: `kubewasm run` pays
         // nothing for them.
         let at = Instant::now();
+        let id = observe.hub.next_id();
         let started = observe.hub.has_subscribers().then(|| {
             let (plugin, version) = served.plugin.identity();
             let started = Arc::new(ReconcileStarted {
+                id,
                 plugin,
                 version,
                 key: item.key,
@@ -339,10 +346,27 @@ fn reconcile(
             Arc::clone(&served.backend),
             served.caches.clone(),
         ));
-        let result = served
-            .plugin
-            .reconcile(Arc::clone(&recording) as Arc<dyn Backend>, request)
-            .await;
+        let result = if observe.layers.is_empty() {
+            served
+                .plugin
+                .reconcile(Arc::clone(&recording) as Arc<dyn Backend>, request)
+                .await
+        } else {
+            let layered = observe.layers.begin(
+                ReconcileScope {
+                    id,
+                    plugin: &served.plugin,
+                    request: &request,
+                },
+                Arc::clone(&recording) as Arc<dyn Backend>,
+            );
+            let result = served
+                .plugin
+                .reconcile(Arc::clone(&layered.backend), request)
+                .await;
+            layered.end(&result);
+            result
+        };
         let took = at.elapsed();
         observe.pending.remember(&key, &recording);
         let counter = match &result {
@@ -407,6 +431,8 @@ pub(crate) struct Observe {
     hub: Arc<ReconcileHub>,
     /// Each key's writes its caches have yet to see.
     pending: Arc<Pending>,
+    /// The hooks put around every reconcile.
+    layers: ReconcileLayers,
 }
 
 /// Maps events to keys until the queue shuts down; on a [`Switch`], first queues what the old

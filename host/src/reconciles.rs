@@ -5,7 +5,7 @@
 //! than through log output. Subscribe with [`Manager::reconciles`](crate::Manager::reconciles).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use kubewasm_controller::ObjectKey;
@@ -17,6 +17,9 @@ use crate::runtime::{Action, Reason, ReconcileError};
 /// A reconcile that has started.
 #[derive(Debug)]
 pub struct ReconcileStarted {
+    /// The reconcile's number in this manager, from 1: the same [`ReconcileScope::id`](crate::layer::ReconcileScope::id)
+    /// layers are given (a recording names the reconcile by it).
+    pub id: u64,
     /// The plugin's name.
     pub plugin: Arc<str>,
     /// The version that runs it ([`Plugin::version`](crate::runtime::Plugin::version)).
@@ -55,9 +58,16 @@ pub enum ReconcileEvent {
 pub(crate) struct ReconcileHub {
     subscribers: Mutex<Vec<mpsc::UnboundedSender<ReconcileEvent>>>,
     any: AtomicBool,
+    /// The last reconcile number given.
+    last_id: AtomicU64,
 }
 
 impl ReconcileHub {
+    /// The next reconcile's number (from 1).
+    pub(crate) fn next_id(&self) -> u64 {
+        self.last_id.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
     /// A new subscriber: every event published from now on.
     pub(crate) fn subscribe(&self) -> mpsc::UnboundedReceiver<ReconcileEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
