@@ -10,6 +10,8 @@
 //! - [`Projection`] (`projection.rs`): copying only some fields out of an object's JSON.
 //! - [`ObjectKey`] (`key.rs`): namespace/name of an object; [`Request`]/[`Reason`]/[`ObjectRef`]
 //!   (`request.rs`): the key a reconcile is asked for and why it fires.
+//! - [`recording`]: the format `kubewasm --record` writes and `kubewasm replay` and the SDK's
+//!   fake host read back.
 //! - [`Manifest`] (`manifest/`): a plugin's declaration validated, its permission checks, and
 //!   its narrowing by an operator's policy.
 //!
@@ -22,6 +24,7 @@ mod key;
 mod labels;
 pub mod manifest;
 mod projection;
+pub mod recording;
 mod request;
 mod selector;
 
