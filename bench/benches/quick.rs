@@ -15,6 +15,7 @@ async fn main() -> anyhow::Result<()> {
         only: Vec::new(),
         plugins: None,
         kubewasm_bin: None,
+        go_peer_bin: None,
     };
     kubewasm_bench::run(args, PathBuf::from(env!("CARGO_BIN_EXE_kubewasm-bench")))
         .await

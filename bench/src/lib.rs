@@ -6,6 +6,7 @@
 
 pub mod cpu;
 pub mod fixture;
+pub mod gopeer;
 pub mod mode;
 pub mod peer;
 pub mod pod;
@@ -19,6 +20,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, bail};
 
+use crate::gopeer::GoPeer;
 use crate::mode::Mode;
 use crate::probe::{Probe, ReconcileLayer};
 use crate::report::{Machine, Report};
@@ -57,6 +59,10 @@ pub struct RunArgs {
     /// The kubewasm binary for the process figures [default: next to this binary].
     #[arg(long)]
     pub kubewasm_bin: Option<PathBuf>,
+    /// The Go peer (tools/bench-go-peer) [default: target/bench-go-peer/bench-go-peer]; when it
+    /// is missing, the Go columns say so.
+    #[arg(long)]
+    pub go_peer_bin: Option<PathBuf>,
 }
 
 /// The workspace's `target` folder.
@@ -103,6 +109,13 @@ pub async fn run(args: RunArgs, self_bin: PathBuf) -> anyhow::Result<Report> {
         kubewasm_bin: args
             .kubewasm_bin
             .unwrap_or_else(|| sibling_kubewasm(&self_bin)),
+        go_peer: {
+            let bin = args
+                .go_peer_bin
+                .unwrap_or_else(|| target_dir().join("bench-go-peer/bench-go-peer"));
+            GoPeer::at(bin.clone())
+                .ok_or_else(|| format!("{} is missing; {}", bin.display(), gopeer::NOT_BUILT))
+        },
         self_bin,
         compile_cache: compile_cache.path().to_owned(),
         probe,

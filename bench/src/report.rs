@@ -161,8 +161,15 @@ pub struct Figure {
     pub kubewasm: Side,
     /// The native peer.
     pub native: Side,
+    /// The Go peer (client-go / controller-runtime, `tools/bench-go-peer`), for the figures it
+    /// has an equivalent of.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub go: Option<Side>,
     /// kubewasm median / native median, when both were measured.
     pub ratio: Option<f64>,
+    /// kubewasm median / Go median, when both were measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ratio_go: Option<f64>,
     /// The goal, if the issue sets one.
     pub goal: Option<Goal>,
     /// Whether the goal is met (`None` without a goal or numbers).
@@ -174,10 +181,7 @@ pub struct Figure {
 impl Figure {
     /// A figure without a goal or note; the ratio is worked out here.
     pub fn new(id: &str, group: u8, title: &str, unit: Unit, kubewasm: Side, native: Side) -> Self {
-        let ratio = match (&kubewasm.summary, &native.summary) {
-            (Some(k), Some(n)) if n.p50 > 0.0 => Some(k.p50 / n.p50),
-            _ => None,
-        };
+        let ratio = median_ratio(&kubewasm, &native);
         Self {
             id: id.to_owned(),
             group,
@@ -185,11 +189,21 @@ impl Figure {
             unit,
             kubewasm,
             native,
+            go: None,
             ratio,
+            ratio_go: None,
             goal: None,
             met: None,
             note: String::new(),
         }
+    }
+
+    /// Sets the Go peer's side (and the kubewasm / Go ratio).
+    #[must_use]
+    pub fn go(mut self, go: Side) -> Self {
+        self.ratio_go = median_ratio(&self.kubewasm, &go);
+        self.go = Some(go);
+        self
     }
 
     /// Sets the goal and whether kubewasm meets it.
@@ -209,6 +223,14 @@ impl Figure {
     pub fn note(mut self, note: impl Into<String>) -> Self {
         self.note = note.into();
         self
+    }
+}
+
+/// `a` median / `b` median, when both were measured and `b`'s is positive.
+fn median_ratio(a: &Side, b: &Side) -> Option<f64> {
+    match (&a.summary, &b.summary) {
+        (Some(a), Some(b)) if b.p50 > 0.0 => Some(a.p50 / b.p50),
+        _ => None,
     }
 }
 
@@ -283,20 +305,22 @@ impl Report {
         );
         let _ = writeln!(
             out,
-            "| # | figure | unit | kubewasm p50 / p95 / p99 | native p50 / p95 / p99 | wasm/native | goal | met |"
+            "| # | figure | unit | kubewasm p50 / p95 / p99 | native (kube-rs) p50 / p95 / p99 | Go (client-go) p50 / p95 / p99 | wasm/native | wasm/Go | goal | met |"
         );
-        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|");
+        let _ = writeln!(out, "|---|---|---|---|---|---|---|---|---|---|");
+        let ratio = |r: Option<f64>| r.map_or_else(|| "–".to_owned(), |r| format!("{r:.2}x"));
         for f in &self.figures {
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 f.group,
                 f.title,
                 f.unit.label(),
                 side(&f.kubewasm),
                 side(&f.native),
-                f.ratio
-                    .map_or_else(|| "–".to_owned(), |r| format!("{r:.2}x")),
+                f.go.as_ref().map_or_else(|| "–".to_owned(), side),
+                ratio(f.ratio),
+                ratio(f.ratio_go),
                 f.goal
                     .map_or_else(|| "–".to_owned(), |g| g.describe(f.unit)),
                 match f.met {
@@ -308,9 +332,13 @@ impl Report {
         }
         let _ = writeln!(out, "\nnotes:");
         for f in &self.figures {
+            let go =
+                f.go.as_ref()
+                    .map(|g| format!("; Go = {}", g.label))
+                    .unwrap_or_default();
             let _ = writeln!(
                 out,
-                "- {}: kubewasm = {}; native = {}.{}{}",
+                "- {}: kubewasm = {}; native = {}{go}.{}{}",
                 f.id,
                 f.kubewasm.label,
                 f.native.label,

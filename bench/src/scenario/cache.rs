@@ -8,6 +8,7 @@
 //! store, whose objects are already decoded structs (so the native "decoded" read is an `Arc`
 //! clone); separate rows give what decoding the same JSON costs natively with serde_json.
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::Instant;
@@ -23,6 +24,7 @@ use kubewasm_controller::{FieldPath, InformerFactory, InformerKey, InformerOptio
 
 use super::{Ctx, micros, millis};
 use crate::fixture::Cluster;
+use crate::gopeer::{CacheOp, cache_side};
 use crate::peer::pod_reflector;
 use crate::pod::PodSpec;
 use crate::report::{Figure, Goal, Side, Unit};
@@ -43,6 +45,8 @@ struct ListCase {
     form: ListForm,
     native: fn(&Store<Pod>) -> Vec<Arc<Pod>>,
     native_label: String,
+    /// The Go peer's operation for the same list (`bench-go-peer cache`).
+    go_op: String,
 }
 
 /// One way a plugin reads a list: the op suffix, how many lists one guest call runs, the goal.
@@ -107,6 +111,17 @@ impl ListForm {
             note: "; WIT 0.2 cache.count (SDK Api::count)",
         },
     ];
+
+    /// The Go peer's form of the same list: a decoded list is deep-copied (objects a controller
+    /// may change, as the plugin's are), raw and projected reads are the lister's objects.
+    fn go_form(self) -> &'static str {
+        match self.name {
+            "decoded" => "copied",
+            "keys" => "keys",
+            "count" => "count",
+            _ => "objects",
+        }
+    }
 
     /// What the native label adds: the reflector's objects are decoded already.
     fn native_note(self) -> &'static str {
@@ -188,6 +203,9 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     }
 
     let s = &ctx.sizes;
+    // Go: client-go's informer and lister over the same server, in a process of its own.
+    let go_ops = go_cache(ctx, &cluster, 2 * n).await?;
+    let go_ops = go_ops.as_ref().map_err(String::as_str);
     let mut figures = Vec::new();
 
     // Figure 1: get.
@@ -215,6 +233,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             per_get("bench plugin get-raw", get_raw.as_deref()),
             Side::from_samples(kube_get, &native_get),
         )
+        .go(cache_side(go_ops, "get", 1e3))
         .goal(Goal::P95AtMost { value: 1.0 })
         .note(format!(
             "{} B Pod; anchor: client-go cache hit 35 µs p95; each sample is one guest call of {GETS_PER_CALL} gets, divided by {GETS_PER_CALL}",
@@ -230,6 +249,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             per_get("bench plugin get-decoded", get_decoded.as_deref()),
             Side::from_samples(kube_get, &native_get),
         )
+        .go(cache_side(go_ops, "get", 1e3))
         .goal(Goal::P95AtMost { value: 15.0 })
         .note("native objects are decoded once, when the watch event arrives: its get decodes nothing"),
     );
@@ -243,19 +263,23 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             per_get("bench plugin get-fields", get_fields.as_deref()),
             Side::from_samples(kube_get, &native_get),
         )
+        .go(cache_side(go_ops, "get", 1e3))
         .goal(Goal::P95AtMost { value: 10.0 }),
     );
-    figures.push(Figure::new(
-        "cache.get.decoded_vs_serde",
-        1,
-        "cache get decoded, against a native serde_json decode of the same bytes",
-        Unit::Micros,
-        per_get("bench plugin get-decoded", get_decoded.as_deref()),
-        Side::from_samples(
-            "serde_json::from_slice::<Pod> of the cached bytes, native",
-            &native_decode,
-        ),
-    ));
+    figures.push(
+        Figure::new(
+            "cache.get.decoded_vs_serde",
+            1,
+            "cache get decoded, against a native serde_json decode of the same bytes",
+            Unit::Micros,
+            per_get("bench plugin get-decoded", get_decoded.as_deref()),
+            Side::from_samples(
+                "serde_json::from_slice::<Pod> of the cached bytes, native",
+                &native_decode,
+            ),
+        )
+        .go(cache_side(go_ops, "get.decode", 1e3)),
+    );
 
     // Figure 2: lists. Each guest call runs the list `per_call` times and each sample is the
     // call's time divided by that, as for the gets: no separate no-op is subtracted.
@@ -268,6 +292,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             op: format!("list-{}", form.name),
             form,
             native: by_namespace,
+            go_op: format!("list.namespace.{}", form.go_form()),
             native_label: format!("reflector Store::state_filter on namespace{native_note}"),
         });
         cases.push(ListCase {
@@ -276,6 +301,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             op: format!("list-index-{}", form.name),
             form,
             native: by_node,
+            go_op: format!("list.index.{}", form.go_form()),
             native_label: format!(
                 "reflector Store::state_filter on spec.nodeName (kube-rs stores have no indexes){native_note}"
             ),
@@ -286,6 +312,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             op: format!("list-label-{}", form.name),
             form,
             native: by_label,
+            go_op: format!("list.label.{}", form.go_form()),
             native_label: format!(
                 "reflector Store::state_filter on namespace and app label{native_note}"
             ),
@@ -338,6 +365,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             ),
             Side::from_samples(&case.native_label, &native),
         )
+        .go(cache_side(go_ops, &case.go_op, 1e6))
         .note(format!(
             "{n} Pods listed out of {} cached; anchor: client-go 1.7 ms p95{}",
             2 * n,
@@ -376,26 +404,64 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
         millis,
     )
     .await?;
-    figures.push(Figure::new(
-        "list.namespace.decoded_vs_serde",
-        2,
-        "list 1k Pods decoded, against a native serde_json decode of the same bytes",
-        Unit::Millis,
-        per_op(
-            "bench plugin list-decoded",
-            decoded,
-            list_decoded.as_deref(),
-        ),
-        Side::from_samples(
-            "serde_json::from_slice::<Vec<Pod>> of the cached bytes, native",
-            &native_list_decode,
-        ),
-    ));
+    figures.push(
+        Figure::new(
+            "list.namespace.decoded_vs_serde",
+            2,
+            "list 1k Pods decoded, against a native serde_json decode of the same bytes",
+            Unit::Millis,
+            per_op(
+                "bench plugin list-decoded",
+                decoded,
+                list_decoded.as_deref(),
+            ),
+            Side::from_samples(
+                "serde_json::from_slice::<Vec<Pod>> of the cached bytes, native",
+                &native_list_decode,
+            ),
+        )
+        .go(cache_side(go_ops, "list.decode", 1e6)),
+    );
 
     reflector_task.abort();
     drop(informer);
     cluster.stop().await;
     Ok(figures)
+}
+
+/// Runs `bench-go-peer cache` over the cluster once `pods` Pods are cached; its operations by
+/// id, or why there are none (the peer is not built). Checks that every list saw the 1k Pods.
+async fn go_cache(
+    ctx: &Ctx,
+    cluster: &Cluster,
+    pods: usize,
+) -> anyhow::Result<Result<HashMap<String, CacheOp>, String>> {
+    let go = match ctx.go() {
+        Ok(go) => go,
+        Err(why) => return Ok(Err(why.to_owned())),
+    };
+    let dir = tempfile::tempdir().context("a temporary folder")?;
+    let kubeconfig = dir.path().join("kubeconfig");
+    cluster
+        .server
+        .write_kubeconfig(&kubeconfig)
+        .context("writing the kubeconfig")?;
+    let s = &ctx.sizes;
+    let ops = go
+        .cache(&kubeconfig, pods, s.get_samples, s.list_samples)
+        .await?;
+    for (id, op) in &ops {
+        let want = match id.as_str() {
+            "get" => 1,
+            // Bytes decoded, not Pods.
+            "get.decode" | "list.decode" => continue,
+            _ => pods / 2,
+        };
+        if op.found != want {
+            bail!("the Go peer's {id} saw {} Pods, not {want}", op.found);
+        }
+    }
+    Ok(Ok(ops))
 }
 
 fn by_namespace(store: &Store<Pod>) -> Vec<Arc<Pod>> {

@@ -16,6 +16,7 @@ use tokio::process::{Child, Command};
 
 use super::{Ctx, PEER_PLUGIN, millis};
 use crate::fixture::Cluster;
+use crate::gopeer::GoPeer;
 use crate::pod::PodSpec;
 use crate::report::{Figure, Side, Unit};
 use crate::stats::Summary;
@@ -119,6 +120,33 @@ impl Procs<'_> {
         self.settle_and_measure(child, ready).await
     }
 
+    /// Starts the Go peer (`bench-go-peer memory`: a controller-runtime manager caching every
+    /// Pod, with `controllers` ConfigMap controllers) and waits for its `ready` line.
+    async fn go(&self, go: &GoPeer, controllers: usize, pods: usize) -> anyhow::Result<Sample> {
+        let started = Instant::now();
+        let mut cmd = go.command("memory", &self.kubeconfig);
+        let mut child = cmd
+            .arg("-controllers")
+            .arg(controllers.to_string())
+            .arg("-pods")
+            .arg(pods.to_string())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {} memory", go.bin.display()))?;
+        let stdout = child.stdout.take().context("the Go peer's stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(READY_TIMEOUT, lines.next_line())
+            .await
+            .context("the Go peer was not ready in time")?
+            .context("reading the Go peer's stdout")?;
+        match line {
+            Some(l) if l.starts_with("ready") => {}
+            other => bail!("the Go peer exited before it was ready (said {other:?})"),
+        }
+        let ready = started.elapsed();
+        self.settle_and_measure(child, ready).await
+    }
+
     async fn settle_and_measure(
         &self,
         mut child: Child,
@@ -184,12 +212,22 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     let k_many = procs.kubewasm(&procs.many).await?;
     let n_one = procs.native(1, 0).await?;
     let n_many = procs.native(plugins, 0).await?;
+    // The Go peer with 1 and with N controllers, no Pods: (go, one, many).
+    let go_empty = match ctx.go() {
+        Ok(go) => Ok((
+            go,
+            procs.go(go, 1, 0).await?,
+            procs.go(go, plugins, 0).await?,
+        )),
+        Err(why) => Err(why),
+    };
+    let go_missing = |why: &str| Side::missing("Go peer", why);
     let per_plugin =
         |many: u64, one: u64| (many as f64 - one as f64) / MIB / (plugins - 1).max(1) as f64;
 
     let mut figures = Vec::new();
     let mut created = 0;
-    let mut first: Option<(usize, Sample, Sample)> = None;
+    let mut first: Option<(usize, Sample, Sample, Option<Sample>)> = None;
     for (step, &pods) in ctx.sizes.memory_pods.iter().enumerate() {
         let started = Instant::now();
         cluster
@@ -215,10 +253,18 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
         };
         let mut k = Vec::new();
         let mut n = Vec::new();
+        let mut g = Vec::new();
         for _ in 0..runs {
             k.push(procs.kubewasm(&procs.many).await?);
             n.push(procs.native(plugins, pods).await?);
+            if let Ok((go, _, _)) = &go_empty {
+                g.push(procs.go(go, plugins, pods).await?);
+            }
         }
+        let go_side = |values: Vec<f64>, label: String| match &go_empty {
+            Ok(_) => Side::from_samples(label, &values),
+            Err(why) => go_missing(why),
+        };
         let rss = |v: &[Sample]| v.iter().map(|s| s.rss as f64 / MIB).collect::<Vec<_>>();
         figures.push(
             Figure::new(
@@ -238,6 +284,12 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
                     &rss(&n),
                 ),
             )
+            .go(go_side(
+                rss(&g),
+                format!(
+                    "Go peer process: controller-runtime manager caching every Pod + {plugins} Reconcilers (one shared ConfigMap informer)"
+                ),
+            ))
             .note("RSS 1 s after ready (VmRSS)"),
         );
         if step == 0 {
@@ -257,9 +309,13 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
                         &ready(&n),
                     ),
                 )
+                .go(go_side(
+                    ready(&g),
+                    "Go peer process: spawn -> every cache holds its objects".to_owned(),
+                ))
                 .note("process start included on both sides"),
             );
-            first = Some((pods, k[0], n[0]));
+            first = Some((pods, k[0], n[0], g.first().copied()));
         }
     }
     for &pods in &[100_000usize] {
@@ -274,7 +330,7 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             ));
         }
     }
-    if let Some((pods, k, n)) = first {
+    if let Some((pods, k, n, g)) = first {
         let per_pod =
             |full: Sample, empty: Sample| (full.rss as f64 - empty.rss as f64) / pods as f64;
         figures.push(
@@ -292,6 +348,14 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
                     Summary::single(per_pod(n, n_many)),
                 ),
             )
+            .go(match (&go_empty, g) {
+                (Ok((_, _, many)), Some(g)) => Side::measured(
+                    "Go peer: (RSS with the Pods - RSS without) / Pods",
+                    Summary::single(per_pod(g, *many)),
+                ),
+                (Err(why), _) => go_missing(why),
+                (Ok(_), None) => go_missing("no Go run with the Pods"),
+            })
             .note(format!("{pods} Pods of about 4 KB of JSON each")),
         );
     }
@@ -317,10 +381,24 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
                 Summary::single(per_plugin(n_many.rss, n_one.rss)),
             ),
         )
+        .go(match &go_empty {
+            Ok((_, one, many)) => Side::measured(
+                format!(
+                    "Go peer: (RSS {plugins} Reconcilers - RSS 1) / {}",
+                    plugins - 1
+                ),
+                Summary::single(per_plugin(many.rss, one.rss)),
+            ),
+            Err(why) => go_missing(why),
+        })
         .note(format!(
-            "no objects cached; absolute RSS with 1 plugin: kubewasm {:.1} MiB, native {:.1} MiB",
+            "no objects cached; absolute RSS with 1 plugin: kubewasm {:.1} MiB, native {:.1} MiB{}",
             k_one.rss as f64 / MIB,
-            n_one.rss as f64 / MIB
+            n_one.rss as f64 / MIB,
+            go_empty
+                .as_ref()
+                .map(|(_, one, _)| format!(", Go {:.1} MiB", one.rss as f64 / MIB))
+                .unwrap_or_default()
         )),
     );
     cluster.stop().await;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::{Context as _, bail};
 use kubewasm::runtime::{Plugin, Runtime, RuntimeConfig};
 
+use crate::gopeer::GoPeer;
 use crate::mode::{Mode, Sizes};
 use crate::probe::Probe;
 
@@ -35,6 +36,8 @@ pub struct Ctx {
     pub kubewasm_bin: PathBuf,
     /// This binary (its hidden `peer` subcommand is the native process).
     pub self_bin: PathBuf,
+    /// The Go peer, or why it is missing (its columns then say so).
+    pub go_peer: Result<GoPeer, String>,
     /// A compile cache shared by the in-process runtimes (warmed by the first load).
     pub compile_cache: PathBuf,
     /// Reports reconcile starts and ends.
@@ -42,6 +45,11 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The Go peer, or why it is missing.
+    pub fn go(&self) -> Result<&GoPeer, &str> {
+        self.go_peer.as_ref().map_err(String::as_str)
+    }
+
     /// The path of test plugin `name`; an error saying how to build it when it is missing.
     ///
     /// # Errors

@@ -105,6 +105,16 @@ pub async fn throughput(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
             rates.push(side_rates);
             cpu.push(side_cpu);
         }
+        let (go_rates, go_cpu) = match go_rounds(ctx, prefix, n).await? {
+            Ok((rates, cpu)) => (
+                Side::from_samples(&go_label(), &rates),
+                Side::from_samples(&go_label(), &cpu),
+            ),
+            Err(why) => (
+                Side::missing("Go peer", &why),
+                Side::missing("Go peer", why),
+            ),
+        };
         let kubewasm =
             format!("kubewasm Manager + bench-peer-ops plugin, concurrency {CONCURRENCY}");
         let native = format!("kube-runtime Controller, concurrency {CONCURRENCY}");
@@ -117,6 +127,7 @@ pub async fn throughput(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
                 Side::from_samples(&kubewasm, &rates[0]),
                 Side::from_samples(&native, &rates[1]),
             )
+            .go(go_rates)
             .goal(Goal::RatioAtLeast { value: goal })
             .note(format!(
                 "{n} pre-created ConfigMaps per round, one round per sample on a fresh API server; keys/s = {n} / (first reconcile start -> {n}th distinct key done). {note}"
@@ -131,8 +142,9 @@ pub async fn throughput(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
                 Side::from_samples(&kubewasm, &cpu[0]),
                 Side::from_samples(&native, &cpu[1]),
             )
+            .go(go_cpu)
             .note(format!(
-                "CPU time of the whole bench process (API server, client and controller share it) from the controller's start to the {n}th distinct key done, / {n}; the API server's share is the same work on both sides, so the difference is what the controller costs"
+                "CPU time of the whole bench process (API server, client and controller share it) from the controller's start to the {n}th distinct key done, / {n}; the API server's share is the same work on both sides, so the difference is what the controller costs; Go: the bench process (the API server) over the same window plus the Go process from its manager's start"
             )),
         );
     }
@@ -185,6 +197,51 @@ async fn round(
         keys_per_sec: n as f64 / elapsed.as_secs_f64(),
         cpu_per_key_us: micros(cpu) / n as f64,
     })
+}
+
+/// The Go peer's label in the throughput figures.
+fn go_label() -> String {
+    format!("controller-runtime Reconciler (Go), MaxConcurrentReconciles {CONCURRENCY}")
+}
+
+/// The Go peer's throughput rounds: keys/s and CPU µs per key, one per round; or why there are
+/// none (the peer is not built).
+async fn go_rounds(
+    ctx: &Ctx,
+    prefix: &str,
+    n: usize,
+) -> anyhow::Result<Result<(Vec<f64>, Vec<f64>), String>> {
+    let go = match ctx.go() {
+        Ok(go) => go,
+        Err(why) => return Ok(Err(why.to_owned())),
+    };
+    let mut rates = Vec::new();
+    let mut cpu = Vec::new();
+    for _ in 0..ctx.sizes.throughput_rounds {
+        let cluster = Cluster::start().await?;
+        cluster
+            .create_config_maps("tput", (0..n).map(|i| format!("{prefix}-{i}")))
+            .await?;
+        let dir = tempfile::tempdir().context("a temporary folder")?;
+        let kubeconfig = dir.path().join("kubeconfig");
+        cluster
+            .server
+            .write_kubeconfig(&kubeconfig)
+            .context("writing the kubeconfig")?;
+        // The API server's share is this process's CPU over the Go peer's run.
+        let server_cpu = CpuClock::now().context("reading this process's CPU time")?;
+        let round = go
+            .reconcile(&kubeconfig, n, CONCURRENCY)
+            .await
+            .with_context(|| format!("the Go peer's {prefix} round"))?;
+        let server_cpu = server_cpu
+            .elapsed()
+            .context("reading this process's CPU time")?;
+        cluster.stop().await;
+        rates.push(n as f64 / round.secs);
+        cpu.push((micros(server_cpu) + round.cpu_ns / 1e3) / n as f64);
+    }
+    Ok(Ok((rates, cpu)))
 }
 
 /// Figure 4: from a write sent to the API server to the start of the reconcile it causes, with
