@@ -48,6 +48,30 @@ pub const MAX_REQUEST_RECORDS: usize = 100_000;
 /// Which requests a targeted failure hits (see [`Faults::fail_next_matching`]).
 pub type RequestFilter = Arc<dyn Fn(&RequestRecord) -> bool + Send + Sync>;
 
+/// What a watch stream does to some of the events it sends (see [`Faults::perturb_watch_events`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFault {
+    /// The event is not sent; the stream goes on (its resourceVersion still counts as seen, so a
+    /// watch resumed from there does not send it either: only a re-list brings the truth).
+    Drop,
+    /// The event is sent twice in a row.
+    Duplicate,
+    /// The event is held back and sent after the stream's next event about another object (or
+    /// after a short pause when none comes), so two objects' events arrive swapped. Events about
+    /// one object keep their order, as in any Kubernetes watch.
+    Reorder,
+}
+
+/// The watch event perturbation in force.
+#[derive(Debug, Clone, Copy)]
+struct EventPerturbation {
+    fault: EventFault,
+    every: u64,
+    limit: u64,
+    seen: u64,
+    hit: u64,
+}
+
 /// Failures waiting for a request that matches their filter.
 struct Targeted {
     filter: RequestFilter,
@@ -63,6 +87,7 @@ struct State {
     requests: VecDeque<RequestRecord>,
     /// How many responses were sent with each status code.
     statuses: BTreeMap<u16, u64>,
+    events: Option<EventPerturbation>,
 }
 
 /// A restart asked for by [`Faults::restart`], taken by the serving loop in `server.rs`.
@@ -260,6 +285,45 @@ impl Faults {
         (failure, s.latency)
     }
 
+    /// From now on, every `every`-th event that a watch stream would send (counted over all
+    /// streams, from 1) meets `fault`, until `limit` events have met it; then streams behave
+    /// again. Replaces the perturbation in force. Initial events and events replayed from
+    /// history when a watch resumes are never touched, only the live ones.
+    pub fn perturb_watch_events(&self, fault: EventFault, every: u64, limit: u64) {
+        self.state.lock().events = Some(EventPerturbation {
+            fault,
+            every: every.max(1),
+            limit,
+            seen: 0,
+            hit: 0,
+        });
+    }
+
+    /// Stops [`Faults::perturb_watch_events`]; returns how many events it touched.
+    pub fn stop_perturbing_watch_events(&self) -> u64 {
+        self.state.lock().events.take().map_or(0, |p| p.hit)
+    }
+
+    /// How many events [`Faults::perturb_watch_events`] has touched so far.
+    pub fn perturbed_watch_events(&self) -> u64 {
+        self.state.lock().events.map_or(0, |p| p.hit)
+    }
+
+    /// What happens to the next live event a watch stream sends (`None`: it is sent as is).
+    pub(crate) fn watch_event_fault(&self) -> Option<EventFault> {
+        let mut s = self.state.lock();
+        let p = s.events.as_mut()?;
+        if p.hit >= p.limit {
+            return None;
+        }
+        p.seen += 1;
+        if p.seen % p.every != 0 {
+            return None;
+        }
+        p.hit += 1;
+        Some(p.fault)
+    }
+
     /// A receiver that changes whenever [`Faults::drop_watches`] is called.
     pub(crate) fn watch_drops(&self) -> watch::Receiver<u64> {
         self.drop_watches.subscribe()
@@ -305,5 +369,27 @@ mod tests {
             Some(Failure::ServerError)
         );
         assert_eq!(faults.on_request(request("patch", "mirror")).0, None);
+    }
+
+    #[test]
+    fn every_nth_live_event_meets_the_fault_until_the_limit() {
+        let faults = Faults::new(Arc::new(Store::new(100)));
+        assert_eq!(faults.watch_event_fault(), None);
+        faults.perturb_watch_events(EventFault::Drop, 2, 2);
+        let fates: Vec<_> = (0..6).map(|_| faults.watch_event_fault()).collect();
+        assert_eq!(
+            fates,
+            [
+                None,
+                Some(EventFault::Drop),
+                None,
+                Some(EventFault::Drop),
+                None,
+                None
+            ]
+        );
+        assert_eq!(faults.perturbed_watch_events(), 2);
+        assert_eq!(faults.stop_perturbing_watch_events(), 2);
+        assert_eq!(faults.watch_event_fault(), None);
     }
 }

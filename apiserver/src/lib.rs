@@ -63,6 +63,6 @@ mod watch;
 mod write;
 
 pub use config::Config;
-pub use faults::{Failure, Faults, MAX_REQUEST_RECORDS, RequestFilter, RequestRecord};
+pub use faults::{EventFault, Failure, Faults, MAX_REQUEST_RECORDS, RequestFilter, RequestRecord};
 pub use server::{ApiServer, Error};
 pub use simulate::Simulation;

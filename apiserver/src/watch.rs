@@ -14,6 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::error::{ApiError, ApiResult};
+use crate::faults::EventFault;
 use crate::printers;
 use crate::read::{OutputVersion, Selectors, output_with, partial_metadata, table_options};
 use crate::registry::ResourceType;
@@ -155,6 +156,62 @@ impl Filter {
         };
         buf.put_slice(&serde_json::to_vec(&ev).unwrap_or_default());
         buf.put_u8(b'\n');
+    }
+}
+
+/// How long a watch holds back an event it reorders ([`EventFault::Reorder`]) when no later
+/// event comes to overtake it.
+const HOLD_AT_MOST: Duration = Duration::from_millis(50);
+
+/// The event a watch holds back to send after the next one ([`EventFault::Reorder`]).
+#[derive(Default)]
+struct Held {
+    event: Option<(BytesMut, (String, String))>,
+}
+
+impl Held {
+    fn is_holding(&self) -> bool {
+        self.event.is_some()
+    }
+
+    fn flush(&mut self, buf: &mut BytesMut) {
+        if let Some((event, _)) = self.event.take() {
+            buf.put_slice(&event);
+        }
+    }
+
+    /// Encodes the event for `c` into `buf` as `fault` says (as is when `None`), and a held
+    /// event after it when it is about another object (before it otherwise).
+    fn send(
+        &mut self,
+        filter: &Filter,
+        buf: &mut BytesMut,
+        c: &Change,
+        kind: EventType,
+        fault: Option<EventFault>,
+    ) {
+        let object = Filter::object_for(c, kind);
+        let id = (c.namespace.to_string(), c.name.to_string());
+        if self.event.as_ref().is_some_and(|(_, held)| *held == id) {
+            self.flush(buf);
+        }
+        match fault {
+            Some(EventFault::Drop) => {}
+            Some(EventFault::Reorder) if !self.is_holding() => {
+                let mut event = BytesMut::new();
+                filter.encode(&mut event, kind.as_str(), &object);
+                self.event = Some((event, id));
+                return;
+            }
+            Some(EventFault::Duplicate) => {
+                filter.encode(buf, kind.as_str(), &object);
+                filter.encode(buf, kind.as_str(), &object);
+            }
+            Some(EventFault::Reorder) | None => filter.encode(buf, kind.as_str(), &object),
+        }
+        if !matches!(fault, Some(EventFault::Drop)) {
+            self.flush(buf);
+        }
     }
 }
 
@@ -321,11 +378,17 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
         let mut tick = tokio::time::interval(state_for_task.config.bookmark_interval);
         tick.reset();
         let mut buf = BytesMut::new();
+        let mut held = Held::default();
         loop {
             tokio::select! {
                 // A drop wins over events that are ready at the same time.
                 biased;
                 _ = drops.changed() => break,
+                // A reordered event with no later event to overtake it goes out after a pause.
+                () = tokio::time::sleep(HOLD_AT_MOST), if held.is_holding() => {
+                    held.flush(&mut buf);
+                    if !send(&mut buf).await { break; }
+                }
                 _ = &mut deadline => break,
                 // The resource type went away (its CRD was deleted): end the stream, as kube-apiserver does.
                 _ = registry_changes.changed() => {
@@ -359,7 +422,8 @@ pub fn watch(state: Arc<AppState>, r: &Req) -> ApiResult<Response> {
                             Ok(c) => {
                                 progress = progress.max(c.rv);
                                 if let Some(kind) = filter.event_for(&c) {
-                                    filter.encode(&mut buf, kind.as_str(), &Filter::object_for(&c, kind));
+                                    let fault = state_for_task.faults.watch_event_fault();
+                                    held.send(&filter, &mut buf, &c, kind, fault);
                                 }
                             }
                             // Fell too far behind: end the stream so the client re-watches from its last

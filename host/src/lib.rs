@@ -10,12 +10,13 @@
 //!
 //! | module | what |
 //! |---|---|
-//! | `cli` (binary), [`serve`] | the `kubewasm` command; probes, metrics endpoint, shutdown |
+//! | `cli` (binary), [`serve`], [`status`] | the `kubewasm` command; probes, metrics endpoint, the live status page, shutdown |
 //! | [`reload`] | a plugins folder watched: files started, hot-reloaded, stopped |
 //! | [`leader`] | leader election on a Lease |
 //! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
 //! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
 //! | [`layer`] | hooks around every reconcile: a backend of their own (recording, perturbation) and the outcome |
+//! | [`perturb`] | perturbation tests: a plugin run under crashes, stale reads and mangled watch events (`kubewasm test-plugin`) |
 //! | `freshness.rs` | read-your-writes: a key waits (bounded) until the caches hold its last reconcile's writes |
 //! | [`reconciles`] | the typed stream of reconciles (started, finished) the manager publishes |
 //! | [`metrics`] | Prometheus metrics, counted from reconciles and rendered from plain snapshots |
@@ -35,13 +36,16 @@ pub mod leader;
 pub mod loader;
 mod manager;
 pub mod metrics;
+pub mod perturb;
 mod plugin_loop;
 pub mod policy;
 pub mod rbac;
 pub mod reconciles;
+pub mod record;
 pub mod reload;
 pub mod runtime;
 pub mod serve;
+pub mod status;
 
 pub use cluster::{ClusterBackend, DiscoveryResolver};
 pub use manager::{Manager, ManagerConfig, ManagerError, PluginStatus, Updated, VersionStats};

@@ -6,7 +6,9 @@ mod dev;
 mod leader;
 mod plugin;
 mod rbac;
+mod replay;
 mod run;
+mod test_plugin;
 
 use std::process::ExitCode;
 
@@ -58,6 +60,14 @@ enum Command {
     /// Write and validate plugins: `plugin new NAME` scaffolds a crate, `plugin check FILE`
     /// validates a component and prints its manifest and permissions.
     Plugin(plugin::Args),
+    /// Re-run recorded reconciles (`--record DIR`) on a plugin build and report each divergence.
+    Replay(replay::Args),
+    /// Perturbation tests: run a plugin on a scenario against a fresh embedded API server,
+    /// then again with a reconcile crashed after each write, a stale view, missed, duplicate
+    /// and reordered watch events; print which runs still reach the expected end state.
+    ///
+    /// Exits non-zero when any run does not.
+    TestPlugin(test_plugin::Args),
 }
 
 /// Parses the command line, sets up logging and runs the subcommand on a tokio runtime.
@@ -87,6 +97,8 @@ pub fn main() -> ExitCode {
             Command::Apiserver(args) => apiserver::run(args).await,
             Command::Rbac(args) => rbac::run(args).await,
             Command::Plugin(args) => plugin::run(args).await,
+            Command::Replay(args) => replay::run(args).await,
+            Command::TestPlugin(args) => test_plugin::run(args).await,
         }
     });
     match result {

@@ -259,6 +259,22 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Records an Event.
     fn record_event(&self, event: EventRecord) -> BoxFuture<'_, Result<(), ApiError>>;
+
+    /// Told each plugin log line the host logged (within the reconcile's log budget; lines past
+    /// it are not passed on). The default ignores it: the line is already in the host's log. A
+    /// backend that wraps another should forward it, so a recorder outside sees it too.
+    fn log(&self, level: tracing::Level, message: &str) {
+        let _ = (level, message);
+    }
+
+    /// Asked by the write imports after each write (create, replace, patch, delete): `Some`
+    /// makes the import trap the plugin with that reason instead of answering, so the
+    /// reconcile ends right after a write that reached the server — how a perturbation test
+    /// crashes a reconcile ([`crate::perturb`]). The default never aborts; a backend that wraps
+    /// another should forward it.
+    fn abort_reason(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The key of an object given as JSON: `metadata.namespace` and `metadata.name`.

@@ -51,6 +51,17 @@ impl HostState {
     }
 }
 
+/// A write's answer for the plugin, unless the backend aborts the reconcile after it
+/// ([`Backend::abort_reason`]): then the plugin traps.
+fn answer<T>(backend: &dyn Backend, out: Result<T, ApiError>) -> Reply<T> {
+    match backend.abort_reason() {
+        Some(why) => Err(wasmtime::Error::msg(format!(
+            "reconcile aborted by the host after a write: {why}"
+        ))),
+        None => Ok(out.map_err(Into::into)),
+    }
+}
+
 /// The host's subresource for the WIT one.
 fn subresource(s: Option<WitSubresource>) -> Subresource {
     match s {
@@ -77,7 +88,7 @@ impl Host for HostState {
         let out = backend
             .create(&kind, namespace.as_deref(), Bytes::from(body))
             .await;
-        Ok(out.map(|b| b.to_vec()).map_err(Into::into))
+        answer(&*backend, out.map(|b| b.to_vec()))
     }
 
     async fn replace(
@@ -104,7 +115,7 @@ impl Host for HostState {
                 subresource(sub),
             )
             .await;
-        Ok(out.map(|b| b.to_vec()).map_err(Into::into))
+        answer(&*backend, out.map(|b| b.to_vec()))
     }
 
     async fn patch(
@@ -141,7 +152,7 @@ impl Host for HostState {
                 subresource(sub),
             )
             .await;
-        Ok(out.map(|b| b.to_vec()).map_err(Into::into))
+        answer(&*backend, out.map(|b| b.to_vec()))
     }
 
     async fn delete(
@@ -164,10 +175,10 @@ impl Host for HostState {
             uid: options.uid,
             resource_version: options.resource_version,
         };
-        Ok(backend
+        let out = backend
             .delete(&kind, namespace.as_deref(), &name, options)
-            .await
-            .map_err(Into::into))
+            .await;
+        answer(&*backend, out)
     }
 }
 
