@@ -39,12 +39,12 @@
 //! same reload took ~310 ms. The debug build is slower throughout (the host's own code, reading
 //! and hashing the file included, is unoptimised there).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use notify::event::{AccessKind, AccessMode, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher as _};
@@ -227,10 +227,58 @@ pub struct FileState {
     pub error: Option<String>,
 }
 
+/// Something the watcher did, and when (see [`LoadHistory`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadRecord {
+    /// When it happened.
+    pub at: SystemTime,
+    /// What happened.
+    pub event: ReloadEvent,
+}
+
+/// How many [`LoadRecord`]s a watcher keeps; the oldest go first.
+pub const LOAD_HISTORY_KEPT: usize = 256;
+
+/// What a watcher did since it started — the first load included, failed loads and why —
+/// readable while it runs and after it stopped (the status page shows it). Cheap to clone.
+#[derive(Clone)]
+pub struct LoadHistory(Arc<Shared>);
+
+impl fmt::Debug for LoadHistory {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "LoadHistory({})", self.0.history.lock().len())
+    }
+}
+
+impl LoadHistory {
+    /// The latest [`LOAD_HISTORY_KEPT`] records, oldest first.
+    pub fn records(&self) -> Vec<LoadRecord> {
+        self.0.history.lock().iter().cloned().collect()
+    }
+
+    /// Every plugin file seen, with its current version and load error (as
+    /// [`PluginWatcher::files`]).
+    pub fn files(&self) -> Vec<(PathBuf, FileState)> {
+        files_of(&self.0)
+    }
+}
+
 struct Shared {
     files: Mutex<HashMap<PathBuf, FileState>>,
     failures: std::sync::atomic::AtomicU64,
     events: broadcast::Sender<ReloadEvent>,
+    history: Mutex<VecDeque<LoadRecord>>,
+}
+
+fn files_of(shared: &Shared) -> Vec<(PathBuf, FileState)> {
+    let mut files: Vec<_> = shared
+        .files
+        .lock()
+        .iter()
+        .map(|(p, s)| (p.clone(), s.clone()))
+        .collect();
+    files.sort_by(|a, b| a.0.cmp(&b.0));
+    files
 }
 
 /// Keeps a manager's plugins in step with a folder. Dropping it stops watching (the plugins keep
@@ -291,6 +339,7 @@ impl PluginWatcher {
             files: Mutex::new(HashMap::new()),
             failures: std::sync::atomic::AtomicU64::new(0),
             events,
+            history: Mutex::new(VecDeque::new()),
         });
         let mut scanner = Scanner {
             runtime,
@@ -354,15 +403,13 @@ impl PluginWatcher {
 
     /// Every plugin file seen, with its current version and load error.
     pub fn files(&self) -> Vec<(PathBuf, FileState)> {
-        let mut files: Vec<_> = self
-            .shared
-            .files
-            .lock()
-            .iter()
-            .map(|(p, s)| (p.clone(), s.clone()))
-            .collect();
-        files.sort_by(|a, b| a.0.cmp(&b.0));
-        files
+        files_of(&self.shared)
+    }
+
+    /// What this watcher did since it started (its first load included), and what it does from
+    /// now on.
+    pub fn history(&self) -> LoadHistory {
+        LoadHistory(Arc::clone(&self.shared))
     }
 
     /// How many loads or reloads have failed so far.
@@ -714,6 +761,16 @@ impl Scanner {
     }
 
     fn emit(&self, event: ReloadEvent) {
+        {
+            let mut history = self.shared.history.lock();
+            if history.len() == LOAD_HISTORY_KEPT {
+                history.pop_front();
+            }
+            history.push_back(LoadRecord {
+                at: SystemTime::now(),
+                event: event.clone(),
+            });
+        }
         // No receiver is fine: the log has it too.
         let _ = self.shared.events.send(event);
     }

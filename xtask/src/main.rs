@@ -4,6 +4,7 @@
 //! `cargo xtask` with no task lists the tasks.
 
 mod bench;
+mod browser;
 mod cluster;
 mod cycles;
 mod faults;
@@ -24,7 +25,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "test [ARGS]",
-        "build the plugins and the control-plane tools, start a real control plane, run the plugins' native unit tests (SDK fake host), then every test in the workspace with cargo-nextest (ARGS go to nextest)",
+        "build the plugins and the control-plane tools, install chromium for the browser tests if missing, start a real control plane, run the plugins' native unit tests (SDK fake host), then every test in the workspace with cargo-nextest (ARGS go to nextest)",
     ),
     (
         "plugins",
@@ -308,6 +309,7 @@ fn ensure_nextest() -> Result {
 fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     let root = root();
     ensure_nextest()?;
+    browser::ensure()?;
     plugin_unit_tests(&root)?;
     faults::clear(&root);
     let plane = cluster::start_for_tests(&root)?;

@@ -34,6 +34,15 @@ pub struct Args {
     #[arg(long)]
     pub no_simulate: bool,
 
+    /// Address of the live status page (plugins, reloads, reconciles; its URL is in the banner);
+    /// port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    pub status_addr: SocketAddr,
+
+    /// Do not serve the status page.
+    #[arg(long)]
+    pub no_status: bool,
+
     #[command(flatten)]
     pub runtime: RuntimeArgs,
 
@@ -84,6 +93,17 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     // Subscribed before the plugins start: with their CRDs installed as they load, they may
     // reconcile before the banner, and those lines are not lost.
     let reconciles = tokio::spawn(print_reconciles(manager.reconciles()));
+    // The status page subscribes now too, for the same reason.
+    let status_page = (!args.no_status).then(|| {
+        kubewasm::status::StatusPage::new(manager.clone(), kubewasm::status::DEFAULT_RECENT, None)
+    });
+    let status_url = match &status_page {
+        Some(page) => Some(format!(
+            "http://{}/",
+            kubewasm::status::serve(args.status_addr, page.clone()).await?
+        )),
+        None => None,
+    };
     // The CRDs each plugin ships are served before it starts (and a new version's before it
     // serves), so its informers find its kinds: no `kubectl apply` of a CRD first.
     let (started, watcher) = start_plugins(
@@ -94,6 +114,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         Some(install_crds(client.clone())),
     )
     .await?;
+    if let Some(page) = &status_page {
+        page.show_loads(watcher.history());
+    }
     // Hot reload in dev: say what happened to each plugin file as a plain line.
     let mut reloads = watcher.subscribe();
     let printer = tokio::spawn(async move {
@@ -140,6 +163,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             "  hot reload:  on (add, replace or remove files in {})",
             args.plugins.display()
         );
+    }
+    if let Some(url) = &status_url {
+        println!("  status page: {url}   (plugins, reloads, reconciles; live)");
     }
     println!();
     let loaded: Vec<(String, String)> = status

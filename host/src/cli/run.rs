@@ -50,6 +50,12 @@ pub struct Args {
 
     #[command(flatten)]
     pub serve: ServeArgs,
+
+    /// Serve the live status page (plugins, reloads, reconciles) at this address, e.g.
+    /// 127.0.0.1:8082 (off by default; the page has no authentication: keep it on loopback or
+    /// behind something that has).
+    #[arg(long, value_name = "ADDR")]
+    pub status_addr: Option<std::net::SocketAddr>,
 }
 
 /// A client for the cluster the arguments name.
@@ -96,6 +102,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     let manager = Manager::new(client.clone(), args.cache.config());
     let health = kubewasm::serve::Health::default();
     leader::serve_endpoints(&args.serve, &manager, &health).await?;
+    let status_page = args.status_addr.map(|_| {
+        kubewasm::status::StatusPage::new(manager.clone(), kubewasm::status::DEFAULT_RECENT, None)
+    });
+    if let (Some(addr), Some(page)) = (args.status_addr, &status_page) {
+        kubewasm::status::serve(addr, page.clone()).await?;
+    }
     if args.leader.leader_elect {
         // A standby compiles and validates its plugins now (filling the compile cache), so it is
         // ready and takes over fast; it starts them (informers, workers) once elected.
@@ -131,6 +143,9 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             }
         } => leader::exit_on_lost_leadership(),
     };
+    if let Some(page) = &status_page {
+        page.show_loads(watcher.history());
+    }
     if started == 0 {
         bail!("no plugin could be started from {}", args.plugins.display());
     }

@@ -44,5 +44,6 @@ mod real_leader;
 mod real_reload_policy;
 mod reconcile;
 mod reload;
+mod status_page;
 mod wit_versions;
 mod writes;
