@@ -224,6 +224,21 @@ async fn kubewasm_run_serves_the_status_page_at_status_addr() {
     server.shutdown().await;
 }
 
+#[test]
+fn kubewasm_dev_names_the_status_page_in_its_banner_unless_told_not_to_serve_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plugins = plugin_dir(dir.path(), &[support::example("hello")]);
+    let banner = support::process::dev_banner(dir.path(), &plugins, &[]);
+    let url = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("status page: "))
+        .unwrap_or_else(|| panic!("no status page line:\n{banner}"));
+    assert!(url.starts_with("http://127.0.0.1:"), "{banner}");
+    let banner = support::process::dev_banner(dir.path(), &plugins, &["--no-status".as_ref()]);
+    assert!(banner.contains("Press Ctrl-C"), "{banner}");
+    assert!(!banner.contains("status page"), "{banner}");
+}
+
 // ---- In a browser ----
 
 /// Where the screenshots go.
