@@ -302,6 +302,59 @@ impl CacheArgs {
     }
 }
 
+/// Recording reconciles, shared by `run` and `dev` (see docs/recording.md).
+#[derive(Debug, Clone, clap::Args)]
+pub struct RecordArgs {
+    /// Record every reconcile (request, each host call with its answer, outcome) as JSON lines
+    /// into this folder, one series of files per plugin; replay them with `kubewasm replay`.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+
+    /// Record only this plugin (by name; repeatable). Default: every plugin.
+    #[arg(long = "record-plugin", value_name = "NAME", requires = "record")]
+    pub record_plugin: Vec<String>,
+
+    /// What the recording folder may hold; past it the oldest files are deleted.
+    #[arg(long, value_parser = parse_size, default_value = "256MiB", requires = "record")]
+    pub record_max_bytes: usize,
+
+    /// Keep Secrets' data and stringData in the recording (redacted by default).
+    #[arg(long, requires = "record")]
+    pub record_secrets: bool,
+}
+
+impl RecordArgs {
+    /// `config` with the recorder as a layer when `--record` is given, and the recorder (for the
+    /// status page's links to records).
+    pub fn apply(
+        &self,
+        mut config: kubewasm::ManagerConfig,
+    ) -> anyhow::Result<(
+        kubewasm::ManagerConfig,
+        Option<std::sync::Arc<kubewasm::record::Recorder>>,
+    )> {
+        let Some(dir) = &self.record else {
+            return Ok((config, None));
+        };
+        let recorder = kubewasm::record::Recorder::start(kubewasm::record::RecordConfig {
+            dir: dir.clone(),
+            plugins: self.record_plugin.clone(),
+            max_bytes: self.record_max_bytes as u64,
+            secrets: self.record_secrets,
+        })?;
+        tracing::info!(dir = %dir.display(), "recording reconciles");
+        // The recorder is the only layer `run` and `dev` give (ReconcileLayers cannot be
+        // extended): say so rather than drop another one.
+        anyhow::ensure!(
+            config.layers.is_empty(),
+            "--record cannot be combined with the other reconcile layers of this command"
+        );
+        let layer: std::sync::Arc<dyn kubewasm::layer::ReconcileLayer> = recorder.clone();
+        config.layers = kubewasm::layer::ReconcileLayers::new([layer]);
+        Ok((config, Some(recorder)))
+    }
+}
+
 /// Hot reload options, shared by `run` and `dev`.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchArgs {

@@ -57,6 +57,9 @@ pub struct Args {
 
     #[command(flatten)]
     pub watch: WatchArgs,
+
+    #[command(flatten)]
+    pub record: super::common::RecordArgs,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
@@ -89,13 +92,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         client.clone(),
     )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
-    let manager = Manager::new(client.clone(), args.cache.config());
+    let (manager_config, recorder) = args.record.apply(args.cache.config())?;
+    let manager = Manager::new(client.clone(), manager_config);
     // Subscribed before the plugins start: with their CRDs installed as they load, they may
     // reconcile before the banner, and those lines are not lost.
     let reconciles = tokio::spawn(print_reconciles(manager.reconciles()));
     // The status page subscribes now too, for the same reason.
     let status_page = (!args.no_status).then(|| {
-        kubewasm::status::StatusPage::new(manager.clone(), kubewasm::status::DEFAULT_RECENT, None)
+        kubewasm::status::StatusPage::new(
+            manager.clone(),
+            kubewasm::status::DEFAULT_RECENT,
+            recorder.map(|r| r as std::sync::Arc<dyn kubewasm::layer::RecordLookup>),
+        )
     });
     let status_url = match &status_page {
         Some(page) => Some(format!(

@@ -46,6 +46,9 @@ pub struct Args {
     pub watch: WatchArgs,
 
     #[command(flatten)]
+    pub record: super::common::RecordArgs,
+
+    #[command(flatten)]
     pub leader: LeaderArgs,
 
     #[command(flatten)]
@@ -99,11 +102,16 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         client.clone(),
     )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
-    let manager = Manager::new(client.clone(), args.cache.config());
+    let (manager_config, recorder) = args.record.apply(args.cache.config())?;
+    let manager = Manager::new(client.clone(), manager_config);
     let health = kubewasm::serve::Health::default();
     leader::serve_endpoints(&args.serve, &manager, &health).await?;
     let status_page = args.status_addr.map(|_| {
-        kubewasm::status::StatusPage::new(manager.clone(), kubewasm::status::DEFAULT_RECENT, None)
+        kubewasm::status::StatusPage::new(
+            manager.clone(),
+            kubewasm::status::DEFAULT_RECENT,
+            recorder.map(|r| r as std::sync::Arc<dyn kubewasm::layer::RecordLookup>),
+        )
     });
     if let (Some(addr), Some(page)) = (args.status_addr, &status_page) {
         kubewasm::status::serve(addr, page.clone()).await?;

@@ -1,4 +1,5 @@
-//! `kubewasm:controller/log`: plugin log lines into `tracing`, on the reconcile's span.
+//! `kubewasm:controller/log`: plugin log lines into `tracing`, on the reconcile's span, and to
+//! the reconcile's backend ([`Backend::log`](super::super::Backend::log)).
 
 use super::super::bindings::v2::kubewasm::controller::log::{Host, Level};
 use super::super::state::HostState;
@@ -18,13 +19,30 @@ impl Host for HostState {
             return Ok(());
         }
         let plugin = &*self.plugin;
-        match level {
-            Level::Trace => tracing::trace!(target: "kubewasm::plugin", plugin, "{message}"),
-            Level::Debug => tracing::debug!(target: "kubewasm::plugin", plugin, "{message}"),
-            Level::Info => tracing::info!(target: "kubewasm::plugin", plugin, "{message}"),
-            Level::Warn => tracing::warn!(target: "kubewasm::plugin", plugin, "{message}"),
-            Level::Error => tracing::error!(target: "kubewasm::plugin", plugin, "{message}"),
-        }
+        let level = match level {
+            Level::Trace => {
+                tracing::trace!(target: "kubewasm::plugin", plugin, "{message}");
+                tracing::Level::TRACE
+            }
+            Level::Debug => {
+                tracing::debug!(target: "kubewasm::plugin", plugin, "{message}");
+                tracing::Level::DEBUG
+            }
+            Level::Info => {
+                tracing::info!(target: "kubewasm::plugin", plugin, "{message}");
+                tracing::Level::INFO
+            }
+            Level::Warn => {
+                tracing::warn!(target: "kubewasm::plugin", plugin, "{message}");
+                tracing::Level::WARN
+            }
+            Level::Error => {
+                tracing::error!(target: "kubewasm::plugin", plugin, "{message}");
+                tracing::Level::ERROR
+            }
+        };
+        // The reconcile's backend sees the line too (a recorder keeps it with the reconcile).
+        self.backend.log(level, message);
         Ok(())
     }
 }
