@@ -58,7 +58,10 @@ impl RecordLookup for Records {
 async fn the_json_endpoint_shows_plugins_loads_reconciles_informers_and_record_links() {
     let cluster = TestCluster::start().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let folder = plugin_dir(dir.path(), &[support::example("hello")]);
+    let folder = plugin_dir(
+        dir.path(),
+        &[support::example("hello"), support::test_plugin("faulty")],
+    );
     std::fs::write(folder.join("broken.wasm"), b"not a component").expect("write");
     let page = StatusPage::new(cluster.manager.clone(), 5, Some(Arc::new(Records)));
     let watcher = PluginWatcher::start(
@@ -184,6 +187,49 @@ async fn the_json_endpoint_shows_plugins_loads_reconciles_informers_and_record_l
         !html.contains("http://") && !html.contains("https://"),
         "{html}"
     );
+
+    // A plugin error and a trap are told apart, per reconcile and in the version's counts.
+    cluster
+        .create(
+            "namespaces",
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "faulty"}}),
+        )
+        .await;
+    for name in ["panic", "always-error"] {
+        cluster
+            .create(
+                "configmaps",
+                json!({"apiVersion": "v1", "kind": "ConfigMap",
+                       "metadata": {"name": name, "namespace": "faulty"}}),
+            )
+            .await;
+    }
+    let outcome_of = |status: &Value, key: &str| -> Option<(String, String)> {
+        let row = plugin(status, "faulty")?["reconciles"]
+            .as_array()?
+            .iter()
+            .find(|r| r["key"] == key && r["outcome"] != "running")?
+            .clone();
+        Some((
+            row["outcome"].as_str()?.to_owned(),
+            row["result"].as_str()?.to_owned(),
+        ))
+    };
+    let (outcome, result) = eventually("faulty/panic's reconcile on the page", || async {
+        outcome_of(&status_json(&addr).await, "faulty/panic")
+    })
+    .await;
+    assert_eq!(outcome, "fault", "{result}");
+    assert!(result.contains("panicked on purpose"), "{result}");
+    let (outcome, result) = eventually("faulty/always-error's reconcile on the page", || async {
+        outcome_of(&status_json(&addr).await, "faulty/always-error")
+    })
+    .await;
+    assert_eq!(outcome, "error", "{result}");
+    let status = status_json(&addr).await;
+    let counts = &plugin(&status, "faulty").expect("faulty listed")["versions"][0];
+    assert!(counts["faults"].as_u64() >= Some(1), "{counts}");
+    assert!(counts["errors"].as_u64() >= Some(1), "{counts}");
 
     watcher.stop().await;
     cluster.stop().await;
