@@ -32,13 +32,14 @@ pub(super) fn body(s: &Snapshot) -> String {
         out.push_str(r#"<p class="empty">No plugin yet: put plugin components (*.wasm) in the plugins folder.</p>"#);
     }
     for p in &s.plugins {
-        plugin(&mut out, p);
+        plugin(&mut out, p, s.recording);
     }
     informers(&mut out, &s.informers);
     out
 }
 
-fn plugin(out: &mut String, p: &PluginView) {
+/// One plugin's section; `recording` adds a column of links to the reconciles' records.
+fn plugin(out: &mut String, p: &PluginView, recording: bool) {
     let state = match (p.running, p.synced) {
         (false, _) => ("stopped", "not running"),
         (true, false) => ("syncing", "caches syncing"),
@@ -105,17 +106,29 @@ fn plugin(out: &mut String, p: &PluginView) {
     if p.reconciles.is_empty() {
         out.push_str("<p class=\"none\">No reconcile yet.</p>\n");
     } else {
-        out.push_str("<table class=\"reconciles\"><caption>Last reconciles</caption><tr><th>#</th><th>started</th><th>key</th><th>why</th><th>version</th><th>took</th><th>result</th><th>record</th></tr>\n");
+        out.push_str("<table class=\"reconciles\"><caption>Last reconciles</caption><tr><th>#</th><th>started</th><th>key</th><th>why</th><th>version</th><th>took</th><th>result</th>");
+        out.push_str(if recording {
+            "<th>record</th></tr>\n"
+        } else {
+            "</tr>\n"
+        });
         for r in &p.reconciles {
             let took = r
                 .took_ms
                 .map_or_else(String::new, |ms| format!("{ms:.1} ms"));
-            let record = r.record.as_deref().map_or_else(String::new, |href| {
-                format!(r#"<a class="record" href="{}">record</a>"#, esc(href))
-            });
+            let record = match (recording, r.record.as_deref()) {
+                (false, _) => String::new(),
+                (true, None) => "<td></td>".to_owned(),
+                (true, Some(href)) => {
+                    format!(
+                        r#"<td><a class="record" href="{}">record</a></td>"#,
+                        esc(href)
+                    )
+                }
+            };
             let _ = writeln!(
                 out,
-                r#"<tr class="reconcile {outcome}" data-id="{id}" data-key="{key}"><td>{id}</td><td><time>{at}</time></td><td class="key">{key}</td><td>{reason}</td><td><code>{version}</code></td><td>{took}</td><td class="result">{result}</td><td>{record}</td></tr>"#,
+                r#"<tr class="reconcile {outcome}" data-id="{id}" data-key="{key}"><td>{id}</td><td><time>{at}</time></td><td class="key">{key}</td><td>{reason}</td><td><code>{version}</code></td><td>{took}</td><td class="result">{result}</td>{record}</tr>"#,
                 outcome = r.outcome,
                 id = r.id,
                 key = esc(&r.key),

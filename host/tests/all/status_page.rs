@@ -434,7 +434,7 @@ struct Dev {
 }
 
 impl Dev {
-    fn start(plugins: &[PathBuf]) -> Self {
+    fn start(plugins: &[PathBuf], args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("tempdir");
         let folder = plugin_dir(dir.path(), plugins);
         let kubeconfig = dir.path().join("dev.kubeconfig");
@@ -447,6 +447,7 @@ impl Dev {
             .arg("--compile-cache")
             .arg(compile_cache())
             .arg("--no-simulate")
+            .args(args)
             .env_remove("KUBEWASM_POLICY")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -522,7 +523,7 @@ fn text_of(selector: &str) -> String {
 async fn in_a_browser_the_page_lists_the_plugins_and_shows_a_new_reconcile_without_a_reload() {
     let hello = support::example("hello");
     let version = version_of(&std::fs::read(&hello).expect("read"));
-    let dev = Dev::start(&[hello]);
+    let dev = Dev::start(&[hello], &[]);
     let browser = Browser::start().await;
     browser.goto(&dev.url).await;
     let shown = browser
@@ -566,7 +567,7 @@ async fn in_a_browser_the_page_lists_the_plugins_and_shows_a_new_reconcile_witho
 async fn in_a_browser_a_hot_reloaded_version_appears() {
     let hello = support::example("hello");
     let bytes = std::fs::read(&hello).expect("read");
-    let dev = Dev::start(&[hello]);
+    let dev = Dev::start(&[hello], &[]);
     let browser = Browser::start().await;
     browser.goto(&dev.url).await;
     browser
@@ -612,7 +613,7 @@ async fn in_a_browser_a_hot_reloaded_version_appears() {
 async fn in_a_browser_a_failed_load_shows_why() {
     let hello = support::example("hello");
     let bytes = std::fs::read(&hello).expect("read");
-    let dev = Dev::start(&[hello]);
+    let dev = Dev::start(&[hello], &[]);
     let browser = Browser::start().await;
     browser.goto(&dev.url).await;
     browser
@@ -663,5 +664,52 @@ async fn in_a_browser_a_failed_load_shows_why() {
     );
     let path = browser.screenshot("failed-load.png").await;
     eprintln!("screenshot: {}", path.display());
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn in_a_browser_a_recorded_reconcile_links_to_its_record() {
+    let records = tempfile::tempdir().expect("tempdir");
+    let record_dir = records.path().join("recording");
+    let dev = Dev::start(
+        &[support::example("hello")],
+        &["--record", record_dir.to_str().expect("a UTF-8 path")],
+    );
+    let browser = Browser::start().await;
+    browser.goto(&dev.url).await;
+    assert_eq!(
+        browser.until("the page", &text_of("#recording")).await,
+        "on"
+    );
+    dev.kubectl(&["create", "configmap", "recorded-demo", "--from-literal=a=1"]);
+    let link = r#"#plugin-hello tr.reconcile[data-key="default/recorded-demo"] a.record"#;
+    browser
+        .until(
+            "a record link on the reconcile of default/recorded-demo",
+            &format!("return document.querySelector({}) !== null;", json!(link)),
+        )
+        .await;
+    browser
+        .client()
+        .find(fantoccini::Locator::Css(link))
+        .await
+        .expect("the link")
+        .click()
+        .await
+        .expect("the link opens");
+    let text = browser
+        .until(
+            "the record to open",
+            "return location.pathname.endsWith('/record') ? document.body.innerText : null;",
+        )
+        .await;
+    let text = text.as_str().expect("text");
+    let record: Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("the record is JSON ({e}): {text}"));
+    assert!(
+        record.to_string().contains("recorded-demo"),
+        "the record is of that reconcile: {record}"
+    );
+    browser.screenshot("record.png").await;
     browser.close().await;
 }
