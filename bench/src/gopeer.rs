@@ -130,7 +130,7 @@ impl GoPeer {
         let line = stdout.lines().next().unwrap_or_default();
         let round: ReconcileRound = serde_json::from_str(line)
             .with_context(|| format!("bench-go-peer reconcile printed {line:?}"))?;
-        if round.keys != keys || !(round.secs > 0.0) {
+        if round.keys != keys || round.secs.is_nan() || round.secs <= 0.0 {
             bail!("bench-go-peer reconcile reported {round:?} for {keys} keys");
         }
         Ok(round)
@@ -182,5 +182,42 @@ pub fn cache_side(ops: Result<&HashMap<String, CacheOp>, &str>, id: &str, scale:
                 Side::from_samples(label, &samples)
             }
         },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_binary_is_no_peer() {
+        assert!(GoPeer::at(PathBuf::from("/nonexistent/bench-go-peer")).is_none());
+    }
+
+    #[test]
+    fn a_cache_line_becomes_a_go_side_in_the_figures_unit() {
+        let line = r#"{"id":"get","what":"client-go lister Get + DeepCopy","per_sample":100,"found":1,"ns":[2000,4000]}"#;
+        let parsed: CacheLine = serde_json::from_str(line).expect("a cache line");
+        let ops = HashMap::from([(parsed.id, parsed.op)]);
+        let side = cache_side(Ok(&ops), "get", 1e3);
+        let summary = side.summary.expect("measured");
+        assert_eq!((summary.n, summary.min, summary.max), (2, 2.0, 4.0));
+        assert_eq!(
+            side.label,
+            "client-go lister Get + DeepCopy, mean of 100 per sample"
+        );
+    }
+
+    #[test]
+    fn a_go_side_without_numbers_says_why() {
+        let ops = HashMap::new();
+        let side = cache_side(Ok(&ops), "list.index.keys", 1e6);
+        assert!(side.summary.is_none());
+        assert_eq!(
+            side.not_measured.as_deref(),
+            Some("bench-go-peer printed no list.index.keys")
+        );
+        let side = cache_side(Err(NOT_BUILT), "get", 1e3);
+        assert_eq!(side.not_measured.as_deref(), Some(NOT_BUILT));
     }
 }

@@ -442,6 +442,35 @@ mod tests {
     }
 
     #[test]
+    fn a_go_side_gets_its_own_column_and_ratio_and_is_left_out_where_there_is_none() {
+        let with_go = figure(Unit::Micros, 8.0, 2.0, Goal::P95AtMost { value: 10.0 })
+            .go(Side::measured("client-go lister", Summary::single(32.0)));
+        assert_eq!(with_go.ratio_go, Some(0.25));
+        let without = figure(Unit::Micros, 8.0, 2.0, Goal::P95AtMost { value: 10.0 });
+        let missing = figure(Unit::Micros, 8.0, 2.0, Goal::P95AtMost { value: 10.0 })
+            .go(Side::missing("Go peer", "the Go peer is not built"));
+        assert_eq!(missing.ratio_go, None);
+        let report = Report {
+            mode: "quick".into(),
+            timestamp: "t".into(),
+            machine: Machine::this(),
+            duration_secs: 1.0,
+            figures: vec![with_go, without, missing],
+        };
+        let table = report.table();
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with("| 1 |")).collect();
+        assert!(rows[0].contains("| 32.0 | 4.00x | 0.25x |"), "{}", rows[0]);
+        assert!(rows[1].contains("| – | 4.00x | – |"), "{}", rows[1]);
+        assert!(rows[2].contains("not measured: the Go peer is not built"));
+        assert!(table.contains("Go = client-go lister"));
+        let json = serde_json::to_value(&report).expect("encodes");
+        assert_eq!(json["figures"][0]["go"]["summary"]["p50"], 32.0);
+        assert_eq!(json["figures"][0]["ratio_go"], 0.25);
+        assert!(json["figures"][1].get("go").is_none());
+        assert!(json["figures"][1].get("ratio_go").is_none());
+    }
+
+    #[test]
     fn the_json_names_both_sides_of_every_figure() {
         let report = Report {
             mode: "quick".into(),

@@ -1,6 +1,7 @@
 //! Runs the benchmark suite in smoke mode (tiny sizes) and checks the report's shape: every
-//! figure present with a measured kubewasm side and a measured native side. No timing is
-//! asserted; the one behaviour checked is that 3 plugins on one kind open one watch.
+//! figure present with a measured kubewasm side and a measured native side, and a measured Go
+//! side (tools/bench-go-peer) where the Go peer has an equivalent. No timing is asserted; the
+//! one behaviour checked is that 3 plugins on one kind open one watch.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -42,6 +43,39 @@ const FIGURES: &[&str] = &[
     "watch.connections",
 ];
 
+/// The figures the Go peer (tools/bench-go-peer) has an equivalent of.
+const GO_FIGURES: &[&str] = &[
+    "cache.get.raw",
+    "cache.get.decoded",
+    "cache.get.fields",
+    "cache.get.decoded_vs_serde",
+    "list.namespace.raw",
+    "list.namespace.decoded",
+    "list.namespace.fields",
+    "list.index.raw",
+    "list.index.decoded",
+    "list.index.fields",
+    "list.label.raw",
+    "list.label.decoded",
+    "list.label.fields",
+    "list.namespace.keys",
+    "list.index.keys",
+    "list.label.keys",
+    "list.namespace.count",
+    "list.index.count",
+    "list.label.count",
+    "list.namespace.decoded_vs_serde",
+    "reconcile.noop.throughput",
+    "reconcile.noop.throughput.cpu_per_key",
+    "reconcile.realistic.throughput",
+    "reconcile.realistic.throughput.cpu_per_key",
+    "memory.rss",
+    "startup.ready",
+];
+
+/// Go figures that are differences of two RSS readings: measured, but any sign.
+const GO_DELTAS: &[&str] = &["memory.rss_per_pod", "memory.idle_per_plugin"];
+
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
 }
@@ -64,6 +98,12 @@ fn smoke_mode_reports_every_figure_with_a_kubewasm_and_a_native_side() {
         "{} is missing: build it with `cargo build -p kubewasm`",
         kubewasm.display()
     );
+    let go_peer = root().join("target/bench-go-peer/bench-go-peer");
+    assert!(
+        go_peer.is_file(),
+        "{} is missing: `cargo xtask test` builds it, or `cd tools/bench-go-peer && go build -o ../../target/bench-go-peer/bench-go-peer .`",
+        go_peer.display()
+    );
     let out = tempfile::tempdir().expect("a temp dir");
     let json = out.path().join("results.json");
     let output = Command::new(&bench)
@@ -73,6 +113,8 @@ fn smoke_mode_reports_every_figure_with_a_kubewasm_and_a_native_side() {
         .arg(&plugins)
         .arg("--kubewasm-bin")
         .arg(&kubewasm)
+        .arg("--go-peer-bin")
+        .arg(&go_peer)
         .output()
         .expect("kubewasm-bench runs");
     assert!(
@@ -122,6 +164,51 @@ fn smoke_mode_reports_every_figure_with_a_kubewasm_and_a_native_side() {
             "figure {id} has a ratio exactly when the native median is positive"
         );
     }
+    // The Go peer's column: every figure it has an equivalent of is measured, with a positive
+    // median (times, rates, RSS) and a kubewasm / Go ratio; the RSS deltas may be of any sign.
+    assert!(
+        table.contains("Go (client-go)"),
+        "the table has a Go column:\n{table}"
+    );
+    for id in GO_FIGURES.iter().chain(GO_DELTAS) {
+        let figure = figures
+            .iter()
+            .find(|f| f["id"] == *id)
+            .unwrap_or_else(|| panic!("figure {id} is missing from the report"));
+        let go = &figure["go"];
+        assert!(
+            go["summary"]["n"].as_u64().unwrap_or(0) >= 1 && go["summary"]["p50"].is_number(),
+            "figure {id} has no measured Go side: {go}"
+        );
+        assert!(go["label"].as_str().is_some_and(|l| !l.is_empty()));
+        if GO_FIGURES.contains(id) {
+            assert!(
+                go["summary"]["min"].as_f64().is_some_and(|v| v > 0.0),
+                "figure {id}'s Go side is not positive: {go}"
+            );
+            assert!(
+                figure["ratio_go"].is_number(),
+                "figure {id} has a kubewasm / Go ratio"
+            );
+        }
+    }
+    // The Go peer's process holds a Go runtime, client-go and its caches: more than 1 MiB.
+    let rss = figures
+        .iter()
+        .find(|f| f["id"] == "memory.rss")
+        .expect("the RSS row");
+    assert!(
+        rss["go"]["summary"]["p50"]
+            .as_f64()
+            .is_some_and(|v| v > 1.0)
+    );
+    // Figures without a Go equivalent have no Go side rather than a made-up one.
+    let reload = figures
+        .iter()
+        .find(|f| f["id"] == "reload.cold")
+        .expect("the cold reload row");
+    assert!(reload.get("go").is_none(), "{reload}");
+
     // Only the full mode caches 100k Pods; the smoke report says so rather than leaving it out.
     let big = figures
         .iter()

@@ -8,6 +8,7 @@ mod browser;
 mod cluster;
 mod cycles;
 mod faults;
+mod perturbation;
 mod python;
 
 use std::env;
@@ -311,7 +312,10 @@ fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     ensure_nextest()?;
     browser::ensure()?;
     plugin_unit_tests(&root)?;
+    // The bench's smoke test runs the Go peer too.
+    bench::build_go_peer(&root).map_err(bench::GoPeerError::into_message)?;
     faults::clear(&root);
+    perturbation::clear(&root);
     let plane = cluster::start_for_tests(&root)?;
     let (env, kubeconfig) = cluster::test_env(&plane);
     let mut nextest = cargo();
@@ -331,6 +335,7 @@ fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     plane.stop();
     faults::print_summary(&root);
     print_fidelity(&root);
+    perturbation::print_table(&root);
     tests?;
     // nextest does not run doc tests.
     run(

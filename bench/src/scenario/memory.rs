@@ -320,14 +320,20 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
     }
     for &pods in &[100_000usize] {
         if !ctx.sizes.memory_pods.contains(&pods) {
-            figures.push(Figure::new(
-                "memory.rss.100k_pods",
-                6,
-                &format!("host RSS, {pods} Pods cached, {plugins} plugins"),
-                Unit::MiB,
-                Side::missing("kubewasm run", "full mode only (cargo xtask bench --full)"),
-                Side::missing("native peer", "full mode only (cargo xtask bench --full)"),
-            ));
+            figures.push(
+                Figure::new(
+                    "memory.rss.100k_pods",
+                    6,
+                    &format!("host RSS, {pods} Pods cached, {plugins} plugins"),
+                    Unit::MiB,
+                    Side::missing("kubewasm run", "full mode only (cargo xtask bench --full)"),
+                    Side::missing("native peer", "full mode only (cargo xtask bench --full)"),
+                )
+                .go(Side::missing(
+                    "Go peer",
+                    "full mode only (cargo xtask bench --full)",
+                )),
+            );
         }
     }
     if let Some((pods, k, n, g)) = first {

@@ -107,8 +107,8 @@ pub async fn throughput(ctx: &Ctx) -> anyhow::Result<Vec<Figure>> {
         }
         let (go_rates, go_cpu) = match go_rounds(ctx, prefix, n).await? {
             Ok((rates, cpu)) => (
-                Side::from_samples(&go_label(), &rates),
-                Side::from_samples(&go_label(), &cpu),
+                Side::from_samples(go_label(), &rates),
+                Side::from_samples(go_label(), &cpu),
             ),
             Err(why) => (
                 Side::missing("Go peer", &why),
