@@ -40,7 +40,9 @@ use crate::reload::LoadHistory;
 use crate::runtime::{Action, ReconcileError};
 use crate::serve::ServeError;
 
-pub use view::Snapshot;
+pub use view::{
+    InformerView, LoadView, PluginView, QueueView, ReconcileView, Snapshot, VersionView,
+};
 
 /// How many reconciles the page keeps per plugin by default.
 pub const DEFAULT_RECENT: usize = 20;

@@ -320,33 +320,30 @@ impl Browser {
     async fn start() -> Self {
         let chromium = needed("chromium");
         let chromedriver = needed("chromedriver");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        // Port 0: chromedriver picks a free port and says which.
         let mut driver = Command::new(chromedriver)
-            .arg(format!("--port={port}"))
+            .arg("--port=0")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
             .spawn()
             .expect("chromedriver starts");
         let out = driver.stdout.take().expect("stdout");
-        let ready = Arc::new(Mutex::new(false));
-        let seen = Arc::clone(&ready);
+        let port = Arc::new(Mutex::new(None::<u16>));
+        let seen = Arc::clone(&port);
         std::thread::spawn(move || {
             for line in BufReader::new(out).lines() {
                 let Ok(line) = line else { break };
-                if line.contains("started successfully") {
-                    *seen.lock() = true;
+                if let Some(rest) = line.split("started successfully on port ").nth(1) {
+                    *seen.lock() = rest.trim_end_matches('.').trim().parse().ok();
                 }
             }
         });
-        let started = tokio::task::spawn_blocking(move || {
-            wait("chromedriver to start", || ready.lock().then_some(()))
+        let port = tokio::task::spawn_blocking(move || {
+            wait("chromedriver to say its port", || *port.lock())
         })
         .await
-        .expect("waited");
-        assert!(started.is_some(), "chromedriver did not start");
+        .expect("waited")
+        .expect("chromedriver started and said its port");
         let profile = tempfile::tempdir().expect("a profile folder");
         let mut caps = serde_json::Map::new();
         caps.insert(
