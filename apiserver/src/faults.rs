@@ -299,9 +299,14 @@ impl Faults {
         });
     }
 
-    /// Stops [`Faults::perturb_watch_events`]; returns how many events it touched.
+    /// Stops [`Faults::perturb_watch_events`] (no later event is touched); returns how many
+    /// events it touched, which [`Faults::perturbed_watch_events`] keeps saying.
     pub fn stop_perturbing_watch_events(&self) -> u64 {
-        self.state.lock().events.take().map_or(0, |p| p.hit)
+        let mut s = self.state.lock();
+        s.events.as_mut().map_or(0, |p| {
+            p.limit = p.hit;
+            p.hit
+        })
     }
 
     /// How many events [`Faults::perturb_watch_events`] has touched so far.
@@ -317,7 +322,7 @@ impl Faults {
             return None;
         }
         p.seen += 1;
-        if p.seen % p.every != 0 {
+        if !p.seen.is_multiple_of(p.every) {
             return None;
         }
         p.hit += 1;
@@ -390,6 +395,11 @@ mod tests {
         );
         assert_eq!(faults.perturbed_watch_events(), 2);
         assert_eq!(faults.stop_perturbing_watch_events(), 2);
+        assert_eq!(faults.watch_event_fault(), None);
+        assert_eq!(faults.perturbed_watch_events(), 2);
+        faults.perturb_watch_events(EventFault::Duplicate, 1, 5);
+        assert_eq!(faults.watch_event_fault(), Some(EventFault::Duplicate));
+        faults.stop_perturbing_watch_events();
         assert_eq!(faults.watch_event_fault(), None);
     }
 }

@@ -346,6 +346,11 @@ impl StaleView {
         }
     }
 
+    /// Whether every stale window has passed (later reads are fresh).
+    pub(crate) fn is_over(&self) -> bool {
+        self.state.lock().reconciles >= self.window * self.rounds
+    }
+
     /// How many reads were answered with something older than the cache held.
     pub(crate) fn stale_answers(&self) -> u64 {
         self.stale_answers.load(Ordering::Relaxed)
@@ -455,7 +460,7 @@ impl ReconcileLayer for Arc<StaleView> {
         if n / self.window >= self.rounds {
             return Layered::pass(backend);
         }
-        if n % self.window == 0 {
+        if n.is_multiple_of(self.window) {
             // A new window: the view is taken afresh.
             state.gets.clear();
             state.lists.clear();

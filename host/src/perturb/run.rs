@@ -79,6 +79,15 @@ enum Applied {
 }
 
 impl Applied {
+    /// Whether the perturbation has stopped acting: only then may a quiet plugin be judged
+    /// (resyncs bring the plugin back to a view that is fresh again).
+    fn is_over(&self) -> bool {
+        match self {
+            Self::Stale(s) => s.is_over(),
+            _ => true,
+        }
+    }
+
     fn note(&self, relisted: bool) -> String {
         match self {
             Self::Nothing => String::new(),
@@ -95,7 +104,9 @@ impl Applied {
                     EventFault::Reorder => "reordered",
                 };
                 let relist = if relisted { ", then a re-list" } else { "" };
-                format!("{} events {what}{relist}", f.perturbed_watch_events())
+                let n = f.perturbed_watch_events();
+                let events = if n == 1 { "event" } else { "events" };
+                format!("{n} {events} {what}{relist}")
             }
         }
     }
@@ -137,7 +148,7 @@ async fn run_once(
             Applied::Crash(crash)
         }
         Perturbation::StaleView => {
-            let stale = Arc::new(StaleView::new(6, 4));
+            let stale = Arc::new(StaleView::new(4, 3));
             layers.push(Arc::new(Arc::clone(&stale)));
             Applied::Stale(stale)
         }
@@ -247,17 +258,22 @@ impl Run<'_> {
                 scenario::delete(&client, target).await?;
             }
             if let Some(expect) = &step.expect {
-                let verdict = self.settle(&client, expect).await?;
+                let verdict = self.settle(&client, expect, applied).await?;
                 if !verdict.converged() {
                     return Ok(at_step(verdict, i + 1));
                 }
             }
         }
-        self.settle(&client, &scenario.expect).await
+        self.settle(&client, &scenario.expect, applied).await
     }
 
     /// Waits until the plugin has converged on `expect`, gone quiet without it, or the bound.
-    async fn settle(&mut self, client: &kube::Client, expect: &Expect) -> Result<Verdict, String> {
+    async fn settle(
+        &mut self,
+        client: &kube::Client,
+        expect: &Expect,
+        applied: &Applied,
+    ) -> Result<Verdict, String> {
         let start = Instant::now();
         let mut last_writes = self.writes.total();
         let mut last_change = Instant::now();
@@ -274,7 +290,11 @@ impl Run<'_> {
             if differences.is_empty() && idle && quiet_for >= self.options.settle {
                 return Ok(Verdict::Converged);
             }
-            if !differences.is_empty() && idle && quiet_for >= self.options.quiet {
+            if !differences.is_empty()
+                && idle
+                && quiet_for >= self.options.quiet
+                && applied.is_over()
+            {
                 if self.relist_pending {
                     // The truth comes back with a re-list: every watch meets 410 Expired.
                     self.relist_pending = false;

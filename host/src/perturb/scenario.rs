@@ -229,23 +229,39 @@ impl ObjectRef {
     }
 }
 
-/// Creates `object`, or merge-patches it onto the one that exists.
+/// Creates `object`, or merge-patches it onto the one that exists (so a later step may give
+/// only the fields it changes).
 ///
 /// # Errors
 /// The API server's answer, as a message.
 pub(crate) async fn apply(client: &kube::Client, object: &Value) -> Result<(), String> {
     let target = ObjectRef::of(object)?;
     let api = target.api(client).await?;
-    let parsed: DynamicObject =
-        serde_json::from_value(object.clone()).map_err(|e| format!("{target}: {e}"))?;
-    match api.create(&PostParams::default(), &parsed).await {
-        Ok(_) => Ok(()),
-        Err(kube::Error::Api(s)) if s.code == 409 => api
+    let exists = api
+        .get_opt(&target.name)
+        .await
+        .map_err(|e| format!("reading {target}: {}", api_error(e)))?
+        .is_some();
+    if exists {
+        return api
             .patch(&target.name, &PatchParams::default(), &Patch::Merge(object))
             .await
             .map(|_| ())
-            .map_err(|e| format!("updating {target}: {e}")),
-        Err(e) => Err(format!("creating {target}: {e}")),
+            .map_err(|e| format!("updating {target}: {}", api_error(e)));
+    }
+    let parsed: DynamicObject =
+        serde_json::from_value(object.clone()).map_err(|e| format!("{target}: {e}"))?;
+    api.create(&PostParams::default(), &parsed)
+        .await
+        .map(|_| ())
+        .map_err(|e| format!("creating {target}: {}", api_error(e)))
+}
+
+/// The API server's own message for a refused request, else the client's error.
+fn api_error(e: kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if !status.message.is_empty() => status.message,
+        e => e.to_string(),
     }
 }
 
@@ -258,7 +274,7 @@ pub(crate) async fn delete(client: &kube::Client, target: &ObjectRef) -> Result<
     match api.delete(&target.name, &DeleteParams::default()).await {
         Ok(_) => Ok(()),
         Err(kube::Error::Api(s)) if s.code == 404 => Ok(()),
-        Err(e) => Err(format!("deleting {target}: {e}")),
+        Err(e) => Err(format!("deleting {target}: {}", api_error(e))),
     }
 }
 
@@ -275,7 +291,7 @@ impl Expect {
             let found = api
                 .get_opt(&object.name)
                 .await
-                .map_err(|e| format!("reading {object}: {e}"))?;
+                .map_err(|e| format!("reading {object}: {}", api_error(e)))?;
             match found {
                 None => out.push(format!("{object}: missing")),
                 Some(o) => {
@@ -293,7 +309,7 @@ impl Expect {
             let found = api
                 .get_opt(&a.name)
                 .await
-                .map_err(|e| format!("reading {a}: {e}"))?;
+                .map_err(|e| format!("reading {a}: {}", api_error(e)))?;
             if found.is_some() {
                 out.push(format!("{a}: exists, expected absent"));
             }
