@@ -654,6 +654,73 @@ impl Recording {
     }
 }
 
+/// Most lines [`diff_lines`] returns.
+const MAX_DIFF: usize = 60;
+
+/// A readable diff of two JSON values: one line per differing field, `- path: recorded`,
+/// `+ path: replayed`, at most 60 (then a line saying how many more).
+pub fn diff_lines(recorded: &Value, replayed: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    diff(recorded, replayed, &mut String::new(), &mut out);
+    if out.len() > MAX_DIFF {
+        let more = out.len() - MAX_DIFF;
+        out.truncate(MAX_DIFF);
+        out.push(format!("... and {more} more line(s)"));
+    }
+    out
+}
+
+fn diff(a: &Value, b: &Value, path: &mut String, out: &mut Vec<String>) {
+    if a == b {
+        return;
+    }
+    let here = |p: &str| {
+        if p.is_empty() {
+            ".".to_owned()
+        } else {
+            p.to_owned()
+        }
+    };
+    match (a, b) {
+        (Value::Object(x), Value::Object(y)) => {
+            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
+            keys.sort();
+            keys.dedup();
+            for k in keys {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                match (x.get(k), y.get(k)) {
+                    (Some(v), Some(w)) => diff(v, w, path, out),
+                    (Some(v), None) => out.push(format!("- {path}: {v}")),
+                    (None, Some(w)) => out.push(format!("+ {path}: {w}")),
+                    (None, None) => {}
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Array(x), Value::Array(y)) => {
+            for i in 0..x.len().max(y.len()) {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                match (x.get(i), y.get(i)) {
+                    (Some(v), Some(w)) => diff(v, w, path, out),
+                    (Some(v), None) => out.push(format!("- {path}: {v}")),
+                    (None, Some(w)) => out.push(format!("+ {path}: {w}")),
+                    (None, None) => {}
+                }
+                path.truncate(len);
+            }
+        }
+        (Value::Null, w) => out.push(format!("+ {}: {w}", here(path))),
+        (v, Value::Null) => out.push(format!("- {}: {v}", here(path))),
+        (v, w) => {
+            out.push(format!("- {}: {v}", here(path)));
+            out.push(format!("+ {}: {w}", here(path)));
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct Probe {
     r#type: String,
@@ -802,6 +869,22 @@ mod tests {
         let truncated = format!("{}\n{{\"type\":\"reconcile\",\"id\":1", header());
         let e = Recording::parse(&truncated).unwrap_err();
         assert!(e.to_string().starts_with("line 2 "), "{e}");
+    }
+
+    #[test]
+    fn a_diff_names_each_changed_field_by_its_path() {
+        let a = json!({"spec": {"replicas": 3, "ports": [{"port": 6379}]}, "gone": 1});
+        let b = json!({"spec": {"replicas": 3, "ports": [{"port": 6380}]}, "new": true});
+        assert_eq!(
+            diff_lines(&a, &b),
+            [
+                "- .gone: 1",
+                "+ .new: true",
+                "- .spec.ports[0].port: 6379",
+                "+ .spec.ports[0].port: 6380",
+            ]
+        );
+        assert!(diff_lines(&a, &a).is_empty());
     }
 
     #[test]

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::FutureExt as _;
 use futures::future::BoxFuture;
-use kubewasm_core::recording::{self as rec, Answer, Call, Outcome, Recording};
+use kubewasm_core::recording::{self as rec, Answer, Call, Outcome, Recording, diff_lines};
 use parking_lot::Mutex;
 use serde::Serialize;
 use serde_json::Value;
@@ -28,9 +28,6 @@ use crate::runtime::{
     ApiError, Backend, DeleteOptions, EventRecord, Kind, ListQuery, ObjectKey, PatchRequest,
     Plugin, Subresource,
 };
-
-/// Most diff lines shown for one divergence.
-const MAX_DIFF_LINES: usize = 60;
 
 /// What a replay found.
 #[derive(Debug, Clone, Serialize)]
@@ -417,69 +414,6 @@ fn write_body(c: &Call) -> Value {
     }
 }
 
-/// A readable diff of two JSON values: one line per differing field, `- path: recorded`,
-/// `+ path: replayed`, at most [`MAX_DIFF_LINES`].
-pub fn diff_lines(recorded: &Value, replayed: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    diff(recorded, replayed, &mut String::new(), &mut out);
-    if out.len() > MAX_DIFF_LINES {
-        let more = out.len() - MAX_DIFF_LINES;
-        out.truncate(MAX_DIFF_LINES);
-        out.push(format!("... and {more} more line(s)"));
-    }
-    out
-}
-
-fn diff(a: &Value, b: &Value, path: &mut String, out: &mut Vec<String>) {
-    if a == b {
-        return;
-    }
-    let here = |p: &str| {
-        if p.is_empty() {
-            ".".to_owned()
-        } else {
-            p.to_owned()
-        }
-    };
-    match (a, b) {
-        (Value::Object(x), Value::Object(y)) => {
-            let mut keys: Vec<&String> = x.keys().chain(y.keys()).collect();
-            keys.sort();
-            keys.dedup();
-            for k in keys {
-                let len = path.len();
-                let _ = write!(path, ".{k}");
-                match (x.get(k), y.get(k)) {
-                    (Some(v), Some(w)) => diff(v, w, path, out),
-                    (Some(v), None) => out.push(format!("- {path}: {v}")),
-                    (None, Some(w)) => out.push(format!("+ {path}: {w}")),
-                    (None, None) => {}
-                }
-                path.truncate(len);
-            }
-        }
-        (Value::Array(x), Value::Array(y)) => {
-            for i in 0..x.len().max(y.len()) {
-                let len = path.len();
-                let _ = write!(path, "[{i}]");
-                match (x.get(i), y.get(i)) {
-                    (Some(v), Some(w)) => diff(v, w, path, out),
-                    (Some(v), None) => out.push(format!("- {path}: {v}")),
-                    (None, Some(w)) => out.push(format!("+ {path}: {w}")),
-                    (None, None) => {}
-                }
-                path.truncate(len);
-            }
-        }
-        (Value::Null, w) => out.push(format!("+ {}: {w}", here(path))),
-        (v, Value::Null) => out.push(format!("- {}: {v}", here(path))),
-        (v, w) => {
-            out.push(format!("- {}: {v}", here(path)));
-            out.push(format!("+ {}: {w}", here(path)));
-        }
-    }
-}
-
 /// A backend answering from one recorded reconcile (see the module docs).
 pub struct ReplayBackend {
     recorded: Vec<Call>,
@@ -792,22 +726,6 @@ impl Backend for ReplayBackend {
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn a_diff_names_each_changed_field_by_its_path() {
-        let a = json!({"spec": {"replicas": 3, "ports": [{"port": 6379}]}, "gone": 1});
-        let b = json!({"spec": {"replicas": 3, "ports": [{"port": 6380}]}, "new": true});
-        assert_eq!(
-            diff_lines(&a, &b),
-            [
-                "- .gone: 1",
-                "+ .new: true",
-                "- .spec.ports[0].port: 6379",
-                "+ .spec.ports[0].port: 6380",
-            ]
-        );
-        assert!(diff_lines(&a, &a).is_empty());
-    }
 
     fn cm_kind() -> rec::Kind {
         rec::Kind {

@@ -109,11 +109,13 @@ use crate::reconcile::{Action, Plugin, Reason, Request};
 
 mod cluster;
 mod patch;
+mod replay;
 pub(crate) mod sys;
 #[cfg(test)]
 mod tests;
 
 use cluster::{State, fill_type, object_meta, str_field};
+pub use replay::{Replay, ReplayError, ReplayedReconcile, replay, replay_recording};
 
 /// A host call, to filter [`FakeHost::writes`] and to target [`FakeHost::fail_next`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -270,8 +272,13 @@ impl FakeHost {
     ///
     /// # Panics
     /// When `value` is not an object with a `metadata.name`.
-    pub fn seed_json<T: Object>(&self, mut value: Value) -> &Self {
-        let kind = Kind::of::<T>();
+    pub fn seed_json<T: Object>(&self, value: Value) -> &Self {
+        self.seed_kind(Kind::of::<T>(), value)
+    }
+
+    /// [`FakeHost::seed_json`] with the kind given as a value (replay seeds any kind it finds
+    /// in a recording).
+    fn seed_kind(&self, kind: Kind, mut value: Value) -> &Self {
         let mut s = self.state.borrow_mut();
         let (namespace, name) = {
             let meta = object_meta(&mut value).expect("a seeded object is a JSON object");
