@@ -692,8 +692,8 @@ fn diff(a: &Value, b: &Value, path: &mut String, out: &mut Vec<String>) {
                 path.push_str(k);
                 match (x.get(k), y.get(k)) {
                     (Some(v), Some(w)) => diff(v, w, path, out),
-                    (Some(v), None) => out.push(format!("- {path}: {v}")),
-                    (None, Some(w)) => out.push(format!("+ {path}: {w}")),
+                    (Some(v), None) => leaves('-', v, path, out),
+                    (None, Some(w)) => leaves('+', w, path, out),
                     (None, None) => {}
                 }
                 path.truncate(len);
@@ -712,12 +712,30 @@ fn diff(a: &Value, b: &Value, path: &mut String, out: &mut Vec<String>) {
                 path.truncate(len);
             }
         }
-        (Value::Null, w) => out.push(format!("+ {}: {w}", here(path))),
-        (v, Value::Null) => out.push(format!("- {}: {v}", here(path))),
+        (Value::Null, w) => leaves('+', w, path, out),
+        (v, Value::Null) => leaves('-', v, path, out),
         (v, w) => {
             out.push(format!("- {}: {v}", here(path)));
             out.push(format!("+ {}: {w}", here(path)));
         }
+    }
+}
+
+/// A value only one side has, a line per field (`+ .spec.replicas: 3`), so a whole missing or
+/// extra object reads field by field rather than as one long line.
+fn leaves(sign: char, v: &Value, path: &mut String, out: &mut Vec<String>) {
+    match v {
+        Value::Object(map) if !map.is_empty() => {
+            for (k, item) in map {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                leaves(sign, item, path, out);
+                path.truncate(len);
+            }
+        }
+        _ if path.is_empty() => out.push(format!("{sign} .: {v}")),
+        _ => out.push(format!("{sign} {path}: {v}")),
     }
 }
 
@@ -885,6 +903,11 @@ mod tests {
             ]
         );
         assert!(diff_lines(&a, &a).is_empty());
+        // A whole extra object reads field by field.
+        assert_eq!(
+            diff_lines(&Value::Null, &json!({"spec": {"replicas": 3, "ports": [1]}})),
+            ["+ .spec.ports: [1]", "+ .spec.replicas: 3"]
+        );
     }
 
     #[test]
