@@ -275,7 +275,8 @@ impl Run<'_> {
         applied: &Applied,
     ) -> Result<Verdict, String> {
         let start = Instant::now();
-        let mut last_writes = self.writes.total();
+        let writes_at_start = self.writes.total();
+        let mut last_writes = writes_at_start;
         let mut last_change = Instant::now();
         loop {
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
@@ -290,23 +291,36 @@ impl Run<'_> {
             if differences.is_empty() && idle && quiet_for >= self.options.settle {
                 return Ok(Verdict::Converged);
             }
+            // Missed events: the truth comes back with a re-list (every watch meets 410
+            // Expired) once the plugin has gone quiet, or has kept busy for a while (a plugin
+            // that keeps writing against a cache that missed an event never goes quiet).
+            if self.relist_pending
+                && ((idle && quiet_for >= self.options.quiet)
+                    || start.elapsed() >= self.options.quiet * 3)
+            {
+                self.relist_pending = false;
+                self.relisted = true;
+                self.faults.stop_perturbing_watch_events();
+                self.faults.expire_watches();
+                last_change = Instant::now();
+                continue;
+            }
             if !differences.is_empty()
                 && idle
                 && quiet_for >= self.options.quiet
                 && applied.is_over()
             {
-                if self.relist_pending {
-                    // The truth comes back with a re-list: every watch meets 410 Expired.
-                    self.relist_pending = false;
-                    self.relisted = true;
-                    self.faults.stop_perturbing_watch_events();
-                    self.faults.expire_watches();
-                    last_change = Instant::now();
-                    continue;
-                }
                 return Ok(Verdict::EndStateDiffers(differences));
             }
             if start.elapsed() >= self.options.bound {
+                if differences.is_empty() {
+                    return Ok(Verdict::NeverConverged(vec![format!(
+                        "the state holds but the plugin never went quiet ({} writes in {} s, \
+                         or keys always queued)",
+                        writes - writes_at_start,
+                        self.options.bound.as_secs()
+                    )]));
+                }
                 return Ok(Verdict::NeverConverged(differences));
             }
         }
