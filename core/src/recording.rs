@@ -603,11 +603,15 @@ pub struct Recording {
     pub header: Header,
     /// The reconciles.
     pub reconciles: Vec<Reconcile>,
+    /// Whether the last line was cut short (no newline and not valid: the host stopped while
+    /// writing it) and left out.
+    pub truncated: bool,
 }
 
 impl Recording {
     /// Parses a recording's text. Blank lines are skipped; a later header (files concatenated)
-    /// must name the same format version.
+    /// must name the same format version. A last line cut short while it was written (no
+    /// newline after it, not valid JSON) is left out and [`Recording::truncated`] set.
     ///
     /// # Errors
     /// [`ReadError`] naming the line that is wrong, a missing header, another format or a
@@ -615,6 +619,8 @@ impl Recording {
     pub fn parse(text: &str) -> Result<Self, ReadError> {
         let mut header = None;
         let mut reconciles = Vec::new();
+        let mut truncated = false;
+        let last = text.lines().count().saturating_sub(1);
         for (i, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
@@ -635,10 +641,19 @@ impl Recording {
                     });
                 }
             }
-            let parsed: Line = serde_json::from_str(line).map_err(|e| ReadError::Line {
-                line: i + 1,
-                reason: e.to_string(),
-            })?;
+            let parsed: Line = match serde_json::from_str(line) {
+                Ok(parsed) => parsed,
+                Err(e) if e.is_eof() && i == last && header.is_some() && !text.ends_with('\n') => {
+                    truncated = true;
+                    continue;
+                }
+                Err(e) => {
+                    return Err(ReadError::Line {
+                        line: i + 1,
+                        reason: e.to_string(),
+                    });
+                }
+            };
             match parsed {
                 Line::Header(h) => {
                     header.get_or_insert(h);
@@ -650,6 +665,7 @@ impl Recording {
         Ok(Self {
             header: header.ok_or(ReadError::NoHeader)?,
             reconciles,
+            truncated,
         })
     }
 }
@@ -884,9 +900,14 @@ mod tests {
             Recording::parse(&other).unwrap_err(),
             ReadError::NotARecording { .. }
         ));
-        let truncated = format!("{}\n{{\"type\":\"reconcile\",\"id\":1", header());
-        let e = Recording::parse(&truncated).unwrap_err();
+        let broken = format!("{}\n{{\"type\":\"reconcile\",\"id\":1\n", header());
+        let e = Recording::parse(&broken).unwrap_err();
         assert!(e.to_string().starts_with("line 2 "), "{e}");
+        // Cut short while written (no newline after it): left out, and said.
+        let cut = format!("{}\n{{\"type\":\"reconcile\",\"id\":1", header());
+        let rec = Recording::parse(&cut).unwrap();
+        assert!(rec.truncated && rec.reconciles.is_empty());
+        assert!(!Recording::parse(&header()).unwrap().truncated);
     }
 
     #[test]
@@ -905,7 +926,10 @@ mod tests {
         assert!(diff_lines(&a, &a).is_empty());
         // A whole extra object reads field by field.
         assert_eq!(
-            diff_lines(&Value::Null, &json!({"spec": {"replicas": 3, "ports": [1]}})),
+            diff_lines(
+                &Value::Null,
+                &json!({"spec": {"replicas": 3, "ports": [1]}})
+            ),
             ["+ .spec.ports: [1]", "+ .spec.replicas: 3"]
         );
     }

@@ -38,6 +38,8 @@ pub struct Report {
     pub replayed: rec::PluginInfo,
     /// One entry per reconcile, in the recording's order.
     pub reconciles: Vec<ReconcileReport>,
+    /// The file's last line was cut short (the host stopped while writing it) and left out.
+    pub truncated: bool,
 }
 
 impl Report {
@@ -75,6 +77,12 @@ impl Report {
                     let _ = writeln!(out, "      {line}");
                 }
             }
+        }
+        if self.truncated {
+            let _ = writeln!(
+                out,
+                "note: the last line of the file was cut short (the host stopped while writing it) and was not replayed"
+            );
         }
         let diverged = self.diverged();
         let _ = writeln!(
@@ -143,6 +151,7 @@ pub async fn replay(plugin: &Plugin, recording: &Recording) -> Report {
             wit: plugin.wit_version().as_str().to_owned(),
         },
         reconciles,
+        truncated: recording.truncated,
     }
 }
 

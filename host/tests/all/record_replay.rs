@@ -283,3 +283,94 @@ fn replay_refuses_a_corrupt_file_or_an_unknown_format_version_with_a_clear_error
         text(&missing)
     );
 }
+
+/// One reconcile of `plugin` on `backend` through `recorder`, as the manager runs it.
+async fn recorded_reconcile(
+    recorder: &kubewasm::record::Recorder,
+    plugin: &kubewasm::runtime::Plugin,
+    backend: std::sync::Arc<kubewasm::runtime::MemoryBackend>,
+    id: u64,
+) -> bool {
+    use kubewasm::layer::{ReconcileLayer as _, ReconcileScope};
+    let request = kubewasm::runtime::Request::new("demo", "a", kubewasm::runtime::Reason::Created);
+    let layered = recorder.begin(
+        ReconcileScope {
+            id,
+            plugin,
+            request: &request,
+        },
+        backend,
+    );
+    let result = plugin.reconcile(layered.backend, request).await;
+    let recorded = layered.on_end.is_some();
+    if let Some(end) = layered.on_end {
+        end(&result);
+    }
+    recorded
+}
+
+#[tokio::test]
+async fn the_recorder_writes_each_reconcile_with_its_calls_and_answers_it_by_number() {
+    use kubewasm::layer::RecordLookup as _;
+    use kubewasm::record::{RecordConfig, Recorder};
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let runtime = support::runtime();
+    let hello = support::load(&runtime, &support::example("hello")).await;
+    let backend = support::backend();
+    backend
+        .insert(
+            &support::configmaps(),
+            serde_json::json!({"metadata": {"namespace": "demo", "name": "a"}}),
+        )
+        .expect("a ConfigMap");
+
+    let recorder = Recorder::start(RecordConfig::new(tmp.path().join("all"))).expect("starts");
+    assert!(recorded_reconcile(&recorder, &hello, backend.clone(), 41).await);
+    recorder.flush();
+    let files: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("all"))
+        .expect("the folder")
+        .map(|e| e.expect("an entry").path())
+        .collect();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].ends_with("hello-00000001.jsonl"), "{files:?}");
+    let recording = Recording::parse(&std::fs::read_to_string(&files[0]).expect("the file"))
+        .expect("a valid recording");
+    assert_eq!(recording.header.plugin.name, "hello");
+    assert_eq!(recording.header.plugin.version, hello.version());
+    let r = &recording.reconciles[0];
+    assert_eq!((r.id, r.key().as_str()), (41, "demo/a"));
+    let calls: Vec<&str> = r
+        .calls
+        .iter()
+        .map(|c| match c {
+            Call::Get { .. } => "get",
+            Call::List { .. } => "list",
+            Call::Patch { .. } => "patch",
+            Call::Event { .. } => "event",
+            Call::Log { .. } => "log",
+            _ => "other",
+        })
+        .collect();
+    for expected in ["get", "patch", "event", "log"] {
+        assert!(calls.contains(&expected), "no {expected} in {calls:?}");
+    }
+    assert_eq!(r.outcome, kubewasm_core::recording::Outcome::Done);
+    // The status page's link: the record by its number, as written.
+    let line = recorder.record(41).expect("reconcile 41 is kept");
+    assert!(
+        line.contains("\"id\":41") && line.contains("\"call\":\"patch\""),
+        "{line}"
+    );
+    assert_eq!(recorder.record(40), None);
+    assert_eq!(recorder.dropped(), 0);
+
+    // --record-plugin: another plugin's reconciles run untouched and unrecorded.
+    let only = tmp.path().join("only");
+    let mut config = RecordConfig::new(&only);
+    config.plugins = vec!["rediscluster".into()];
+    let recorder = Recorder::start(config).expect("starts");
+    assert!(!recorded_reconcile(&recorder, &hello, backend, 42).await);
+    recorder.flush();
+    assert_eq!(std::fs::read_dir(&only).expect("the folder").count(), 0);
+    assert_eq!(recorder.record(42), None);
+}
