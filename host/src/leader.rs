@@ -9,6 +9,13 @@
 //! A leader that has not renewed for the renew deadline (shorter than the lease duration) steps
 //! down: [`Leadership::lost`] resolves, and the host stops reconciling at once, before any other
 //! replica can consider the Lease expired.
+//!
+//! A standby is *warm* (the default of `kubewasm run`) or *cold*. A warm standby starts its
+//! plugins while it waits: informers list and watch, the pump fills each plugin's queue, and only
+//! the workers wait behind a closed [`ReconcileGate`]; winning the Lease opens the gate, so the
+//! first reconcile needs no list request. A cold standby only compiles its plugins and starts
+//! them (informers first) once elected. [`ReplicaState`] names the three states for readiness
+//! and metrics.
 
 use std::time::Duration;
 
@@ -18,6 +25,79 @@ use kube::Api;
 use kube::api::PostParams;
 use tokio::sync::watch;
 use tokio::time::Instant;
+
+/// Which part a replica plays, as `/readyz` and the `kubewasm_leader_state` metric report it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplicaState {
+    /// It reconciles: it holds the Lease (or leader election is off).
+    Leading,
+    /// It waits for the Lease with its plugins started: caches synced and queues filled, only the
+    /// workers wait.
+    WarmStandby,
+    /// It waits for the Lease with its plugins compiled but not started (no cache, no queue).
+    ColdStandby,
+}
+
+impl ReplicaState {
+    /// Every state, in the order metrics list them.
+    pub const ALL: [ReplicaState; 3] = [
+        ReplicaState::Leading,
+        ReplicaState::WarmStandby,
+        ReplicaState::ColdStandby,
+    ];
+
+    /// The name metrics and logs use: `leading`, `warm_standby`, `cold_standby`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReplicaState::Leading => "leading",
+            ReplicaState::WarmStandby => "warm_standby",
+            ReplicaState::ColdStandby => "cold_standby",
+        }
+    }
+}
+
+/// Whether a replica's workers may reconcile. Plugins started behind a closed gate run their
+/// informers and fill their queues, but their workers take no key until the gate opens (once
+/// open, it stays open: a leader that loses its Lease exits). Cheap to clone; clones share the
+/// gate. [`Default`] is open.
+///
+/// The gate is per replica today; sharding keys across replicas would ask it per key.
+#[derive(Debug, Clone)]
+pub struct ReconcileGate {
+    open: std::sync::Arc<watch::Sender<bool>>,
+}
+
+impl Default for ReconcileGate {
+    fn default() -> Self {
+        Self::new(true)
+    }
+}
+
+impl ReconcileGate {
+    /// A gate, open or closed.
+    pub fn new(open: bool) -> Self {
+        Self {
+            open: std::sync::Arc::new(watch::Sender::new(open)),
+        }
+    }
+
+    /// Lets the workers reconcile from now on.
+    pub fn open(&self) {
+        self.open.send_replace(true);
+    }
+
+    /// Whether the workers may reconcile.
+    pub fn is_open(&self) -> bool {
+        *self.open.borrow()
+    }
+
+    /// Resolves once the gate is open (at once if it is).
+    pub async fn opened(&self) {
+        let mut open = self.open.subscribe();
+        // The sender lives as long as `self`: the wait cannot fail.
+        let _ = open.wait_for(|o| *o).await;
+    }
+}
 
 /// Why a leader election call failed.
 #[derive(Debug, thiserror::Error)]
@@ -417,6 +497,23 @@ mod tests {
         assert!(e.to_string().contains("renew deadline"), "{e}");
         let e = config(15, 10, 10).validate().unwrap_err();
         assert!(e.to_string().contains("retry period"), "{e}");
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_holds_its_waiters_until_it_opens() {
+        let gate = ReconcileGate::new(false);
+        assert!(!gate.is_open());
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.opened().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "a closed gate holds its waiter");
+        gate.open();
+        waiter.await.expect("the waiter ends once the gate opens");
+        assert!(gate.is_open());
+        // An open gate lets a new waiter through at once.
+        ReconcileGate::default().opened().await;
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct ManagerConfig {
     pub reporting_instance: String,
     /// Hooks put around every reconcile (recording, perturbation); none by default.
     pub layers: ReconcileLayers,
+    /// Workers take keys only while it is open (open by default). A warm standby starts its
+    /// plugins behind a closed gate, so caches sync and queues fill, and opens it on the Lease.
+    pub gate: crate::leader::ReconcileGate,
 }
 
 impl Default for ManagerConfig {
@@ -69,6 +72,7 @@ impl Default for ManagerConfig {
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "kubewasm".to_owned()),
             layers: ReconcileLayers::default(),
+            gate: crate::leader::ReconcileGate::default(),
         }
     }
 }
@@ -301,7 +305,7 @@ impl Manager {
         let (handles, backend) = self.acquire(&name, &plan)?;
         let mapper = Mapper::new(plan.mapping.clone(), handles[0].store().clone());
         let queue = WorkQueue::new(self.inner.config.rate_limit.clone());
-        let sync_log = sync_log(&name, &handles);
+        let sync_log = sync_log(&name, &handles, &self.inner.config.gate);
         tracing::info!(
             plugin = %name,
             version = plugin.version(),
@@ -319,6 +323,7 @@ impl Manager {
                 metrics: self.inner.metrics.clone(),
                 hub: Arc::clone(&self.inner.reconciles),
                 layers: self.inner.config.layers.clone(),
+                gate: self.inner.config.gate.clone(),
             },
         );
         running.insert(
@@ -446,7 +451,7 @@ impl Manager {
             0
         };
         r.sync_log.abort();
-        r.sync_log = sync_log(&name, &handles);
+        r.sync_log = sync_log(&name, &handles, &self.inner.config.gate);
         // The old handles are released here; the old backend holds its own until reconciles
         // in flight on the old version end.
         r.informers = handles;
@@ -560,10 +565,16 @@ impl Manager {
     }
 }
 
-/// Logs once the plugin's caches have synced.
-fn sync_log(name: &str, handles: &[InformerHandle]) -> JoinHandle<()> {
+/// Logs once the plugin's caches have synced (and whether it reconciles or its workers wait for
+/// the `gate`).
+fn sync_log(
+    name: &str,
+    handles: &[InformerHandle],
+    gate: &crate::leader::ReconcileGate,
+) -> JoinHandle<()> {
     let handles = handles.to_vec();
     let name = name.to_owned();
+    let gate = gate.clone();
     tokio::spawn(async move {
         for h in &handles {
             if !h.has_synced() {
@@ -571,6 +582,13 @@ fn sync_log(name: &str, handles: &[InformerHandle]) -> JoinHandle<()> {
             }
             h.wait_synced().await;
         }
-        tracing::info!(plugin = %name, "caches synced; reconciling");
+        if gate.is_open() {
+            tracing::info!(plugin = %name, "caches synced; reconciling");
+        } else {
+            tracing::info!(
+                plugin = %name,
+                "caches synced; keys are queued and reconciled once this replica leads"
+            );
+        }
     })
 }

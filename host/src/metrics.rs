@@ -111,6 +111,7 @@ pub struct Metrics {
     memory_caps: Family<Labels, Counter>,
     failures: Family<Labels, Counter>,
     leader: Family<Labels, Gauge>,
+    leader_state: Family<Labels, Gauge>,
     cache_waits: Family<Labels, Counter>,
 }
 
@@ -128,6 +129,7 @@ impl Default for Metrics {
             memory_caps: Family::default(),
             failures: Family::default(),
             leader: Family::default(),
+            leader_state: Family::default(),
             cache_waits: Family::default(),
         }
     }
@@ -233,6 +235,16 @@ impl Metrics {
             .set(i64::from(leading));
     }
 
+    /// Sets `kubewasm_leader_state{state}` to 1 for `state` and 0 for the others
+    /// (`leading`, `warm_standby`, `cold_standby`).
+    pub fn set_replica_state(&self, state: crate::leader::ReplicaState) {
+        for s in crate::leader::ReplicaState::ALL {
+            self.leader_state
+                .get_or_create(&vec![("state", s.as_str().to_owned())])
+                .set(i64::from(s == state));
+        }
+    }
+
     /// Renders every metric as Prometheus text (OpenMetrics 1.0), with the queue and informer
     /// figures taken from `plugins` and `informers` now.
     pub fn render(
@@ -292,6 +304,13 @@ impl Metrics {
             "kubewasm_leader",
             "1 while this replica is the leader, 0 otherwise",
             self.leader.clone(),
+        );
+        registry.register(
+            "kubewasm_leader_state",
+            "1 for the part this replica plays (leading, warm_standby: caches synced and queues \
+             filled, workers waiting for the Lease; cold_standby: plugins compiled, nothing \
+             started), 0 for the others; only with leader election",
+            self.leader_state.clone(),
         );
         registry.register_collector(Box::new(Snapshots {
             plugins: Arc::new(plugins),
@@ -525,6 +544,7 @@ mod tests {
         };
         p.reconciled("abc", Duration::from_millis(2), Err(&busy));
         m.set_leader("me", true);
+        m.set_replica_state(crate::leader::ReplicaState::WarmStandby);
         let text = m.render(Vec::new(), Vec::new());
         assert!(
             text.contains(
@@ -575,6 +595,14 @@ mod tests {
             text.contains("kubewasm_leader{identity=\"me\"} 1"),
             "{text}"
         );
+        for (state, value) in [("leading", 0), ("warm_standby", 1), ("cold_standby", 0)] {
+            assert!(
+                text.contains(&format!(
+                    "kubewasm_leader_state{{state=\"{state}\"}} {value}"
+                )),
+                "{text}"
+            );
+        }
         assert!(text.ends_with("# EOF\n"), "{text}");
     }
 }

@@ -92,6 +92,8 @@ pub(crate) struct WorkerConfig {
     pub(crate) hub: Arc<ReconcileHub>,
     /// The hooks put around every reconcile.
     pub(crate) layers: ReconcileLayers,
+    /// The workers take keys only once it is open (a warm standby's is closed until it leads).
+    pub(crate) gate: crate::leader::ReconcileGate,
 }
 
 /// One plugin's queue, workers, pump and served version.
@@ -109,7 +111,7 @@ pub(crate) struct PluginLoop {
 
 impl PluginLoop {
     /// Starts the pump over `informers` (replaying their caches, so every existing object is
-    /// queued once) and, once they have all synced, `concurrency` workers.
+    /// queued once) and, once they have all synced and the gate is open, `concurrency` workers.
     pub(crate) fn start(
         plugin: Plugin,
         backend: Arc<dyn Backend>,
@@ -124,6 +126,7 @@ impl PluginLoop {
             metrics,
             hub,
             layers,
+            gate: leadership,
         } = config;
         let observe = Observe {
             metrics: metrics.for_plugin(plugin.name()),
@@ -155,6 +158,11 @@ impl PluginLoop {
                 }
                 drop(refs);
                 drop(gate);
+                // A warm standby: the queue fills meanwhile; the workers start on the Lease.
+                tokio::select! {
+                    () = leadership.opened() => {}
+                    () = queue.closed() => return,
+                }
                 let closing = queue.clone();
                 run_workers(queue, concurrency, move |item| {
                     reconcile(&served, &observe, &closing, item)

@@ -1,5 +1,11 @@
 //! [`serve`]: the HTTP endpoints a cluster asks a controller for — `/healthz` (liveness),
 //! `/readyz` (readiness) and `/metrics` (Prometheus text).
+//!
+//! Readiness by [`ReplicaState`]: a leader (or a replica without leader election) and a warm
+//! standby are ready once their plugins have loaded and every plugin's caches have synced — a warm
+//! standby is as ready to reconcile as the leader, only its workers wait for the Lease (as
+//! controller-runtime's warm replicas report ready). A cold standby runs no cache: it is ready
+//! once its plugins have loaded (compiled and validated). Nobody is ready while shutting down.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,8 +16,10 @@ use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use parking_lot::Mutex;
 
 use crate::Manager;
+use crate::leader::ReplicaState;
 
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
@@ -33,12 +41,21 @@ pub struct Health {
     inner: Arc<HealthInner>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct HealthInner {
     loaded: AtomicBool,
-    leading: AtomicBool,
-    standby: AtomicBool,
+    state: Mutex<ReplicaState>,
     stopping: AtomicBool,
+}
+
+impl Default for HealthInner {
+    fn default() -> Self {
+        Self {
+            loaded: AtomicBool::new(false),
+            state: Mutex::new(ReplicaState::Leading),
+            stopping: AtomicBool::new(false),
+        }
+    }
 }
 
 impl Health {
@@ -47,15 +64,16 @@ impl Health {
         self.inner.loaded.store(true, Ordering::SeqCst);
     }
 
-    /// This replica leads (its plugins run) or not. A replica that is not leading but is a
-    /// healthy standby is ready once its plugins have loaded.
-    pub fn set_leading(&self, leading: bool) {
-        self.inner.leading.store(leading, Ordering::SeqCst);
+    /// Which part this replica plays ([`ReplicaState::Leading`] until told otherwise). A cold
+    /// standby is ready without caches (it runs no plugin); a warm standby, like the leader, once
+    /// its caches have synced.
+    pub fn set_state(&self, state: ReplicaState) {
+        *self.inner.state.lock() = state;
     }
 
-    /// This replica waits for the lease (it is ready without caches: it runs no plugin).
-    pub fn set_standby(&self, standby: bool) {
-        self.inner.standby.store(standby, Ordering::SeqCst);
+    /// Which part this replica plays.
+    pub fn state(&self) -> ReplicaState {
+        *self.inner.state.lock()
     }
 
     /// The host is shutting down: no longer ready.
@@ -72,7 +90,7 @@ impl Health {
         if !i.loaded.load(Ordering::SeqCst) {
             return Some("plugins are loading".into());
         }
-        if i.standby.load(Ordering::SeqCst) && !i.leading.load(Ordering::SeqCst) {
+        if self.state() == ReplicaState::ColdStandby {
             return None;
         }
         let unsynced: Vec<String> = manager

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use kubewasm::Manager;
-use kubewasm::leader::{LeaderConfig, LeaderElector, Leadership, default_identity};
+use kubewasm::leader::{LeaderConfig, LeaderElector, Leadership, ReplicaState, default_identity};
 use kubewasm::serve::{Health, Routes, serve};
 
 use super::common::parse_duration;
@@ -39,6 +39,13 @@ pub struct LeaderArgs {
     /// How often to try to acquire or renew the Lease.
     #[arg(long, value_parser = parse_duration, default_value = "2s")]
     pub retry_period: Duration,
+
+    /// A standby starts its plugins while it waits for the Lease: caches list, watch and sync,
+    /// queues fill, only the workers wait; on winning the Lease they start at once, with no
+    /// re-list (`--warm-standby=false`: a standby only compiles its plugins and starts them once
+    /// elected).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub warm_standby: bool,
 }
 
 impl LeaderArgs {
@@ -135,7 +142,9 @@ pub async fn serve_endpoints(
     Ok(())
 }
 
-/// Waits to become the leader (when election is on); `None` when election is off.
+/// Waits to become the leader (when election is on); `None` when election is off. Meanwhile
+/// the replica is a warm or cold standby (by `--warm-standby`) for /readyz and the metrics, and
+/// leading once elected.
 ///
 /// # Errors
 /// When the settings are invalid.
@@ -143,6 +152,7 @@ pub async fn elect(
     args: &LeaderArgs,
     client: kube::Client,
     manager: &Manager,
+    health: &Health,
 ) -> anyhow::Result<Option<Leadership>> {
     if !args.leader_elect {
         tracing::info!("leader election is off: this replica reconciles");
@@ -150,15 +160,28 @@ pub async fn elect(
     }
     let elector = LeaderElector::new(client, args.config()).context("leader election")?;
     let identity = elector.identity().to_owned();
+    let standby = if args.warm_standby {
+        ReplicaState::WarmStandby
+    } else {
+        ReplicaState::ColdStandby
+    };
+    set_state(manager, health, standby);
     manager.metrics().set_leader(&identity, false);
     tracing::info!(
         identity = %identity,
         lease = %format!("{}/{}", elector.config().namespace, elector.config().name),
+        standby = standby.as_str(),
         "waiting to become the leader"
     );
     let leadership = elector.acquire().await;
     manager.metrics().set_leader(&identity, true);
     Ok(Some(leadership))
+}
+
+/// Says which part this replica plays on /readyz and in `kubewasm_leader_state`.
+pub fn set_state(manager: &Manager, health: &Health, state: ReplicaState) {
+    health.set_state(state);
+    manager.metrics().set_replica_state(state);
 }
 
 /// What ended the run.
@@ -187,7 +210,9 @@ pub async fn wait_for_end(
 }
 
 /// Stops reconciling at once when leadership is lost: exits the process (as controller-runtime
-/// does), so no reconcile of this replica can overlap the next leader's.
+/// does), so no reconcile of this replica can overlap the next leader's. A warm leader exits too
+/// rather than closing its gate again: a reconcile in flight cannot be stopped halfway, and a
+/// restarted process comes back as a warm standby with fresh caches.
 pub fn exit_on_lost_leadership() -> ! {
     tracing::error!("leader election lost; exiting so that only the new leader reconciles");
     std::process::exit(1)

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kubewasm::Manager;
+use kubewasm::leader::{ReconcileGate, ReplicaState};
+use kubewasm::reload::PluginWatcher;
 use kubewasm::runtime::Runtime;
 
 use super::common::{
@@ -102,9 +104,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         client.clone(),
     )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
-    let (manager_config, recorder) = args.record.apply(args.cache.config())?;
+    let (mut manager_config, recorder) = args.record.apply(args.cache.config())?;
+    let standby = match (args.leader.leader_elect, args.leader.warm_standby) {
+        (false, _) => None,
+        (true, true) => Some(ReplicaState::WarmStandby),
+        (true, false) => Some(ReplicaState::ColdStandby),
+    };
+    // A warm standby's workers wait behind a closed gate until it leads.
+    let gate = ReconcileGate::new(standby != Some(ReplicaState::WarmStandby));
+    manager_config.gate = gate.clone();
     let manager = Manager::new(client.clone(), manager_config);
     let health = kubewasm::serve::Health::default();
+    if let Some(state) = standby {
+        leader::set_state(&manager, &health, state);
+    }
     leader::serve_endpoints(&args.serve, &manager, &health).await?;
     let status_page = args.status_addr.map(|_| {
         kubewasm::status::StatusPage::new(
@@ -116,49 +129,84 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let (Some(addr), Some(page)) = (args.status_addr, &status_page) {
         kubewasm::status::serve(addr, page.clone()).await?;
     }
-    if args.leader.leader_elect {
-        // A standby compiles and validates its plugins now (filling the compile cache), so it is
-        // ready and takes over fast; it starts them (informers, workers) once elected.
-        let (plugins, errors) =
-            kubewasm::loader::load_dir(&runtime, &args.plugins, args.watch.size.max_bytes())
-                .await
-                .with_context(|| format!("loading plugins from {}", args.plugins.display()))?;
-        if plugins.is_empty() {
-            bail!(
-                "no plugin could be loaded from {} ({} failed)",
-                args.plugins.display(),
-                errors.len()
-            );
+    let mut running = None;
+    match standby {
+        Some(ReplicaState::WarmStandby) => {
+            // A warm standby starts its plugins now: caches sync and queues fill while it waits,
+            // so on winning the Lease its workers start at once, with no list request. Plugins
+            // hot-reload as on the leader.
+            let started = tokio::select! {
+                started = start_plugins(&runtime, &manager, &args.plugins, &args.watch, None) => started?,
+                _ = &mut signal => {
+                    tracing::info!("stopped while starting the plugins");
+                    return Ok(());
+                }
+            };
+            running = Some(started_plugins(
+                started,
+                &args.plugins,
+                &health,
+                status_page.as_ref(),
+                &gate,
+            )?);
         }
-        health.set_standby(true);
-        health.set_loaded();
+        Some(_) => {
+            // A cold standby compiles and validates its plugins now (filling the compile cache),
+            // so it is ready and takes over fast; it starts them (informers, workers) once
+            // elected.
+            let (plugins, errors) =
+                kubewasm::loader::load_dir(&runtime, &args.plugins, args.watch.size.max_bytes())
+                    .await
+                    .with_context(|| format!("loading plugins from {}", args.plugins.display()))?;
+            if plugins.is_empty() {
+                bail!(
+                    "no plugin could be loaded from {} ({} failed)",
+                    args.plugins.display(),
+                    errors.len()
+                );
+            }
+            health.set_loaded();
+        }
+        None => {}
     }
     let elected = tokio::select! {
-        elected = leader::elect(&args.leader, client, &manager) => elected?,
+        elected = leader::elect(&args.leader, client, &manager, &health) => elected?,
         _ = &mut signal => {
             tracing::info!("stopped while waiting to become the leader");
+            if let Some(watcher) = running {
+                // Nothing reconciles yet: stopping the informers and the queues is quick.
+                watcher.stop().await;
+                leader::shut_down(&manager, &health, None, args.serve.graceful_shutdown_timeout)
+                    .await;
+            }
             return Ok(());
         }
     };
     let mut leadership = elected;
-    health.set_leading(true);
-    let (started, watcher) = tokio::select! {
-        started = start_plugins(&runtime, &manager, &args.plugins, &args.watch, None) => started?,
-        () = async {
-            match leadership.as_mut() {
-                Some(l) => l.lost().await,
-                None => std::future::pending().await,
-            }
-        } => leader::exit_on_lost_leadership(),
+    if leadership.is_some() {
+        leader::set_state(&manager, &health, ReplicaState::Leading);
+    }
+    gate.open();
+    let watcher = match running {
+        Some(watcher) => {
+            tracing::info!(
+                "workers start on the queued keys (warm standby: caches already synced)"
+            );
+            watcher
+        }
+        None => {
+            let started = tokio::select! {
+                started = start_plugins(&runtime, &manager, &args.plugins, &args.watch, None) => started?,
+                () = async {
+                    match leadership.as_mut() {
+                        Some(l) => l.lost().await,
+                        None => std::future::pending().await,
+                    }
+                } => leader::exit_on_lost_leadership(),
+            };
+            started_plugins(started, &args.plugins, &health, status_page.as_ref(), &gate)?
+        }
     };
-    if let Some(page) = &status_page {
-        page.show_loads(watcher.history());
-    }
-    if started == 0 {
-        bail!("no plugin could be started from {}", args.plugins.display());
-    }
-    health.set_loaded();
-    tracing::info!("{started} plugin(s) started; each reconciles once its caches have synced");
     match leader::wait_for_end(&mut signal, leadership.as_mut()).await {
         Ended::Signal => {}
         Ended::LostLeadership => leader::exit_on_lost_leadership(),
@@ -173,4 +221,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )
     .await;
     Ok(())
+}
+
+/// After [`start_plugins`]: shows the loads on the status page, fails when no plugin started,
+/// and marks the plugins loaded (ready once their caches sync).
+fn started_plugins(
+    (started, watcher): (usize, PluginWatcher),
+    dir: &std::path::Path,
+    health: &kubewasm::serve::Health,
+    status_page: Option<&kubewasm::status::StatusPage>,
+    gate: &ReconcileGate,
+) -> anyhow::Result<PluginWatcher> {
+    if let Some(page) = status_page {
+        page.show_loads(watcher.history());
+    }
+    if started == 0 {
+        bail!("no plugin could be started from {}", dir.display());
+    }
+    health.set_loaded();
+    if gate.is_open() {
+        tracing::info!("{started} plugin(s) started; each reconciles once its caches have synced");
+    } else {
+        tracing::info!(
+            "{started} plugin(s) started as a warm standby; their queues fill, and they reconcile once this replica leads"
+        );
+    }
+    Ok(watcher)
 }

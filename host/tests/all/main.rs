@@ -47,5 +47,6 @@ mod reconcile;
 mod record_replay;
 mod reload;
 mod status_page;
+mod warm_standby;
 mod wit_versions;
 mod writes;
