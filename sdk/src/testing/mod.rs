@@ -91,6 +91,9 @@
 //!   `k in (a,b)`, `k notin (a,b)`), index field paths and projections are validated, matched
 //!   and applied by the same code the host runs (`kubewasm-core`), with the same errors.
 //!
+//! A recording made by the host (`--record`) replays on the fake host with [`replay`]: a
+//! recorded incident becomes a regression test (see `docs/recording.md`).
+//!
 //! Against the real host and the embedded API server, test the built component instead
 //! (see `docs/writing-plugins.md`, "Testing").
 
