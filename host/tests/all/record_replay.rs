@@ -3,6 +3,8 @@
 //! StatefulSet and Service for a RedisCluster applied with kubectl (and not the hello plugin
 //! beside it); `kubewasm replay` of that recording on the same build finds nothing to report
 //! and exits 0, and on a changed build exits 1 naming the writes that differ with a diff.
+//! `kubewasm run --record` records the same way. The recorder is also driven as a layer on a
+//! loaded plugin, and replay refuses bad files with a message naming what is wrong.
 //!
 //! The changed build is `plugins/testing/rediscluster-drift`: the example's own sources with
 //! one constant changed (Redis on port 6380), put together by its build.rs. It is replayed as
@@ -373,4 +375,62 @@ async fn the_recorder_writes_each_reconcile_with_its_calls_and_answers_it_by_num
     recorder.flush();
     assert_eq!(std::fs::read_dir(&only).expect("the folder").count(), 0);
     assert_eq!(recorder.record(42), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn kubewasm_run_records_too_and_its_recording_replays_clean() {
+    use k8s_openapi::api::core::v1::ConfigMap;
+    use kube::api::{Api, PostParams};
+    let server = kubewasm_apiserver::ApiServer::start(kubewasm_apiserver::Config::default())
+        .await
+        .expect("the embedded API server starts");
+    let tmp = tempfile::tempdir().expect("a temporary directory");
+    let kubeconfig = tmp.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig).expect("a kubeconfig");
+    let hello = support::example("hello");
+    let plugins = support::process::plugin_dir(tmp.path(), std::slice::from_ref(&hello));
+    let records = tmp.path().join("records");
+    let host = support::process::Host::start(
+        "host",
+        &plugins,
+        &kubeconfig,
+        &[
+            "--leader-elect=false",
+            "--record",
+            records.to_str().expect("a UTF-8 path"),
+            "--record-max-bytes",
+            "1MiB",
+        ],
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(support::cluster::client_for(&server), "default");
+    let cm: ConfigMap =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "x"}, "data": {"k": "v"}}))
+            .expect("a ConfigMap");
+    cms.create(&PostParams::default(), &cm)
+        .await
+        .expect("created");
+    let file = records.join("hello-00000001.jsonl");
+    let recorded = wait("a recorded patch of default/x", || {
+        let text = std::fs::read_to_string(&file).ok()?;
+        let whole = &text[..text.rfind('\n')? + 1];
+        let recording = Recording::parse(whole).ok()?;
+        recording
+            .reconciles
+            .iter()
+            .any(|r| {
+                r.key() == "default/x" && r.calls.iter().any(|c| matches!(c, Call::Patch { .. }))
+            })
+            .then(|| whole.to_owned())
+    })
+    .unwrap_or_else(|| {
+        panic!(
+            "kubewasm run recorded no patch of default/x\n{}",
+            host.dump()
+        )
+    });
+    drop(host);
+    let copy = tmp.path().join("run.jsonl");
+    std::fs::write(&copy, recorded).expect("the copy");
+    let out = replay(&copy, &hello, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
 }
