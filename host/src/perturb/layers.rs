@@ -475,3 +475,119 @@ impl ReconcileLayer for Arc<StaleView> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::MemoryBackend;
+    use serde_json::json;
+
+    fn configmaps() -> Kind {
+        Kind {
+            group: String::new(),
+            version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+            namespaced: true,
+        }
+    }
+
+    fn cm(name: &str, value: &str) -> serde_json::Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+               "metadata": {"namespace": "ns", "name": name}, "data": {"v": value}})
+    }
+
+    fn value(b: &Bytes) -> String {
+        let v: serde_json::Value = serde_json::from_slice(b).unwrap();
+        v["data"]["v"].as_str().unwrap().to_owned()
+    }
+
+    #[tokio::test]
+    async fn a_stale_view_answers_as_first_answered_except_for_the_plugins_own_writes() {
+        let memory = Arc::new(MemoryBackend::new());
+        let kind = configmaps();
+        memory.insert(&kind, cm("other", "1")).unwrap();
+        memory.insert(&kind, cm("mine", "1")).unwrap();
+        let view = Arc::new(StaleView::new(4, 1));
+        let stale = Hooked {
+            inner: memory.clone() as Arc<dyn Backend>,
+            hook: Stale {
+                view: Arc::clone(&view),
+            },
+        };
+        let get = |name| stale.get(&kind, Some("ns"), name).unwrap().unwrap();
+        assert_eq!(value(&get("other")), "1");
+        assert_eq!(value(&get("mine")), "1");
+        let all = ListQuery::namespace(Some("ns"));
+        assert_eq!(stale.list(&kind, &all).unwrap().len(), 2);
+        // Someone else changes "other" and adds a third: the view does not show it.
+        memory.insert(&kind, cm("other", "2")).unwrap();
+        memory.insert(&kind, cm("third", "1")).unwrap();
+        assert_eq!(value(&get("other")), "1");
+        assert_eq!(stale.list(&kind, &all).unwrap().len(), 2);
+        assert_eq!(stale.count(&kind, &all).unwrap(), 2);
+        // The plugin's own write reads as it is, in gets and lists.
+        stale
+            .replace(
+                &kind,
+                Some("ns"),
+                "mine",
+                Bytes::from(cm("mine", "9").to_string()),
+                Subresource::Main,
+            )
+            .await
+            .unwrap();
+        assert_eq!(value(&get("mine")), "9");
+        let listed: Vec<String> = stale.list(&kind, &all).unwrap().iter().map(value).collect();
+        assert!(listed.contains(&"9".to_owned()), "{listed:?}");
+        assert!(view.stale_answers() >= 3, "{}", view.stale_answers());
+    }
+
+    #[test]
+    fn a_stale_view_is_over_after_its_windows() {
+        let view = StaleView::new(2, 2);
+        for _ in 0..3 {
+            view.state.lock().reconciles += 1;
+            assert!(!view.is_over());
+        }
+        view.state.lock().reconciles += 1;
+        assert!(view.is_over());
+    }
+
+    #[tokio::test]
+    async fn a_crash_aborts_right_after_the_nth_write_once_per_key() {
+        let memory = Arc::new(MemoryBackend::new());
+        let kind = configmaps();
+        let layer = Arc::new(CrashAfterWrite::new(2));
+        let reconcile = || Hooked {
+            inner: memory.clone() as Arc<dyn Backend>,
+            hook: Crash {
+                layer: Arc::clone(&layer),
+                key: key(Some("ns"), "source"),
+                writes: AtomicU64::new(0),
+                abort: Mutex::default(),
+            },
+        };
+        let first = reconcile();
+        let body = |name| Bytes::from(cm(name, "1").to_string());
+        first.create(&kind, Some("ns"), body("a")).await.unwrap();
+        assert_eq!(first.abort_reason(), None);
+        first.create(&kind, Some("ns"), body("b")).await.unwrap();
+        // The second write reached the server, then the reconcile is aborted.
+        assert!(memory.object(&kind, Some("ns"), "b").is_some());
+        assert!(
+            first
+                .abort_reason()
+                .is_some_and(|r| r.contains("crash after write 2")),
+            "{:?}",
+            first.abort_reason()
+        );
+        assert_eq!(layer.crashes(), 1);
+        // The key's next reconcile is not crashed again.
+        let second = reconcile();
+        second.create(&kind, Some("ns"), body("c")).await.unwrap();
+        second.create(&kind, Some("ns"), body("d")).await.unwrap();
+        assert_eq!(second.abort_reason(), None);
+        assert_eq!(layer.crashes(), 1);
+    }
+}

@@ -191,3 +191,60 @@ async fn the_planted_bug_is_caught_by_exactly_a_crash_between_its_two_writes() {
     );
     assert!(!report.passed());
 }
+
+/// `kubewasm test-plugin` on the planted bug: the table on stdout names the run that broke the
+/// end state, and the exit code is non-zero.
+#[test]
+fn test_plugin_prints_the_table_and_fails_when_a_perturbation_breaks_the_end_state() {
+    let scenario = repo().join("plugins/testing/planted-bug/scenarios/copies.yaml");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .arg("test-plugin")
+        .arg(support::test_plugin("planted-bug"))
+        .arg("--scenario")
+        .arg(&scenario)
+        .args(["--only", "crash", "--max-crash-points", "1"])
+        .output()
+        .expect("kubewasm runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("| none (clean run) | converged |"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("| crash after write 1 | end state differs |")
+            && stdout.contains("settings-copy: missing"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains("1 of 2 runs did not reach the expected end state"),
+        "{stderr}"
+    );
+}
+
+/// A scenario with a typo is refused before anything runs, naming the file and the field.
+#[test]
+fn test_plugin_refuses_a_bad_scenario_with_its_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "apply: []\nexpect:\n  present:\n    - {apiVersion: v1, kind: ConfigMap, nme: x}\n",
+    )
+    .unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .arg("test-plugin")
+        .arg(support::test_plugin("planted-bug"))
+        .arg("--scenario")
+        .arg(&bad)
+        .output()
+        .expect("kubewasm runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("bad.yaml is not valid") && stderr.contains("unknown field `nme`"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
