@@ -315,7 +315,7 @@ pub struct RecordArgs {
     pub record_plugin: Vec<String>,
 
     /// What the recording folder may hold; past it the oldest files are deleted.
-    #[arg(long, value_parser = parse_size, default_value = "256MiB", requires = "record")]
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value = "256MiB", requires = "record")]
     pub record_max_bytes: usize,
 
     /// Keep Secrets' data and stringData in the recording (redacted by default).
