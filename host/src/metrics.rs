@@ -475,6 +475,24 @@ impl Collector for Snapshots {
             }
         }
         {
+            // A warm standby that takes over shows no new list here: its caches were current.
+            let mut metric = encoder.encode_descriptor(
+                "kubewasm_informer_lists",
+                "Completed lists per informer kind: the first one and every re-list",
+                None,
+                MetricType::Counter,
+            )?;
+            for (key, s) in self.informers.iter() {
+                let kind = kind_of(key);
+                let labels = [("kind", kind.as_str())];
+                metric
+                    .encode_family(&labels)?
+                    .encode_counter::<prometheus_client::encoding::NoLabelSet, _, f64>(
+                        &s.lists, None,
+                    )?;
+            }
+        }
+        {
             let mut metric = encoder.encode_descriptor(
                 "kubewasm_cached_objects",
                 "Objects in the informer caches, per kind",

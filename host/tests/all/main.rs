@@ -43,6 +43,7 @@ mod real_chaos;
 mod real_examples;
 mod real_leader;
 mod real_reload_policy;
+mod real_warm_standby;
 mod reconcile;
 mod record_replay;
 mod reload;

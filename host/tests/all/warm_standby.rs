@@ -96,6 +96,14 @@ struct Failover {
     requests: Vec<RequestRecord>,
     /// From the kill until that first reconcile was seen.
     took: Duration,
+    /// The lists the standby's informers completed, as its metrics count them: before the kill,
+    /// and once it has reconciled.
+    lists: (f64, f64),
+}
+
+/// The lists a host's informers have completed (`kubewasm_informer_lists_total`).
+fn informer_lists(host: &Host) -> f64 {
+    host.metrics().sum("kubewasm_informer_lists_total", &[])
 }
 
 /// The leader reconciles three ConfigMaps; `standing_by` checks the standby; the leader is
@@ -110,6 +118,7 @@ async fn failover(pair: &mut Pair, standing_by: impl FnOnce(&Host)) -> Failover 
         wait_stamped(&pair.cms, &format!("before-{i}")).await;
     }
     standing_by(&pair.hosts[standby]);
+    let lists_before = informer_lists(&pair.hosts[standby]);
     assert_eq!(
         reconciles(&pair.hosts[standby]),
         0.0,
@@ -131,6 +140,7 @@ async fn failover(pair: &mut Pair, standing_by: impl FnOnce(&Host)) -> Failover 
     .unwrap_or_else(|| panic!("{}", standby.dump()));
     let took = killed.elapsed();
     let requests = pair.server.faults().requests();
+    let lists_after = informer_lists(standby);
     assert_eq!(
         hello::holder(&pair.leases, LEASE).await,
         Some(standby.identity()),
@@ -141,6 +151,7 @@ async fn failover(pair: &mut Pair, standing_by: impl FnOnce(&Host)) -> Failover 
         standby: index,
         requests,
         took,
+        lists: (lists_before, lists_after),
     }
 }
 
@@ -184,6 +195,11 @@ async fn a_warm_standby_takes_over_a_killed_leader_without_listing_again() {
     })
     .await;
     let listed: Vec<_> = outcome.requests.iter().filter(|r| lists(r)).collect();
+    let (before, after) = outcome.lists;
+    assert!(
+        before >= 1.0 && after == before,
+        "the standby's informers listed while it stood by, not after: {before} then {after}"
+    );
     assert!(
         listed.is_empty(),
         "a warm standby reconciles from the caches it kept: no list after the kill, got {listed:#?}"
@@ -249,6 +265,8 @@ async fn a_cold_standby_lists_before_its_first_reconcile() {
         "a cold standby starts its informers once elected: it lists the ConfigMaps, got {:#?}",
         outcome.requests
     );
+    assert_eq!(outcome.lists.0, 0.0, "a cold standby runs no informer");
+    assert!(outcome.lists.1 >= 1.0, "its informers listed once it led");
     let Pair { server, hosts, .. } = pair;
     drop(hosts);
     server.shutdown().await;
