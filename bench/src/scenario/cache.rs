@@ -447,9 +447,11 @@ async fn go_cache(
         .write_kubeconfig(&kubeconfig)
         .context("writing the kubeconfig")?;
     let s = &ctx.sizes;
+    let started = Instant::now();
     let ops = go
         .cache(&kubeconfig, pods, s.get_samples, s.list_samples)
         .await?;
+    eprintln!("  Go peer: {:.1?}", started.elapsed());
     for (id, op) in &ops {
         let want = match id.as_str() {
             "get" => 1,

@@ -217,6 +217,7 @@ async fn go_rounds(
     };
     let mut rates = Vec::new();
     let mut cpu = Vec::new();
+    let started = Instant::now();
     for _ in 0..ctx.sizes.throughput_rounds {
         let cluster = Cluster::start().await?;
         cluster
@@ -241,6 +242,7 @@ async fn go_rounds(
         rates.push(n as f64 / round.secs);
         cpu.push((micros(server_cpu) + round.cpu_ns / 1e3) / n as f64);
     }
+    eprintln!("  Go peer, {prefix}: {:.1?}", started.elapsed());
     Ok(Ok((rates, cpu)))
 }
 
