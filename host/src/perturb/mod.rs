@@ -240,7 +240,7 @@ impl Default for Options {
         Self {
             bound: Duration::from_secs(90),
             settle: Duration::from_secs(1),
-            quiet: Duration::from_secs(5),
+            quiet: Duration::from_secs(8),
             resync: Duration::from_secs(2),
             max_crash_points: 5,
             perturbations: PerturbationKind::ALL.to_vec(),
