@@ -45,8 +45,13 @@ fn pod(i: usize) -> Value {
     fixture::pod(&fixture::PodSpec::new(i, "bench", "node-0", "bench"))
 }
 
+/// The bench plugin: `target/test-plugins/bench.wasm`, or the file `BENCH_PLUGIN` names (to
+/// set two builds of it against each other with the same host).
 fn plugin_path() -> std::path::PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/bench.wasm");
+    let p = std::env::var_os("BENCH_PLUGIN").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-plugins/bench.wasm"),
+        std::path::PathBuf::from,
+    );
     assert!(
         p.is_file(),
         "{} is missing: run `cargo xtask plugins` first",
@@ -171,13 +176,15 @@ async fn main() {
     let backend: Arc<dyn Backend> = memory;
 
     // `BENCH_PROFILE=<op>[,<op>...] cargo bench ...` runs only those ops, 3 s each (e.g.
-    // under `perf record`), and prints the mean time per reconcile.
+    // under `perf record`), and prints the mean and the median time per reconcile (the median
+    // shrugs off other processes' bursts on a shared machine).
     if let Ok(ops) = std::env::var("BENCH_PROFILE") {
         println!("{:<20} {}", "load (cold compile)", ms(compile));
         for op in ops.split(',') {
             let start = Instant::now();
-            let mut n = 0u32;
+            let mut times = Vec::new();
             while start.elapsed() < Duration::from_secs(3) {
+                let call = Instant::now();
                 plugin
                     .reconcile(
                         backend.clone(),
@@ -185,9 +192,15 @@ async fn main() {
                     )
                     .await
                     .unwrap_or_else(|e| panic!("{op}: {e}"));
-                n += 1;
+                times.push(call.elapsed());
             }
-            println!("{op:<20} {}", us(start.elapsed() / n.max(1)));
+            let n = u32::try_from(times.len()).unwrap_or(u32::MAX).max(1);
+            times.sort();
+            println!(
+                "{op:<20} {} mean {} median",
+                us(start.elapsed() / n),
+                us(times[times.len() / 2])
+            );
         }
         return;
     }
