@@ -63,6 +63,16 @@ impl ReconcileLayers {
         Self(layers.into_iter().collect())
     }
 
+    /// These layers with `layer` put around them all (it sees the plugin's calls first).
+    #[must_use]
+    pub fn with_outermost(&self, layer: Arc<dyn ReconcileLayer>) -> Self {
+        Self(
+            std::iter::once(layer)
+                .chain(self.0.iter().cloned())
+                .collect(),
+        )
+    }
+
     /// Whether there is no layer.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()

@@ -16,6 +16,7 @@
 //! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
 //! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
 //! | [`layer`] | hooks around every reconcile: a backend of their own (recording, perturbation) and the outcome |
+//! | [`record`] | recording every reconcile (a [`layer`]) as versioned JSON lines, and replaying a recording against another build (`kubewasm replay`) |
 //! | [`perturb`] | perturbation tests: a plugin run under crashes, stale reads and mangled watch events (`kubewasm test-plugin`) |
 //! | `freshness.rs` | read-your-writes: a key waits (bounded) until the caches hold its last reconcile's writes |
 //! | [`reconciles`] | the typed stream of reconciles (started, finished) the manager publishes |

@@ -28,6 +28,9 @@ const PLUGIN_TARGET: &str = "kubewasm::plugin";
 pub enum LogDefaults {
     /// `kubewasm dev`.
     Dev,
+    /// `kubewasm test-plugin` and `replay`: they print their own report, errors only besides
+    /// (the faults a perturbation causes on purpose would bury it in warnings).
+    Report,
     /// Every other subcommand.
     Service,
 }
@@ -69,11 +72,12 @@ pub struct LogArgs {
 
 /// The filter directives used when `RUST_LOG` is not set.
 fn default_directives(defaults: LogDefaults, plugin_log: Option<PluginLogLevel>) -> String {
-    let base = match defaults {
-        LogDefaults::Dev => DEV_FILTER,
-        LogDefaults::Service => DEFAULT_FILTER,
+    let (base, plugins) = match defaults {
+        LogDefaults::Dev => (DEV_FILTER, PluginLogLevel::Info),
+        LogDefaults::Report => ("error", PluginLogLevel::Error),
+        LogDefaults::Service => (DEFAULT_FILTER, PluginLogLevel::Info),
     };
-    let plugins = plugin_log.unwrap_or(PluginLogLevel::Info);
+    let plugins = plugin_log.unwrap_or(plugins);
     format!("{base},{PLUGIN_TARGET}={}", plugins.as_str())
 }
 
@@ -84,7 +88,7 @@ fn use_colour(terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
 }
 
 /// Logs to stderr. `RUST_LOG`, when set, is the filter; otherwise the subcommand's default
-/// ([`DEFAULT_FILTER`] or [`DEV_FILTER`]) with plugins' lines at `plugin_log` (default `info`).
+/// ([`DEFAULT_FILTER`], [`DEV_FILTER`], or errors only for the commands that print a report) with
 /// Colours only on a terminal without `NO_COLOR`.
 pub fn init_logging(json: bool, defaults: LogDefaults, plugin_log: Option<PluginLogLevel>) {
     use std::io::IsTerminal as _;
@@ -343,14 +347,9 @@ impl RecordArgs {
             secrets: self.record_secrets,
         })?;
         tracing::info!(dir = %dir.display(), "recording reconciles");
-        // The recorder is the only layer `run` and `dev` give (ReconcileLayers cannot be
-        // extended): say so rather than drop another one.
-        anyhow::ensure!(
-            config.layers.is_empty(),
-            "--record cannot be combined with the other reconcile layers of this command"
-        );
+        // Outermost: the recording holds what the plugin saw and did, whatever other layers do.
         let layer: std::sync::Arc<dyn kubewasm::layer::ReconcileLayer> = recorder.clone();
-        config.layers = kubewasm::layer::ReconcileLayers::new([layer]);
+        config.layers = config.layers.with_outermost(layer);
         Ok((config, Some(recorder)))
     }
 }

@@ -77,6 +77,7 @@ pub fn main() -> ExitCode {
     let (defaults, plugin_log) = match &cli.command {
         Command::Dev(args) => (common::LogDefaults::Dev, args.log.plugin_log),
         Command::Run(args) => (common::LogDefaults::Service, args.log.plugin_log),
+        Command::TestPlugin(_) | Command::Replay(_) => (common::LogDefaults::Report, None),
         _ => (common::LogDefaults::Service, None),
     };
     common::init_logging(json, defaults, plugin_log);

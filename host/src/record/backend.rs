@@ -273,6 +273,11 @@ impl Backend for RecordingBackend {
         });
         self.inner.log(level, message);
     }
+
+    // A crash a layer inside asks for (a perturbation test's) still happens when recording.
+    fn abort_reason(&self) -> Option<String> {
+        self.inner.abort_reason()
+    }
 }
 
 #[cfg(test)]
