@@ -330,6 +330,17 @@ struct Snapshots {
     informers: Arc<Vec<(InformerKey, InformerStats)>>,
 }
 
+/// What every informer of one kind counts, summed.
+#[derive(Default)]
+struct KindTotals {
+    objects: usize,
+    initial_items: u64,
+    added: u64,
+    modified: u64,
+    deleted: u64,
+    lists: u64,
+}
+
 fn kind_of(key: &InformerKey) -> String {
     let r = &key.resource;
     if r.group.is_empty() {
@@ -349,6 +360,21 @@ fn histogram_buckets(h: &HistogramSnapshot) -> Vec<(f64, u64)> {
 }
 
 impl Snapshots {
+    /// The informers' figures summed per kind, in kind order.
+    fn informers_per_kind(&self) -> std::collections::BTreeMap<String, KindTotals> {
+        let mut per_kind = std::collections::BTreeMap::<String, KindTotals>::new();
+        for (key, s) in self.informers.iter() {
+            let t = per_kind.entry(kind_of(key)).or_default();
+            t.objects += s.objects;
+            t.initial_items += s.initial_items;
+            t.added += s.added;
+            t.modified += s.modified;
+            t.deleted += s.deleted;
+            t.lists += s.lists;
+        }
+        per_kind
+    }
+
     fn per_queue(
         &self,
         encoder: &mut DescriptorEncoder<'_>,
@@ -450,6 +476,9 @@ impl Collector for Snapshots {
             "How long in seconds processing an item from workqueue takes",
             |q| &q.work_duration,
         )?;
+        // Informers of one kind (another namespace or label selector) are summed into the kind's
+        // series: one series per label set, as the exposition format requires.
+        let per_kind = self.informers_per_kind();
         {
             let mut metric = encoder.encode_descriptor(
                 "kubewasm_informer_events",
@@ -457,8 +486,7 @@ impl Collector for Snapshots {
                 None,
                 MetricType::Counter,
             )?;
-            for (key, s) in self.informers.iter() {
-                let kind = kind_of(key);
+            for (kind, s) in &per_kind {
                 for (ty, v) in [
                     ("initial", s.initial_items),
                     ("added", s.added),
@@ -482,8 +510,7 @@ impl Collector for Snapshots {
                 None,
                 MetricType::Counter,
             )?;
-            for (key, s) in self.informers.iter() {
-                let kind = kind_of(key);
+            for (kind, s) in &per_kind {
                 let labels = [("kind", kind.as_str())];
                 metric
                     .encode_family(&labels)?
@@ -499,8 +526,7 @@ impl Collector for Snapshots {
                 None,
                 MetricType::Gauge,
             )?;
-            for (key, s) in self.informers.iter() {
-                let kind = kind_of(key);
+            for (kind, s) in &per_kind {
                 let labels = [("kind", kind.as_str())];
                 metric
                     .encode_family(&labels)?
@@ -528,6 +554,51 @@ impl Collector for Snapshots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn informers_of_one_kind_are_one_series_per_metric_with_their_sum() {
+        let configmaps = kube::discovery::ApiResource {
+            group: String::new(),
+            version: "v1".into(),
+            api_version: "v1".into(),
+            kind: "ConfigMap".into(),
+            plural: "configmaps".into(),
+        };
+        let narrowed = |ns: &str| InformerKey {
+            namespace: Some(ns.into()),
+            ..InformerKey::all(configmaps.clone())
+        };
+        let stats = |objects, lists| InformerStats {
+            objects,
+            lists,
+            added: 1,
+            ..InformerStats::default()
+        };
+        let text = Metrics::default().render(
+            Vec::new(),
+            vec![(narrowed("a"), stats(2, 1)), (narrowed("b"), stats(3, 2))],
+        );
+        let lines = |prefix: &str| {
+            text.lines()
+                .filter(|l| l.starts_with(prefix))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(
+            lines("kubewasm_cached_objects{"),
+            ["kubewasm_cached_objects{kind=\"ConfigMap\"} 5"],
+            "{text}"
+        );
+        assert_eq!(
+            lines("kubewasm_informer_lists_total{"),
+            ["kubewasm_informer_lists_total{kind=\"ConfigMap\"} 3"],
+            "{text}"
+        );
+        assert_eq!(
+            lines("kubewasm_informer_events_total{kind=\"ConfigMap\",type=\"added\"}"),
+            ["kubewasm_informer_events_total{kind=\"ConfigMap\",type=\"added\"} 2"],
+            "{text}"
+        );
+    }
 
     #[test]
     fn reconcile_outcomes_are_counted_per_controller_and_result() {
