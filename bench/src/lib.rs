@@ -40,7 +40,7 @@ pub const GROUPS: &[&str] = &[
 /// What to run.
 #[derive(Debug, Clone, clap::Args)]
 pub struct RunArgs {
-    /// quick (default, < 2 min on 2 cores), full (bigger sizes) or smoke (tiny, for CI).
+    /// quick (default, about 3 min on 2 cores with the Go peer), full (bigger sizes) or smoke (tiny, for CI).
     #[arg(long, value_enum, default_value = "quick")]
     pub mode: Mode,
     /// Shorthand for --mode full.
