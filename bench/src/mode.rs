@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-/// quick (the default: about 3 minutes on 2 cores, 1 of them the Go peer), full (bigger sizes), smoke (tiny: checks
-/// that every figure is produced, for CI).
+/// quick (the default: about 3 minutes on 2 cores, 1 of them the Go peer), full (bigger
+/// sizes), smoke (tiny: checks that every figure is produced, for CI).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Mode {
