@@ -21,6 +21,7 @@
 //! | `freshness.rs` | read-your-writes: a key waits (bounded) until the caches hold its last reconcile's writes |
 //! | [`reconciles`] | the typed stream of reconciles (started, finished) the manager publishes |
 //! | [`metrics`] | Prometheus metrics, counted from reconciles and rendered from plain snapshots |
+//! | [`oci`] | plugins as OCI artifacts: push, and pull by tag or digest with every digest verified |
 //! | [`loader`] | reading plugin files (size caps, folders) — the only module that does |
 //! | [`policy`] | an operator's policy file, narrowing what plugins may do |
 //! | [`ClusterBackend`] (`cluster.rs`) | the [`runtime::Backend`] of a real cluster: informer caches for reads, [`kube_client`] for writes |
@@ -37,6 +38,7 @@ pub mod leader;
 pub mod loader;
 mod manager;
 pub mod metrics;
+pub mod oci;
 pub mod perturb;
 mod plugin_loop;
 pub mod policy;

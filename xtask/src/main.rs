@@ -10,6 +10,7 @@ mod cycles;
 mod faults;
 mod perturbation;
 mod python;
+mod registry;
 
 use std::env;
 use std::ffi::OsString;
@@ -26,7 +27,7 @@ const TASKS: &[(&str, &str)] = &[
     ),
     (
         "test [ARGS]",
-        "build the plugins and the control-plane tools, install chromium for the browser tests if missing, start a real control plane, run the plugins' native unit tests (SDK fake host), then every test in the workspace with cargo-nextest (ARGS go to nextest)",
+        "build the plugins and the control-plane tools, install chromium for the browser tests and docker-registry for the OCI tests if missing, start a real control plane, run the plugins' native unit tests (SDK fake host), then every test in the workspace with cargo-nextest (ARGS go to nextest)",
     ),
     (
         "plugins",
@@ -311,6 +312,7 @@ fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     let root = root();
     ensure_nextest()?;
     browser::ensure()?;
+    registry::ensure()?;
     plugin_unit_tests(&root)?;
     // The bench's smoke test runs the Go peer too.
     bench::build_go_peer(&root).map_err(bench::GoPeerError::into_message)?;

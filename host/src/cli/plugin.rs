@@ -1,5 +1,8 @@
-//! `kubewasm plugin new|check|crd`: scaffold a plugin crate, validate a built component, print
-//! the CRDs it ships.
+//! `kubewasm plugin new|check|crd|push|pull`: scaffold a plugin crate, validate a built
+//! component, print the CRDs it ships, publish it to and fetch it from an OCI registry
+//! (`plugin/oci.rs`).
+
+mod oci;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -35,6 +38,19 @@ enum PluginCommand {
     /// A plugin that defines none prints nothing and says so on stderr (exit status 0).
     /// Exit status: 0 printed, 1 invalid plugin (the reason names the file), 2 usage error.
     Crd(CrdArgs),
+    /// Publish a component to an OCI registry as a wasm artifact (config
+    /// `application/vnd.wasm.config.v0+json`, one `application/wasm` layer), after checking it
+    /// as `check` does; print `REGISTRY/REPOSITORY@sha256:...`, which pulls exactly these bytes.
+    ///
+    /// Credentials: KUBEWASM_REGISTRY_USERNAME and KUBEWASM_REGISTRY_PASSWORD, else the docker
+    /// config's `auths` entry for the registry, else anonymous.
+    /// Exit status: 0 pushed, 1 invalid plugin or registry error, 2 usage error.
+    Push(oci::PushArgs),
+    /// Fetch a component from an OCI registry by tag or `@sha256:` digest into a file, with the
+    /// manifest's and the component's digests verified; print `REGISTRY/REPOSITORY@sha256:...`.
+    ///
+    /// Exit status: 0 pulled, 1 registry error or digest mismatch (nothing written), 2 usage error.
+    Pull(oci::PullArgs),
 }
 
 /// `kubewasm plugin crd`.
@@ -192,6 +208,8 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         PluginCommand::New(args) => new(&args),
         PluginCommand::Check(args) => check(&args).await,
         PluginCommand::Crd(args) => crd(&args).await,
+        PluginCommand::Push(args) => oci::push(&args).await,
+        PluginCommand::Pull(args) => oci::pull(&args).await,
     }
 }
 
