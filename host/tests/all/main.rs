@@ -30,6 +30,7 @@ mod leader;
 mod load_errors;
 mod logging;
 mod metrics;
+mod oci;
 mod perturbation;
 mod plugin_cli;
 mod policy_cli;

@@ -10,6 +10,7 @@ pub mod mirror_chaos;
 pub mod process;
 pub mod real;
 pub mod reconciles;
+pub mod registry;
 pub mod trespass;
 pub mod wait;
 
