@@ -70,6 +70,7 @@ mod error;
 mod finalizer;
 pub mod log;
 mod manifest;
+mod mem;
 mod object;
 mod reconcile;
 mod sys;
