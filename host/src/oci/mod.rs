@@ -139,12 +139,14 @@ pub enum Error {
         max: u64,
     },
     /// The registry cannot be reached at all.
-    #[error("cannot reach the registry of {reference}: {detail}")]
+    #[error("cannot reach the registry of {reference}: {detail}{hint}")]
     Unreachable {
         /// The reference.
         reference: String,
         /// Why (connection refused, TLS, DNS).
         detail: String,
+        /// A hint when HTTPS met something else (a plain-HTTP registry), else empty.
+        hint: &'static str,
     },
     /// Anything else the registry answered.
     #[error("{action} {reference} failed: {source}")]
@@ -493,7 +495,9 @@ fn classify(
                 .iter()
                 .any(|c| matches!(c, OciErrorCode::Unauthorized | OciErrorCode::Denied))
             {
-                unauthorized(envelope.to_string())
+                let messages: Vec<&str> =
+                    envelope.errors.iter().map(|e| e.message.as_str()).collect();
+                unauthorized(messages.join("; "))
             } else {
                 Error::Registry {
                     action,
@@ -511,11 +515,23 @@ fn classify(
         OciDistributionError::UnauthorizedError { url } => {
             unauthorized(format!("401 Unauthorized from {url}"))
         }
-        OciDistributionError::AuthenticationFailure(detail) => unauthorized(detail.clone()),
+        OciDistributionError::AuthenticationFailure(detail) => {
+            unauthorized(registry_message(detail))
+        }
         OciDistributionError::RequestError(r) if r.is_connect() || r.is_timeout() => {
+            let detail = error_chain(r);
+            // rustls's words for a plain-HTTP answer to its TLS hello.
+            let hint = if detail.contains("InvalidContentType")
+                || detail.contains("corrupt message")
+            {
+                " (the registry does not speak HTTPS there; for a plain-HTTP registry pass --plain-http)"
+            } else {
+                ""
+            };
             Error::Unreachable {
                 reference,
-                detail: error_chain(r),
+                detail,
+                hint,
             }
         }
         _ => Error::Registry {
@@ -523,6 +539,24 @@ fn classify(
             reference,
             source: e,
         },
+    }
+}
+
+/// The `message`s of a registry's JSON error body (`{"errors": [{"code", "message"}]}`), else
+/// the body as it is, on one line.
+fn registry_message(body: &str) -> String {
+    let messages: Option<Vec<String>> = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| {
+            v.get("errors")?
+                .as_array()?
+                .iter()
+                .map(|e| e.get("message")?.as_str().map(str::to_owned))
+                .collect()
+        });
+    match messages {
+        Some(m) if !m.is_empty() => m.join("; "),
+        _ => body.split_whitespace().collect::<Vec<_>>().join(" "),
     }
 }
 
@@ -535,4 +569,54 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_registry_error_body_is_reduced_to_its_messages() {
+        let body = "{\"errors\":[{\"code\":\"UNAUTHORIZED\",\"message\":\"authentication required\",\"detail\":[]}]}\n";
+        assert_eq!(registry_message(body), "authentication required");
+        assert_eq!(registry_message("plain\n text "), "plain text");
+    }
+
+    #[test]
+    fn only_a_single_application_wasm_layer_under_the_wasm_config_is_a_wasm_artifact() {
+        let manifest = |config: &str, layers: &[&str]| {
+            serde_json::to_vec(&serde_json::json!({
+                "schemaVersion": 2,
+                "mediaType": MANIFEST_MEDIA_TYPE,
+                "config": {"mediaType": config, "digest": format!("sha256:{}", "a".repeat(64)), "size": 2},
+                "layers": layers.iter().map(|m| serde_json::json!({
+                    "mediaType": m, "digest": format!("sha256:{}", "b".repeat(64)), "size": 8
+                })).collect::<Vec<_>>(),
+            }))
+            .unwrap()
+        };
+        assert!(wasm_layer("r", &manifest(CONFIG_MEDIA_TYPE, &[LAYER_MEDIA_TYPE])).is_ok());
+        for (bytes, says) in [
+            (manifest(CONFIG_MEDIA_TYPE, &[]), "0 layers"),
+            (
+                manifest(CONFIG_MEDIA_TYPE, &[LAYER_MEDIA_TYPE, LAYER_MEDIA_TYPE]),
+                "2 layers",
+            ),
+            (
+                manifest(CONFIG_MEDIA_TYPE, &["application/vnd.oci.image.layer.v1.tar+gzip"]),
+                "layer media type is application/vnd.oci.image.layer.v1.tar+gzip",
+            ),
+            (
+                manifest("application/vnd.oci.image.config.v1+json", &[LAYER_MEDIA_TYPE]),
+                "config media type is application/vnd.oci.image.config.v1+json",
+            ),
+            (
+                br#"{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]}"#.to_vec(),
+                "image index",
+            ),
+        ] {
+            let err = wasm_layer("r", &bytes).unwrap_err().to_string();
+            assert!(err.starts_with("r is not a wasm artifact") && err.contains(says), "{err}");
+        }
+    }
 }

@@ -1,8 +1,9 @@
 //! Plugins as OCI artifacts against a real registry (Debian's docker-registry on loopback,
 //! `support/registry.rs`): `kubewasm plugin push` then `plugin pull` by tag and by digest give
 //! back the pushed bytes under the printed digest; a non-component is not pushed; a tampered
-//! blob or manifest, a missing tag, a container image, an oversized component and a registry
-//! that is down are each refused with a clear error, and nothing is written.
+//! blob or manifest, a missing tag, a container image, an oversized component, missing or wrong
+//! credentials and a registry that is down are each refused with a clear error, and nothing is
+//! written; credentials from the environment or a docker config are used.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -13,6 +14,11 @@ use crate::support;
 use crate::support::registry::Registry;
 
 fn kubewasm(args: &[&str]) -> Output {
+    kubewasm_with(args, &[])
+}
+
+/// The real binary with no credentials from the machine this runs on, then `env`.
+fn kubewasm_with(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_kubewasm"))
         .args(args)
         .env("KUBEWASM_COMPILE_CACHE", support::process::compile_cache())
@@ -21,6 +27,7 @@ fn kubewasm(args: &[&str]) -> Output {
         .env("DOCKER_CONFIG", "/nonexistent")
         .env_remove("KUBEWASM_REGISTRY_USERNAME")
         .env_remove("KUBEWASM_REGISTRY_PASSWORD")
+        .envs(env.iter().copied())
         .output()
         .expect("the kubewasm binary runs")
 }
@@ -354,4 +361,104 @@ fn a_reference_that_does_not_parse_is_a_usage_error() {
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("invalid OCI reference"), "{stderr}");
+}
+
+/// bcrypt (cost 4) of `tests-only-password`, as an htpasswd line holds it.
+const BCRYPT: &str = "$2b$04$kCBxDRF2H0/WLZrOi2RarOvzYGyseu1MIiY34RphCFxf60dqDIrYa";
+
+#[test]
+fn credentials_from_the_environment_or_a_docker_config_are_used_and_refused_ones_say_so() {
+    use base64::Engine as _;
+    let registry = Registry::with_basic_auth("alice", BCRYPT);
+    let hello = support::example("hello");
+    let reference = format!("{}:v1", registry.repo("team/hello"));
+    let push = |env: &[(&str, &str)]| {
+        kubewasm_with(
+            &[
+                "plugin",
+                "push",
+                hello.to_str().unwrap(),
+                &reference,
+                "--plain-http",
+            ],
+            env,
+        )
+    };
+
+    // None, and a wrong password: refused, saying with what and how to give others.
+    for (env, credentials) in [
+        (&[][..], "(anonymous)"),
+        (
+            &[
+                ("KUBEWASM_REGISTRY_USERNAME", "alice"),
+                ("KUBEWASM_REGISTRY_PASSWORD", "wrong"),
+            ][..],
+            "(basic auth as \"alice\")",
+        ),
+    ] {
+        let out = push(env);
+        let stderr = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!("the registry refused {reference} {credentials}"))
+                && stderr.contains("KUBEWASM_REGISTRY_USERNAME")
+                && !stderr.contains("wrong"),
+            "{stderr}"
+        );
+    }
+
+    // From the environment.
+    let out = push(&[
+        ("KUBEWASM_REGISTRY_USERNAME", "alice"),
+        ("KUBEWASM_REGISTRY_PASSWORD", "tests-only-password"),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let pinned = text(&out.stdout).trim().to_owned();
+
+    // From a docker config, as `docker login` writes it.
+    let dir = tempfile::tempdir().unwrap();
+    let auth = base64::engine::general_purpose::STANDARD.encode("alice:tests-only-password");
+    std::fs::write(
+        dir.path().join("config.json"),
+        format!(
+            r#"{{"auths": {{"{}": {{"auth": "{auth}"}}}}}}"#,
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let file = dir.path().join("out.wasm");
+    let out = kubewasm_with(
+        &[
+            "plugin",
+            "pull",
+            &pinned,
+            "-o",
+            file.to_str().unwrap(),
+            "--plain-http",
+        ],
+        &[("DOCKER_CONFIG", dir.path().to_str().unwrap())],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(std::fs::read(&file).unwrap() == std::fs::read(&hello).unwrap());
+}
+
+#[test]
+fn https_to_a_plain_http_registry_suggests_plain_http() {
+    let registry = Registry::start();
+    let dir = tempfile::tempdir().unwrap();
+    let reference = format!("{}:v1", registry.repo("team/hello"));
+    let out = kubewasm(&[
+        "plugin",
+        "pull",
+        &reference,
+        "-o",
+        dir.path().join("out.wasm").to_str().unwrap(),
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("cannot reach the registry of {reference}"))
+            && stderr.contains("pass --plain-http"),
+        "{stderr}"
+    );
 }

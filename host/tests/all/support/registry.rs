@@ -28,8 +28,18 @@ pub struct Registry {
 }
 
 impl Registry {
-    /// Starts a registry with empty storage and waits until `/v2/` answers.
+    /// Starts a registry with empty storage, open to anyone, and waits until `/v2/` answers.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a registry that wants basic auth as `user` with the password whose bcrypt hash
+    /// is `bcrypt` (an htpasswd line), and waits until it answers.
+    pub fn with_basic_auth(user: &str, bcrypt: &str) -> Self {
+        Self::start_with(Some((user, bcrypt)))
+    }
+
+    fn start_with(htpasswd: Option<(&str, &str)>) -> Self {
         let program = which(PROGRAM).unwrap_or_else(|| {
             panic!(
                 "`{PROGRAM}` is not on PATH: the OCI tests need Debian's docker-registry. Run \
@@ -38,6 +48,17 @@ impl Registry {
         });
         let dir = tempfile::tempdir().expect("a temp dir");
         let config = dir.path().join("config.yml");
+        let auth = match htpasswd {
+            Some((user, bcrypt)) => {
+                let file = dir.path().join("htpasswd");
+                std::fs::write(&file, format!("{user}:{bcrypt}\n")).expect("htpasswd is written");
+                format!(
+                    "auth:\n  htpasswd:\n    realm: kubewasm-tests\n    path: {}\n",
+                    file.display()
+                )
+            }
+            None => String::new(),
+        };
         // Port 0: the registry binds a free port and logs it ("listening on 127.0.0.1:N").
         // No blob descriptor cache, so what a test writes into storage is what is served.
         std::fs::write(
@@ -46,7 +67,7 @@ impl Registry {
                 "version: 0.1\n\
                  log:\n  level: info\n  formatter: text\n\
                  storage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\n\
-                 http:\n  addr: 127.0.0.1:0\n  secret: kubewasm-tests\n",
+                 http:\n  addr: 127.0.0.1:0\n  secret: kubewasm-tests\n{auth}",
                 dir.path().join("storage").display()
             ),
         )
@@ -84,12 +105,14 @@ impl Registry {
             panic!("the registry did not start:\n{}", registry.dump());
         };
         registry.addr = addr;
+        // 401 when it wants credentials: it answers, which is all this waits for.
         let up = wait("the registry's /v2/ to answer", || {
-            super::process::http_get(&registry.addr, "/v2/").filter(|(status, _)| *status == 200)
+            super::process::http_get(&registry.addr, "/v2/")
+                .filter(|(status, _)| *status == 200 || *status == 401)
         });
         assert!(
             up.is_some(),
-            "the registry's /v2/ did not answer 200:\n{}",
+            "the registry's /v2/ did not answer:\n{}",
             registry.dump()
         );
         registry
