@@ -124,17 +124,26 @@ pub enum Error {
         /// The sha256 of what was received.
         actual: String,
     },
-    /// The component (or the manifest) is over the size cap.
+    /// The component is over the size cap, as the manifest states it; nothing was downloaded.
     #[error(
-        "{reference}: the {what} is {size} bytes, over the limit of {max} bytes (raise it with --max-plugin-size)"
+        "{reference}: the component is {size} bytes, over the limit of {max} bytes (raise it with --max-plugin-size)"
     )]
     TooLarge {
         /// The reference.
         reference: String,
-        /// `component` or `manifest`.
-        what: &'static str,
-        /// Its size (as stated, or as far as it was read).
+        /// Its size, as the manifest states it.
         size: u64,
+        /// The cap.
+        max: u64,
+    },
+    /// The registry sent more bytes for the component than the cap (whatever the manifest
+    /// said); the download was stopped there.
+    #[error(
+        "{reference}: the registry sent more than {max} bytes for the component, over the limit (raise it with --max-plugin-size); refused"
+    )]
+    SentTooMuch {
+        /// The reference.
+        reference: String,
         /// The cap.
         max: u64,
     },
@@ -316,11 +325,12 @@ pub async fn pull(reference: &str, options: &Options) -> Result<Pulled> {
             e => fail(e),
         })?;
     if manifest.len() > MAX_MANIFEST_SIZE {
-        return Err(Error::TooLarge {
+        return Err(Error::NotWasm {
             reference: reference.to_owned(),
-            what: "manifest",
-            size: manifest.len() as u64,
-            max: MAX_MANIFEST_SIZE as u64,
+            what: format!(
+                "its manifest is {} bytes, over {MAX_MANIFEST_SIZE} (a wasm artifact's is under 1 KiB)",
+                manifest.len()
+            ),
         });
     }
     // Checked here as well as in the client, so the guarantee does not rest on its internals.
@@ -338,7 +348,6 @@ pub async fn pull(reference: &str, options: &Options) -> Result<Pulled> {
     if u64::try_from(layer.size).unwrap_or(u64::MAX) > max {
         return Err(Error::TooLarge {
             reference: reference.to_owned(),
-            what: "component",
             size: layer.size.max(0) as u64,
             max,
         });
@@ -353,10 +362,8 @@ pub async fn pull(reference: &str, options: &Options) -> Result<Pulled> {
     match pulled {
         Ok(()) => {}
         Err(_) if too_large => {
-            return Err(Error::TooLarge {
+            return Err(Error::SentTooMuch {
                 reference: reference.to_owned(),
-                what: "component",
-                size: out.bytes.len() as u64,
                 max,
             });
         }

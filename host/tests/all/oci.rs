@@ -462,3 +462,40 @@ fn https_to_a_plain_http_registry_suggests_plain_http() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_registry_sending_more_than_the_cap_is_stopped_there_whatever_the_manifest_says() {
+    let registry = Registry::start();
+    let hello = support::example("hello");
+    let size = std::fs::metadata(&hello).unwrap().len();
+    let reference = format!("{}:v1", registry.repo("team/hello"));
+    push(&hello, &reference);
+    // The manifest still states the original size; the blob now holds 1 MiB more.
+    let layer = oci::sha256_digest(&std::fs::read(&hello).unwrap());
+    let blob = registry.blob_file(&layer);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes.extend(std::iter::repeat_n(0u8, 1 << 20));
+    std::fs::write(&blob, &bytes).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let cap = (size + 1000).to_string();
+    let out = kubewasm(&[
+        "plugin",
+        "pull",
+        &reference,
+        "-o",
+        dir.path().join("out.wasm").to_str().unwrap(),
+        "--plain-http",
+        "--max-plugin-size",
+        &cap,
+    ]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the registry sent more than {cap} bytes for the component"
+        )),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("out.wasm").exists());
+}
