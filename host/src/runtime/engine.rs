@@ -124,6 +124,11 @@ impl Runtime {
     pub fn new(config: RuntimeConfig) -> Result<Self, RuntimeError> {
         let mut wc = Config::new();
         wc.wasm_component_model(true).epoch_interruption(true);
+        // `KUBEWASM_PERF_MAP=1`: name the compiled guest functions in /tmp/perf-<pid>.map, so
+        // `perf record`/`perf report` attribute plugin time to the plugin's own functions.
+        if std::env::var_os("KUBEWASM_PERF_MAP").is_some_and(|v| v == "1") {
+            wc.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
         if config.pooling {
             let slots = config.pool_slots.max(1);
             let mut pool = PoolingAllocationConfig::default();
