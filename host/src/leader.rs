@@ -61,10 +61,12 @@ impl ReplicaState {
 /// open, it stays open: a leader that loses its Lease exits). Cheap to clone; clones share the
 /// gate. [`Default`] is open.
 ///
-/// The gate is per replica today; sharding keys across replicas would ask it per key.
+/// A sharded replica's gate ([`ReconcileGate::sharded`]) also answers per key: the workers ask
+/// its [`Shards`](crate::shard::Shards) before each reconcile.
 #[derive(Debug, Clone)]
 pub struct ReconcileGate {
     open: std::sync::Arc<watch::Sender<bool>>,
+    shards: Option<crate::shard::Shards>,
 }
 
 impl Default for ReconcileGate {
@@ -78,7 +80,21 @@ impl ReconcileGate {
     pub fn new(open: bool) -> Self {
         Self {
             open: std::sync::Arc::new(watch::Sender::new(open)),
+            shards: None,
         }
+    }
+
+    /// An open gate that lets each key through only on the replica that owns it.
+    pub fn sharded(shards: crate::shard::Shards) -> Self {
+        Self {
+            shards: Some(shards),
+            ..Self::new(true)
+        }
+    }
+
+    /// The ring keys are sharded on, when sharded.
+    pub fn shards(&self) -> Option<&crate::shard::Shards> {
+        self.shards.as_ref()
     }
 
     /// Lets the workers reconcile from now on.

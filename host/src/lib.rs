@@ -13,6 +13,7 @@
 //! | `cli` (binary), [`serve`], [`status`] | the `kubewasm` command; probes, metrics endpoint, the live status page, shutdown |
 //! | [`reload`] | a plugins folder watched: files started, hot-reloaded, stopped |
 //! | [`leader`] | leader election on a Lease |
+//! | [`shard`] | keys sharded across replicas: membership Leases, a consistent-hash ring, the handoff |
 //! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
 //! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
 //! | [`layer`] | hooks around every reconcile: a backend of their own (recording, perturbation) and the outcome |
@@ -48,6 +49,7 @@ pub mod record;
 pub mod reload;
 pub mod runtime;
 pub mod serve;
+pub mod shard;
 pub mod status;
 
 pub use cluster::{ClusterBackend, DiscoveryResolver};

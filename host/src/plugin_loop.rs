@@ -105,6 +105,8 @@ pub(crate) struct PluginLoop {
     workers: Mutex<Option<JoinHandle<()>>>,
     resync: Mutex<Option<JoinHandle<()>>>,
     resync_every: Option<Duration>,
+    /// Sharded: queues the parked keys a settled ring gives this replica.
+    handoff: Option<JoinHandle<()>>,
     /// Every version served so far, oldest first (the last one serves).
     versions: Mutex<Vec<(String, Arc<Counts>)>>,
 }
@@ -133,7 +135,16 @@ impl PluginLoop {
             hub,
             layers,
             pending: Arc::new(Pending::default()),
+            gate: leadership.clone(),
+            parked: Arc::new(crate::shard::Parked::default()),
         };
+        let handoff = leadership.shards().map(|shards| {
+            tokio::spawn(handoff(
+                shards.clone(),
+                Arc::clone(&observe.parked),
+                queue.clone(),
+            ))
+        });
         let counts = Arc::new(Counts::default());
         let versions = Mutex::new(vec![(plugin.version().to_owned(), Arc::clone(&counts))]);
         let served = Arc::new(ArcSwap::from_pointee(Served {
@@ -177,6 +188,7 @@ impl PluginLoop {
             pump,
             workers: Mutex::new(Some(workers)),
             resync: Mutex::new(None),
+            handoff,
             resync_every,
             versions,
         };
@@ -280,6 +292,9 @@ impl PluginLoop {
         if let Some(t) = self.resync.lock().take() {
             t.abort();
         }
+        if let Some(t) = &self.handoff {
+            t.abort();
+        }
     }
 }
 
@@ -287,6 +302,9 @@ impl Drop for PluginLoop {
     fn drop(&mut self) {
         self.pump.abort();
         if let Some(t) = self.resync.lock().take() {
+            t.abort();
+        }
+        if let Some(t) = &self.handoff {
             t.abort();
         }
     }
@@ -318,6 +336,24 @@ fn reconcile(
                 "key outside the namespaces the policy allows: not reconciled"
             );
             return Ok(kubewasm_controller::Action::done());
+        };
+        // Sharded: a key runs only on the replica that owns it (held until it ends, so a
+        // handoff drains it); another replica's key is parked until a settled ring gives it here.
+        let _owned = match observe.gate.shards() {
+            None => None,
+            Some(shards) => {
+                let hash =
+                    crate::shard::key_hash(&served.plugin.manifest().reconciles.kind, &item.key);
+                let parked = &observe.parked;
+                let parked_key = item.key.clone();
+                tokio::select! {
+                    owned = shards.admit(hash, || parked.park(parked_key, hash)) => match owned {
+                        Some(owned) => Some(owned),
+                        None => return Ok(kubewasm_controller::Action::done()),
+                    },
+                    () = queue.closed() => return Ok(kubewasm_controller::Action::done()),
+                }
+            }
         };
         // Read-your-writes: the caches first catch up with what this key's last reconcile
         // wrote (bounded; not counted in the reconcile's time).
@@ -441,6 +477,37 @@ pub(crate) struct Observe {
     pending: Arc<Pending>,
     /// The hooks put around every reconcile.
     layers: ReconcileLayers,
+    /// The gate: when sharded, asked per key.
+    gate: crate::leader::ReconcileGate,
+    /// Keys another replica owns, queued again when a settled ring gives them here.
+    parked: Arc<crate::shard::Parked>,
+}
+
+/// Sharded: after every settled ring, queues the parked keys this replica now owns (the keys it
+/// gained; their last events were parked here), until the queue shuts down.
+async fn handoff(
+    shards: crate::shard::Shards,
+    parked: Arc<crate::shard::Parked>,
+    queue: WorkQueue<ObjectKey>,
+) {
+    let mut seen = 0;
+    loop {
+        tokio::select! {
+            settles = shards.settled_after(seen) => seen = settles,
+            () = queue.closed() => return,
+        }
+        let gained = parked.take_owned(&shards);
+        if !gained.is_empty() {
+            tracing::info!(keys = gained.len(), "queueing the keys this replica gained");
+        }
+        for key in gained {
+            queue.add_with_priority(
+                key,
+                QueueReason::Other("shard handoff".into()),
+                Priority::Low,
+            );
+        }
+    }
 }
 
 /// Maps events to keys until the queue shuts down; on a [`Switch`], first queues what the old

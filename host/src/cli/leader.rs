@@ -46,9 +46,32 @@ pub struct LeaderArgs {
     /// elected).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub warm_standby: bool,
+
+    /// Shard keys across replicas on the ring of this name instead of electing a leader: every
+    /// replica holds a membership Lease labelled kubewasm.dev/ring=RING (in the leader election
+    /// namespace, with the same durations) and reconciles only the keys a consistent-hash ring
+    /// over the live members gives it.
+    #[arg(long, value_name = "RING", conflicts_with = "leader_elect")]
+    pub shards: Option<String>,
 }
 
 impl LeaderArgs {
+    /// The sharding settings, when `--shards` is given.
+    pub fn shard_config(&self) -> Option<kubewasm::shard::ShardConfig> {
+        let ring = self.shards.clone()?;
+        Some(kubewasm::shard::ShardConfig {
+            namespace: self
+                .leader_election_namespace
+                .clone()
+                .unwrap_or_else(in_cluster_namespace),
+            ring,
+            identity: default_identity(),
+            lease_duration: self.lease_duration,
+            renew_deadline: self.renew_deadline,
+            retry_period: self.retry_period,
+        })
+    }
+
     fn config(&self) -> LeaderConfig {
         LeaderConfig {
             namespace: self

@@ -105,13 +105,30 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     )));
     let runtime = Runtime::new(runtime_config).context("starting the plugin runtime")?;
     let (mut manager_config, recorder) = args.record.apply(args.cache.config())?;
-    let standby = match (args.leader.leader_elect, args.leader.warm_standby) {
+    // Sharded: no leader; this replica joins the ring and reconciles the keys it owns.
+    let mut leader_args = args.leader.clone();
+    let mut membership = None;
+    let sharded = match args.leader.shard_config() {
+        Some(config) => {
+            leader_args.leader_elect = false;
+            let (shards, member) = kubewasm::shard::join(client.clone(), config)
+                .await
+                .context("joining the shard ring")?;
+            membership = Some(member);
+            Some(shards)
+        }
+        None => None,
+    };
+    let standby = match (leader_args.leader_elect, leader_args.warm_standby) {
         (false, _) => None,
         (true, true) => Some(ReplicaState::WarmStandby),
         (true, false) => Some(ReplicaState::ColdStandby),
     };
     // A warm standby's workers wait behind a closed gate until it leads.
-    let gate = ReconcileGate::new(standby != Some(ReplicaState::WarmStandby));
+    let gate = match sharded {
+        Some(shards) => ReconcileGate::sharded(shards),
+        None => ReconcileGate::new(standby != Some(ReplicaState::WarmStandby)),
+    };
     manager_config.gate = gate.clone();
     let manager = Manager::new(client.clone(), manager_config);
     let health = kubewasm::serve::Health::default();
@@ -170,7 +187,7 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         None => {}
     }
     let elected = tokio::select! {
-        elected = leader::elect(&args.leader, client, &manager, &health) => elected?,
+        elected = leader::elect(&leader_args, client, &manager, &health) => elected?,
         _ = &mut signal => {
             tracing::info!("stopped while waiting to become the leader");
             if let Some(watcher) = running {
@@ -207,7 +224,20 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
             started_plugins(started, &args.plugins, &health, status_page.as_ref(), &gate)?
         }
     };
-    match leader::wait_for_end(&mut signal, leadership.as_mut()).await {
+    let ended = tokio::select! {
+        ended = leader::wait_for_end(&mut signal, leadership.as_mut()) => ended,
+        () = async {
+            match membership.as_mut() {
+                Some(m) => m.lost().await,
+                None => std::future::pending().await,
+            }
+        } => {
+            // Like a lost leadership: exit before the others can take this replica's keys.
+            tracing::error!("ring membership lost; exiting so that only the keys' new owners reconcile them");
+            std::process::exit(1)
+        }
+    };
+    match ended {
         Ended::Signal => {}
         Ended::LostLeadership => leader::exit_on_lost_leadership(),
     }
@@ -220,6 +250,12 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         args.serve.graceful_shutdown_timeout,
     )
     .await;
+    // No reconcile runs any more: leaving the ring hands this replica's keys over at once.
+    if let Some(m) = membership
+        && let Err(e) = m.leave().await
+    {
+        tracing::warn!("{e}; the membership Lease will expire on its own");
+    }
     Ok(())
 }
 

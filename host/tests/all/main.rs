@@ -48,6 +48,7 @@ mod real_warm_standby;
 mod reconcile;
 mod record_replay;
 mod reload;
+mod sharding;
 mod status_page;
 mod warm_standby;
 mod wit_versions;
