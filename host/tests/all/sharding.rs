@@ -358,3 +358,98 @@ fn overlapping_reconciles_of_two_replicas_fail_the_check() {
     let overlap = std::panic::catch_unwind(|| assert_no_overlap(&[a, b_during]));
     assert!(overlap.is_err(), "overlapping intervals fail the check");
 }
+
+/// `deploy/sharded/` (a kustomize Component over `deploy/`, used from a kustomization beside
+/// it) renders three replicas running `--shards` without leader election, flags the host
+/// accepts, and a Role that lets each replica list the ring's Leases and delete its own.
+#[test]
+fn the_sharded_deploy_component_renders_flags_the_host_accepts() {
+    use serde::Deserialize as _;
+
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::os::unix::fs::symlink(&deploy, dir.path().join("kubewasm")).expect("symlink deploy/");
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).expect("app dir");
+    std::fs::write(
+        app.join("kustomization.yaml"),
+        "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n\
+         resources: [../kubewasm]\ncomponents: [../kubewasm/sharded]\n",
+    )
+    .expect("write the kustomization");
+    let out = std::process::Command::new("kubectl")
+        .arg("kustomize")
+        .arg(&app)
+        .output()
+        .expect("kubectl must be installed for this test (it renders deploy/ with kustomize)");
+    assert!(
+        out.status.success(),
+        "kubectl kustomize failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    let docs: Vec<serde_yaml::Value> = serde_yaml::Deserializer::from_str(&text)
+        .map(|d| serde_yaml::Value::deserialize(d).expect("a YAML document"))
+        .collect();
+    let of_kind = |kind: &str| {
+        docs.iter()
+            .find(|d| d["kind"].as_str() == Some(kind))
+            .cloned()
+    };
+    let deployment: k8s_openapi::api::apps::v1::Deployment =
+        serde_yaml::from_value(of_kind("Deployment").expect("a Deployment")).expect("Deployment");
+    let spec = deployment.spec.expect("spec");
+    assert_eq!(spec.replicas, Some(3));
+    let args = spec.template.spec.expect("pod spec").containers[0]
+        .args
+        .clone()
+        .expect("args");
+    assert!(args.iter().any(|a| a == "--shards=kubewasm"), "{args:?}");
+    assert!(
+        !args.iter().any(|a| a.starts_with("--leader-elect")),
+        "sharding replaces leader election: {args:?}"
+    );
+    // The host accepts the arguments (it then fails only for want of a cluster).
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .args(&args)
+        .args(["--kubeconfig", "/nonexistent/kubeconfig"])
+        .output()
+        .expect("kubewasm runs");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success());
+    assert!(
+        stderr.contains("kubeconfig"),
+        "only the kubeconfig is missing: {stderr}"
+    );
+    let role: k8s_openapi::api::rbac::v1::Role =
+        serde_yaml::from_value(of_kind("Role").expect("a Role")).expect("Role");
+    let rules = role.rules.expect("rules");
+    let leases = rules
+        .iter()
+        .find(|r| {
+            r.resources
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|r| r == "leases"))
+        })
+        .expect("a rule on Leases");
+    for verb in ["get", "list", "watch", "create", "update", "delete"] {
+        assert!(leases.verbs.iter().any(|v| v == verb), "{verb} on Leases");
+    }
+    // `--shards` beside an explicit `--leader-elect` is refused.
+    let both = std::process::Command::new(env!("CARGO_BIN_EXE_kubewasm"))
+        .args([
+            "run",
+            "--plugins",
+            "/p",
+            "--shards=x",
+            "--leader-elect=true",
+        ])
+        .output()
+        .expect("kubewasm runs");
+    assert!(!both.status.success());
+    assert!(
+        String::from_utf8_lossy(&both.stderr).contains("cannot be used with"),
+        "{}",
+        String::from_utf8_lossy(&both.stderr)
+    );
+}
