@@ -97,6 +97,14 @@ impl PluginMetrics {
             self.caught_up.inc();
         }
     }
+
+    /// Counts `keys` parked keys queued because a settled ring gave them to this replica.
+    pub fn shard_keys_gained(&self, keys: usize) {
+        self.all
+            .shard_keys_gained
+            .get_or_create(&vec![("plugin", self.plugin.to_string())])
+            .inc_by(u64::try_from(keys).unwrap_or(u64::MAX));
+    }
 }
 
 /// Counters the host updates as things happen. Cheap to clone; clones share the counters.
@@ -113,6 +121,9 @@ pub struct Metrics {
     leader: Family<Labels, Gauge>,
     leader_state: Family<Labels, Gauge>,
     cache_waits: Family<Labels, Counter>,
+    shard_members: Family<Labels, Gauge>,
+    shard_settled: Family<Labels, Counter>,
+    shard_keys_gained: Family<Labels, Counter>,
 }
 
 impl Default for Metrics {
@@ -131,6 +142,9 @@ impl Default for Metrics {
             leader: Family::default(),
             leader_state: Family::default(),
             cache_waits: Family::default(),
+            shard_members: Family::default(),
+            shard_settled: Family::default(),
+            shard_keys_gained: Family::default(),
         }
     }
 }
@@ -245,6 +259,16 @@ impl Metrics {
         }
     }
 
+    /// A generation of the shard ring `ring` with `members` members settled: sets
+    /// `kubewasm_shard_ring_members{ring}` and counts `kubewasm_shard_generations_settled{ring}`.
+    pub fn shard_settled(&self, ring: &str, members: usize) {
+        let labels = vec![("ring", ring.to_owned())];
+        self.shard_members
+            .get_or_create(&labels)
+            .set(i64::try_from(members).unwrap_or(i64::MAX));
+        self.shard_settled.get_or_create(&labels).inc();
+    }
+
     /// Renders every metric as Prometheus text (OpenMetrics 1.0), with the queue and informer
     /// figures taken from `plugins` and `informers` now.
     pub fn render(
@@ -311,6 +335,23 @@ impl Metrics {
              filled, workers waiting for the Lease; cold_standby: plugins compiled, nothing \
              started), 0 for the others; only with leader election",
             self.leader_state.clone(),
+        );
+        registry.register(
+            "kubewasm_shard_ring_members",
+            "Live members of the shard ring this replica settled on last (only with --shards)",
+            self.shard_members.clone(),
+        );
+        registry.register(
+            "kubewasm_shard_generations_settled",
+            "Ring generations every member acknowledged, the first one included: each later one \
+             is a handoff (only with --shards)",
+            self.shard_settled.clone(),
+        );
+        registry.register(
+            "kubewasm_shard_keys_gained",
+            "Keys queued per plugin because a settled ring gave them to this replica (only with \
+             --shards)",
+            self.shard_keys_gained.clone(),
         );
         registry.register_collector(Box::new(Snapshots {
             plugins: Arc::new(plugins),

@@ -143,6 +143,7 @@ impl PluginLoop {
                 shards.clone(),
                 Arc::clone(&observe.parked),
                 queue.clone(),
+                Arc::clone(&observe.metrics),
             ))
         });
         let counts = Arc::new(Counts::default());
@@ -489,6 +490,7 @@ async fn handoff(
     shards: crate::shard::Shards,
     parked: Arc<crate::shard::Parked>,
     queue: WorkQueue<ObjectKey>,
+    metrics: Arc<PluginMetrics>,
 ) {
     let mut seen = 0;
     loop {
@@ -499,6 +501,7 @@ async fn handoff(
         let gained = parked.take_owned(&shards);
         if !gained.is_empty() {
             tracing::info!(keys = gained.len(), "queueing the keys this replica gained");
+            metrics.shard_keys_gained(gained.len());
         }
         for key in gained {
             queue.add_with_priority(

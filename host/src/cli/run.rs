@@ -131,6 +131,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     };
     manager_config.gate = gate.clone();
     let manager = Manager::new(client.clone(), manager_config);
+    if let Some(shards) = gate.shards().cloned() {
+        // The ring's metrics follow every settled generation.
+        let metrics = manager.metrics().clone();
+        let ring = args.leader.shards.clone().unwrap_or_default();
+        tokio::spawn(async move {
+            let mut seen = 0;
+            loop {
+                seen = shards.settled_after(seen).await;
+                metrics.shard_settled(&ring, shards.view().members.len());
+            }
+        });
+    }
     let health = kubewasm::serve::Health::default();
     if let Some(state) = standby {
         leader::set_state(&manager, &health, state);

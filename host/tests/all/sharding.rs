@@ -306,6 +306,36 @@ async fn replicas_share_keys_hand_them_over_and_never_overlap() {
     let refs: Vec<&Host> = hosts.iter().collect();
     wait_reconciled_by_owners(&refs, &ids, &survivors, &taken_over, killed);
 
+    // The metrics say the ring has three members again, that handoffs happened, and the keys
+    // the survivors gained and queued.
+    for h in &hosts {
+        let m = h.metrics();
+        assert_eq!(
+            m.get("kubewasm_shard_ring_members", &[("ring", RING)]),
+            Some(3.0),
+            "{}",
+            h.name
+        );
+        let settled = m
+            .get(
+                "kubewasm_shard_generations_settled_total",
+                &[("ring", RING)],
+            )
+            .unwrap_or(0.0);
+        assert!(settled >= 2.0, "{} settled {settled} generations", h.name);
+    }
+    // The survivors had parked the killed replica's keys (their initial lists queued every key);
+    // the handoff queued them again.
+    let gained: f64 = hosts
+        .iter()
+        .map(|h| h.metrics().sum("kubewasm_shard_keys_gained_total", &[]))
+        .sum();
+    assert!(
+        gained >= taken_over.len() as f64,
+        "the survivors counted {gained} keys gained, {} taken over",
+        taken_over.len()
+    );
+
     // Nothing lost, no overlap: every key reconciled, never by two replicas at once.
     let mut all: Vec<HashMap<String, Vec<Interval>>> =
         hosts.iter().map(|h| intervals(h, None)).collect();
