@@ -12,10 +12,11 @@
 //! |---|---|
 //! | `cli` (binary), [`serve`], [`status`] | the `kubewasm` command; probes, metrics endpoint, the live status page, shutdown |
 //! | [`reload`] | a plugins folder watched: files started, hot-reloaded, stopped |
-//! | [`leader`] | leader election on a Lease |
-//! | [`shard`] | keys sharded across replicas: membership Leases, a consistent-hash ring, the handoff |
 //! | [`Manager`] (`manager.rs`) | runs plugins against a cluster: plans each plugin's informers and key mapping, starts, swaps and stops its run loop |
 //! | `plugin_loop.rs` | one plugin's run loop: informer events → keys → queue → workers → the served version; a version swapped while keys keep flowing |
+//! | [`gate`] | whether a replica's workers may reconcile (a warm standby's closed gate) and which keys (a sharded replica's ring) |
+//! | [`shard`] | keys sharded across replicas: membership Leases, a consistent-hash ring, the handoff |
+//! | [`leader`] | leader election on a Lease |
 //! | [`layer`] | hooks around every reconcile: a backend of their own (recording, perturbation) and the outcome |
 //! | [`record`] | recording every reconcile (a [`layer`]) as versioned JSON lines, and replaying a recording against another build (`kubewasm replay`) |
 //! | [`perturb`] | perturbation tests: a plugin run under crashes, stale reads and mangled watch events (`kubewasm test-plugin`) |
@@ -33,6 +34,7 @@
 mod cluster;
 pub mod event_series;
 mod freshness;
+pub mod gate;
 pub mod kube_client;
 pub mod layer;
 pub mod leader;

@@ -58,7 +58,7 @@ pub struct ManagerConfig {
     pub layers: ReconcileLayers,
     /// Workers take keys only while it is open (open by default). A warm standby starts its
     /// plugins behind a closed gate, so caches sync and queues fill, and opens it on the Lease.
-    pub gate: crate::leader::ReconcileGate,
+    pub gate: crate::gate::ReconcileGate,
 }
 
 impl Default for ManagerConfig {
@@ -72,7 +72,7 @@ impl Default for ManagerConfig {
                 .or_else(|_| std::env::var("HOSTNAME"))
                 .unwrap_or_else(|_| "kubewasm".to_owned()),
             layers: ReconcileLayers::default(),
-            gate: crate::leader::ReconcileGate::default(),
+            gate: crate::gate::ReconcileGate::default(),
         }
     }
 }
@@ -570,7 +570,7 @@ impl Manager {
 fn sync_log(
     name: &str,
     handles: &[InformerHandle],
-    gate: &crate::leader::ReconcileGate,
+    gate: &crate::gate::ReconcileGate,
 ) -> JoinHandle<()> {
     let handles = handles.to_vec();
     let name = name.to_owned();

@@ -93,7 +93,7 @@ pub(crate) struct WorkerConfig {
     /// The hooks put around every reconcile.
     pub(crate) layers: ReconcileLayers,
     /// The workers take keys only once it is open (a warm standby's is closed until it leads).
-    pub(crate) gate: crate::leader::ReconcileGate,
+    pub(crate) gate: crate::gate::ReconcileGate,
 }
 
 /// One plugin's queue, workers, pump and served version.
@@ -479,7 +479,7 @@ pub(crate) struct Observe {
     /// The hooks put around every reconcile.
     layers: ReconcileLayers,
     /// The gate: when sharded, asked per key.
-    gate: crate::leader::ReconcileGate,
+    gate: crate::gate::ReconcileGate,
     /// Keys another replica owns, queued again when a settled ring gives them here.
     parked: Arc<crate::shard::Parked>,
 }

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, bail};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kubewasm::Manager;
-use kubewasm::leader::{ReconcileGate, ReplicaState};
+use kubewasm::gate::ReconcileGate;
+use kubewasm::leader::ReplicaState;
 use kubewasm::reload::PluginWatcher;
 use kubewasm::runtime::Runtime;
 
