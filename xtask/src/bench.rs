@@ -3,12 +3,8 @@
 //! benchmark suite.
 
 use std::ffi::OsString;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use crate::{Result, cargo, root, run};
 
@@ -107,60 +103,16 @@ pub(crate) fn build_go_peer(root: &Path) -> std::result::Result<PathBuf, GoPeerE
          few minutes on 2 cores, later ones reuse the Go build cache)"
     );
     let log_path = dir.join("build.log");
-    let mut child = go()
-        .args(["build", "-v", "-trimpath", "-pgo=off", "-o"])
+    let mut cmd = go();
+    cmd.args(["build", "-v", "-trimpath", "-pgo=off", "-o"])
         .arg(&out)
-        .arg(".")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| GoPeerError::NoGo(format!("`go build` could not be run: {e}")))?;
-    let stderr = child
-        .stderr
-        .take()
-        .ok_or_else(|| build("go build has no stderr".into()))?;
-    let compiled = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&compiled);
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr)
-            .lines()
-            .map_while(std::io::Result::ok)
-        {
-            // `go build -v` prints each package it compiles on a line of its own.
-            if !line.contains(' ') {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| build(format!("waiting for go build: {e}")))?
-        {
-            break status;
-        }
-        if last_report.elapsed() >= Duration::from_secs(15) {
-            eprintln!(
-                "    bench-go-peer: {} packages compiled, {:.0} s",
-                compiled.load(Ordering::Relaxed),
-                started.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = reader.join().unwrap_or_default();
-    let _ = std::fs::write(&log_path, &output);
-    if !status.success() {
-        let tail: Vec<&str> = output.lines().rev().take(20).collect();
+        .arg(".");
+    let built = crate::gobuild::run(cmd, "bench-go-peer", &log_path).map_err(GoPeerError::NoGo)?;
+    if !built.status.success() {
+        let tail: Vec<&str> = built.output.lines().rev().take(20).collect();
         return Err(build(format!(
-            "building the Go peer failed ({status}); the whole output is in {}:\n{}",
+            "building the Go peer failed ({}); the whole output is in {}:\n{}",
+            built.status,
             log_path.display(),
             tail.into_iter().rev().collect::<Vec<_>>().join("\n")
         )));
@@ -168,8 +120,8 @@ pub(crate) fn build_go_peer(root: &Path) -> std::result::Result<PathBuf, GoPeerE
     eprintln!(
         "==> built {} in {:.0} s ({} packages compiled, the rest from the Go build cache)",
         out.display(),
-        started.elapsed().as_secs_f64(),
-        compiled.load(Ordering::Relaxed)
+        built.took.as_secs_f64(),
+        built.compiled
     );
     Ok(out)
 }

@@ -4,12 +4,9 @@
 
 use std::ffi::OsString;
 use std::fs;
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Instant;
 
 use kubewasm_controlplane::{Binaries, ControlPlane, KUBECONFIG_ENV, Options, Tool};
 
@@ -288,70 +285,28 @@ fn go_build(root: &Path, tool: Tool, module: &Path, out: &Path) -> Result {
         total
     );
     let log_path = out.with_extension("build.log");
-    let mut child = go()
-        .current_dir(module)
+    let mut cmd = go();
+    cmd.current_dir(module)
         .args(["build", "-v", "-trimpath", "-pgo=off", "-ldflags"])
         .arg(ldflags(root, tool)?)
         .arg("-o")
         .arg(out)
-        .arg(tool.package())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| go_missing(&e))?;
-    let stderr = child.stderr.take().expect("piped stderr");
-    let compiled = Arc::new(AtomicUsize::new(0));
-    let counter = Arc::clone(&compiled);
-    let reader = std::thread::spawn(move || {
-        let mut text = String::new();
-        for line in BufReader::new(stderr)
-            .lines()
-            .map_while(std::io::Result::ok)
-        {
-            // `go build -v` prints each package it compiles on a line of its own.
-            if !line.contains(' ') {
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            text.push_str(&line);
-            text.push('\n');
-        }
-        text
-    });
-    let started = Instant::now();
-    let mut last_report = Instant::now();
-    let status = loop {
-        if let Some(status) = child
-            .try_wait()
-            .map_err(|e| format!("waiting for go build: {e}"))?
-        {
-            break status;
-        }
-        if last_report.elapsed() >= Duration::from_secs(15) {
-            eprintln!(
-                "    {}: {} packages compiled, {:.0} s",
-                tool.binary(),
-                compiled.load(Ordering::Relaxed),
-                started.elapsed().as_secs_f64()
-            );
-            last_report = Instant::now();
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    };
-    let output = reader.join().unwrap_or_default();
-    let _ = fs::write(&log_path, &output);
-    if !status.success() {
+        .arg(tool.package());
+    let built = crate::gobuild::run(cmd, tool.binary(), &log_path)?;
+    if !built.status.success() {
         return Err(format!(
-            "building {} failed ({status}); the whole output is in {}:\n{}",
+            "building {} failed ({}); the whole output is in {}:\n{}",
             tool.binary(),
+            built.status,
             log_path.display(),
-            diagnose(&output)
+            diagnose(&built.output)
         ));
     }
     eprintln!(
         "==> built {} in {:.0} s ({} packages compiled, the rest from the Go build cache)",
         tool.binary(),
-        started.elapsed().as_secs_f64(),
-        compiled.load(Ordering::Relaxed)
+        built.took.as_secs_f64(),
+        built.compiled
     );
     Ok(())
 }

@@ -8,6 +8,7 @@ mod browser;
 mod cluster;
 mod cycles;
 mod faults;
+mod gobuild;
 mod perturbation;
 mod python;
 mod registry;
