@@ -10,23 +10,9 @@ use kubewasm_apiserver::{ApiServer, Config};
 
 use crate::support;
 use crate::support::hello::{self, create_configmap, stamped};
-use crate::support::process::{Host, plugin_dir, stamps, timestamp};
+use crate::support::process::{Host, plugin_dir, quick_election, stamps, timestamp};
 
 const LEASE: &str = "kubewasm-test";
-
-/// Short lease settings so that failover is quick in tests.
-const ELECTION: [&str; 10] = [
-    "--leader-election-namespace",
-    "default",
-    "--leader-election-id",
-    LEASE,
-    "--lease-duration",
-    "3s",
-    "--renew-deadline",
-    "2s",
-    "--retry-period",
-    "0.3s",
-];
 
 async fn holder(leases: &Api<Lease>) -> Option<String> {
     hello::holder(leases, LEASE).await
@@ -59,8 +45,8 @@ async fn start_pair() -> Pair {
         .write_kubeconfig(&kubeconfig)
         .expect("write kubeconfig");
     let plugins = plugin_dir(dir.path(), &[support::example("hello")]);
-    let a = Host::start("a", &plugins, &kubeconfig, &ELECTION);
-    let b = Host::start("b", &plugins, &kubeconfig, &ELECTION);
+    let a = Host::start("a", &plugins, &kubeconfig, &quick_election(LEASE));
+    let b = Host::start("b", &plugins, &kubeconfig, &quick_election(LEASE));
     let client = support::cluster::client_for(&server);
     Pair {
         leases: Api::namespaced(client.clone(), "default"),
@@ -325,6 +311,9 @@ async fn a_leader_whose_api_server_stops_answering_exits_and_the_standby_takes_o
         stamped(&pair.cms, "before").await.then_some(())
     })
     .await;
+    // The leader's reconcile of it has ended (it logs after its last call): slowing the server
+    // before that would leave the reconcile hanging on a call, and nothing stamped in its log.
+    wait_stamp_logged(if a_leads { &pair.a } else { &pair.b }, "before");
     // Every request now takes 10 s: the leader cannot renew within its 2 s renew deadline.
     pair.server.faults().set_latency(Duration::from_secs(10));
     let status = if a_leads {

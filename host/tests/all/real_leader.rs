@@ -16,21 +16,12 @@ use crate::support;
 use crate::support::eventually;
 use crate::support::hello::{self, create_configmap};
 use crate::support::process::{Host, stamps, timestamp};
-use crate::support::real::RealCluster;
+use crate::support::real::{Deployment, RealCluster};
 
 const LEASE: &str = "kubewasm";
-/// Lease timings short enough for a test (the defaults are 15 s / 10 s / 2 s).
+/// Lease timings short enough for a test (the defaults are 15 s / 10 s / 2 s): those of
+/// [`Deployment::quick_election`].
 const LEASE_DURATION: Duration = Duration::from_secs(4);
-const ELECTION: [&str; 8] = [
-    "--leader-election-id",
-    LEASE,
-    "--lease-duration",
-    "4s",
-    "--renew-deadline",
-    "3s",
-    "--retry-period",
-    "0.5s",
-];
 
 /// One observation of the Lease: holder, renewTime, acquireTime, transitions.
 #[derive(Debug, Clone, PartialEq)]
@@ -84,7 +75,7 @@ async fn on_a_real_lease_the_standby_takes_over_a_killed_leader_within_one_lease
     let leases: Api<Lease> = Api::namespaced(c.client.clone(), &c.namespace);
     let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.namespace);
     let (history, recorder) = record_lease(leases.clone());
-    let args = deployment.args(&ELECTION);
+    let args = deployment.args(&Deployment::quick_election(LEASE));
     let mut a = Host::start("a", &deployment.plugins, &deployment.kubeconfig, &args);
     let mut b = Host::start("b", &deployment.plugins, &deployment.kubeconfig, &args);
     let (ia, ib) = (a.identity(), b.identity());

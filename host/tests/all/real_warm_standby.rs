@@ -11,20 +11,10 @@ use crate::support;
 use crate::support::eventually;
 use crate::support::hello::{self, create_configmap, wait_stamped};
 use crate::support::process::Host;
-use crate::support::real::RealCluster;
+use crate::support::real::{Deployment, RealCluster};
 use crate::support::wait::wait;
 
 const LEASE: &str = "kubewasm";
-const ELECTION: [&str; 8] = [
-    "--leader-election-id",
-    LEASE,
-    "--lease-duration",
-    "4s",
-    "--renew-deadline",
-    "3s",
-    "--retry-period",
-    "0.5s",
-];
 
 fn reconciles(host: &Host) -> f64 {
     host.metrics().sum(
@@ -45,7 +35,7 @@ async fn on_a_real_lease_a_warm_standby_takes_over_without_listing_again() {
     let deployment = c.deploy(&[support::example("hello")], Some(&policy)).await;
     let leases: Api<Lease> = Api::namespaced(c.client.clone(), &c.namespace);
     let cms: Api<ConfigMap> = Api::namespaced(c.client.clone(), &c.namespace);
-    let args = deployment.args(&ELECTION);
+    let args = deployment.args(&Deployment::quick_election(LEASE));
     let mut hosts = [
         Host::start("a", &deployment.plugins, &deployment.kubeconfig, &args),
         Host::start("b", &deployment.plugins, &deployment.kubeconfig, &args),

@@ -12,23 +12,9 @@ use kubewasm_apiserver::{ApiServer, Config, RequestRecord};
 
 use crate::support;
 use crate::support::hello::{self, create_configmap, wait_stamped};
-use crate::support::process::{Host, plugin_dir};
+use crate::support::process::{Host, plugin_dir, quick_election};
 
 const LEASE: &str = "kubewasm-warm";
-
-/// Short lease settings so that failover is quick in tests.
-const ELECTION: [&str; 10] = [
-    "--leader-election-namespace",
-    "default",
-    "--leader-election-id",
-    LEASE,
-    "--lease-duration",
-    "3s",
-    "--renew-deadline",
-    "2s",
-    "--retry-period",
-    "0.3s",
-];
 
 /// A request that lists: a LIST, or a WATCH that streams the current objects first.
 fn lists(r: &RequestRecord) -> bool {
@@ -54,7 +40,7 @@ async fn start_pair(extra: &[&str]) -> Pair {
         .write_kubeconfig(&kubeconfig)
         .expect("write kubeconfig");
     let plugins = plugin_dir(dir.path(), &[support::example("hello")]);
-    let args: Vec<&str> = ELECTION.iter().chain(extra).copied().collect();
+    let args: Vec<&str> = quick_election(LEASE).iter().chain(extra).copied().collect();
     let a = Host::start("a", &plugins, &kubeconfig, &args);
     let b = Host::start("b", &plugins, &kubeconfig, &args);
     let client = support::cluster::client_for(&server);

@@ -20,6 +20,23 @@ pub struct Host {
     pub name: String,
 }
 
+/// Leader election flags with a short lease (3 s, renew deadline 2 s, retry every 0.3 s) on
+/// Lease `default/<lease>`, so that failover is quick against the embedded API server.
+pub fn quick_election(lease: &str) -> [&str; 10] {
+    [
+        "--leader-election-namespace",
+        "default",
+        "--leader-election-id",
+        lease,
+        "--lease-duration",
+        "3s",
+        "--renew-deadline",
+        "2s",
+        "--retry-period",
+        "0.3s",
+    ]
+}
+
 /// A folder holding copies of the named plugins (`example` or `test` builds).
 pub fn plugin_dir(dir: &Path, plugins: &[PathBuf]) -> PathBuf {
     let out = dir.join("plugins");

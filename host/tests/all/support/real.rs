@@ -266,6 +266,21 @@ pub struct Deployment {
 }
 
 impl Deployment {
+    /// Leader election flags for a real control plane (lease 4 s, renew deadline 3 s, retry
+    /// every 0.5 s) on Lease `<lease>` in the test's namespace (from [`Deployment::args`]).
+    pub fn quick_election(lease: &str) -> [&str; 8] {
+        [
+            "--leader-election-id",
+            lease,
+            "--lease-duration",
+            "4s",
+            "--renew-deadline",
+            "3s",
+            "--retry-period",
+            "0.5s",
+        ]
+    }
+
     /// [`Deployment::args`] as `&str`s, followed by `extra`.
     pub fn args<'a>(&'a self, extra: &[&'a str]) -> Vec<&'a str> {
         self.args
