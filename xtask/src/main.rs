@@ -3,15 +3,14 @@
 //!
 //! `cargo xtask` with no task lists the tasks.
 
+mod apt;
 mod bench;
-mod browser;
 mod cluster;
 mod cycles;
 mod faults;
 mod gobuild;
 mod perturbation;
 mod python;
-mod registry;
 
 use std::env;
 use std::ffi::OsString;
@@ -312,8 +311,7 @@ fn ensure_nextest() -> Result {
 fn test(extra: &[OsString], profile: Option<&str>) -> Result {
     let root = root();
     ensure_nextest()?;
-    browser::ensure()?;
-    registry::ensure()?;
+    apt::ensure_test_packages()?;
     plugin_unit_tests(&root)?;
     // The bench's smoke test runs the Go peer too.
     bench::build_go_peer(&root).map_err(bench::GoPeerError::into_message)?;
