@@ -201,16 +201,7 @@ impl Backend for RecordingBackend {
         async move {
             let k = rec::Kind::from(kind);
             let sent = self.object(&k, patch.body());
-            let (patch_type, field_manager, force) = match &patch {
-                PatchRequest::Merge(_) => (rec::PatchType::Merge, None, false),
-                PatchRequest::Json(_) => (rec::PatchType::Json, None, false),
-                PatchRequest::StrategicMerge(_) => (rec::PatchType::StrategicMerge, None, false),
-                PatchRequest::Apply {
-                    force,
-                    field_manager,
-                    ..
-                } => (rec::PatchType::Apply, Some(field_manager.clone()), *force),
-            };
+            let (patch_type, field_manager, force) = convert::patch_kind(&patch);
             let result = self
                 .inner
                 .patch(kind, namespace, name, patch, subresource)

@@ -3,7 +3,7 @@
 use kubewasm_core::recording as rec;
 
 use crate::runtime::{
-    Action, ApiError, DeleteOptions, EventRecord, EventType, ListQuery, Propagation,
+    Action, ApiError, DeleteOptions, EventRecord, EventType, ListQuery, PatchRequest, Propagation,
     ReconcileError, Subresource,
 };
 
@@ -58,6 +58,20 @@ pub fn subresource(s: Subresource) -> rec::Subresource {
         Subresource::Main => rec::Subresource::Main,
         Subresource::Status => rec::Subresource::Status,
         Subresource::Scale => rec::Subresource::Scale,
+    }
+}
+
+/// A patch's type, field manager and force flag as a recording holds them.
+pub fn patch_kind(p: &PatchRequest) -> (rec::PatchType, Option<String>, bool) {
+    match p {
+        PatchRequest::Merge(_) => (rec::PatchType::Merge, None, false),
+        PatchRequest::Json(_) => (rec::PatchType::Json, None, false),
+        PatchRequest::StrategicMerge(_) => (rec::PatchType::StrategicMerge, None, false),
+        PatchRequest::Apply {
+            force,
+            field_manager,
+            ..
+        } => (rec::PatchType::Apply, Some(field_manager.clone()), *force),
     }
 }
 

@@ -684,12 +684,7 @@ impl Backend for ReplayBackend {
         patch: PatchRequest,
         subresource: Subresource,
     ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
-        let patch_type = match patch {
-            PatchRequest::Merge(_) => rec::PatchType::Merge,
-            PatchRequest::Json(_) => rec::PatchType::Json,
-            PatchRequest::StrategicMerge(_) => rec::PatchType::StrategicMerge,
-            PatchRequest::Apply { .. } => rec::PatchType::Apply,
-        };
+        let (patch_type, _, _) = convert::patch_kind(&patch);
         let probe = Call::Patch {
             kind: probe_kind(kind),
             namespace: namespace.map(str::to_owned),
