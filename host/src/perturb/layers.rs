@@ -65,19 +65,6 @@ fn key(namespace: Option<&str>, name: &str) -> ObjectKey {
     }
 }
 
-/// The key of a written object, from the answer (creates name it only there).
-fn key_of_json(json: &[u8]) -> Option<ObjectKey> {
-    let v: serde_json::Value = serde_json::from_slice(json).ok()?;
-    let meta = v.get("metadata")?;
-    Some(ObjectKey {
-        namespace: meta
-            .get("namespace")
-            .and_then(|n| n.as_str())
-            .map(str::to_owned),
-        name: meta.get("name")?.as_str()?.to_owned(),
-    })
-}
-
 impl<H: WriteHook> Backend for Hooked<H> {
     fn get(
         &self,
@@ -106,7 +93,7 @@ impl<H: WriteHook> Backend for Hooked<H> {
     ) -> BoxFuture<'a, Result<Bytes, ApiError>> {
         Box::pin(async move {
             let out = self.inner.create(kind, namespace, body).await;
-            let key = out.as_ref().ok().and_then(|b| key_of_json(b));
+            let key = out.as_ref().ok().and_then(|b| crate::runtime::key_of(b));
             required(self.hook.after_write(kind, key, out.map(Some)))
         })
     }
@@ -433,11 +420,11 @@ impl WriteHook for Stale {
             .collect();
         drop(state);
         if !written.is_empty() {
-            old.retain(|b| key_of_json(b).is_none_or(|k| !written.contains(&k)));
+            old.retain(|b| crate::runtime::key_of(b).is_none_or(|k| !written.contains(&k)));
             old.extend(
                 fresh
                     .iter()
-                    .filter(|b| key_of_json(b).is_some_and(|k| written.contains(&k)))
+                    .filter(|b| crate::runtime::key_of(b).is_some_and(|k| written.contains(&k)))
                     .cloned(),
             );
         }

@@ -278,7 +278,7 @@ pub trait Backend: Send + Sync + 'static {
 }
 
 /// The key of an object given as JSON: `metadata.namespace` and `metadata.name`.
-fn key_of(json: &[u8]) -> Option<ObjectKey> {
+pub(crate) fn key_of(json: &[u8]) -> Option<ObjectKey> {
     #[derive(serde::Deserialize)]
     struct Meta {
         namespace: Option<String>,

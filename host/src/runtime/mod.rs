@@ -64,6 +64,7 @@ mod request;
 mod state;
 
 pub use api_error::ApiError;
+pub(crate) use backend::key_of;
 pub use backend::{
     Backend, DeleteOptions, EventRecord, EventType, IndexQuery, ListQuery, PatchRequest,
     Propagation, Subresource,
